@@ -1,0 +1,538 @@
+//! The configuration file: TOML in, a validated [`Config`] out.
+//!
+//! Every check runs here, before any socket opens or any log file is touched, and every
+//! error names the file and, where the value can be located, the line and column.
+//! Field names are those of the earlier TypeScript tool, in snake_case, with its camelCase
+//! spellings accepted as aliases.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::name;
+
+/// Largest `interval` or `timeout`: one day, in milliseconds.
+pub const MAX_PERIOD_MS: u64 = 86_400_000;
+/// Largest mesh. Each peer costs one outbound and at most one inbound connection.
+pub const MAX_NODES: usize = 1024;
+/// Largest `timeout / interval`: bounds the probes outstanding per peer (see
+/// [`crate::tracker::MAX_OUTSTANDING`]).
+pub const MAX_TIMEOUT_PER_INTERVAL: u64 = 250;
+/// Largest file accepted as a config, so a wrong path (a log, a device) fails fast.
+pub const MAX_FILE_LEN: u64 = 1 << 20;
+
+/// One node of the mesh.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    /// The node's name, valid per [`crate::name::check`].
+    pub name: String,
+    /// Where the node listens and, for source checks, the address it connects from.
+    pub addr: SocketAddr,
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// This node's name.
+    pub whoami: String,
+    /// Index of this node in `nodes`.
+    pub me: usize,
+    /// Milliseconds between probe rounds (1 ..= one day).
+    pub interval_ms: u64,
+    /// Milliseconds to wait for one reply (1 ..= one day, at most 250 intervals).
+    pub timeout_ms: u64,
+    /// Consecutive timeouts after which a peer is offline (>= 1).
+    pub offline_threshold: u32,
+    /// Where log files go; a relative path in the file is resolved against the file's folder.
+    pub log_folder: PathBuf,
+    /// Where the listener binds.
+    pub listen: SocketAddr,
+    /// Every node of the mesh, this one included, in file order.
+    pub nodes: Vec<Node>,
+}
+
+impl Config {
+    /// Reads and validates the config file at `path`; `whoami` overrides the file's `whoami`.
+    pub fn load(path: &Path, whoami: Option<&str>) -> Result<Config, ConfigError> {
+        let err = |message: String| ConfigError {
+            path: path.to_path_buf(),
+            position: None,
+            message,
+        };
+        let meta = std::fs::metadata(path).map_err(|e| err(format!("cannot read: {e}")))?;
+        if !meta.is_file() {
+            return Err(err("not a regular file".into()));
+        }
+        if meta.len() > MAX_FILE_LEN {
+            return Err(err(format!("larger than {MAX_FILE_LEN} bytes")));
+        }
+        let bytes = std::fs::read(path).map_err(|e| err(format!("cannot read: {e}")))?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            err(format!(
+                "not UTF-8 (invalid byte at offset {})",
+                e.utf8_error().valid_up_to()
+            ))
+        })?;
+        Config::parse(&text, path, whoami)
+    }
+
+    /// Validates config `text`; `path` is used in errors and to resolve a relative `log_folder`.
+    pub fn parse(text: &str, path: &Path, whoami: Option<&str>) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError {
+            path: path.to_path_buf(),
+            position: e.span().map(|s| line_col(text, s.start)),
+            message: e.message().trim_end().to_string(),
+        })?;
+        let fail = |span: Range<usize>, message: String| ConfigError {
+            path: path.to_path_buf(),
+            position: Some(line_col(text, span.start)),
+            message,
+        };
+
+        if raw.nodes.is_empty() {
+            return Err(ConfigError {
+                path: path.to_path_buf(),
+                position: None,
+                message: "no [[nodes]]: list every node of the mesh, this one included".into(),
+            });
+        }
+        if raw.nodes.len() > MAX_NODES {
+            return Err(ConfigError {
+                path: path.to_path_buf(),
+                position: None,
+                message: format!(
+                    "{} nodes; at most {MAX_NODES} are supported",
+                    raw.nodes.len()
+                ),
+            });
+        }
+
+        let mut nodes = Vec::with_capacity(raw.nodes.len());
+        let mut names = HashSet::new();
+        let mut addrs = HashSet::new();
+        for n in &raw.nodes {
+            name::check(n.name.get_ref()).map_err(|e| {
+                fail(
+                    n.name.span(),
+                    format!("node name {:?}: {e}", n.name.get_ref()),
+                )
+            })?;
+            if !names.insert(n.name.get_ref().as_str()) {
+                return Err(fail(
+                    n.name.span(),
+                    format!("duplicate node name {:?}", n.name.get_ref()),
+                ));
+            }
+            let ip = parse_ip(n.ip.get_ref()).map_err(|m| fail(n.ip.span(), m))?;
+            let port = match u16::try_from(*n.port.get_ref()) {
+                Ok(0) | Err(_) => {
+                    return Err(fail(
+                        n.port.span(),
+                        format!("port {} is not in 1..=65535", n.port.get_ref()),
+                    ));
+                }
+                Ok(p) => p,
+            };
+            let addr = SocketAddr::new(ip, port);
+            if !addrs.insert(addr) {
+                return Err(fail(n.ip.span(), format!("duplicate node address {addr}")));
+            }
+            nodes.push(Node {
+                name: n.name.get_ref().clone(),
+                addr,
+            });
+        }
+
+        let (whoami, whoami_span) = match (whoami, &raw.whoami) {
+            (Some(w), _) => (w.to_string(), None),
+            (None, Some(w)) => (w.get_ref().clone(), Some(w.span())),
+            (None, None) => {
+                return Err(ConfigError {
+                    path: path.to_path_buf(),
+                    position: None,
+                    message: "whoami is missing: set it in the file or pass --whoami NAME".into(),
+                });
+            }
+        };
+        let Some(me) = nodes.iter().position(|n| n.name == whoami) else {
+            let message = format!("whoami {whoami:?} is not one of the [[nodes]]");
+            return Err(match whoami_span {
+                Some(span) => fail(span, message),
+                None => ConfigError {
+                    path: path.to_path_buf(),
+                    position: None,
+                    message: format!("--whoami: {message}"),
+                },
+            });
+        };
+
+        let interval_ms =
+            period(&raw.interval, "interval").map_err(|m| fail(raw.interval.span(), m))?;
+        let timeout_ms =
+            period(&raw.timeout, "timeout").map_err(|m| fail(raw.timeout.span(), m))?;
+        if timeout_ms > interval_ms.saturating_mul(MAX_TIMEOUT_PER_INTERVAL) {
+            return Err(fail(
+                raw.timeout.span(),
+                format!(
+                    "timeout {timeout_ms} ms is more than {MAX_TIMEOUT_PER_INTERVAL} intervals \
+                     ({interval_ms} ms): too many probes would be outstanding"
+                ),
+            ));
+        }
+        let threshold = &raw.offline_threshold;
+        let offline_threshold = match u32::try_from(*threshold.get_ref()) {
+            Ok(0) | Err(_) => {
+                return Err(fail(
+                    threshold.span(),
+                    format!(
+                        "offline_threshold {} is not in 1..=4294967295",
+                        threshold.get_ref()
+                    ),
+                ));
+            }
+            Ok(t) => t,
+        };
+
+        let folder = raw.log_folder.get_ref();
+        if folder.is_empty() || folder.contains('\0') {
+            return Err(fail(
+                raw.log_folder.span(),
+                "log_folder must be a non-empty path".into(),
+            ));
+        }
+        let log_folder = match path.parent() {
+            Some(dir) if Path::new(folder).is_relative() => dir.join(folder),
+            _ => PathBuf::from(folder),
+        };
+
+        let own = nodes[me].addr;
+        let listen = match &raw.listen {
+            None => {
+                let any = match own.ip() {
+                    IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                    IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+                };
+                SocketAddr::new(any, own.port())
+            }
+            Some(l) => match l.get_ref().parse::<SocketAddr>() {
+                Ok(a) if a.port() != 0 => a,
+                _ => {
+                    return Err(fail(
+                        l.span(),
+                        format!(
+                            "listen {:?} is not IP:PORT (IPv6 as [addr]:port, port 1..=65535)",
+                            l.get_ref()
+                        ),
+                    ));
+                }
+            },
+        };
+
+        Ok(Config {
+            whoami,
+            me,
+            interval_ms,
+            timeout_ms,
+            offline_threshold,
+            log_folder,
+            listen,
+            nodes,
+        })
+    }
+
+    /// The peers: every node but this one, with their indices in `nodes`.
+    pub fn peers(&self) -> impl Iterator<Item = (usize, &Node)> {
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| *i != self.me)
+    }
+
+    /// This node.
+    pub fn own(&self) -> &Node {
+        // `me` is an index that `parse` found in `nodes`, and nodes is never emptied.
+        &self.nodes[self.me]
+    }
+}
+
+/// A config error: the file, where in it (when known), and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The config file.
+    pub path: PathBuf,
+    /// 1-based line and column of the offending value, when known.
+    pub position: Option<(usize, usize)>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.position {
+            Some((line, col)) => {
+                write!(f, "{}:{line}:{col}: {}", self.path.display(), self.message)
+            }
+            None => write!(f, "{}: {}", self.path.display(), self.message),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    whoami: Option<Spanned<String>>,
+    interval: Spanned<i64>,
+    timeout: Spanned<i64>,
+    #[serde(alias = "offlineThreshold")]
+    offline_threshold: Spanned<i64>,
+    #[serde(alias = "logFolder")]
+    log_folder: Spanned<String>,
+    listen: Option<Spanned<String>>,
+    nodes: Vec<RawNode>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNode {
+    name: Spanned<String>,
+    ip: Spanned<String>,
+    port: Spanned<i64>,
+}
+
+fn period(value: &Spanned<i64>, field: &str) -> Result<u64, String> {
+    match u64::try_from(*value.get_ref()) {
+        Ok(ms) if (1..=MAX_PERIOD_MS).contains(&ms) => Ok(ms),
+        _ => Err(format!(
+            "{field} {} ms is not in 1..={MAX_PERIOD_MS} (one day)",
+            value.get_ref()
+        )),
+    }
+}
+
+fn parse_ip(text: &str) -> Result<IpAddr, String> {
+    let ip: IpAddr = text.parse().map_err(|_| {
+        format!("ip {text:?} is not an IPv4 or IPv6 address (host names are not resolved)")
+    })?;
+    if ip.is_unspecified() || ip.is_multicast() {
+        return Err(format!(
+            "ip {text:?} cannot be probed (unspecified or multicast)"
+        ));
+    }
+    Ok(ip)
+}
+
+/// 1-based line and column (in characters) of byte `offset` of `text`.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let col = before.get(line_start..).map_or(0, |s| s.chars().count()) + 1;
+    (line, col)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+whoami = "node2"
+interval = 1000
+timeout = 1500
+offline_threshold = 3
+log_folder = "logs"
+
+[[nodes]]
+name = "node1"
+ip = "127.0.0.1"
+port = 47001
+
+[[nodes]]
+name = "node2"
+ip = "127.0.0.1"
+port = 47002
+
+[[nodes]]
+name = "node3"
+ip = "::1"
+port = 47003
+"#;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("/etc/ut/mesh.toml"), None)
+    }
+
+    fn error(text: &str) -> ConfigError {
+        match parse(text) {
+            Ok(c) => panic!("accepted: {c:?}"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn parses_a_good_file() {
+        let c = parse(GOOD).unwrap();
+        assert_eq!(c.whoami, "node2");
+        assert_eq!(c.me, 1);
+        assert_eq!(
+            (c.interval_ms, c.timeout_ms, c.offline_threshold),
+            (1000, 1500, 3)
+        );
+        assert_eq!(c.log_folder, PathBuf::from("/etc/ut/logs"));
+        assert_eq!(c.listen, "0.0.0.0:47002".parse().unwrap());
+        assert_eq!(c.nodes.len(), 3);
+        assert_eq!(c.nodes[2].addr, "[::1]:47003".parse().unwrap());
+        let peers: Vec<&str> = c.peers().map(|(_, n)| n.name.as_str()).collect();
+        assert_eq!(peers, ["node1", "node3"]);
+        assert_eq!(c.own().name, "node2");
+    }
+
+    #[test]
+    fn accepts_the_earlier_tools_camel_case_names() {
+        let text = GOOD
+            .replace("offline_threshold", "offlineThreshold")
+            .replace("log_folder = \"logs\"", "logFolder = \"/var/log/ut\"");
+        let c = parse(&text).unwrap();
+        assert_eq!(c.offline_threshold, 3);
+        assert_eq!(c.log_folder, PathBuf::from("/var/log/ut"));
+    }
+
+    #[test]
+    fn whoami_override_and_listen() {
+        let c = Config::parse(GOOD, Path::new("m.toml"), Some("node3")).unwrap();
+        assert_eq!((c.me, c.listen), (2, "[::]:47003".parse().unwrap()));
+        assert_eq!(c.log_folder, PathBuf::from("logs"));
+        let c =
+            parse(&GOOD.replace("log_folder", "listen = \"127.0.0.2:9000\"\nlog_folder")).unwrap();
+        assert_eq!(c.listen, "127.0.0.2:9000".parse().unwrap());
+        let e = Config::parse(GOOD, Path::new("m.toml"), Some("node9")).unwrap_err();
+        assert!(e.to_string().contains("--whoami"), "{e}");
+        let e = parse(&GOOD.replace("whoami = \"node2\"", "")).unwrap_err();
+        assert!(e.message.contains("whoami is missing"), "{e}");
+    }
+
+    #[test]
+    fn errors_name_file_line_and_column() {
+        let e = error(&GOOD.replace("port = 47002", "port = 0"));
+        assert_eq!(e.position, Some((16, 8)), "{e}");
+        assert!(
+            e.to_string().starts_with("/etc/ut/mesh.toml:16:8: port 0"),
+            "{e}"
+        );
+
+        let e = error(&GOOD.replace("timeout = 1500", "timeout = 1500\ncolour = 1"));
+        assert_eq!(e.position.map(|p| p.0), Some(5), "{e}");
+        assert!(e.message.contains("colour"), "{e}");
+    }
+
+    #[test]
+    fn rejects_each_invalid_value() {
+        let cases: &[(&str, &str, &str)] = &[
+            (
+                "name = \"node3\"",
+                "name = \"node1\"",
+                "duplicate node name",
+            ),
+            (
+                "ip = \"::1\"\nport = 47003",
+                "ip = \"127.0.0.1\"\nport = 47001",
+                "duplicate node address",
+            ),
+            (
+                "name = \"node3\"",
+                "name = \"no|de\"",
+                "must not contain '|'",
+            ),
+            ("name = \"node3\"", "name = \"a b\"", "must not contain ' '"),
+            ("name = \"node3\"", "name = \"\"", "must not be empty"),
+            (
+                "whoami = \"node2\"",
+                "whoami = \"node7\"",
+                "not one of the [[nodes]]",
+            ),
+            ("port = 47003", "port = 70000", "not in 1..=65535"),
+            ("port = 47003", "port = -1", "not in 1..=65535"),
+            (
+                "ip = \"::1\"",
+                "ip = \"localhost\"",
+                "host names are not resolved",
+            ),
+            ("ip = \"::1\"", "ip = \"0.0.0.0\"", "cannot be probed"),
+            ("interval = 1000", "interval = 0", "interval 0 ms"),
+            (
+                "interval = 1000",
+                "interval = 86400001",
+                "interval 86400001 ms",
+            ),
+            ("timeout = 1500", "timeout = 0", "timeout 0 ms"),
+            (
+                "timeout = 1500",
+                "timeout = 250001",
+                "more than 250 intervals",
+            ),
+            (
+                "offline_threshold = 3",
+                "offline_threshold = 0",
+                "offline_threshold 0",
+            ),
+            ("log_folder = \"logs\"", "log_folder = \"\"", "non-empty"),
+            ("log_folder = \"logs\"", "log_folder = 5", "invalid type"),
+            ("log_folder = \"logs\"", "", "missing field `log_folder`"),
+            ("interval = 1000", "interval = \"fast\"", "invalid type"),
+            (
+                "log_folder = \"logs\"",
+                "log_folder = \"logs\"\nlisten = \"nowhere\"",
+                "listen",
+            ),
+        ];
+        for (from, to, expect) in cases {
+            assert!(GOOD.contains(from), "{from}");
+            let e = error(&GOOD.replacen(from, to, 1));
+            assert!(e.message.contains(expect), "{to}: {e}");
+        }
+        assert!(error("nodes = []\n").message.contains("missing field"));
+        let e = error(&GOOD.replace(
+            "offline_threshold",
+            "offlineThreshold = 3\noffline_threshold",
+        ));
+        assert!(e.message.contains("duplicate"), "{e}");
+    }
+
+    #[test]
+    fn garbage_is_a_clean_error() {
+        for text in [
+            "",
+            "=",
+            "[[nodes]]\nname = 1",
+            "whoami = \"a\"\nwhoami = \"b\"",
+            "\u{0}",
+        ] {
+            let e = error(text);
+            assert!(!e.message.is_empty());
+        }
+    }
+
+    #[test]
+    fn load_reports_missing_and_oversized_files() {
+        let e = Config::load(Path::new("/nonexistent/ut.toml"), None).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("/nonexistent/ut.toml: cannot read"),
+            "{e}"
+        );
+        let e = Config::load(Path::new("/"), None).unwrap_err();
+        assert!(e.message.contains("not a regular file"), "{e}");
+    }
+
+    #[test]
+    fn line_col_counts_characters() {
+        assert_eq!(line_col("ab\ncé d", 7), (2, 4));
+        assert_eq!(line_col("x", 99), (1, 2));
+    }
+}
