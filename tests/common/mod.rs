@@ -131,12 +131,24 @@ pub struct Daemon {
 impl Daemon {
     /// Starts `uptime-tracker <args>` in `cwd`, stdout/stderr going to files in `out_dir`.
     pub fn spawn(label: &str, args: &[&str], cwd: &Path, out_dir: &Path) -> Daemon {
+        Daemon::spawn_with_env(label, args, cwd, out_dir, &[])
+    }
+
+    /// Like [`Daemon::spawn`], with extra environment variables.
+    pub fn spawn_with_env(
+        label: &str,
+        args: &[&str],
+        cwd: &Path,
+        out_dir: &Path,
+        env: &[(&str, &str)],
+    ) -> Daemon {
         static SPAWNS: AtomicUsize = AtomicUsize::new(0);
         let n = SPAWNS.fetch_add(1, Ordering::Relaxed);
         let stderr_path = out_dir.join(format!("{label}-{n}.stderr"));
         let stdout_path = out_dir.join(format!("{label}-{n}.stdout"));
         let child = Command::new(BIN)
             .args(args)
+            .envs(env.iter().copied())
             .current_dir(cwd)
             .stdin(Stdio::null())
             .stdout(fs::File::create(&stdout_path).expect("create stdout file"))
@@ -390,6 +402,11 @@ impl Mesh {
 
     /// Starts `name` (replacing a previous, exited daemon of that name).
     pub fn start(&mut self, name: &str) {
+        self.start_with_env(name, &[]);
+    }
+
+    /// Like [`Mesh::start`], with extra environment variables.
+    pub fn start_with_env(&mut self, name: &str, env: &[(&str, &str)]) {
         if let Some(i) = self.daemons.iter().position(|(n, _)| n == name) {
             let (_, mut old) = self.daemons.remove(i);
             assert!(
@@ -398,11 +415,12 @@ impl Mesh {
             );
         }
         let config = self.config.to_str().unwrap().to_string();
-        let d = Daemon::spawn(
+        let d = Daemon::spawn_with_env(
             name,
             &["run", "--config", &config, "--whoami", name],
             &self.cwd,
             self.dir.path(),
+            env,
         );
         self.daemons.push((name.to_string(), d));
     }
