@@ -703,14 +703,18 @@ impl Daemon {
             .conn
             .pump(|msg, out| match (msg, *peer) {
                 (Message::Hello { name, .. }, None) => {
-                    let found = nodes.iter().position(|n| n.name == name).filter(|&i| {
-                        i != me && nodes.get(i).is_some_and(|n| n.addr.ip() == from_ip)
-                    });
-                    let Some(i) = found else {
-                        return Err(format!(
-                            "HELLO names {name:?}, which is not a peer at {from_ip}"
-                        ));
+                    let i = match nodes.iter().position(|n| n.name == name) {
+                        None => return Err(format!("HELLO names {name:?}, not a configured node")),
+                        Some(i) if i == me => return Err(format!("HELLO names this node, {name:?}")),
+                        Some(i) => i,
                     };
+                    let configured = nodes.get(i).map(|n| n.addr.ip());
+                    if configured != Some(from_ip) {
+                        let ip = configured.map_or_else(String::new, |ip| ip.to_string());
+                        return Err(format!(
+                            "HELLO names {name:?}, whose configured ip is {ip}, but comes from {from_ip}"
+                        ));
+                    }
                     *peer = Some(i);
                     authenticated = Some(i);
                     out.send(Message::Hello {

@@ -267,3 +267,68 @@ fn restarts_append_to_the_same_file() {
     m.daemon("node2").terminate_ok();
     m.validate_logs();
 }
+
+/// Two nodes on ::1 (different ports): the IPv6 path end to end, headers in brackets.
+#[test]
+fn ipv6_mesh_detects_a_killed_peer() {
+    use std::net::{Ipv6Addr, SocketAddr, TcpListener};
+    let Ok(probe) = TcpListener::bind((Ipv6Addr::LOCALHOST, 0)) else {
+        eprintln!("SKIP: no IPv6 loopback on this machine");
+        return;
+    };
+    drop(probe);
+    // A port free on [::] (where the daemon listens) is free on ::1 too.
+    let port = || -> u16 {
+        let l = TcpListener::bind((Ipv6Addr::UNSPECIFIED, 0)).unwrap();
+        l.local_addr().map(|a: SocketAddr| a.port()).unwrap()
+    };
+    let (pa, pb) = loop {
+        let (a, b) = (port(), port());
+        if a != b {
+            break (a, b);
+        }
+    };
+    let dir = TempDir::new("ipv6");
+    let config = dir.path().join("v6.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "interval = {INTERVAL}\ntimeout = {TIMEOUT}\noffline_threshold = {THRESHOLD}\n\
+             log_folder = \"logs\"\n\
+             [[nodes]]\nname = \"a\"\nip = \"::1\"\nport = {pa}\n\
+             [[nodes]]\nname = \"b\"\nip = \"::1\"\nport = {pb}\n"
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let logs = dir.path().join("logs");
+    let mut a = Daemon::spawn(
+        "a",
+        &["run", "--config", config, "--whoami", "a"],
+        dir.path(),
+        dir.path(),
+    );
+    let mut b = Daemon::spawn(
+        "b",
+        &["run", "--config", config, "--whoami", "b"],
+        dir.path(),
+        dir.path(),
+    );
+    wait_for("a's header", DEADLINE, || {
+        let log = read_node_logs(&logs, "a");
+        log.contains(&format!("|3|a|a:[::1]:{pa}!b:[::1]:{pb}\n"))
+            .then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        events(&read_node_logs(&logs, "a")).is_empty(),
+        "healthy IPv6 pair logged events"
+    );
+    b.kill_hard();
+    wait_for("a to log b offline", DEADLINE, || {
+        (peer_counts(&read_node_logs(&logs, "a"), "b") == [1, 2, 3]).then_some(())
+    });
+    a.terminate_ok();
+    let text = read_node_logs(&logs, "a");
+    assert!(uptime_tracker::logline::check_file(&text).is_ok(), "{text}");
+}
