@@ -1,0 +1,109 @@
+//! The message codec: parsed lines re-encode canonically; `validate` is exactly the
+//! condition for a message to survive encode + parse.
+//!
+//! Input: one line, without its `\n` (what the framer hands to `parse`).
+//!
+//! Checks, for a line that parses to `m`:
+//! - `m.validate()` is Ok; its encoding is ASCII, ends with its only `\n`, fits in
+//!   `MAX_LINE`, and goes through a `Framer` as exactly one line;
+//! - that line parses to `m` again, and encoding that gives the same bytes (canonical);
+//! - a known message (`HELLO`, `PING`, `PONG`) is byte for byte its own encoding (the
+//!   grammar admits one spelling per message); an `Unknown` message's verb is the line's
+//!   first word, followed by a space or the end of the line.
+//!
+//! And for messages built from the input (a `HELLO` with the input as its name and the
+//! version read from its first bytes, an `Unknown` with the input as its verb):
+//! `validate()` is Ok exactly when the encoding parses back to the same message.
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use uptime_tracker::wire::{Framer, MAX_LINE, Message, parse};
+
+fn encode(m: &Message<'_>) -> Vec<u8> {
+    let mut out = Vec::new();
+    m.encode(&mut out);
+    out
+}
+
+/// What `encode` writes, without its `\n`, for any message, valid or not (`encode`
+/// itself debug-asserts validity).
+fn spelled(m: &Message<'_>) -> Vec<u8> {
+    match *m {
+        Message::Hello { version, name } => format!("HELLO {version} {name}").into_bytes(),
+        Message::Ping { seq } => format!("PING {seq}").into_bytes(),
+        Message::Pong { seq } => format!("PONG {seq}").into_bytes(),
+        Message::Unknown { verb } => verb.as_bytes().to_vec(),
+    }
+}
+
+fn check_parsed(line: &[u8], m: Message<'_>) {
+    assert_eq!(m.validate(), Ok(()), "parsed but invalid: {m:?}");
+    let e1 = encode(&m);
+    assert!(e1.is_ascii(), "non-ASCII encoding {e1:?}");
+    assert!(e1.len() <= MAX_LINE, "encoding of {} bytes", e1.len());
+    assert_eq!(e1.iter().position(|&b| b == b'\n'), Some(e1.len() - 1));
+    assert_eq!(&e1[..e1.len() - 1], &spelled(&m)[..]);
+
+    // Through the framer, as a peer would receive it.
+    let mut f = Framer::new();
+    assert_eq!(f.push(&e1), e1.len());
+    let framed = f
+        .next_line()
+        .expect("fits a line")
+        .expect("one line")
+        .to_vec();
+    assert_eq!(f.next_line(), Ok(None));
+    assert_eq!(f.buffered(), 0);
+    assert_eq!(&framed[..], &e1[..e1.len() - 1]);
+
+    let m2 = parse(&framed).expect("an encoding parses");
+    assert_eq!(m2, m, "line {line:?}");
+    assert_eq!(encode(&m2), e1, "encoding is not canonical");
+
+    match m {
+        Message::Unknown { verb } => {
+            assert!(!matches!(verb, "HELLO" | "PING" | "PONG"));
+            let rest = line
+                .strip_prefix(verb.as_bytes())
+                .expect("verb starts the line");
+            assert!(
+                rest.is_empty() || rest[0] == b' ',
+                "verb not followed by a space"
+            );
+        }
+        _ => assert_eq!(&framed[..], line, "a known message has one spelling"),
+    }
+}
+
+/// `validate` accepts `m` exactly when its encoding parses back to `m`.
+fn check_validate(m: Message<'_>) {
+    let line = spelled(&m);
+    let round_trips = parse(&line) == Ok(m);
+    match m.validate() {
+        Ok(()) => {
+            assert!(round_trips, "valid {m:?} does not round-trip");
+            check_parsed(&line, m);
+        }
+        Err(e) => assert!(!round_trips, "{m:?} round-trips but validate says {e:?}"),
+    }
+}
+
+fuzz_target!(|line: &[u8]| {
+    if let Ok(m) = parse(line) {
+        check_parsed(line, m);
+    }
+    if let Ok(text) = std::str::from_utf8(line) {
+        let version = line
+            .iter()
+            .take(4)
+            .fold(0u32, |acc, &b| (acc << 8) | u32::from(b));
+        for version in [1, version] {
+            check_validate(Message::Hello {
+                version,
+                name: text,
+            });
+        }
+        check_validate(Message::Unknown { verb: text });
+    }
+});

@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""Writes the hand-made seed corpus, fuzz/corpus/<target>/<name>.
+
+Run from anywhere: python3 fuzz/seeds/make_seeds.py. Rewrites only the seed files it
+names (files added by other means, e.g. minimized findings, are left alone).
+"""
+import os
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CORPUS = os.path.join(os.path.dirname(HERE), "corpus")
+
+
+def write(target, name, data):
+    d = os.path.join(CORPUS, target)
+    os.makedirs(d, exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode()
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+# ---- framer: [n] [n control bytes] [stream]
+stream = b"HELLO 1 node1\nPING 0\r\nPONG 0\nFOO bar\n\nPING 18446744073709551615\npartial"
+write("framer", "lines-whole", bytes([0]) + stream)
+write("framer", "lines-1byte", bytes([1, 0x00]) + stream)
+write("framer", "lines-mixed", bytes([4, 0x02, 0x45, 0x81, 0xff]) + stream)
+write("framer", "crlf-split", bytes([2, 0x00, 0x40]) + b"PING 1\r\n\r\n\r\r\n")
+write("framer", "exactly-max", bytes([0]) + b"x" * 511 + b"\n" + b"y" * 10)
+write("framer", "too-long", bytes([2, 0x9f, 0x05]) + b"z" * 512 + b"\nPING 1\n")
+write("framer", "long-then-short", bytes([3, 0x7f, 0xbf, 0x01]) + b"a" * 300 + b"\n" + b"b" * 511 + b"\n")
+
+# ---- message: one line
+for name, line in [
+    ("hello", b"HELLO 1 node1"),
+    ("hello-max", b"HELLO 4294967295 " + b"n" * 64),
+    ("hello-punct", b"HELLO 2 a_b~c.d@e#f$g%h^&*()=+[]{};'\"<>?,`\\"),
+    ("ping", b"PING 0"),
+    ("ping-max", b"PING 18446744073709551615"),
+    ("pong", b"PONG 42"),
+    ("unknown", b"NEWVERB some \xff stuff"),
+    ("unknown-16", b"ABCDEFGHIJKLMNOP"),
+    ("bad-leading-zero", b"PING 01"),
+    ("bad-overflow", b"PONG 18446744073709551616"),
+    ("bad-version", b"HELLO 0 a"),
+    ("bad-name", b"HELLO 1 a|b"),
+    ("bad-spacing", b"PING  1"),
+    ("bad-cr", b"PING 1\r"),
+    ("empty", b""),
+]:
+    write("message", name, line)
+
+# ---- config: the example config and variants
+example = open(os.path.join(HERE, "..", "..", "config.example.toml"), "rb").read()
+write("config", "example", example)
+write("config", "example-whoami", b"#!whoami node3\n" + example)
+write("config", "camel-v6-listen", """whoami = "b"
+interval = 250
+timeout = 62500
+offlineThreshold = 1
+logFolder = "/var/log/ut"
+listen = "[::1]:9000"
+
+[[nodes]]
+name = "a"
+ip = "::1"
+port = 1
+
+[[nodes]]
+name = "b"
+ip = "::ffff:10.0.0.1"
+port = 65535
+""")
+write("config", "edge-values", """whoami = "x~y.z"
+interval = 86400000
+timeout = 86400000
+offline_threshold = 4294967295
+log_folder = "rel/\\u00e9t\\u00e9 dir"
+nodes = [ { name = "x~y.z", ip = "10.1.2.3", port = 7 }, { name = "q", ip = "10.1.2.3", port = 8 } ]
+""")
+write("config", "bad-port", example.replace(b"port = 47002", b"port = 0"))
+write("config", "bad-timeout", example.replace(b"timeout = 1500", b"timeout = 250001"))
+write("config", "bad-dup-name", example.replace(b'name = "node3"', b'name = "node1"'))
+write("config", "bad-unknown-key", example.replace(b"timeout = 1500", b"timeout = 1500\ncolour = 1"))
+write("config", "bad-syntax", b"whoami = \"node1\nnodes = [\n")
+write("config", "empty", b"")
+
+# ---- logline: log files (the DESIGN.md example and variants)
+design = (
+    "---\n"
+    "0.0.3|2026-11-23T20:09:18.938Z|3|node2|node1:127.0.0.1:47001!node2:127.0.0.1:47002!node3:127.0.0.1:47003\n"
+    "2026-11-23T20:09:25.940Z|node1|1\n"
+    "2026-11-23T20:09:26.940Z|node1|2\n"
+    "2026-11-23T20:09:27.940Z|node1|3\n"
+)
+write("logline", "design-example", design)
+write("logline", "two-runs-v6", design + (
+    "---\n"
+    "0.0.3|2026-11-24T00:00:00.000Z|1|a|a:[::1]:1!b:[fe80::1]:65535\n"
+    "2026-11-24T00:00:00.001Z|b|1\n"
+    "2026-11-23T23:59:59.999Z|b|0\n"
+))
+write("logline", "extremes", (
+    "---\n"
+    "0.0.3|0000-01-01T00:00:00.000Z|4294967295|n|n:0.0.0.0:0\n"
+    "9999-12-31T23:59:59.999Z|n|0\n"
+))
+write("logline", "leap-day", "2024-02-29T12:34:56.789Z|peer|7\n")
+write("logline", "bad-date", "2023-02-29T12:34:56.789Z|peer|7\n")
+write("logline", "bad-cut-line", design + "2026-11-23T20:09:2")
+write("logline", "bad-own-node", design + "2026-11-23T20:09:28.940Z|node2|1\n")
+write("logline", "bad-stray-header", design.split("\n", 1)[1])
+write("logline", "timestamps-raw", struct.pack("<qq", 1_795_000_000_000, -1) + b"|x|1\n")
+
+# ---- tracker: [threshold, peers, timeout, start] then ops (see tracker.rs)
+START, ROUND, REPLY, STALE, MISS_ALL, ADD, ADV, TO_DEADLINE, ADV16 = 0, 2, 3, 5, 6, 7, 8, 10, 11
+
+
+def adv(step, mode):  # mode 0: step ms, 1: step*64, 2: one timeout, 3: step*100000
+    return bytes([ADV, (mode << 6) | step])
+
+
+t = bytearray([3, 2, 25, 0])  # threshold 3, 2 peers, timeout 101 ms, start 0
+for _ in range(4):  # rounds with no reply: peers go offline
+    t += bytes([ROUND]) + adv(0, 2)
+t += bytes([ROUND, REPLY, 0, 0, REPLY, 1, 0])  # both recover
+t += bytes([ROUND, ROUND, ROUND, MISS_ALL, 1, REPLY, 0, 1, STALE, 0, 0, STALE, 1, 3])
+t += bytes([ADD, START, 2, TO_DEADLINE, 1, TO_DEADLINE, 0, ADV16, 0x10, 0x27])
+write("tracker", "rounds", bytes(t))
+write("tracker", "threshold1", bytes([1, 1, 0, 1, START, 0, ADV, 0x81, START, 0, REPLY, 0, 0, ADV, 0xff]))
+write("tracker", "end-of-time", bytes([2, 3, 255, 3, ROUND, ROUND, ADV, 0xff, ROUND, MISS_ALL, 2, ADV, 0xff]))
+write("tracker", "cap", bytes([5, 1, 250, 2]) + bytes([START, 0]) * 300 + bytes([REPLY, 0, 7, MISS_ALL, 0]))
+write("tracker", "unknown-peer", bytes([0, 0, 1, 0, START, 0, REPLY, 0, 0, STALE, 0, 9, MISS_ALL, 0, ADD, START, 0]))
+
+# ---- wheel: [start kind (+args)] then ops (see wheel.rs)
+SCHED, CANCEL, STALE_W, POP, BURST = 0, 3, 4, 5, 7
+w = bytearray([0])
+for kind, b in [(1, 5), (1, 5), (2, 0), (9, 0x42), (9, 0x45), (6, 0), (5, 1), (11, 200), (0, 0)]:
+    w += bytes([SCHED, kind, b])
+    if kind in (0, 2):
+        w += b"\x10\x00"
+w += bytes([POP, 5, 0, CANCEL, 1, 0, STALE_W, 0, BURST, 1, 64, 1, POP | 8, 3, 0, 0, 0, 0, 1, 0, POP, 7, 0])
+write("wheel", "mixed", bytes(w))
+write("wheel", "near-horizon", bytes([1, 200, SCHED, 5, 0, SCHED, 5, 2, SCHED, 4, 0, 0, 0, 0, 1, 0, POP, 8, 20, POP, 8, 255]))
+write("wheel", "end-of-u64", bytes([3, 5, 0, SCHED, 6, 0, SCHED, 6, 2, SCHED, 8, 0, POP, 7, 1, POP, 4, 0, 0x10, 0x00, POP, 7, 0]))
+write("wheel", "overdue", bytes([4, SCHED, 1, 60, POP, 1, 100, SCHED, 0, 0, 0x20, 0, SCHED, 0, 0, 0x10, 0, SCHED, 8, 0, POP | 8, 0, 0, 0, SCHED, 8, 0]))
