@@ -379,7 +379,9 @@ impl Daemon {
     fn say(&self, msg: fmt::Arguments<'_>) {
         let mut stamp = String::with_capacity(24);
         logline::write_timestamp(&mut stamp, wall_ms());
-        eprintln!("{stamp} {}: {msg}", self.cfg.whoami);
+        // Not eprintln!: it panics when stderr is a closed pipe (a dead log collector),
+        // and a lost report must not stop the daemon.
+        let _ = writeln!(io::stderr().lock(), "{stamp} {}: {msg}", self.cfg.whoami);
     }
 
     fn on_signal(&mut self) {

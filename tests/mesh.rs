@@ -332,3 +332,41 @@ fn ipv6_mesh_detects_a_killed_peer() {
     let text = read_node_logs(&logs, "a");
     assert!(uptime_tracker::logline::check_file(&text).is_ok(), "{text}");
 }
+
+/// A daemon whose stderr reader is gone (a dead log collector) keeps running and logging.
+#[test]
+fn a_closed_stderr_pipe_does_not_stop_the_daemon() {
+    use std::process::{Command, Stdio};
+    let m = Mesh::new("stderr-pipe", &[IP1, IP2], INTERVAL, TIMEOUT, THRESHOLD);
+    let mut child = Command::new(BIN)
+        .args([
+            "run",
+            "--config",
+            m.config.to_str().unwrap(),
+            "--whoami",
+            "node1",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the read end at once: every later report hits EPIPE.
+    drop(child.stderr.take());
+    struct Reap(std::process::Child);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Reap(child);
+    // node2 is never started: node1 reports it on stderr and logs it offline.
+    wait_for("node1 to log node2 offline", DEADLINE, || {
+        (peer_counts(&m.log("node1"), "node2") == [1, 2, 3]).then_some(())
+    });
+    assert!(child.0.try_wait().unwrap().is_none(), "the daemon died");
+    send_signal(child.0.id(), libc::SIGTERM);
+    let status = child.0.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+}
