@@ -539,10 +539,10 @@ impl Daemon {
 
         let expected = self.cfg.nodes.get(peer).map_or("", |n| n.name.as_str());
         let tracker = &mut self.tracker;
+        let wheel = &mut self.wheel;
         let state = &mut link.state;
         let mut settled: Vec<Change> = Vec::new();
         let mut handshake_done = false;
-        let mut cancel: Vec<TimerId> = Vec::new();
         let result = conn
             .pump(|msg, _out| match (msg, *state) {
                 (Message::Hello { name, .. }, LinkState::Handshaking) => {
@@ -557,7 +557,7 @@ impl Daemon {
                 }
                 (Message::Pong { seq }, LinkState::Ready) => {
                     if let Some((timer, change)) = tracker.reply(peer, seq, now) {
-                        cancel.push(timer);
+                        wheel.cancel(timer);
                         settled.extend(change);
                     }
                     Ok(())
@@ -581,9 +581,6 @@ impl Daemon {
             if link.last_error.take().is_some() {
                 self.say(format_args!("peer {expected}: connected"));
             }
-        }
-        for t in cancel {
-            self.wheel.cancel(t);
         }
         for change in settled {
             self.log_change(change);
