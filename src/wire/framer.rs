@@ -42,20 +42,30 @@ impl std::error::Error for FrameError {}
 
 /// Splits a byte stream into lines, in a fixed [`MAX_LINE`]-byte buffer.
 ///
-/// Typical use with a non-blocking socket:
+/// Typical use with a socket (here a byte slice stands in for it; with a non-blocking
+/// socket, `WouldBlock` ends the loop as EOF does here):
 ///
-/// ```ignore
+/// ```
+/// use std::io::Read;
+/// use uptime_tracker::wire::{self, Framer, Message};
+///
+/// let mut socket: &[u8] = b"PING 1\r\nPING 2\nPI";
+/// let mut framer = Framer::new();
+/// let mut seqs = Vec::new();
 /// loop {
 ///     while let Some(line) = framer.next_line()? {
-///         handle(wire::parse(line));
+///         if let Ok(Message::Ping { seq }) = wire::parse(line) {
+///             seqs.push(seq);
+///         }
 ///     }
-///     match socket.read(framer.spare()) {
-///         Ok(0) => break,                   // EOF; framer.buffered() > 0 means a cut-off line
-///         Ok(n) => framer.commit(n),
-///         Err(e) if e.kind() == WouldBlock => break,
-///         Err(e) => return Err(e),
+///     match socket.read(framer.spare())? {
+///         0 => break, // EOF; framer.buffered() > 0 means a cut-off line
+///         n => framer.commit(n),
 ///     }
 /// }
+/// assert_eq!(seqs, [1, 2]);
+/// assert_eq!(framer.buffered(), 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone)]
 pub struct Framer {
