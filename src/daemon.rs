@@ -40,6 +40,11 @@ use crate::wire::message::{self, Message, PROTOCOL_VERSION};
 pub const MAX_OUTPUT: usize = 16 * 1024;
 /// Most accepted connections waiting for their `HELLO` at once.
 pub const MAX_PENDING: usize = 16;
+/// Most reads from one connection per readiness event (512 bytes each), so a peer that
+/// floods cannot starve timers and other connections.
+pub const MAX_READS_PER_EVENT: usize = 16;
+/// Longest sleep between two checks of the wall clock's UTC day.
+const MIDNIGHT_CHECK_MS: u64 = 60_000;
 /// Time an accepted connection has to send a valid `HELLO`.
 pub const HANDSHAKE_TIMEOUT_MS: u64 = 5_000;
 
@@ -128,12 +133,15 @@ impl Conn {
     }
 
     /// Reads until the socket would block, handing each complete line to `on_line` with
-    /// the output buffer for replies. Any error closes the connection.
+    /// the output buffer for replies, and writing replies as it goes. Any error closes the
+    /// connection. Returns `Ok(true)` when it stopped after [`MAX_READS_PER_EVENT`] reads
+    /// with data still coming: the caller must come back to it, as no new edge-triggered
+    /// event will arrive for data already waiting.
     fn pump(
         &mut self,
         mut on_line: impl FnMut(Message<'_>, &mut Outbox<'_>) -> Result<(), String>,
-    ) -> Result<(), String> {
-        loop {
+    ) -> Result<bool, String> {
+        for _ in 0..MAX_READS_PER_EVENT {
             let spare = self.input.spare();
             if spare.is_empty() {
                 return Err(format!("line longer than {MAX_LINE} bytes"));
@@ -141,7 +149,7 @@ impl Conn {
             match self.stream.read(spare) {
                 Ok(0) => return Err(CLOSED_BY_PEER.into()),
                 Ok(n) => self.input.commit(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(format!("read: {e}")),
             }
@@ -158,7 +166,13 @@ impl Conn {
                 let msg = message::parse(line).map_err(|e| format!("malformed line: {e}"))?;
                 on_line(msg, &mut outbox)?;
             }
+            // Write replies now, so the output limit applies to what the other side has
+            // really left unread, not to a backlog of requests read in one go.
+            if !self.output.is_empty() {
+                self.flush()?;
+            }
         }
+        Ok(true)
     }
 }
 
@@ -241,6 +255,8 @@ struct Daemon {
     /// Rate limit for reports about strangers' connections.
     quiet_until: u64,
     stop: bool,
+    /// Connections that stopped reading at [`MAX_READS_PER_EVENT`] with data left.
+    unfinished: Vec<Token>,
 }
 
 impl Daemon {
@@ -301,6 +317,7 @@ impl Daemon {
             round_at: 0,
             quiet_until: 0,
             stop: false,
+            unfinished: Vec::new(),
             cfg,
         };
         daemon.say(format_args!(
@@ -327,29 +344,30 @@ impl Daemon {
         self.schedule_midnight(now);
 
         while !self.stop {
-            let timeout = self
-                .wheel
-                .next_deadline()
-                .map(|at| Duration::from_millis(at.saturating_sub(self.now())));
+            let timeout = if self.unfinished.is_empty() {
+                self.wheel
+                    .next_deadline()
+                    .map(|at| Duration::from_millis(at.saturating_sub(self.now())))
+            } else {
+                // Connections with data left: just collect new events, then go on reading.
+                Some(Duration::ZERO)
+            };
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
                 return Err(DaemonError(format!("poll: {e}")));
             }
+            // One reading of the clock for the whole pass: a reply read in this pass was
+            // there before any deadline this pass treats as expired, however long the
+            // I/O below takes. Timers that fall due meanwhile wait for the next pass.
             let now = self.now();
-            for event in events.iter() {
-                match event.token() {
-                    LISTENER => self.accept(now),
-                    SIGNALS => self.on_signal(),
-                    Token(t) => match t.checked_sub(FIRST_LINK) {
-                        Some(i) if i < self.links.len() => self.on_link_event(i, now),
-                        Some(i) => self.on_inbound_event(i - self.links.len(), now),
-                        None => {}
-                    },
-                }
+            for token in std::mem::take(&mut self.unfinished) {
+                self.on_event(token, now);
             }
-            let now = self.now();
+            for event in events.iter() {
+                self.on_event(event.token(), now);
+            }
             while let Some((_, timer)) = self.wheel.pop_expired(now) {
                 self.on_timer(timer, now);
             }
@@ -359,6 +377,18 @@ impl Daemon {
             self.say(format_args!("log: {e}"));
         }
         Ok(())
+    }
+
+    fn on_event(&mut self, token: Token, now: u64) {
+        match token {
+            LISTENER => self.accept(now),
+            SIGNALS => self.on_signal(),
+            Token(t) => match t.checked_sub(FIRST_LINK) {
+                Some(i) if i < self.links.len() => self.on_link_event(i, now),
+                Some(i) => self.on_inbound_event(i - self.links.len(), now),
+                None => {}
+            },
+        }
     }
 
     /// Monotonic milliseconds since start: the clock of timers and the tracker.
@@ -400,7 +430,7 @@ impl Daemon {
         match timer {
             Timer::Round => self.round(now),
             Timer::Midnight => {
-                self.roll_journal(wall_ms());
+                self.roll_journal(wall_ms(), None);
                 self.schedule_midnight(now);
             }
             Timer::Probe { peer, seq } => {
@@ -412,8 +442,10 @@ impl Daemon {
                 if let Some(link) = self.links.get_mut(peer) {
                     link.timer = None;
                     if link.state != LinkState::Ready {
+                        // The connection never came up, but nothing failed: each probe
+                        // waiting for it still has its own deadline (DESIGN.md §2).
                         let ms = self.cfg.timeout_ms;
-                        self.fail_link(peer, format!("no handshake within {ms} ms"), now);
+                        self.drop_link(peer, format!("no handshake within {ms} ms"));
                     }
                 }
             }
@@ -565,14 +597,14 @@ impl Daemon {
                 (Message::Unknown { .. }, _) => Ok(()),
                 (msg, state) => Err(format!("unexpected {} while {state:?}", msg.verb())),
             })
-            .and_then(|()| {
+            .and_then(|more| {
                 if handshake_done {
                     // Probes started while the link was down go out now.
                     for seq in tracker.outstanding(peer) {
                         conn.send(Message::Ping { seq })?;
                     }
                 }
-                conn.flush()
+                conn.flush().map(|()| more)
             });
         if handshake_done {
             if let Some(t) = link.timer.take() {
@@ -585,14 +617,31 @@ impl Daemon {
         for change in settled {
             self.log_change(change);
         }
-        if let Err(reason) = result {
-            self.fail_link(peer, reason, now);
+        match result {
+            Ok(true) => self.unfinished.push(Token(FIRST_LINK + peer)),
+            Ok(false) => {}
+            Err(reason) => self.fail_link(peer, reason, now),
         }
     }
 
     /// Drops the outbound connection to `peer`: every probe in flight on it is a miss. The
     /// next round reconnects.
     fn fail_link(&mut self, peer: usize, reason: String, now: u64) {
+        self.drop_link(peer, reason);
+        let mut changes = Vec::new();
+        let wheel = &mut self.wheel;
+        self.tracker.miss_all(peer, now, |timer, change| {
+            wheel.cancel(timer);
+            changes.extend(change);
+        });
+        for change in changes {
+            self.log_change(change);
+        }
+    }
+
+    /// Closes the outbound connection to `peer` (reporting `reason` once) and leaves the
+    /// probes in flight to their own timers. The next round reconnects.
+    fn drop_link(&mut self, peer: usize, reason: String) {
         let Some(link) = self.links.get_mut(peer) else {
             return;
         };
@@ -607,15 +656,6 @@ impl Daemon {
         if report {
             link.last_error = Some(reason.clone());
             self.say(format_args!("peer {}: {reason}", self.node_name(peer)));
-        }
-        let mut changes = Vec::new();
-        let wheel = &mut self.wheel;
-        self.tracker.miss_all(peer, now, |timer, change| {
-            wheel.cancel(timer);
-            changes.extend(change);
-        });
-        for change in changes {
-            self.log_change(change);
         }
     }
 
@@ -722,14 +762,19 @@ impl Daemon {
                     })
                 }
                 (Message::Ping { seq }, Some(_)) => out.send(Message::Pong { seq }),
-                (Message::Unknown { .. }, _) => Ok(()),
+                // Before HELLO nothing else is accepted, not even an unknown verb: an
+                // unauthenticated connection gets no way to keep the daemon busy.
+                (Message::Unknown { .. }, Some(_)) => Ok(()),
                 (msg, None) => Err(format!("{} before HELLO", msg.verb())),
                 (msg, Some(_)) => Err(format!("unexpected {}", msg.verb())),
             })
-            .and_then(|()| inbound.conn.flush());
-        if let Err(reason) = result {
-            self.close_inbound(slot, &reason, now);
-            return;
+            .and_then(|more| inbound.conn.flush().map(|()| more));
+        match result {
+            Ok(true) => self
+                .unfinished
+                .push(Token(FIRST_LINK + self.links.len() + slot)),
+            Ok(false) => {}
+            Err(reason) => return self.close_inbound(slot, &reason, now),
         }
         if let Some(peer) = authenticated {
             if let Some(t) = inbound.timer.take() {
@@ -780,13 +825,18 @@ impl Daemon {
         }
     }
 
+    /// Arms the day-switch check for the next UTC midnight, or in a minute if that is
+    /// sooner: timers run on the monotonic clock, so a step of the wall clock (NTP on a
+    /// router without a real-time clock) is noticed within a minute.
     fn schedule_midnight(&mut self, now: u64) {
-        let wait = logline::ms_until_next_midnight(wall_ms());
+        let wait = logline::ms_until_next_midnight(wall_ms()).min(MIDNIGHT_CHECK_MS);
         self.wheel.schedule(now + wait.max(1), Timer::Midnight);
     }
 
-    /// Moves the journal to the new UTC day's file, carrying over non-zero counts.
-    fn roll_journal(&mut self, wall: i64) {
+    /// Moves the journal to the new UTC day's file, carrying over non-zero counts, except
+    /// `skip`'s: a change about to be logged for it has already updated its count, and its
+    /// own line follows.
+    fn roll_journal(&mut self, wall: i64, skip: Option<usize>) {
         if !self.journal.needs_roll(wall) {
             return;
         }
@@ -795,6 +845,7 @@ impl Daemon {
         let carried: Vec<(&str, u32)> = self
             .cfg
             .peers()
+            .filter(|&(p, _)| Some(p) != skip)
             .filter_map(|(p, node)| {
                 let n = tracker.timeouts(p).min(threshold);
                 (n != 0).then_some((node.name.as_str(), n))
@@ -807,7 +858,7 @@ impl Daemon {
 
     fn log_change(&mut self, change: Change) {
         let wall = wall_ms();
-        self.roll_journal(wall);
+        self.roll_journal(wall, Some(change.peer));
         let name = self.node_name(change.peer).to_string();
         if let Err(e) = self.journal.record(wall, &name, change.timeouts) {
             self.say(format_args!("log: {e}"));
