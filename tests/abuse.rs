@@ -232,3 +232,91 @@ fn connection_flood_does_not_break_the_mesh() {
     drop(conns);
     assert_mesh_survived(m);
 }
+
+/// An unknown verb before HELLO closes the connection; after HELLO, a flood of them (the
+/// daemon reads a bounded amount per event) neither starves node1's probes and replies
+/// (no peer is logged offline) nor delays its reaction to SIGTERM.
+#[test]
+fn a_flood_does_not_starve_the_daemon() {
+    let mut m = mesh2("flood");
+    let mut s = connect_as_node2(&m);
+    send(&mut s, b"FUTURE_VERB 1\n");
+    assert_closed(&mut s, "unknown verb before HELLO", CLOSE_LIMIT);
+
+    let mut flood = connect_as_node2(&m);
+    send(&mut flood, b"HELLO 1 node2\n");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flooder = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let chunk = b"FUTURE_VERB\n".repeat(8 * 1024);
+            let mut bytes = 0usize;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                match flood.write(&chunk) {
+                    Ok(n) => bytes += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(_) => break,
+                }
+            }
+            bytes
+        })
+    };
+    sleep(Duration::from_secs(3));
+    for n in ["node1", "node2"] {
+        let log = m.log(n);
+        assert!(
+            events(&log).is_empty(),
+            "{n} logged events during the flood:\n{log}"
+        );
+    }
+    let asked = Instant::now();
+    m.daemon("node1").signal(libc::SIGTERM);
+    let status = m.daemon("node1").wait_exit(Duration::from_secs(5));
+    let waited = asked.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let bytes = flooder.join().unwrap();
+    eprintln!(
+        "flooded {} MiB; SIGTERM handled in {} ms",
+        bytes >> 20,
+        waited.as_millis()
+    );
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "node1 did not exit 0 under the flood: {status:?}"
+    );
+    assert!(
+        bytes > 1 << 20,
+        "the flood was too small to mean anything: {bytes} bytes"
+    );
+}
+
+/// A peer whose kernel accepts the connection but whose daemon never answers HELLO (a
+/// hung process): with timeout > interval, each probe is counted at its own deadline, not
+/// all at once when the handshake gives up.
+#[test]
+fn a_silent_listener_is_counted_probe_by_probe() {
+    let mut m = Mesh::new("silent", &[IP2, IP1], 200, 1000, 3);
+    // node2's address is held by a listener that never accepts: connects complete in the
+    // kernel's backlog, and nothing is ever said.
+    let _silent = std::net::TcpListener::bind(m.node("node2").addr()).unwrap();
+    m.start("node1");
+    let times = wait_for("node1 to log node2 offline", DEADLINE, || {
+        let log = m.log("node1");
+        let ev = events(&log);
+        let times: Vec<i64> = ev
+            .iter()
+            .filter(|e| e.node == "node2")
+            .filter_map(|e| parse_iso_ms(&e.time))
+            .collect();
+        (times.len() >= 3).then_some(times)
+    });
+    let log = m.log("node1");
+    assert_eq!(peer_counts(&log, "node2"), [1, 2, 3], "{log}");
+    // Probes go out one interval (200 ms) apart, so their deadlines are too.
+    assert!(
+        times[2] - times[0] >= 200,
+        "the three timeouts were counted together ({times:?}):\n{log}"
+    );
+    m.daemon("node1").terminate_ok();
+}
