@@ -11,8 +11,9 @@
 //!
 //! Limits: a line is at most [`MAX_LINE`] bytes, a connection's unsent output at most
 //! [`MAX_OUTPUT`] bytes, at most [`MAX_PENDING`] accepted connections may be waiting for
-//! their handshake, and a handshake must complete within [`HANDSHAKE_TIMEOUT_MS`].
-//! Breaking a limit or the protocol closes that one connection with a reason on stderr;
+//! their handshake, and a handshake must complete within [`HANDSHAKE_TIMEOUT_MS`]. One
+//! readiness event reads at most [`MAX_READS_PER_EVENT`] times from a connection, so no
+//! connection can keep the loop from its timers. Breaking a limit or the protocol closes that one connection with a reason on stderr;
 //! the daemon goes on.
 
 use std::fmt;
