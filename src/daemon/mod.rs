@@ -1,0 +1,446 @@
+//! The I/O shell: one thread, one `mio::Poll`, the only code that touches sockets, signals,
+//! files and the clocks. It decides nothing: it reads both clocks once per loop pass,
+//! hands readiness and bytes to the [`Engine`], and carries out the engine's [`Action`]s
+//! (connect, send, close, append to the [`Journal`], print a line on stderr).
+//!
+//! Reads are edge-triggered: a read shorter than the buffer means the socket is drained
+//! for now (new data brings a new event), so no read is spent on `EAGAIN` after one. One
+//! readiness event reads at most [`MAX_READS_PER_EVENT`] times from a connection; one with
+//! data left is revisited after a non-blocking poll, so no connection can keep the loop
+//! from its timers. Unsent output stays in the engine and is written when the socket is
+//! writable again.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use mio::event::Event;
+use mio::net::{TcpListener, TcpStream};
+use mio::unix::pipe;
+use mio::{Events, Interest, Poll, Token};
+
+use crate::config::Config;
+use crate::journal::Journal;
+use crate::logline;
+use crate::mesh::{Action, CloseReason, ConnId, Engine, IoOp, LogRecord, Now};
+
+mod sys;
+use sys::{bind_listener, install_signal_pipe, is_local, start_connect, wall_ms};
+
+/// Most reads from one connection per readiness event, so a peer that floods cannot
+/// starve timers and other connections.
+pub const MAX_READS_PER_EVENT: usize = 8;
+/// Size of one read.
+const READ_BUF: usize = 2048;
+
+const LISTENER: Token = Token(0);
+const SIGNALS: Token = Token(1);
+/// Connection slot `i` ([`ConnId::index`]) has token `FIRST_CONN + i`.
+const FIRST_CONN: usize = 2;
+
+/// Why the daemon could not start or had to stop.
+#[derive(Debug)]
+pub struct DaemonError(String);
+
+impl fmt::Display for DaemonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for DaemonError {}
+
+fn startup(what: &str) -> impl FnOnce(io::Error) -> DaemonError + '_ {
+    move |e| DaemonError(format!("{what}: {e}"))
+}
+
+/// Runs the daemon until SIGINT or SIGTERM. Returns an error if it cannot start (the
+/// listener cannot bind, the log file cannot be opened) or if polling itself fails.
+pub fn run(cfg: Config) -> Result<(), DaemonError> {
+    Shell::new(cfg)?.run()
+}
+
+/// A socket the engine knows as `id`.
+struct Sock {
+    id: ConnId,
+    stream: TcpStream,
+    /// A non-blocking connect not yet confirmed.
+    connecting: bool,
+}
+
+struct Shell {
+    poll: Poll,
+    listener: TcpListener,
+    signals: pipe::Receiver,
+    journal: Journal,
+    engine: Engine,
+    /// Sockets by [`ConnId::index`].
+    socks: Vec<Option<Sock>>,
+    /// Source address for outbound sockets: this node's ip, when it is an address here.
+    bind_ip: Option<IpAddr>,
+    /// `TCP_USER_TIMEOUT`: how long the kernel may hold unacknowledged data.
+    user_timeout: Duration,
+    whoami: String,
+    start: Instant,
+    stop: bool,
+    /// Connections that stopped reading at [`MAX_READS_PER_EVENT`] with data left.
+    unfinished: Vec<ConnId>,
+}
+
+impl Shell {
+    fn new(cfg: Config) -> Result<Shell, DaemonError> {
+        let poll = Poll::new().map_err(startup("cannot create the poller"))?;
+        let listen = cfg.listen;
+        let mut listener = bind_listener(listen)
+            .map_err(|e| DaemonError(format!("cannot listen on {listen}: {e}")))?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)
+            .map_err(startup("cannot register the listener"))?;
+        let mut signals =
+            install_signal_pipe().map_err(startup("cannot install signal handlers"))?;
+        poll.registry()
+            .register(&mut signals, SIGNALS, Interest::READABLE)
+            .map_err(startup("cannot register the signal pipe"))?;
+        let nodes: Vec<(&str, SocketAddr)> = cfg
+            .nodes
+            .iter()
+            .map(|n| (n.name.as_str(), n.addr))
+            .collect();
+        let start = Instant::now();
+        let now = Now {
+            mono: 0,
+            wall: wall_ms(),
+        };
+        let journal = Journal::open(
+            &cfg.log_folder,
+            &cfg.whoami,
+            cfg.offline_threshold,
+            &nodes,
+            now.wall,
+        )
+        .map_err(|e| DaemonError(format!("cannot open the log: {e}")))?;
+        let own_ip = cfg.own().addr.ip();
+        let shell = Shell {
+            poll,
+            listener,
+            signals,
+            journal,
+            engine: Engine::new(&cfg, now),
+            socks: Vec::new(),
+            bind_ip: is_local(own_ip).then_some(own_ip),
+            user_timeout: Duration::from_millis((cfg.interval_ms + cfg.timeout_ms).max(1000)),
+            whoami: cfg.whoami.clone(),
+            start,
+            stop: false,
+            unfinished: Vec::new(),
+        };
+        let peers = cfg.nodes.len() - 1;
+        shell.say(format_args!(
+            "listening on {listen}, probing {peers} peer{} every {} ms (timeout {} ms, offline after {}), logging to {}",
+            if peers == 1 { "" } else { "s" },
+            cfg.interval_ms,
+            cfg.timeout_ms,
+            cfg.offline_threshold,
+            shell.journal.path().display()
+        ));
+        Ok(shell)
+    }
+
+    /// The poll loop: sleep until the next timer or I/O event; hand I/O, then due timers,
+    /// to the engine; carry out what it asks after each.
+    fn run(&mut self) -> Result<(), DaemonError> {
+        let mut events = Events::with_capacity(256);
+        self.apply_actions(self.now());
+        while !self.stop {
+            let timeout = if self.unfinished.is_empty() {
+                let mono = self.mono();
+                self.engine
+                    .poll_at()
+                    .map(|at| Duration::from_millis(at.saturating_sub(mono)))
+            } else {
+                // Connections with data left: just collect new events, then read on.
+                Some(Duration::ZERO)
+            };
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(DaemonError(format!("poll: {e}")));
+            }
+            // One reading of the clocks for the whole pass: a reply read in this pass was
+            // there before any deadline this pass treats as expired.
+            let now = self.now();
+            for id in std::mem::take(&mut self.unfinished) {
+                self.read(id, false, now);
+            }
+            for event in events.iter() {
+                self.on_event(event, now);
+            }
+            self.engine.handle_timeout(now);
+            self.apply_actions(now);
+        }
+        self.say(format_args!("stopping"));
+        if let Err(e) = self.journal.sync() {
+            self.say(format_args!("log: {e}"));
+        }
+        Ok(())
+    }
+
+    fn on_event(&mut self, event: &Event, now: Now) {
+        match event.token() {
+            LISTENER => self.accept(now),
+            SIGNALS => self.on_signal(),
+            Token(t) => {
+                let Some(index) = t.checked_sub(FIRST_CONN) else {
+                    return;
+                };
+                let Some(sock) = self.socks.get_mut(index).and_then(Option::as_mut) else {
+                    return;
+                };
+                let id = sock.id;
+                if sock.connecting {
+                    // A non-blocking connect is done when the socket reports an error or
+                    // has a peer address; any other wake-up is spurious.
+                    let failed = match sock.stream.take_error() {
+                        Ok(Some(e)) | Err(e) => Some(e),
+                        Ok(None) => match sock.stream.peer_addr() {
+                            Ok(_) => None,
+                            Err(e) if e.kind() == io::ErrorKind::NotConnected => return,
+                            Err(e) => Some(e),
+                        },
+                    };
+                    if let Some(e) = failed {
+                        self.engine
+                            .on_closed(id, CloseReason::io(IoOp::Connect, &e), now);
+                        return self.apply_actions(now);
+                    }
+                    sock.connecting = false;
+                    self.engine.on_connected(id, now);
+                    self.apply_actions(now);
+                }
+                if event.is_readable() || event.is_read_closed() || event.is_error() {
+                    self.read(id, event.is_read_closed(), now);
+                }
+                if event.is_writable() {
+                    self.flush(id, now);
+                    self.apply_actions(now);
+                }
+            }
+        }
+    }
+
+    /// Reads from `id` and hands the bytes to the engine, writing its replies as it goes
+    /// (so the output limit measures what the other side really left unread). A short
+    /// read means drained, unless the other side closed (then read on to the end).
+    fn read(&mut self, id: ConnId, to_end: bool, now: Now) {
+        let mut buf = [0u8; READ_BUF];
+        for _ in 0..MAX_READS_PER_EVENT {
+            let Some(sock) = self.sock(id) else {
+                return;
+            };
+            let n = match sock.stream.read(&mut buf) {
+                Ok(0) => {
+                    self.engine.on_closed(id, CloseReason::ClosedByPeer, now);
+                    return self.apply_actions(now);
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.engine
+                        .on_closed(id, CloseReason::io(IoOp::Read, &e), now);
+                    return self.apply_actions(now);
+                }
+            };
+            self.engine
+                .on_data(id, buf.get(..n).unwrap_or_default(), now);
+            self.apply_actions(now);
+            if n < READ_BUF && !to_end {
+                return;
+            }
+        }
+        self.unfinished.push(id);
+    }
+
+    /// Writes `id`'s pending output until done or the socket would block.
+    fn flush(&mut self, id: ConnId, now: Now) {
+        loop {
+            let Some(sock) = self.socks.get_mut(id.index()).and_then(Option::as_mut) else {
+                return;
+            };
+            if sock.id != id || sock.connecting {
+                return;
+            }
+            let out = self.engine.output(id);
+            if out.is_empty() {
+                return;
+            }
+            match sock.stream.write(out) {
+                Ok(0) => {
+                    let reason = CloseReason::Io {
+                        op: IoOp::Write,
+                        errno: 0,
+                    };
+                    return self.engine.on_closed(id, reason, now);
+                }
+                Ok(n) => self.engine.wrote(id, n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    return self
+                        .engine
+                        .on_closed(id, CloseReason::io(IoOp::Write, &e), now);
+                }
+            }
+        }
+    }
+
+    fn sock(&mut self, id: ConnId) -> Option<&mut Sock> {
+        self.socks
+            .get_mut(id.index())
+            .and_then(Option::as_mut)
+            .filter(|s| s.id == id)
+    }
+
+    /// Carries out what the engine asks, in order, until it asks nothing more.
+    fn apply_actions(&mut self, now: Now) {
+        while let Some(action) = self.engine.poll_action() {
+            match action {
+                Action::Connect { conn, addr } => self.connect(conn, addr, now),
+                Action::Send { conn } => self.flush(conn, now),
+                Action::Close { conn, .. } => {
+                    if let Some(mut sock) = self.take_sock(conn) {
+                        let _ = self.poll.registry().deregister(&mut sock.stream);
+                    }
+                }
+                Action::Log(record) => self.log(record),
+                Action::Say(msg) => self.say(format_args!("{msg}")),
+            }
+        }
+    }
+
+    fn take_sock(&mut self, id: ConnId) -> Option<Sock> {
+        let slot = self.socks.get_mut(id.index())?;
+        if slot.as_ref().is_some_and(|s| s.id == id) {
+            slot.take()
+        } else {
+            None
+        }
+    }
+
+    /// Keeps `stream` as the socket of `id`, registered for both directions.
+    fn insert(&mut self, id: ConnId, mut stream: TcpStream, connecting: bool) -> io::Result<()> {
+        self.poll.registry().register(
+            &mut stream,
+            Token(FIRST_CONN + id.index()),
+            Interest::READABLE | Interest::WRITABLE,
+        )?;
+        if self.socks.len() <= id.index() {
+            self.socks.resize_with(id.index() + 1, || None);
+        }
+        if let Some(slot) = self.socks.get_mut(id.index()) {
+            // An older socket in this slot was closed by the engine; its Close action may
+            // still be queued. Dropping it closes the descriptor.
+            if let Some(mut old) = slot.replace(Sock {
+                id,
+                stream,
+                connecting,
+            }) {
+                let _ = self.poll.registry().deregister(&mut old.stream);
+            }
+        }
+        Ok(())
+    }
+
+    fn connect(&mut self, id: ConnId, addr: SocketAddr, now: Now) {
+        let bind = self.bind_ip.filter(|ip| ip.is_ipv4() == addr.is_ipv4());
+        let result = start_connect(addr, bind, self.user_timeout)
+            .and_then(|stream| self.insert(id, stream, true));
+        if let Err(e) = result {
+            self.engine
+                .on_closed(id, CloseReason::io(IoOp::Connect, &e), now);
+        }
+    }
+
+    fn accept(&mut self, now: Now) {
+        loop {
+            let (stream, from) = match self.listener.accept() {
+                Ok(pair) => pair,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // Out of descriptors, or a connection reset before accept: not fatal.
+                    self.engine.on_accept_error(&e, now);
+                    return self.apply_actions(now);
+                }
+            };
+            let Some(id) = self.engine.on_accepted(from, now) else {
+                self.apply_actions(now);
+                continue; // dropping the stream closes it
+            };
+            let _ = stream.set_nodelay(true);
+            let _ = socket2::SockRef::from(&stream).set_tcp_user_timeout(Some(self.user_timeout));
+            if let Err(e) = self.insert(id, stream, false) {
+                self.engine
+                    .on_closed(id, CloseReason::io(IoOp::Read, &e), now);
+            }
+            self.apply_actions(now);
+        }
+    }
+
+    fn log(&mut self, record: LogRecord) {
+        let result = match &record {
+            LogRecord::NewDay { wall, carried } => {
+                let names: Vec<(&str, u32)> = carried
+                    .iter()
+                    .map(|&(p, n)| (self.engine.peer_name(p), n))
+                    .collect();
+                self.journal.roll(*wall, &names).map(|_| ())
+            }
+            LogRecord::Event {
+                wall,
+                peer,
+                timeouts,
+            } => self
+                .journal
+                .record(*wall, self.engine.peer_name(*peer), *timeouts),
+        };
+        if let Err(e) = result {
+            self.say(format_args!("log: {e}"));
+        }
+    }
+
+    /// Monotonic milliseconds since start: the clock of timers.
+    fn mono(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn now(&self) -> Now {
+        Now {
+            mono: self.mono(),
+            wall: wall_ms(),
+        }
+    }
+
+    /// A human-readable line on stderr, stamped with UTC time and this node's name.
+    fn say(&self, msg: fmt::Arguments<'_>) {
+        let mut stamp = String::with_capacity(24);
+        logline::write_timestamp(&mut stamp, wall_ms());
+        // Not eprintln!: it panics when stderr is a closed pipe (a dead log collector),
+        // and a lost report must not stop the daemon.
+        let _ = writeln!(io::stderr().lock(), "{stamp} {}: {msg}", self.whoami);
+    }
+
+    fn on_signal(&mut self) {
+        let mut buf = [0u8; 16];
+        loop {
+            match self.signals.read(&mut buf) {
+                Ok(0) => break,
+                Ok(_) => self.stop = true,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+    }
+}

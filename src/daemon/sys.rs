@@ -1,0 +1,143 @@
+//! What the shell needs from the operating system: the two clocks, sockets set up the way
+//! the mesh wants them, and the self-pipe that turns SIGINT/SIGTERM into a poll event.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::IntoRawFd;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use mio::net::{TcpListener, TcpStream};
+use mio::unix::pipe;
+use socket2::{Domain, Protocol, Socket, TcpKeepalive, Type};
+
+/// Wall-clock milliseconds since the Unix epoch: only for log timestamps and file dates.
+///
+/// `UPTIME_TRACKER_WALL_OFFSET_MS`, read once, shifts this clock (and only this one): the
+/// tests use it to run the daemon across a UTC midnight. Unset or invalid means 0.
+pub(super) fn wall_ms() -> i64 {
+    static OFFSET: OnceLock<i64> = OnceLock::new();
+    let offset = *OFFSET.get_or_init(|| {
+        std::env::var("UPTIME_TRACKER_WALL_OFFSET_MS")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    });
+    let now = match SystemTime::now().duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+        Err(e) => -i64::try_from(e.duration().as_millis()).unwrap_or(i64::MAX),
+    };
+    now.saturating_add(offset)
+}
+
+pub(super) fn bind_listener(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    // A restarted daemon must get its port back while old connections sit in TIME_WAIT.
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(128)?;
+    socket.set_nonblocking(true)?;
+    Ok(TcpListener::from_std(socket.into()))
+}
+
+pub(super) fn start_connect(
+    addr: SocketAddr,
+    bind: Option<IpAddr>,
+    user_timeout: Duration,
+) -> io::Result<TcpStream> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_nonblocking(true)?;
+    socket.set_tcp_nodelay(true)?;
+    // The engine abandons a link whose probe times out; this bounds what the kernel keeps
+    // retrying meanwhile (and on links nobody writes to for a while).
+    socket.set_tcp_user_timeout(Some(user_timeout))?;
+    // Probes already detect a dead peer; keepalive only reaps connections to peers that
+    // vanished while this node sent nothing (e.g. a very long interval).
+    let keepalive = TcpKeepalive::new()
+        .with_time(Duration::from_secs(30))
+        .with_interval(Duration::from_secs(10));
+    socket.set_tcp_keepalive(&keepalive)?;
+    if let Some(ip) = bind {
+        socket.bind(&SocketAddr::new(ip, 0).into())?;
+    }
+    match socket.connect(&addr.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(e) => return Err(e),
+    }
+    Ok(TcpStream::from_std(socket.into()))
+}
+
+/// Whether `ip` is an address of this machine: binding to it succeeds.
+pub(super) fn is_local(ip: IpAddr) -> bool {
+    let addr = SocketAddr::new(ip, 0);
+    Socket::new(Domain::for_address(addr), Type::STREAM, None)
+        .and_then(|s| s.bind(&addr.into()))
+        .is_ok()
+}
+
+/// Write end of the signal pipe, for the signal handler.
+static SIGNAL_FD: AtomicI32 = AtomicI32::new(-1);
+
+extern "C" fn on_stop_signal(_: libc::c_int) {
+    let fd = SIGNAL_FD.load(Ordering::Relaxed);
+    if fd >= 0 {
+        let byte = 1u8;
+        // SAFETY: write(2) is async-signal-safe; the fd stays open for the process's life.
+        // errno is saved and restored so the interrupted code sees its own.
+        unsafe {
+            let errno = errno_location();
+            let saved = if errno.is_null() { 0 } else { *errno };
+            libc::write(fd, (&raw const byte).cast(), 1);
+            if !errno.is_null() {
+                *errno = saved;
+            }
+        }
+    }
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+unsafe fn errno_location() -> *mut libc::c_int {
+    // SAFETY: always valid for the calling thread.
+    unsafe { libc::__errno_location() }
+}
+
+#[cfg(any(target_os = "macos", target_os = "ios", target_os = "freebsd"))]
+unsafe fn errno_location() -> *mut libc::c_int {
+    // SAFETY: always valid for the calling thread.
+    unsafe { libc::__error() }
+}
+
+#[cfg(not(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "macos",
+    target_os = "ios",
+    target_os = "freebsd"
+)))]
+unsafe fn errno_location() -> *mut libc::c_int {
+    std::ptr::null_mut()
+}
+
+/// Routes SIGINT and SIGTERM into a pipe the poll loop watches (the self-pipe trick), so a
+/// stop request wakes the loop and is handled between events, never mid-write.
+pub(super) fn install_signal_pipe() -> io::Result<pipe::Receiver> {
+    let (sender, receiver) = pipe::new()?;
+    // The write end lives as long as the process: the handler may run at any time.
+    SIGNAL_FD.store(sender.into_raw_fd(), Ordering::Relaxed);
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: a zeroed sigaction is a valid starting point; the handler only calls
+        // async-signal-safe functions.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_stop_signal as *const () as libc::sighandler_t;
+            action.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut action.sa_mask);
+            if libc::sigaction(signal, &action, std::ptr::null_mut()) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+    }
+    Ok(receiver)
+}

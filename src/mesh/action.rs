@@ -1,0 +1,198 @@
+//! What goes in and out of the engine besides bytes: the two clocks, the actions the
+//! shell must carry out, the log records, and typed close reasons.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+
+use super::conn::ConnId;
+use crate::wire::message::ParseError;
+
+/// Both clocks, read once by the shell per loop pass and passed in as values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Now {
+    /// Monotonic milliseconds (any origin): the clock of every timer.
+    pub mono: u64,
+    /// Wall-clock Unix milliseconds, UTC: only for log timestamps and the day's file.
+    pub wall: i64,
+}
+
+/// A peer's stable id: its index in the config's `nodes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PeerId(pub usize);
+
+/// Something the shell must do, in the order the engine asks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Open a TCP connection to `addr` for `conn`; report [`on_connected`] or
+    /// [`on_closed`].
+    ///
+    /// [`on_connected`]: super::Engine::on_connected
+    /// [`on_closed`]: super::Engine::on_closed
+    Connect {
+        /// The engine's id for the new connection.
+        conn: ConnId,
+        /// Where to connect.
+        addr: SocketAddr,
+    },
+    /// `conn` has bytes to send: write [`Engine::output`] and report with
+    /// [`Engine::wrote`]. Asked once when output appears; after a short write, the shell
+    /// writes again when the socket is writable.
+    ///
+    /// [`Engine::output`]: super::Engine::output
+    /// [`Engine::wrote`]: super::Engine::wrote
+    Send {
+        /// The connection with output.
+        conn: ConnId,
+    },
+    /// Close `conn`'s socket. The engine has already forgotten it.
+    Close {
+        /// The connection to close.
+        conn: ConnId,
+        /// Why.
+        reason: CloseReason,
+    },
+    /// Append to the log.
+    Log(LogRecord),
+    /// A line for the operator (stderr); the shell stamps it with time and node.
+    Say(String),
+}
+
+/// One append to the log, in format 0.0.3 terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogRecord {
+    /// The UTC day changed: switch to the new day's file, start it with `---` and the
+    /// header, then one line per peer whose count is not 0 (`carried`), all at `wall`.
+    NewDay {
+        /// Wall-clock time of the switch.
+        wall: i64,
+        /// Peers with a non-zero count and that count (at most the threshold).
+        carried: Vec<(PeerId, u32)>,
+    },
+    /// `<wall>|<peer>|<timeouts>`.
+    Event {
+        /// Wall-clock time of the change.
+        wall: i64,
+        /// The peer.
+        peer: PeerId,
+        /// Its new count: 0 on recovery.
+        timeouts: u32,
+    },
+}
+
+/// Which socket operation failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IoOp {
+    /// Connecting.
+    Connect,
+    /// Reading.
+    Read,
+    /// Writing.
+    Write,
+}
+
+/// Why a connection was closed. `Copy` and free of strings: it is compared, counted and
+/// turned into metric labels ([`CloseReason::kind`]); details go to the operator separately.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The other side closed it (end of stream).
+    ClosedByPeer,
+    /// A socket operation failed with OS error `errno` (0: none given, e.g. a write of 0).
+    Io {
+        /// What failed.
+        op: IoOp,
+        /// The OS error number.
+        errno: i32,
+    },
+    /// Our link did not complete its handshake within `timeout`.
+    HandshakeTimeout,
+    /// A probe on our link had no reply within `timeout`: the link is abandoned and
+    /// redialled rather than left to TCP's backed-off retransmits.
+    ProbeTimeout,
+    /// An accepted connection sent no `HELLO` in time.
+    NoHello,
+    /// A line longer than the framer allows.
+    LineTooLong,
+    /// A line that is not a protocol message.
+    Malformed(ParseError),
+    /// A message not allowed in the connection's state (a `PING` before `HELLO`, ...).
+    Unexpected,
+    /// A `HELLO` from the wrong node: an unknown name, this node's, another node's address,
+    /// or not the node we dialled.
+    WrongNode,
+    /// The other side leaves too much of our output unread.
+    NotReading,
+    /// The same peer connected again: this older connection is dead from its side.
+    Replaced,
+    /// Too many connections from one address were waiting for their `HELLO`; this one was
+    /// the oldest.
+    Evicted,
+}
+
+impl CloseReason {
+    /// A short, stable label (for metrics and for reporting a peer's trouble once).
+    pub fn kind(self) -> &'static str {
+        match self {
+            CloseReason::ClosedByPeer => "closed_by_peer",
+            CloseReason::Io {
+                op: IoOp::Connect, ..
+            } => "connect_error",
+            CloseReason::Io { op: IoOp::Read, .. } => "read_error",
+            CloseReason::Io {
+                op: IoOp::Write, ..
+            } => "write_error",
+            CloseReason::HandshakeTimeout => "handshake_timeout",
+            CloseReason::ProbeTimeout => "probe_timeout",
+            CloseReason::NoHello => "no_hello",
+            CloseReason::LineTooLong => "line_too_long",
+            CloseReason::Malformed(_) => "malformed",
+            CloseReason::Unexpected => "unexpected",
+            CloseReason::WrongNode => "wrong_node",
+            CloseReason::NotReading => "not_reading",
+            CloseReason::Replaced => "replaced",
+            CloseReason::Evicted => "evicted",
+        }
+    }
+
+    /// The reason for an I/O error of operation `op`.
+    pub fn io(op: IoOp, e: &io::Error) -> CloseReason {
+        CloseReason::Io {
+            op,
+            errno: e.raw_os_error().unwrap_or(0),
+        }
+    }
+}
+
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CloseReason::ClosedByPeer => f.write_str("closed by the other side"),
+            CloseReason::Io { op, errno } => {
+                let op = match op {
+                    IoOp::Connect => "connect",
+                    IoOp::Read => "read",
+                    IoOp::Write => "write",
+                };
+                if *errno == 0 {
+                    write!(f, "{op} failed")
+                } else {
+                    write!(f, "{op}: {}", io::Error::from_raw_os_error(*errno))
+                }
+            }
+            CloseReason::HandshakeTimeout => f.write_str("no handshake within the timeout"),
+            CloseReason::ProbeTimeout => {
+                f.write_str("a probe timed out; reconnecting instead of waiting on TCP")
+            }
+            CloseReason::NoHello => f.write_str("no HELLO in time"),
+            CloseReason::LineTooLong => f.write_str("line too long"),
+            CloseReason::Malformed(e) => write!(f, "malformed line: {e}"),
+            CloseReason::Unexpected => f.write_str("unexpected message"),
+            CloseReason::WrongNode => f.write_str("HELLO from the wrong node"),
+            CloseReason::NotReading => f.write_str("the other side is not reading"),
+            CloseReason::Replaced => f.write_str("replaced by a newer connection"),
+            CloseReason::Evicted => {
+                f.write_str("evicted: too many connections from this address without HELLO")
+            }
+        }
+    }
+}

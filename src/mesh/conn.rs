@@ -1,0 +1,207 @@
+//! Connections as the engine sees them: who is at the other end, the line framer for
+//! what comes in, and the bytes waiting to go out. Kept in a [`Slab`] under stable,
+//! generation-checked [`ConnId`]s, so a late event for a closed connection is recognised
+//! as stale instead of landing on whichever connection reused its slot.
+
+use std::net::SocketAddr;
+
+use crate::timer::TimerId;
+use crate::wire::framer::Framer;
+
+/// A connection's stable id. The slot index is reused after a close; the generation
+/// tells the old id from the new one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId {
+    index: u32,
+    generation: u32,
+}
+
+impl ConnId {
+    /// The slot index: dense, small, reused after a close. The shell can index its own
+    /// table of sockets with it (and must check the full id, see [`Engine::conn_at`]).
+    ///
+    /// [`Engine::conn_at`]: super::Engine::conn_at
+    pub fn index(self) -> usize {
+        self.index as usize
+    }
+}
+
+/// The state of this node's outbound connection to a peer (its link).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkState {
+    /// The shell is connecting the socket.
+    Connecting,
+    /// Connected; our `HELLO` sent, waiting for the peer's.
+    Handshaking,
+    /// Handshake done: probes flow.
+    Ready,
+}
+
+/// Which end of the mesh a connection belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Our link to peer `peer`, carrying our probes.
+    Out {
+        /// The peer's index.
+        peer: usize,
+        /// How far the link is.
+        state: LinkState,
+    },
+    /// A connection accepted from `from`, carrying a peer's probes to us.
+    In {
+        /// The connection's source address.
+        from: SocketAddr,
+        /// The peer it proved to be (its `HELLO`), once it did.
+        peer: Option<usize>,
+        /// When it was accepted (monotonic ms): the oldest waiting one is evicted first.
+        since: u64,
+    },
+}
+
+/// One connection's engine-side state.
+pub(crate) struct Conn {
+    pub(crate) role: Role,
+    pub(crate) input: Framer,
+    /// Bytes to send; `out[sent..]` is still unsent.
+    pub(crate) out: Vec<u8>,
+    pub(crate) sent: usize,
+    /// The connect/handshake deadline while the connection is not yet established.
+    pub(crate) timer: Option<TimerId>,
+}
+
+impl Conn {
+    pub(crate) fn new(role: Role) -> Conn {
+        Conn {
+            role,
+            input: Framer::new(),
+            out: Vec::new(),
+            sent: 0,
+            timer: None,
+        }
+    }
+
+    /// Bytes queued and not yet written.
+    pub(crate) fn unsent(&self) -> &[u8] {
+        self.out.get(self.sent..).unwrap_or_default()
+    }
+}
+
+struct Slot {
+    generation: u32,
+    conn: Option<Conn>,
+}
+
+/// Connections by [`ConnId`]: O(1) insert, lookup and removal; slots are reused.
+#[derive(Default)]
+pub(crate) struct Slab {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    len: usize,
+}
+
+impl Slab {
+    pub(crate) fn insert(&mut self, conn: Conn) -> ConnId {
+        self.len += 1;
+        if let Some(index) = self.free.pop()
+            && let Some(slot) = self.slots.get_mut(index as usize)
+        {
+            slot.conn = Some(conn);
+            return ConnId {
+                index,
+                generation: slot.generation,
+            };
+        }
+        let index = u32::try_from(self.slots.len()).unwrap_or(u32::MAX);
+        self.slots.push(Slot {
+            generation: 0,
+            conn: Some(conn),
+        });
+        ConnId {
+            index,
+            generation: 0,
+        }
+    }
+
+    pub(crate) fn get(&self, id: ConnId) -> Option<&Conn> {
+        let slot = self.slots.get(id.index as usize)?;
+        (slot.generation == id.generation)
+            .then_some(slot.conn.as_ref())
+            .flatten()
+    }
+
+    pub(crate) fn get_mut(&mut self, id: ConnId) -> Option<&mut Conn> {
+        let slot = self.slots.get_mut(id.index as usize)?;
+        if slot.generation != id.generation {
+            return None;
+        }
+        slot.conn.as_mut()
+    }
+
+    pub(crate) fn remove(&mut self, id: ConnId) -> Option<Conn> {
+        let slot = self.slots.get_mut(id.index as usize)?;
+        if slot.generation != id.generation {
+            return None;
+        }
+        let conn = slot.conn.take()?;
+        slot.generation = slot.generation.wrapping_add(1);
+        self.free.push(id.index);
+        self.len -= 1;
+        Some(conn)
+    }
+
+    /// The live id in slot `index`, if any.
+    pub(crate) fn id_at(&self, index: usize) -> Option<ConnId> {
+        let slot = self.slots.get(index)?;
+        slot.conn.as_ref().map(|_| ConnId {
+            index: index as u32,
+            generation: slot.generation,
+        })
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (ConnId, &Conn)> {
+        self.slots.iter().enumerate().filter_map(|(i, s)| {
+            s.conn.as_ref().map(|c| {
+                (
+                    ConnId {
+                        index: i as u32,
+                        generation: s.generation,
+                    },
+                    c,
+                )
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inbound() -> Conn {
+        Conn::new(Role::In {
+            from: SocketAddr::from(([127, 0, 0, 1], 1)),
+            peer: None,
+            since: 0,
+        })
+    }
+
+    #[test]
+    fn stale_ids_do_not_reach_a_reused_slot() {
+        let mut slab = Slab::default();
+        let a = slab.insert(inbound());
+        assert!(slab.remove(a).is_some());
+        let b = slab.insert(inbound());
+        assert_eq!(a.index(), b.index(), "the slot is reused");
+        assert_ne!(a, b);
+        assert!(slab.get(a).is_none());
+        assert!(slab.remove(a).is_none());
+        assert!(slab.get(b).is_some());
+        assert_eq!(slab.id_at(b.index()), Some(b));
+        assert_eq!(slab.len(), 1);
+        assert_eq!(slab.iter().count(), 1);
+    }
+}

@@ -1,0 +1,858 @@
+//! The mesh engine: every decision of a node, with no sockets, no files and no clock.
+//!
+//! Shaped like smoltcp's `Interface::poll` / quinn-proto's `Connection`: the shell feeds
+//! events in ([`Engine::on_connected`], [`Engine::on_accepted`], [`Engine::on_data`],
+//! [`Engine::on_closed`], [`Engine::handle_timeout`]), each with both clocks as a [`Now`],
+//! and carries out the [`Action`]s it then takes from [`Engine::poll_action`]: connect,
+//! send, close, append to the log, tell the operator. [`Engine::poll_at`] says when the
+//! next timer is due. The same engine runs under the real shell ([`crate::daemon`]) and
+//! the simulator ([`crate::sim`]).
+//!
+//! What it does:
+//! - **Links.** One outbound connection per peer carries this node's probes: `HELLO`
+//!   both ways, then `PING seq` answered by `PONG seq`. A link that has not finished its
+//!   handshake within `timeout` is dropped; a link on which a probe times out is dropped
+//!   and redialled at once (a silently partitioned peer would otherwise be reached again
+//!   only when TCP's backed-off retransmits get through, tens of seconds after the heal).
+//!   A peer that completes a fresh handshake with us while our link to it is down or
+//!   missing replies is redialled at once too: it is reachable.
+//! - **Rounds.** Every `interval` one probe per peer starts, with its own deadline of
+//!   `timeout`; a peer whose link is down is redialled and its probes go out once the
+//!   handshake completes. A connection that fails (refused, reset, closed) fails every
+//!   probe waiting on it; a link merely dropped for slowness leaves them to their own
+//!   deadlines, so each is counted once, at its time. The [`Tracker`] turns outcomes into
+//!   changes (DESIGN.md §2).
+//! - **Listener side.** An accepted connection must send a `HELLO` naming a configured
+//!   node whose ip it comes from, within [`HANDSHAKE_TIMEOUT_MS`]; then its `PING`s are
+//!   answered. A newer connection from the same peer replaces the older. At most
+//!   [`MAX_PENDING_PER_SOURCE`] connections per address wait for their `HELLO` (a new one
+//!   evicts the oldest, so a flood from a peer's own address cannot lock that peer out),
+//!   and at most [`MAX_PENDING`] in all.
+//! - **Log.** Each change becomes a [`LogRecord::Event`]; when the UTC day of the wall
+//!   clock changes (checked on every record and at least every minute) a
+//!   [`LogRecord::NewDay`] carries the non-zero counts into the new file first.
+//!
+//! Limits: a line is at most [`MAX_LINE`] bytes and a connection's unsent output at most
+//! [`MAX_OUTPUT`] bytes; breaking a limit or the protocol closes that one connection with
+//! a typed [`CloseReason`]. Nothing here panics on any input or sequence of calls; stale
+//! ids (a connection already closed) are ignored.
+
+mod action;
+mod conn;
+#[cfg(test)]
+mod tests;
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+
+pub use action::{Action, CloseReason, IoOp, LogRecord, Now, PeerId};
+pub use conn::{ConnId, LinkState, Role};
+
+use crate::config::Config;
+use crate::logline;
+use crate::timer::{TimerId, Wheel};
+use crate::tracker::{Change, ChangeKind, Tracker};
+use crate::wire::framer::MAX_LINE;
+use crate::wire::message::{self, Message, PROTOCOL_VERSION};
+use conn::{Conn, Slab};
+
+/// Most unsent bytes queued on one connection; a peer that does not read is cut off.
+pub const MAX_OUTPUT: usize = 16 * 1024;
+/// Most accepted connections waiting for their `HELLO` at once.
+pub const MAX_PENDING: usize = 64;
+/// Most accepted connections from one address waiting for their `HELLO`; one more
+/// evicts the oldest.
+pub const MAX_PENDING_PER_SOURCE: usize = 4;
+/// Time an accepted connection has to send a valid `HELLO`.
+pub const HANDSHAKE_TIMEOUT_MS: u64 = 5_000;
+/// Longest time between two checks of the wall clock's UTC day (an NTP step is noticed
+/// within it).
+pub const DAY_CHECK_MS: u64 = 60_000;
+/// Shortest time between two reports about strangers' connections.
+const QUIET_MS: u64 = 1_000;
+
+/// What a timer is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Timer {
+    /// Start the next probe round.
+    Round,
+    /// Check whether the wall clock's UTC day changed.
+    DayCheck,
+    /// Probe `seq` of peer `peer` has had no reply for `timeout`.
+    Probe { peer: usize, seq: u64 },
+    /// `conn` (ours) has not completed its handshake in time.
+    Connect(ConnId),
+    /// `conn` (accepted) has not sent its `HELLO` in time.
+    Hello(ConnId),
+}
+
+/// A configured node as the engine keeps it.
+struct Peer {
+    name: String,
+    addr: SocketAddr,
+    /// Our link to it, if one exists (any state).
+    link: Option<ConnId>,
+    /// Its authenticated inbound connection, if any.
+    inbound: Option<ConnId>,
+    /// The kind of trouble last reported for it, so a peer that stays down is reported
+    /// once; `None` once a handshake succeeded.
+    trouble: Option<&'static str>,
+    /// Whether a link to it ever completed a handshake.
+    ever_connected: bool,
+}
+
+/// One line read from a connection, decoded into owned values so the engine can act on
+/// it after the framer's borrow ends.
+enum Input {
+    Hello { name: String },
+    Ping(u64),
+    Pong(u64),
+    Unknown,
+    Bad(CloseReason),
+}
+
+/// A node's whole protocol state. See the [module documentation](self).
+pub struct Engine {
+    whoami: String,
+    me: usize,
+    interval: u64,
+    timeout: u64,
+    peers: Vec<Peer>,
+    conns: Slab,
+    wheel: Wheel<Timer>,
+    tracker: Tracker<TimerId>,
+    actions: VecDeque<Action>,
+    /// Deadline of the round in progress, so rounds keep their cadence.
+    round_at: u64,
+    /// UTC day number of the log file being written.
+    day: i64,
+    /// Until when reports about strangers stay quiet.
+    quiet_until: u64,
+    /// Accepted connections still waiting for their `HELLO`.
+    pending: usize,
+}
+
+impl Engine {
+    /// An engine for `cfg`, started at `now`: it asks to connect to every peer at once
+    /// (so the first round, one interval later, finds the links up). The shell has
+    /// already written the log's `---` and header for `now.wall`.
+    pub fn new(cfg: &Config, now: Now) -> Engine {
+        let peers = cfg
+            .nodes
+            .iter()
+            .map(|n| Peer {
+                name: n.name.clone(),
+                addr: n.addr,
+                link: None,
+                inbound: None,
+                trouble: None,
+                ever_connected: false,
+            })
+            .collect();
+        let mut engine = Engine {
+            whoami: cfg.whoami.clone(),
+            me: cfg.me,
+            interval: cfg.interval_ms.max(1),
+            timeout: cfg.timeout_ms.max(1),
+            peers,
+            conns: Slab::default(),
+            wheel: Wheel::new(now.mono),
+            tracker: Tracker::new(cfg.nodes.len(), cfg.offline_threshold),
+            actions: VecDeque::new(),
+            round_at: now.mono + cfg.interval_ms.max(1),
+            day: logline::day_number(now.wall),
+            quiet_until: 0,
+            pending: 0,
+        };
+        for peer in engine.peer_indices() {
+            engine.connect(peer, now);
+        }
+        engine.wheel.schedule(engine.round_at, Timer::Round);
+        engine.schedule_day_check(now);
+        engine
+    }
+
+    // ---------------------------------------------------------------------------------
+    // What the shell asks.
+
+    /// The next action to carry out, in order.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// When [`Engine::handle_timeout`] next has something to do (monotonic ms). The shell
+    /// sleeps until then unless I/O comes first. Never `None` while the engine runs: the
+    /// round timer is always armed.
+    pub fn poll_at(&self) -> Option<u64> {
+        self.wheel.next_deadline()
+    }
+
+    /// `conn`'s bytes waiting to be written (empty for an unknown or closed connection).
+    pub fn output(&self, conn: ConnId) -> &[u8] {
+        self.conns.get(conn).map_or(&[], Conn::unsent)
+    }
+
+    /// The shell wrote `n` bytes of [`Engine::output`].
+    pub fn wrote(&mut self, conn: ConnId, n: usize) {
+        let Some(c) = self.conns.get_mut(conn) else {
+            return;
+        };
+        c.sent = c.sent.saturating_add(n).min(c.out.len());
+        if c.sent == c.out.len() {
+            c.out.clear();
+            c.sent = 0;
+        }
+    }
+
+    /// The live connection in slot `index` ([`ConnId::index`]), for a shell that indexes
+    /// its sockets by slot.
+    pub fn conn_at(&self, index: usize) -> Option<ConnId> {
+        self.conns.id_at(index)
+    }
+
+    /// Who `conn` is: our link to a peer, or an accepted connection.
+    pub fn role(&self, conn: ConnId) -> Option<Role> {
+        self.conns.get(conn).map(|c| c.role)
+    }
+
+    /// This node's name.
+    pub fn whoami(&self) -> &str {
+        &self.whoami
+    }
+
+    /// A configured node's name (`"?"` for an unknown id).
+    pub fn peer_name(&self, peer: PeerId) -> &str {
+        self.peers.get(peer.0).map_or("?", |p| p.name.as_str())
+    }
+
+    /// A peer's consecutive timeouts (at most the threshold).
+    pub fn timeouts(&self, peer: PeerId) -> u32 {
+        self.tracker.timeouts(peer.0)
+    }
+
+    /// The state of our link to `peer`, `None` when there is none.
+    pub fn link_state(&self, peer: PeerId) -> Option<LinkState> {
+        let id = self.peers.get(peer.0)?.link?;
+        match self.conns.get(id)?.role {
+            Role::Out { state, .. } => Some(state),
+            Role::In { .. } => None,
+        }
+    }
+
+    /// Number of open connections (both directions).
+    pub fn connections(&self) -> usize {
+        self.conns.len()
+    }
+
+    // ---------------------------------------------------------------------------------
+    // Events.
+
+    /// The socket of `conn` (an [`Action::Connect`]) is connected: send our `HELLO`.
+    pub fn on_connected(&mut self, conn: ConnId, now: Now) {
+        let Some(c) = self.conns.get_mut(conn) else {
+            return;
+        };
+        let Role::Out { state, .. } = &mut c.role else {
+            return;
+        };
+        if *state != LinkState::Connecting {
+            return;
+        }
+        *state = LinkState::Handshaking;
+        let hello = Message::Hello {
+            version: PROTOCOL_VERSION,
+            name: &self.whoami,
+        };
+        let mut out = Vec::new();
+        hello.encode(&mut out);
+        self.queue(conn, &out, now);
+    }
+
+    /// A connection from `from` was accepted. Returns its id, or `None` when it is refused
+    /// (not a configured node's address, or too many handshakes waiting): the shell then
+    /// closes the socket.
+    pub fn on_accepted(&mut self, from: SocketAddr, now: Now) -> Option<ConnId> {
+        let ip = from.ip().to_canonical();
+        if !self.peers.iter().any(|p| p.addr.ip().to_canonical() == ip) {
+            self.say_quietly(
+                now,
+                format!("refused a connection from {from}: not a configured node"),
+            );
+            return None;
+        }
+        // Fairness: one address cannot hold more than a few waiting slots; the oldest of
+        // its waiting connections makes room. A real peer sends HELLO within a round trip,
+        // so it is not the oldest for long.
+        let waiting_from: Vec<(u64, ConnId)> = self
+            .conns
+            .iter()
+            .filter_map(|(id, c)| match c.role {
+                Role::In {
+                    from: f,
+                    peer: None,
+                    since,
+                } if f.ip().to_canonical() == ip => Some((since, id)),
+                _ => None,
+            })
+            .collect();
+        if waiting_from.len() >= MAX_PENDING_PER_SOURCE
+            && let Some(&(_, oldest)) = waiting_from.iter().min()
+        {
+            self.close(oldest, CloseReason::Evicted, now);
+        }
+        if self.pending >= MAX_PENDING {
+            self.say_quietly(
+                now,
+                format!("refused a connection from {from}: {MAX_PENDING} handshakes waiting"),
+            );
+            return None;
+        }
+        let id = self.conns.insert(Conn::new(Role::In {
+            from,
+            peer: None,
+            since: now.mono,
+        }));
+        self.pending += 1;
+        let timer = self
+            .wheel
+            .schedule(now.mono + HANDSHAKE_TIMEOUT_MS, Timer::Hello(id));
+        if let Some(c) = self.conns.get_mut(id) {
+            c.timer = Some(timer);
+        }
+        Some(id)
+    }
+
+    /// `accept` failed: this machine's trouble (descriptors, memory), never a peer's.
+    pub fn on_accept_error(&mut self, error: &std::io::Error, now: Now) {
+        self.say_quietly(now, format!("accept: {error}"));
+    }
+
+    /// Bytes read from `conn`. Complete lines are acted on at once (replies queued, probes
+    /// settled); a protocol error closes the connection.
+    pub fn on_data(&mut self, conn: ConnId, mut data: &[u8], now: Now) {
+        loop {
+            let Some(c) = self.conns.get_mut(conn) else {
+                return;
+            };
+            let taken = c.input.push(data);
+            data = data.get(taken..).unwrap_or_default();
+            loop {
+                let input = match self.conns.get_mut(conn) {
+                    None => return,
+                    Some(c) => match c.input.next_line() {
+                        Ok(None) => break,
+                        Ok(Some(line)) => decode(line),
+                        Err(_) => Input::Bad(CloseReason::LineTooLong),
+                    },
+                };
+                self.on_input(conn, input, now);
+            }
+            if data.is_empty() {
+                return;
+            }
+        }
+    }
+
+    /// `conn`'s socket failed or was closed by the other side.
+    pub fn on_closed(&mut self, conn: ConnId, reason: CloseReason, now: Now) {
+        self.close(conn, reason, now);
+    }
+
+    /// Runs every timer due at `now.mono`: rounds, probe deadlines, handshake deadlines,
+    /// the day check.
+    pub fn handle_timeout(&mut self, now: Now) {
+        while let Some((_, timer)) = self.wheel.pop_expired(now.mono) {
+            self.on_timer(timer, now);
+        }
+    }
+
+    // ---------------------------------------------------------------------------------
+    // Decisions.
+
+    fn peer_indices(&self) -> impl Iterator<Item = usize> + use<> {
+        let me = self.me;
+        (0..self.peers.len()).filter(move |&i| i != me)
+    }
+
+    fn name(&self, peer: usize) -> &str {
+        self.peers.get(peer).map_or("?", |p| p.name.as_str())
+    }
+
+    fn say(&mut self, msg: String) {
+        self.actions.push_back(Action::Say(msg));
+    }
+
+    /// Reports at most once a second: strangers cannot flood stderr.
+    fn say_quietly(&mut self, now: Now, msg: String) {
+        if now.mono >= self.quiet_until {
+            self.quiet_until = now.mono + QUIET_MS;
+            self.say(msg);
+        }
+    }
+
+    /// Appends `bytes` to `conn`'s output; asks the shell to send if it was empty. Too
+    /// much unread output closes the connection.
+    fn queue(&mut self, conn: ConnId, bytes: &[u8], now: Now) {
+        let Some(c) = self.conns.get_mut(conn) else {
+            return;
+        };
+        let was_empty = c.unsent().is_empty();
+        if c.sent > 0 {
+            c.out.drain(..c.sent);
+            c.sent = 0;
+        }
+        c.out.extend_from_slice(bytes);
+        if c.out.len() > MAX_OUTPUT {
+            return self.close(conn, CloseReason::NotReading, now);
+        }
+        if was_empty {
+            self.actions.push_back(Action::Send { conn });
+        }
+    }
+
+    fn send_message(&mut self, conn: ConnId, msg: Message<'_>, now: Now) {
+        let mut buf = [0u8; 64];
+        let mut out = Vec::new();
+        // Short messages (PING/PONG) are encoded without allocating.
+        let bytes: &[u8] = match msg {
+            Message::Ping { seq } => encode_seq(&mut buf, b"PING ", seq),
+            Message::Pong { seq } => encode_seq(&mut buf, b"PONG ", seq),
+            _ => {
+                msg.encode(&mut out);
+                &out
+            }
+        };
+        self.queue(conn, bytes, now);
+    }
+
+    fn on_input(&mut self, conn: ConnId, input: Input, now: Now) {
+        let Some(role) = self.conns.get(conn).map(|c| c.role) else {
+            return;
+        };
+        match (role, input) {
+            (_, Input::Bad(reason)) => self.close(conn, reason, now),
+            (_, Input::Unknown) => {}
+            (
+                Role::Out {
+                    peer,
+                    state: LinkState::Handshaking,
+                },
+                Input::Hello { name },
+            ) => self.link_ready(conn, peer, &name, now),
+            (
+                Role::Out {
+                    peer,
+                    state: LinkState::Ready,
+                },
+                Input::Pong(seq),
+            ) => {
+                if let Some((timer, change)) = self.tracker.reply(peer, seq, now.mono) {
+                    self.wheel.cancel(timer);
+                    if let Some(change) = change {
+                        self.log_change(change, now);
+                    }
+                }
+            }
+            (
+                Role::In {
+                    peer: None, from, ..
+                },
+                Input::Hello { name },
+            ) => self.inbound_hello(conn, from, &name, now),
+            (Role::In { peer: Some(_), .. }, Input::Ping(seq)) => {
+                self.send_message(conn, Message::Pong { seq }, now)
+            }
+            (_, _) => self.close(conn, CloseReason::Unexpected, now),
+        }
+    }
+
+    /// Our link to `peer` received the peer's `HELLO`.
+    fn link_ready(&mut self, conn: ConnId, peer: usize, name: &str, now: Now) {
+        let expected = self.name(peer);
+        if name != expected {
+            let msg = format!(
+                "peer {expected}: the node at {} says it is {name:?}",
+                self.peers
+                    .get(peer)
+                    .map_or_else(String::new, |p| p.addr.to_string())
+            );
+            self.say(msg);
+            return self.close(conn, CloseReason::WrongNode, now);
+        }
+        let Some(c) = self.conns.get_mut(conn) else {
+            return;
+        };
+        c.role = Role::Out {
+            peer,
+            state: LinkState::Ready,
+        };
+        if let Some(t) = c.timer.take() {
+            self.wheel.cancel(t);
+        }
+        if let Some(p) = self.peers.get_mut(peer) {
+            let first = !p.ever_connected;
+            p.ever_connected = true;
+            if p.trouble.take().is_some() || first {
+                let msg = format!("peer {}: connected", p.name);
+                self.say(msg);
+            }
+        }
+        // Probes started while the link was down go out now.
+        let waiting: Vec<u64> = self.tracker.outstanding(peer).collect();
+        for seq in waiting {
+            self.send_message(conn, Message::Ping { seq }, now);
+        }
+    }
+
+    /// An accepted connection's `HELLO`: it must name a configured peer whose ip it comes
+    /// from.
+    fn inbound_hello(&mut self, conn: ConnId, from: SocketAddr, name: &str, now: Now) {
+        let ip = from.ip().to_canonical();
+        let found = self.peers.iter().position(|p| p.name == name);
+        let problem = match found {
+            None => Some(format!("HELLO names {name:?}, not a configured node")),
+            Some(i) if i == self.me => Some(format!("HELLO names this node, {name:?}")),
+            Some(i) => {
+                let configured = self.peers.get(i).map(|p| p.addr.ip().to_canonical());
+                (configured != Some(ip)).then(|| {
+                    format!(
+                        "HELLO names {name:?}, whose configured ip is {}, but comes from {ip}",
+                        configured.map_or_else(String::new, |ip| ip.to_string())
+                    )
+                })
+            }
+        };
+        let (Some(peer), None) = (found, problem.as_ref()) else {
+            let msg = format!(
+                "connection from {from} closed: {}",
+                problem.unwrap_or_default()
+            );
+            self.say_quietly(now, msg);
+            return self.close(conn, CloseReason::WrongNode, now);
+        };
+        let Some(c) = self.conns.get_mut(conn) else {
+            return;
+        };
+        c.role = Role::In {
+            from,
+            peer: Some(peer),
+            since: now.mono,
+        };
+        if let Some(t) = c.timer.take() {
+            self.wheel.cancel(t);
+        }
+        self.pending = self.pending.saturating_sub(1);
+        let hello = Message::Hello {
+            version: PROTOCOL_VERSION,
+            name: &self.whoami,
+        };
+        let mut out = Vec::new();
+        hello.encode(&mut out);
+        self.queue(conn, &out, now);
+        // The peer reconnected: its older connection is dead from its side.
+        let older = self
+            .peers
+            .get_mut(peer)
+            .and_then(|p| p.inbound.replace(conn));
+        if let Some(older) = older
+            && older != conn
+        {
+            self.close(older, CloseReason::Replaced, now);
+        }
+        // A fresh handshake proves the peer reachable: if our link to it is down or its
+        // probes are going unanswered, redial now instead of at the next round.
+        let link = self.peers.get(peer).and_then(|p| p.link);
+        let link_state = link
+            .and_then(|id| self.conns.get(id))
+            .map(|c| c.role)
+            .and_then(|r| match r {
+                Role::Out { state, .. } => Some(state),
+                Role::In { .. } => None,
+            });
+        match (link, link_state) {
+            (None, _) => self.connect(peer, now),
+            (Some(id), Some(LinkState::Ready)) if self.tracker.timeouts(peer) > 0 => {
+                self.close(id, CloseReason::ProbeTimeout, now);
+                self.connect(peer, now);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_timer(&mut self, timer: Timer, now: Now) {
+        match timer {
+            Timer::Round => self.round(now),
+            Timer::DayCheck => {
+                self.roll_day(now, None);
+                self.schedule_day_check(now);
+            }
+            Timer::Probe { peer, seq } => {
+                let Some((_, change)) = self.tracker.miss(peer, seq, now.mono) else {
+                    return;
+                };
+                if let Some(change) = change {
+                    self.log_change(change, now);
+                }
+                // A ready link whose probe went unanswered is abandoned and redialled:
+                // TCP would otherwise hold our probes in its retransmit queue, backing
+                // off, long after the path is back. The other probes on it keep their
+                // own deadlines.
+                let link = self.peers.get(peer).and_then(|p| p.link);
+                if let Some(id) = link
+                    && let Some(Role::Out {
+                        state: LinkState::Ready,
+                        ..
+                    }) = self.role(id)
+                {
+                    self.close(id, CloseReason::ProbeTimeout, now);
+                    self.connect(peer, now);
+                }
+            }
+            Timer::Connect(conn) => {
+                if let Some(c) = self.conns.get_mut(conn) {
+                    c.timer = None;
+                    self.close(conn, CloseReason::HandshakeTimeout, now);
+                }
+            }
+            Timer::Hello(conn) => {
+                if let Some(c) = self.conns.get_mut(conn) {
+                    c.timer = None;
+                    self.close(conn, CloseReason::NoHello, now);
+                }
+            }
+        }
+    }
+
+    /// One probe round: a probe per peer, sent now if its link is ready, else once the
+    /// link is (re)established.
+    fn round(&mut self, now: Now) {
+        // Keep the cadence, but after a stall (SIGSTOP, suspend) start afresh from now.
+        self.round_at = match self.round_at + self.interval {
+            next if next > now.mono => next,
+            _ => now.mono + self.interval,
+        };
+        self.wheel.schedule(self.round_at, Timer::Round);
+        let deadline = now.mono + self.timeout;
+        for peer in self.peer_indices() {
+            let wheel = &mut self.wheel;
+            let started = self.tracker.start_probe(peer, |seq| {
+                wheel.schedule(deadline, Timer::Probe { peer, seq })
+            });
+            let Some(seq) = started else {
+                let msg = format!(
+                    "peer {}: too many probes in flight; round skipped",
+                    self.name(peer)
+                );
+                self.say(msg);
+                continue;
+            };
+            match self.peers.get(peer).and_then(|p| p.link) {
+                None => self.connect(peer, now),
+                Some(id) => {
+                    if let Some(Role::Out {
+                        state: LinkState::Ready,
+                        ..
+                    }) = self.role(id)
+                    {
+                        self.send_message(id, Message::Ping { seq }, now);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Asks the shell to open a link to `peer`, with a deadline for its handshake.
+    fn connect(&mut self, peer: usize, now: Now) {
+        let Some(addr) = self.peers.get(peer).map(|p| p.addr) else {
+            return;
+        };
+        let conn = self.conns.insert(Conn::new(Role::Out {
+            peer,
+            state: LinkState::Connecting,
+        }));
+        let timer = self
+            .wheel
+            .schedule(now.mono + self.timeout, Timer::Connect(conn));
+        if let Some(c) = self.conns.get_mut(conn) {
+            c.timer = Some(timer);
+        }
+        if let Some(p) = self.peers.get_mut(peer) {
+            p.link = Some(conn);
+        }
+        self.actions.push_back(Action::Connect { conn, addr });
+    }
+
+    /// Forgets `conn` and asks the shell to close it. For our link: a failure fails every
+    /// probe waiting on it; a timeout (handshake or probe) leaves them to their own
+    /// deadlines. Reports a peer's trouble once per kind.
+    fn close(&mut self, conn: ConnId, reason: CloseReason, now: Now) {
+        let Some(c) = self.conns.remove(conn) else {
+            return;
+        };
+        if let Some(t) = c.timer {
+            self.wheel.cancel(t);
+        }
+        self.actions.push_back(Action::Close { conn, reason });
+        match c.role {
+            Role::Out { peer, .. } => {
+                if let Some(p) = self.peers.get_mut(peer)
+                    && p.link == Some(conn)
+                {
+                    p.link = None;
+                }
+                self.report_trouble(peer, reason);
+                if !matches!(
+                    reason,
+                    CloseReason::ProbeTimeout | CloseReason::HandshakeTimeout
+                ) {
+                    self.fail_probes(peer, now);
+                }
+            }
+            Role::In {
+                peer: None, from, ..
+            } => {
+                self.pending = self.pending.saturating_sub(1);
+                if !matches!(reason, CloseReason::WrongNode) {
+                    self.say_quietly(now, format!("connection from {from} closed: {reason}"));
+                }
+            }
+            Role::In {
+                peer: Some(peer), ..
+            } => {
+                if let Some(p) = self.peers.get_mut(peer)
+                    && p.inbound == Some(conn)
+                {
+                    p.inbound = None;
+                }
+                // A peer closing its own connection is routine (it restarted or
+                // redialled); anything else is worth a line.
+                if !matches!(reason, CloseReason::ClosedByPeer | CloseReason::Replaced) {
+                    let msg = format!("connection from peer {} closed: {reason}", self.name(peer));
+                    self.say(msg);
+                }
+            }
+        }
+    }
+
+    fn report_trouble(&mut self, peer: usize, reason: CloseReason) {
+        let kind = reason.kind();
+        let Some(p) = self.peers.get_mut(peer) else {
+            return;
+        };
+        if p.trouble == Some(kind) {
+            return;
+        }
+        p.trouble = Some(kind);
+        let msg = format!("peer {}: {reason}", p.name);
+        self.say(msg);
+    }
+
+    /// Every probe in flight to `peer` is a miss.
+    fn fail_probes(&mut self, peer: usize, now: Now) {
+        let mut changes = Vec::new();
+        let wheel = &mut self.wheel;
+        self.tracker.miss_all(peer, now.mono, |timer, change| {
+            wheel.cancel(timer);
+            changes.extend(change);
+        });
+        for change in changes {
+            self.log_change(change, now);
+        }
+    }
+
+    fn schedule_day_check(&mut self, now: Now) {
+        let wait = logline::ms_until_next_midnight(now.wall).min(DAY_CHECK_MS);
+        self.wheel.schedule(now.mono + wait.max(1), Timer::DayCheck);
+    }
+
+    /// If the wall clock's UTC day changed, asks for the new day's file with every peer's
+    /// non-zero count carried over, except `skip`'s: a change about to be logged for it
+    /// has already updated its count, and its own line follows.
+    fn roll_day(&mut self, now: Now, skip: Option<usize>) {
+        let day = logline::day_number(now.wall);
+        if day == self.day {
+            return;
+        }
+        self.day = day;
+        let threshold = self.tracker.threshold();
+        let carried = self
+            .peer_indices()
+            .filter(|&p| Some(p) != skip)
+            .filter_map(|p| {
+                let n = self.tracker.timeouts(p).min(threshold);
+                (n != 0).then_some((PeerId(p), n))
+            })
+            .collect();
+        self.actions.push_back(Action::Log(LogRecord::NewDay {
+            wall: now.wall,
+            carried,
+        }));
+    }
+
+    fn log_change(&mut self, change: Change, now: Now) {
+        self.roll_day(now, Some(change.peer));
+        self.actions.push_back(Action::Log(LogRecord::Event {
+            wall: now.wall,
+            peer: PeerId(change.peer),
+            timeouts: change.timeouts,
+        }));
+        let name = self.name(change.peer).to_string();
+        match change.kind {
+            ChangeKind::Missed => {}
+            ChangeKind::WentOffline => {
+                self.say(format!(
+                    "peer {name} offline after {} timeouts",
+                    change.timeouts
+                ));
+            }
+            ChangeKind::Recovered { was_offline: true } => {
+                self.say(format!("peer {name} back online"));
+            }
+            ChangeKind::Recovered { was_offline: false } => {}
+        }
+    }
+}
+
+/// Decodes one line into owned values.
+fn decode(line: &[u8]) -> Input {
+    match message::parse(line) {
+        Ok(Message::Hello { name, .. }) => Input::Hello {
+            name: name.to_string(),
+        },
+        Ok(Message::Ping { seq }) => Input::Ping(seq),
+        Ok(Message::Pong { seq }) => Input::Pong(seq),
+        Ok(Message::Unknown { .. }) => Input::Unknown,
+        Err(e) => Input::Bad(CloseReason::Malformed(e)),
+    }
+}
+
+/// `<verb><seq>\n` into `buf` (a u64 has at most 20 digits, so 64 bytes always fit).
+fn encode_seq<'b>(buf: &'b mut [u8; 64], verb: &[u8; 5], seq: u64) -> &'b [u8] {
+    let mut digits = [0u8; 20];
+    let mut n = seq;
+    let mut len = 0;
+    loop {
+        if let Some(d) = digits.get_mut(len) {
+            *d = b'0' + (n % 10) as u8;
+        }
+        len += 1;
+        n /= 10;
+        if n == 0 || len == digits.len() {
+            break;
+        }
+    }
+    let mut at = 0;
+    for &b in verb
+        .iter()
+        .chain(digits.iter().take(len).rev())
+        .chain(b"\n")
+    {
+        if let Some(slot) = buf.get_mut(at) {
+            *slot = b;
+        }
+        at += 1;
+    }
+    buf.get(..at).unwrap_or_default()
+}
+
+const _: () = assert!(MAX_LINE >= 64);
