@@ -23,7 +23,7 @@ use mio::{Events, Interest, Poll, Token};
 use crate::config::Config;
 use crate::journal::Journal;
 use crate::logline;
-use crate::mesh::{Action, CloseReason, ConnId, Engine, IoOp, LogRecord, Now};
+use crate::mesh::{self, Action, CloseReason, ConnId, Engine, IoOp, LogRecord, Now};
 
 mod sys;
 use sys::{bind_listener, install_signal_pipe, is_local, start_connect, wall_ms};
@@ -129,7 +129,10 @@ impl Shell {
             engine: Engine::new(&cfg, now),
             socks: Vec::new(),
             bind_ip: is_local(own_ip).then_some(own_ip),
-            user_timeout: Duration::from_millis((cfg.interval_ms + cfg.timeout_ms).max(1000)),
+            user_timeout: Duration::from_millis(mesh::user_timeout_ms(
+                cfg.interval_ms,
+                cfg.timeout_ms,
+            )),
             whoami: cfg.whoami.clone(),
             start,
             stop: false,

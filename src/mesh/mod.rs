@@ -68,6 +68,14 @@ pub const HANDSHAKE_TIMEOUT_MS: u64 = 5_000;
 /// Longest time between two checks of the wall clock's UTC day (an NTP step is noticed
 /// within it).
 pub const DAY_CHECK_MS: u64 = 60_000;
+/// `TCP_USER_TIMEOUT` for every mesh socket: how long the kernel may hold unacknowledged
+/// data before it gives the connection up. The engine abandons a slow link sooner (a probe
+/// timeout); this bounds what is left to the kernel, e.g. an accepted connection whose
+/// prober vanished.
+pub fn user_timeout_ms(interval: u64, timeout: u64) -> u64 {
+    interval.saturating_add(timeout).max(1000)
+}
+
 /// Shortest time between two reports about strangers' connections.
 const QUIET_MS: u64 = 1_000;
 
@@ -249,6 +257,7 @@ impl Engine {
 
     /// The socket of `conn` (an [`Action::Connect`]) is connected: send our `HELLO`.
     pub fn on_connected(&mut self, conn: ConnId, now: Now) {
+        self.roll_day(now);
         let Some(c) = self.conns.get_mut(conn) else {
             return;
         };
@@ -272,6 +281,7 @@ impl Engine {
     /// (not a configured node's address, or too many handshakes waiting): the shell then
     /// closes the socket.
     pub fn on_accepted(&mut self, from: SocketAddr, now: Now) -> Option<ConnId> {
+        self.roll_day(now);
         let ip = from.ip().to_canonical();
         if !self.peers.iter().any(|p| p.addr.ip().to_canonical() == ip) {
             self.say_quietly(
@@ -330,6 +340,7 @@ impl Engine {
     /// Bytes read from `conn`. Complete lines are acted on at once (replies queued, probes
     /// settled); a protocol error closes the connection.
     pub fn on_data(&mut self, conn: ConnId, mut data: &[u8], now: Now) {
+        self.roll_day(now);
         loop {
             let Some(c) = self.conns.get_mut(conn) else {
                 return;
@@ -355,12 +366,14 @@ impl Engine {
 
     /// `conn`'s socket failed or was closed by the other side.
     pub fn on_closed(&mut self, conn: ConnId, reason: CloseReason, now: Now) {
+        self.roll_day(now);
         self.close(conn, reason, now);
     }
 
     /// Runs every timer due at `now.mono`: rounds, probe deadlines, handshake deadlines,
     /// the day check.
     pub fn handle_timeout(&mut self, now: Now) {
+        self.roll_day(now);
         while let Some((_, timer)) = self.wheel.pop_expired(now.mono) {
             self.on_timer(timer, now);
         }
@@ -583,7 +596,7 @@ impl Engine {
         match timer {
             Timer::Round => self.round(now),
             Timer::DayCheck => {
-                self.roll_day(now, None);
+                self.roll_day(now);
                 self.schedule_day_check(now);
             }
             Timer::Probe { peer, seq } => {
@@ -766,9 +779,10 @@ impl Engine {
     }
 
     /// If the wall clock's UTC day changed, asks for the new day's file with every peer's
-    /// non-zero count carried over, except `skip`'s: a change about to be logged for it
-    /// has already updated its count, and its own line follows.
-    fn roll_day(&mut self, now: Now, skip: Option<usize>) {
+    /// non-zero count carried over. Called on entry to every event, before anything can
+    /// change a count, so each carried count is the one the new file's next line for that
+    /// peer continues from: every day's file reads on its own.
+    fn roll_day(&mut self, now: Now) {
         let day = logline::day_number(now.wall);
         if day == self.day {
             return;
@@ -777,7 +791,6 @@ impl Engine {
         let threshold = self.tracker.threshold();
         let carried = self
             .peer_indices()
-            .filter(|&p| Some(p) != skip)
             .filter_map(|p| {
                 let n = self.tracker.timeouts(p).min(threshold);
                 (n != 0).then_some((PeerId(p), n))
@@ -790,7 +803,8 @@ impl Engine {
     }
 
     fn log_change(&mut self, change: Change, now: Now) {
-        self.roll_day(now, Some(change.peer));
+        // Only a wall clock that stepped inside this very event lands here.
+        self.roll_day(now);
         self.actions.push_back(Action::Log(LogRecord::Event {
             wall: now.wall,
             peer: PeerId(change.peer),

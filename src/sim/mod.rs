@@ -1,0 +1,1040 @@
+//! A deterministic network simulator: many unmodified [`Engine`]s over a simulated
+//! network on a simulated clock, from a seed (after TigerBeetle's VOPR and FoundationDB's
+//! simulation testing). The same seed gives the same history and the same log bytes.
+//!
+//! The network models what the engine depends on in TCP: connects (SYN, SYN-ACK, refusal
+//! by RST), in-order byte streams with per-segment latency and jitter, loss repaired by
+//! retransmission with exponential backoff (so a lost segment arrives late, not never),
+//! `TCP_USER_TIMEOUT` ending a connection whose data stays unacknowledged, FIN on close,
+//! and RST for segments reaching a connection that no longer exists. Faults
+//! ([`fault::FaultKind`]): crash and restart, freeze and resume (the kernel keeps
+//! accepting and buffering; the process reads and fires its timers late), silent and
+//! resetting partitions of one node, a silent cut of one link, a connection gone
+//! half-open, and wall-clock steps.
+//!
+//! [`check`] states the properties every run must keep; [`run`] returns the logs, the
+//! ground truth and what the checker found.
+
+pub mod check;
+pub mod fault;
+pub mod journal;
+pub mod rng;
+
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use crate::config::{Config, Node as CfgNode};
+use crate::mesh::{self, Action, CloseReason, ConnId, Engine, IoOp, LogRecord, Now};
+use fault::{Fault, FaultKind};
+use journal::MemJournal;
+use rng::Rng;
+
+/// What to simulate besides the mesh's own config.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The seed: the whole history follows from it.
+    pub seed: u64,
+    /// Simulated time, ms.
+    pub duration_ms: u64,
+    /// One-way latency of a segment, ms: uniform in `latency.0..=latency.1`.
+    pub latency: (u64, u64),
+    /// Probability that one transmission of a segment is lost (0.0 to 1.0).
+    pub loss: f64,
+    /// Kinds of fault to inject.
+    pub kinds: Vec<FaultKind>,
+    /// How many faults to draw.
+    pub faults: usize,
+    /// Wall-clock time at the start (Unix ms, UTC).
+    pub start_wall: i64,
+}
+
+impl Options {
+    /// A two-minute run with every fault kind, across a UTC midnight.
+    pub fn quick(seed: u64) -> Options {
+        Options {
+            seed,
+            duration_ms: 120_000,
+            latency: (1, 20),
+            loss: 0.0,
+            kinds: FaultKind::ALL.to_vec(),
+            faults: 8,
+            start_wall: 1_767_225_540_000, // 2025-12-31T23:59:00Z
+        }
+    }
+}
+
+/// A mesh config for `n` simulated nodes named `node1`..: 10.0.x.y, port 47001.
+pub fn mesh_config(n: usize, interval: u64, timeout: u64, threshold: u32) -> Config {
+    let nodes: Vec<CfgNode> = (0..n)
+        .map(|i| CfgNode {
+            name: format!("node{}", i + 1),
+            addr: SocketAddr::new(
+                IpAddr::V4(Ipv4Addr::new(10, 0, (i / 250) as u8, (i % 250 + 1) as u8)),
+                47001,
+            ),
+        })
+        .collect();
+    Config {
+        whoami: "node1".into(),
+        me: 0,
+        interval_ms: interval,
+        timeout_ms: timeout,
+        offline_threshold: threshold,
+        log_folder: "logs".into(),
+        listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 47001),
+        nodes,
+    }
+}
+
+/// What a run produced.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The injected faults (the ground truth).
+    pub faults: Vec<Fault>,
+    /// Every node's log files: (file name, contents), sorted by name.
+    pub logs: Vec<(String, String)>,
+    /// What the checker found.
+    pub report: check::Report,
+}
+
+/// Runs one simulation of `cfg`'s mesh (every node of it) under `opts`.
+pub fn run(cfg: &Config, opts: &Options) -> Outcome {
+    let mut world = World::new(cfg, opts);
+    world.run();
+    let names: Vec<String> = cfg.nodes.iter().map(|n| n.name.clone()).collect();
+    let facts = check::Facts {
+        nodes: cfg.nodes.len(),
+        names: &names,
+        interval: cfg.interval_ms,
+        timeout: cfg.timeout_ms,
+        threshold: cfg.offline_threshold,
+        max_latency: opts.latency.1,
+        duration: opts.duration_ms,
+        faults: &world.faults,
+        events: world.nodes.iter().map(|n| n.events.as_slice()).collect(),
+        starts: world.nodes.iter().map(|n| n.starts.as_slice()).collect(),
+        disturbances: &world.disturbances,
+    };
+    let mut report = check::check(&facts);
+    for node in &world.nodes {
+        for (name, text) in &node.journal.files {
+            report.check_file(name, text, cfg.offline_threshold);
+        }
+    }
+    let mut logs: Vec<(String, String)> = world
+        .nodes
+        .into_iter()
+        .flat_map(|n| n.journal.files.into_iter())
+        .collect();
+    logs.sort();
+    Outcome {
+        faults: world.faults,
+        logs,
+        report,
+    }
+}
+
+/// An event of the simulation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum What {
+    /// `node`'s engine timers (if `epoch` is still its incarnation).
+    Timer { node: usize, epoch: u32 },
+    /// The head segment of connection `conn`'s direction `dir` arrives.
+    Deliver { conn: usize, dir: usize },
+    /// Fault `i` begins.
+    FaultStart(usize),
+    /// Fault `i` ends.
+    FaultEnd(usize),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Ev {
+    at: u64,
+    seq: u64,
+    what: What,
+}
+
+impl Ord for Ev {
+    fn cmp(&self, other: &Self) -> Ordering {
+        // BinaryHeap is a max-heap: the earliest (then the first scheduled) on top.
+        (other.at, other.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+impl PartialOrd for Ev {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum SegKind {
+    Syn,
+    SynAck,
+    Data(Vec<u8>),
+    Fin,
+    Rst,
+}
+
+#[derive(Debug, Clone)]
+struct Seg {
+    kind: SegKind,
+    /// When it was first sent.
+    sent: u64,
+    /// Transmissions lost so far.
+    attempts: u32,
+}
+
+/// One end of a simulated connection.
+#[derive(Debug, Clone, Copy)]
+struct End {
+    node: usize,
+    epoch: u32,
+    /// The engine's id for it; `None` once closed (or before the server side accepts).
+    conn: Option<ConnId>,
+}
+
+/// A simulated TCP connection: end 0 dialled, end 1 accepted. Direction `d` carries
+/// segments from end `d` to end `1 - d`.
+#[derive(Debug)]
+struct SimConn {
+    ends: [End; 2],
+    queues: [VecDeque<Seg>; 2],
+    scheduled: [bool; 2],
+    /// A middlebox forgot it: every segment is answered with a reset.
+    dead: bool,
+    /// End 1 exists in the server's kernel (the SYN arrived).
+    accepted: bool,
+}
+
+/// A frozen process's kernel keeps these for it until it resumes.
+#[derive(Debug, Clone)]
+enum Held {
+    Accepted {
+        conn: usize,
+    },
+    Connected {
+        conn: usize,
+    },
+    Data {
+        conn: usize,
+        end: usize,
+        bytes: Vec<u8>,
+    },
+    Closed {
+        conn: usize,
+        end: usize,
+        reason: CloseReason,
+    },
+}
+
+struct SimNode {
+    cfg: Config,
+    addr: SocketAddr,
+    engine: Option<Box<Engine>>,
+    epoch: u32,
+    frozen: bool,
+    held: Vec<Held>,
+    wall_offset: i64,
+    timer_at: Option<u64>,
+    journal: MemJournal,
+    /// The engine's connections: slot index -> (id, simulated connection).
+    by_conn: Vec<Option<(ConnId, usize)>>,
+    /// (simulated time, peer, count) of every event line.
+    events: Vec<(u64, usize, u32)>,
+    /// Simulated times of every (re)start.
+    starts: Vec<u64>,
+    next_port: u16,
+}
+
+struct World {
+    now: u64,
+    seq: u64,
+    heap: BinaryHeap<Ev>,
+    rng: Rng,
+    opts: Options,
+    nodes: Vec<SimNode>,
+    by_ip: HashMap<IpAddr, usize>,
+    conns: Vec<SimConn>,
+    faults: Vec<Fault>,
+    /// Faults in force.
+    active: Vec<usize>,
+    /// Per ordered pair `(a * n + b)`: times a segment between them took long
+    /// (retransmitted) or a connection was reset under them: (from, to).
+    disturbances: HashMap<usize, Vec<(u64, u64)>>,
+    user_timeout: u64,
+    timeout: u64,
+}
+
+impl World {
+    fn new(cfg: &Config, opts: &Options) -> World {
+        let mut rng = Rng::new(opts.seed);
+        let n = cfg.nodes.len();
+        let bound = check::detection_bound(
+            cfg.interval_ms,
+            cfg.timeout_ms,
+            cfg.offline_threshold,
+            opts.latency.1,
+        );
+        let mut fault_rng = rng.fork();
+        let faults = fault::schedule(
+            &mut fault_rng,
+            &opts.kinds,
+            opts.faults,
+            n,
+            opts.duration_ms,
+            bound,
+            cfg.interval_ms * 5 + cfg.timeout_ms,
+        );
+        let node_list: Vec<(String, SocketAddr)> =
+            cfg.nodes.iter().map(|n| (n.name.clone(), n.addr)).collect();
+        let nodes = cfg
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, node)| {
+                let mut c = cfg.clone();
+                c.me = i;
+                c.whoami = node.name.clone();
+                SimNode {
+                    addr: node.addr,
+                    engine: None,
+                    epoch: 0,
+                    frozen: false,
+                    held: Vec::new(),
+                    wall_offset: 0,
+                    timer_at: None,
+                    journal: MemJournal::new(&node.name, cfg.offline_threshold, node_list.clone()),
+                    by_conn: Vec::new(),
+                    events: Vec::new(),
+                    starts: Vec::new(),
+                    next_port: 40_000,
+                    cfg: c,
+                }
+            })
+            .collect();
+        let by_ip = cfg
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.addr.ip().to_canonical(), i))
+            .collect();
+        World {
+            now: 0,
+            seq: 0,
+            heap: BinaryHeap::new(),
+            rng,
+            opts: opts.clone(),
+            nodes,
+            by_ip,
+            conns: Vec::new(),
+            faults,
+            active: Vec::new(),
+            disturbances: HashMap::new(),
+            user_timeout: mesh::user_timeout_ms(cfg.interval_ms, cfg.timeout_ms),
+            timeout: cfg.timeout_ms,
+        }
+    }
+
+    fn push(&mut self, at: u64, what: What) {
+        self.seq += 1;
+        self.heap.push(Ev {
+            at,
+            seq: self.seq,
+            what,
+        });
+    }
+
+    fn run(&mut self) {
+        for i in 0..self.faults.len() {
+            let (start, end, lasts) = match self.faults.get(i) {
+                Some(f) => (f.start, f.end, f.kind.has_duration()),
+                None => continue,
+            };
+            self.push(start, What::FaultStart(i));
+            if lasts {
+                self.push(end, What::FaultEnd(i));
+            }
+        }
+        // Nodes start a few ms apart, as real ones never start at the same instant.
+        for node in 0..self.nodes.len() {
+            let at = self.rng.range(0, 50);
+            self.now = at;
+            self.start_node(node);
+        }
+        self.now = 0;
+        while let Some(ev) = self.heap.pop() {
+            if ev.at > self.opts.duration_ms {
+                break;
+            }
+            self.now = self.now.max(ev.at);
+            match ev.what {
+                What::Timer { node, epoch } => self.on_timer(node, epoch, ev.at),
+                What::Deliver { conn, dir } => self.deliver(conn, dir),
+                What::FaultStart(i) => self.fault_start(i),
+                What::FaultEnd(i) => self.fault_end(i),
+            }
+        }
+    }
+
+    fn clock(&self, node: usize) -> Now {
+        let offset = self.nodes.get(node).map_or(0, |n| n.wall_offset);
+        Now {
+            mono: self.now,
+            wall: self.opts.start_wall + self.now as i64 + offset,
+        }
+    }
+
+    fn start_node(&mut self, node: usize) {
+        let now = self.clock(node);
+        let t = self.now;
+        let Some(n) = self.nodes.get_mut(node) else {
+            return;
+        };
+        n.journal.start(now.wall);
+        n.starts.push(t);
+        n.engine = Some(Box::new(Engine::new(&n.cfg, now)));
+        n.frozen = false;
+        self.settle(node);
+    }
+
+    fn on_timer(&mut self, node: usize, epoch: u32, at: u64) {
+        let now = self.clock(node);
+        let Some(n) = self.nodes.get_mut(node) else {
+            return;
+        };
+        if n.epoch != epoch || n.frozen || n.timer_at != Some(at) {
+            return;
+        }
+        n.timer_at = None;
+        if let Some(engine) = n.engine.as_mut() {
+            engine.handle_timeout(now);
+        }
+        self.settle(node);
+    }
+
+    /// Carries out what `node`'s engine asks, then re-arms its timer event.
+    fn settle(&mut self, node: usize) {
+        loop {
+            let Some(n) = self.nodes.get_mut(node) else {
+                return;
+            };
+            let Some(engine) = n.engine.as_mut() else {
+                return;
+            };
+            let Some(action) = engine.poll_action() else {
+                break;
+            };
+            match action {
+                Action::Connect { conn, addr } => self.dial(node, conn, addr),
+                Action::Send { conn } => {
+                    let bytes = engine.output(conn).to_vec();
+                    engine.wrote(conn, bytes.len());
+                    if let Some(sc) = self.sim_conn(node, conn) {
+                        let end = self.end_of(sc, node);
+                        self.send(sc, end, SegKind::Data(bytes));
+                    }
+                }
+                Action::Close { conn, .. } => {
+                    if let Some(sc) = self.sim_conn(node, conn) {
+                        let end = self.end_of(sc, node);
+                        if let Some(e) = self.conns.get_mut(sc).and_then(|c| c.ends.get_mut(end)) {
+                            e.conn = None;
+                        }
+                        self.forget(node, conn);
+                        self.send(sc, end, SegKind::Fin);
+                    }
+                }
+                Action::Log(record) => {
+                    let t = self.now;
+                    match record {
+                        LogRecord::NewDay { wall, carried } => {
+                            let names: Vec<(String, u32)> = carried
+                                .iter()
+                                .map(|&(p, c)| (engine.peer_name(p).to_string(), c))
+                                .collect();
+                            let refs: Vec<(&str, u32)> =
+                                names.iter().map(|(s, c)| (s.as_str(), *c)).collect();
+                            n.journal.new_day(wall, &refs);
+                        }
+                        LogRecord::Event {
+                            wall,
+                            peer,
+                            timeouts,
+                        } => {
+                            n.journal.event(wall, engine.peer_name(peer), timeouts);
+                            n.events.push((t, peer.0, timeouts));
+                        }
+                    }
+                }
+                Action::Say(_) => {}
+            }
+        }
+        let Some(n) = self.nodes.get_mut(node) else {
+            return;
+        };
+        let next = n.engine.as_ref().and_then(|e| e.poll_at());
+        if let Some(at) = next
+            && n.timer_at != Some(at)
+        {
+            n.timer_at = Some(at);
+            let epoch = n.epoch;
+            let at = at.max(self.now);
+            self.push(at, What::Timer { node, epoch });
+            if let Some(n) = self.nodes.get_mut(node) {
+                n.timer_at = Some(at);
+            }
+        }
+    }
+
+    fn sim_conn(&self, node: usize, conn: ConnId) -> Option<usize> {
+        let n = self.nodes.get(node)?;
+        match n.by_conn.get(conn.index()) {
+            Some(Some((id, sc))) if *id == conn => Some(*sc),
+            _ => None,
+        }
+    }
+
+    fn end_of(&self, sc: usize, node: usize) -> usize {
+        match self.conns.get(sc) {
+            Some(c) if c.ends[0].node == node && c.ends[0].conn.is_some() => 0,
+            Some(c) if c.ends[1].node == node => 1,
+            _ => 0,
+        }
+    }
+
+    fn remember(&mut self, node: usize, conn: ConnId, sc: usize) {
+        if let Some(n) = self.nodes.get_mut(node) {
+            if n.by_conn.len() <= conn.index() {
+                n.by_conn.resize(conn.index() + 1, None);
+            }
+            if let Some(slot) = n.by_conn.get_mut(conn.index()) {
+                *slot = Some((conn, sc));
+            }
+        }
+    }
+
+    fn forget(&mut self, node: usize, conn: ConnId) {
+        if let Some(slot) = self
+            .nodes
+            .get_mut(node)
+            .and_then(|n| n.by_conn.get_mut(conn.index()))
+            && matches!(slot, Some((id, _)) if *id == conn)
+        {
+            *slot = None;
+        }
+    }
+
+    fn dial(&mut self, node: usize, conn: ConnId, addr: SocketAddr) {
+        let Some(&server) = self.by_ip.get(&addr.ip().to_canonical()) else {
+            return self.notify_closed(
+                node,
+                conn,
+                CloseReason::Io {
+                    op: IoOp::Connect,
+                    errno: libc::EHOSTUNREACH,
+                },
+            );
+        };
+        let epoch = self.nodes.get(node).map_or(0, |n| n.epoch);
+        let sc = self.conns.len();
+        self.conns.push(SimConn {
+            ends: [
+                End {
+                    node,
+                    epoch,
+                    conn: Some(conn),
+                },
+                End {
+                    node: server,
+                    epoch: 0,
+                    conn: None,
+                },
+            ],
+            queues: [VecDeque::new(), VecDeque::new()],
+            scheduled: [false, false],
+            dead: false,
+            accepted: false,
+        });
+        self.remember(node, conn, sc);
+        self.send(sc, 0, SegKind::Syn);
+    }
+
+    /// Tells `node`'s engine that `conn` is closed, at once (a local error).
+    fn notify_closed(&mut self, node: usize, conn: ConnId, reason: CloseReason) {
+        let now = self.clock(node);
+        self.forget(node, conn);
+        if let Some(engine) = self.nodes.get_mut(node).and_then(|n| n.engine.as_mut()) {
+            engine.on_closed(conn, reason, now);
+        }
+    }
+
+    /// Queues a segment from end `end` of `sc`.
+    fn send(&mut self, sc: usize, end: usize, kind: SegKind) {
+        let now = self.now;
+        let Some(c) = self.conns.get_mut(sc) else {
+            return;
+        };
+        let Some(q) = c.queues.get_mut(end) else {
+            return;
+        };
+        q.push_back(Seg {
+            kind,
+            sent: now,
+            attempts: 0,
+        });
+        if !c.scheduled[end] {
+            c.scheduled[end] = true;
+            let at = now + self.latency();
+            self.push(at, What::Deliver { conn: sc, dir: end });
+        }
+    }
+
+    fn latency(&mut self) -> u64 {
+        let (lo, hi) = self.opts.latency;
+        self.rng.range(lo, hi).max(1)
+    }
+
+    /// Whether packets between nodes `a` and `b` pass now: `Some(true)` pass,
+    /// `Some(false)` vanish, `None` are reset.
+    fn path(&self, a: usize, b: usize) -> Option<bool> {
+        let mut pass = Some(true);
+        for &i in &self.active {
+            let Some(f) = self.faults.get(i) else {
+                continue;
+            };
+            let cut = match f.kind {
+                FaultKind::Partition | FaultKind::Reset => (a == f.node) != (b == f.node),
+                FaultKind::Cut => f.cuts(a, b),
+                _ => false,
+            };
+            if cut {
+                if f.kind == FaultKind::Reset {
+                    return None;
+                }
+                pass = Some(false);
+            }
+        }
+        pass
+    }
+
+    fn disturb(&mut self, a: usize, b: usize, from: u64, to: u64) {
+        let n = self.nodes.len();
+        for key in [a * n + b, b * n + a] {
+            self.disturbances.entry(key).or_default().push((from, to));
+        }
+    }
+
+    /// The head segment of direction `dir` of `sc` reaches the other end (or not).
+    fn deliver(&mut self, sc: usize, dir: usize) {
+        let now = self.now;
+        let Some(c) = self.conns.get_mut(sc) else {
+            return;
+        };
+        c.scheduled[dir] = false;
+        let (from, to) = (c.ends[dir], c.ends[1 - dir]);
+        let dead = c.dead;
+        let Some(seg) = c.queues[dir].front().cloned() else {
+            return;
+        };
+        let path = self.path(from.node, to.node);
+        let lost = path == Some(true) && self.rng.chance(self.opts.loss);
+        if path == Some(false) || lost {
+            // Retransmit with backoff; give up as the kernel would.
+            let gives_up = match seg.kind {
+                SegKind::Data(_) | SegKind::Fin => now - seg.sent >= self.user_timeout,
+                _ => seg.attempts >= 6,
+            };
+            if gives_up {
+                if let Some(c) = self.conns.get_mut(sc) {
+                    c.queues[dir].clear();
+                }
+                if let Some(id) = from.conn {
+                    let op = if seg.kind == SegKind::Syn {
+                        IoOp::Connect
+                    } else {
+                        IoOp::Write
+                    };
+                    if let Some(e) = self.conns.get_mut(sc).map(|c| &mut c.ends[dir]) {
+                        e.conn = None;
+                    }
+                    self.notify_closed_if(
+                        from,
+                        id,
+                        CloseReason::Io {
+                            op,
+                            errno: libc::ETIMEDOUT,
+                        },
+                    );
+                }
+                return;
+            }
+            let base = if matches!(seg.kind, SegKind::Syn | SegKind::SynAck) {
+                1000
+            } else {
+                200
+            };
+            let wait = (base << seg.attempts.min(9)).min(60_000);
+            if let Some(c) = self.conns.get_mut(sc) {
+                if let Some(s) = c.queues[dir].front_mut() {
+                    s.attempts += 1;
+                }
+                c.scheduled[dir] = true;
+            }
+            self.push(now + wait, What::Deliver { conn: sc, dir });
+            return;
+        }
+        if let Some(c) = self.conns.get_mut(sc) {
+            c.queues[dir].pop_front();
+            if !c.queues[dir].is_empty() {
+                c.scheduled[dir] = true;
+            }
+        }
+        let more = self.conns.get(sc).is_some_and(|c| c.scheduled[dir]);
+        if more {
+            let at = now + self.latency();
+            self.push(at, What::Deliver { conn: sc, dir });
+        }
+        if now.saturating_sub(seg.sent) * 2 > self.timeout {
+            self.disturb(from.node, to.node, seg.sent, now);
+        }
+        if path.is_none() || dead {
+            // Reset: the sender's end learns it after one more trip; nothing arrives.
+            if seg.kind != SegKind::Rst {
+                self.reset_back(sc, dir);
+            }
+            return;
+        }
+        self.arrive(sc, dir, seg.kind);
+    }
+
+    fn notify_closed_if(&mut self, end: End, conn: ConnId, reason: CloseReason) {
+        if self
+            .nodes
+            .get(end.node)
+            .is_some_and(|n| n.epoch == end.epoch)
+        {
+            self.hold_or(end.node, conn, reason);
+        }
+    }
+
+    /// Delivers a close to a node's engine, or holds it while the node is frozen.
+    fn hold_or(&mut self, node: usize, conn: ConnId, reason: CloseReason) {
+        let Some(sc) = self.sim_conn(node, conn) else {
+            return;
+        };
+        let end = self.end_of(sc, node);
+        self.handle(
+            node,
+            Held::Closed {
+                conn: sc,
+                end,
+                reason,
+            },
+        );
+    }
+
+    /// Sends a reset back to the sender of direction `dir`.
+    fn reset_back(&mut self, sc: usize, dir: usize) {
+        let now = self.now;
+        let Some(c) = self.conns.get_mut(sc) else {
+            return;
+        };
+        let from = c.ends[dir];
+        c.queues[dir].clear();
+        c.scheduled[dir] = false;
+        if let Some(id) = from.conn {
+            let a = c.ends[1 - dir].node;
+            self.disturb(from.node, a, now, now + 1);
+            // The reset travels back like any segment.
+            let back = 1 - dir;
+            if let Some(c) = self.conns.get_mut(sc) {
+                c.queues[back].clear();
+                c.queues[back].push_back(Seg {
+                    kind: SegKind::Rst,
+                    sent: now,
+                    attempts: 0,
+                });
+                if !c.scheduled[back] {
+                    c.scheduled[back] = true;
+                    let at = now + self.latency();
+                    self.push(
+                        at,
+                        What::Deliver {
+                            conn: sc,
+                            dir: back,
+                        },
+                    );
+                }
+            }
+            let _ = id;
+        }
+    }
+
+    /// A segment arrived at end `1 - dir` of `sc`.
+    fn arrive(&mut self, sc: usize, dir: usize, kind: SegKind) {
+        let Some(c) = self.conns.get(sc) else {
+            return;
+        };
+        let to_end = 1 - dir;
+        let to = c.ends[to_end];
+        let Some(node) = self.nodes.get(to.node) else {
+            return;
+        };
+        let alive = node.engine.is_some();
+        match kind {
+            SegKind::Syn => {
+                if !alive {
+                    return self.reset_back(sc, dir);
+                }
+                let epoch = node.epoch;
+                if let Some(c) = self.conns.get_mut(sc) {
+                    c.accepted = true;
+                    c.ends[1].epoch = epoch;
+                }
+                self.send(sc, 1, SegKind::SynAck);
+                self.handle(to.node, Held::Accepted { conn: sc });
+            }
+            SegKind::SynAck => {
+                if to.conn.is_some() && node.epoch == to.epoch {
+                    self.handle(to.node, Held::Connected { conn: sc });
+                }
+            }
+            SegKind::Data(bytes) => {
+                let current = node.epoch == to.epoch && alive;
+                let open = to.conn.is_some() || (to_end == 1 && c.accepted && node.frozen);
+                if !current || !open {
+                    return self.reset_back(sc, dir);
+                }
+                self.handle(
+                    to.node,
+                    Held::Data {
+                        conn: sc,
+                        end: to_end,
+                        bytes,
+                    },
+                );
+            }
+            SegKind::Fin => {
+                if node.epoch == to.epoch && alive {
+                    self.handle(
+                        to.node,
+                        Held::Closed {
+                            conn: sc,
+                            end: to_end,
+                            reason: CloseReason::ClosedByPeer,
+                        },
+                    );
+                }
+            }
+            SegKind::Rst => {
+                if node.epoch == to.epoch && alive {
+                    let op = if to_end == 0 && !c.accepted {
+                        IoOp::Connect
+                    } else {
+                        IoOp::Read
+                    };
+                    let errno = if op == IoOp::Connect {
+                        libc::ECONNREFUSED
+                    } else {
+                        libc::ECONNRESET
+                    };
+                    self.handle(
+                        to.node,
+                        Held::Closed {
+                            conn: sc,
+                            end: to_end,
+                            reason: CloseReason::Io { op, errno },
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    /// Hands an arrival to the node's engine, or holds it while the node is frozen.
+    fn handle(&mut self, node: usize, what: Held) {
+        let Some(n) = self.nodes.get_mut(node) else {
+            return;
+        };
+        if n.frozen {
+            n.held.push(what);
+            return;
+        }
+        self.apply(node, what);
+        self.settle(node);
+    }
+
+    fn apply(&mut self, node: usize, what: Held) {
+        let now = self.clock(node);
+        let Some(sc_id) = (match &what {
+            Held::Accepted { conn }
+            | Held::Connected { conn }
+            | Held::Data { conn, .. }
+            | Held::Closed { conn, .. } => Some(*conn),
+        }) else {
+            return;
+        };
+        let Some(c) = self.conns.get(sc_id) else {
+            return;
+        };
+        let client_addr = self.nodes.get(c.ends[0].node).map(|n| n.addr);
+        let Some(n) = self.nodes.get_mut(node) else {
+            return;
+        };
+        let Some(engine) = n.engine.as_mut() else {
+            return;
+        };
+        match what {
+            Held::Accepted { conn } => {
+                let port = n.next_port;
+                n.next_port = n.next_port.checked_add(1).unwrap_or(40_000);
+                let from = SocketAddr::new(
+                    client_addr.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip()),
+                    port,
+                );
+                match engine.on_accepted(from, now) {
+                    Some(id) => {
+                        if let Some(c) = self.conns.get_mut(conn) {
+                            c.ends[1].conn = Some(id);
+                        }
+                        self.remember(node, id, conn);
+                    }
+                    None => self.send(conn, 1, SegKind::Fin),
+                }
+            }
+            Held::Connected { conn } => {
+                if let Some(id) = c.ends[0].conn {
+                    engine.on_connected(id, now);
+                }
+                let _ = conn;
+            }
+            Held::Data { end, bytes, .. } => {
+                if let Some(id) = c.ends.get(end).and_then(|e| e.conn) {
+                    engine.on_data(id, &bytes, now);
+                }
+            }
+            Held::Closed { conn, end, reason } => {
+                let id = c.ends.get(end).and_then(|e| e.conn);
+                if let Some(id) = id {
+                    engine.on_closed(id, reason, now);
+                    if let Some(e) = self.conns.get_mut(conn).and_then(|c| c.ends.get_mut(end)) {
+                        e.conn = None;
+                    }
+                    self.forget(node, id);
+                }
+            }
+        }
+    }
+
+    fn fault_start(&mut self, i: usize) {
+        let Some(f) = self.faults.get(i).cloned() else {
+            return;
+        };
+        match f.kind {
+            FaultKind::Crash => self.crash(f.node),
+            FaultKind::Freeze => {
+                if let Some(n) = self.nodes.get_mut(f.node) {
+                    n.frozen = n.engine.is_some();
+                }
+            }
+            FaultKind::Partition | FaultKind::Reset | FaultKind::Cut => self.active.push(i),
+            FaultKind::HalfOpen => {
+                let other = f.other.unwrap_or(f.node);
+                let pick = self.conns.iter().position(|c| {
+                    !c.dead
+                        && c.accepted
+                        && c.ends[0].conn.is_some()
+                        && c.ends[1].conn.is_some()
+                        && ((c.ends[0].node, c.ends[1].node) == (f.node, other)
+                            || (c.ends[0].node, c.ends[1].node) == (other, f.node))
+                });
+                if let Some(c) = pick.and_then(|p| self.conns.get_mut(p)) {
+                    c.dead = true;
+                    let now = self.now;
+                    let bound = self.timeout * 4;
+                    self.disturb(f.node, other, now, now + bound);
+                }
+            }
+            FaultKind::ClockStep => {
+                if let Some(n) = self.nodes.get_mut(f.node) {
+                    n.wall_offset += f.step_ms;
+                }
+            }
+        }
+    }
+
+    fn fault_end(&mut self, i: usize) {
+        let Some(f) = self.faults.get(i).cloned() else {
+            return;
+        };
+        match f.kind {
+            FaultKind::Crash => {
+                if self.nodes.get(f.node).is_some_and(|n| n.engine.is_none()) {
+                    self.start_node(f.node);
+                }
+            }
+            FaultKind::Freeze => {
+                let Some(n) = self.nodes.get_mut(f.node) else {
+                    return;
+                };
+                if !n.frozen {
+                    return;
+                }
+                n.frozen = false;
+                // The kernel hands over everything it kept, then the late timers run:
+                // replies that arrived during the stop count before their deadlines.
+                let held = std::mem::take(&mut n.held);
+                for what in held {
+                    self.apply(f.node, what);
+                }
+                let now = self.clock(f.node);
+                if let Some(engine) = self.nodes.get_mut(f.node).and_then(|n| n.engine.as_mut()) {
+                    engine.handle_timeout(now);
+                }
+                if let Some(n) = self.nodes.get_mut(f.node) {
+                    n.timer_at = None;
+                }
+                self.settle(f.node);
+            }
+            FaultKind::Partition | FaultKind::Reset | FaultKind::Cut => {
+                self.active.retain(|&a| a != i);
+            }
+            FaultKind::HalfOpen | FaultKind::ClockStep => {}
+        }
+    }
+
+    /// The process dies: its kernel sends FIN on each of its connections.
+    fn crash(&mut self, node: usize) {
+        let Some(n) = self.nodes.get_mut(node) else {
+            return;
+        };
+        if n.engine.is_none() {
+            return;
+        }
+        n.engine = None;
+        n.frozen = false;
+        n.held.clear();
+        n.timer_at = None;
+        let epoch = n.epoch;
+        n.epoch += 1;
+        let open: Vec<(usize, usize)> = n
+            .by_conn
+            .drain(..)
+            .flatten()
+            .map(|(_, sc)| sc)
+            .filter_map(|sc| {
+                let c = self.conns.get(sc)?;
+                let end = (0..2).find(|&e| c.ends[e].node == node && c.ends[e].epoch == epoch)?;
+                Some((sc, end))
+            })
+            .collect();
+        for (sc, end) in open {
+            if let Some(e) = self.conns.get_mut(sc).and_then(|c| c.ends.get_mut(end)) {
+                e.conn = None;
+            }
+            self.send(sc, end, SegKind::Fin);
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! The simulator's properties (src/sim/check.rs) over many seeds, and determinism.
+//!
+//! `UPTIME_TRACKER_SIM_SEEDS=N` runs N seeds instead of the default; `UPTIME_TRACKER_SIM_LONG=1`
+//! also runs 50 nodes for 24 simulated hours.
+
+use uptime_tracker::sim::{self, Options};
+
+fn seeds(default: u64) -> u64 {
+    std::env::var("UPTIME_TRACKER_SIM_SEEDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn assert_clean(seed: u64, out: &sim::Outcome) {
+    assert!(
+        out.report.violations.is_empty(),
+        "seed {seed}: {} violations, first: {:#?}\nfaults: {:#?}",
+        out.report.violations.len(),
+        out.report.violations.iter().take(5).collect::<Vec<_>>(),
+        out.faults
+    );
+}
+
+#[test]
+fn the_same_seed_gives_the_same_bytes() {
+    let cfg = sim::mesh_config(5, 200, 300, 3);
+    let a = sim::run(&cfg, &Options::quick(7));
+    let b = sim::run(&cfg, &Options::quick(7));
+    assert_eq!(a.logs, b.logs);
+    assert_eq!(a.faults, b.faults);
+    let c = sim::run(&cfg, &Options::quick(8));
+    assert_ne!(a.logs, c.logs, "another seed, another history");
+    // The run crossed a UTC midnight: every node has a file for each day.
+    for node in 1..=5 {
+        for day in ["2025-12-31", "2026-01-01"] {
+            let name = format!("{day}-node{node}.log");
+            assert!(a.logs.iter().any(|(n, _)| *n == name), "{name} missing");
+        }
+    }
+}
+
+#[test]
+fn properties_hold_with_loss_and_jitter() {
+    let n = seeds(100);
+    let mut recoveries = 0;
+    for seed in 0..n {
+        let cfg = sim::mesh_config(4, 200, 300, 3);
+        let mut opts = Options::quick(seed);
+        opts.loss = 0.02;
+        opts.latency = (1, 60);
+        let out = sim::run(&cfg, &opts);
+        assert_clean(seed, &out);
+        recoveries += out.report.recoveries;
+    }
+    assert!(recoveries > 0);
+}
+
+#[test]
+fn timeouts_longer_than_the_interval_and_a_threshold_of_one() {
+    for seed in 0..seeds(100) {
+        let cfg = sim::mesh_config(3, 100, 450, 1 + (seed % 2) as u32 * 4);
+        let out = sim::run(&cfg, &Options::quick(seed));
+        assert_clean(seed, &out);
+    }
+}
+
+#[test]
+fn a_long_run_when_asked() {
+    if std::env::var_os("UPTIME_TRACKER_SIM_LONG").is_none() {
+        eprintln!("set UPTIME_TRACKER_SIM_LONG=1 for 50 nodes x 24 simulated hours");
+        return;
+    }
+    let cfg = sim::mesh_config(50, 1000, 1500, 3);
+    let mut opts = Options::quick(1);
+    opts.duration_ms = 24 * 3_600_000;
+    opts.faults = 200;
+    let started = std::time::Instant::now();
+    let out = sim::run(&cfg, &opts);
+    eprintln!(
+        "50 nodes x 24 h: {:?}, {} outages, {} detected, {} lines",
+        started.elapsed(),
+        out.report.outages,
+        out.report.detected,
+        out.report.lines
+    );
+    assert_clean(1, &out);
+}
+
+#[test]
+fn properties_hold_over_many_seeds() {
+    let n = seeds(300);
+    let mut outages = 0;
+    let mut detected = 0;
+    let mut recoveries = 0;
+    for seed in 0..n {
+        let nodes = 3 + (seed % 4) as usize;
+        let cfg = sim::mesh_config(nodes, 200, 300, 3);
+        let out = sim::run(&cfg, &Options::quick(seed));
+        assert_clean(seed, &out);
+        outages += out.report.outages;
+        detected += out.report.detected;
+        recoveries += out.report.recoveries;
+    }
+    eprintln!("{n} seeds: {outages} outages, {detected} detected, {recoveries} recoveries checked");
+    assert_eq!(outages, detected);
+    assert!(
+        outages > n as usize,
+        "the faults must produce outages to check"
+    );
+    assert!(recoveries > n as usize);
+}
+
+/// `UPTIME_TRACKER_SIM_DUMP=SEED:NODES cargo test --test sim dump -- --nocapture` prints
+/// one run's faults and logs, to study a failing seed.
+#[test]
+fn dump() {
+    let Ok(spec) = std::env::var("UPTIME_TRACKER_SIM_DUMP") else {
+        return;
+    };
+    let (seed, nodes) = spec.split_once(':').unwrap_or((&spec, "3"));
+    let (seed, nodes): (u64, usize) = (seed.parse().unwrap(), nodes.parse().unwrap());
+    let out = sim::run(&sim::mesh_config(nodes, 200, 300, 3), &Options::quick(seed));
+    eprintln!("{:#?}", out.faults);
+    for (name, text) in &out.logs {
+        eprintln!("== {name}\n{text}");
+    }
+    eprintln!("{:#?}", out.report.violations);
+}
