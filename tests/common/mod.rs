@@ -142,19 +142,39 @@ impl Daemon {
         out_dir: &Path,
         env: &[(&str, &str)],
     ) -> Daemon {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args).envs(env.iter().copied());
+        Daemon::spawn_command(label, cmd, cwd, out_dir)
+    }
+
+    /// Starts `program <args>` in `cwd`, for a wrapper that ends by exec'ing the daemon in
+    /// place (`ip netns exec NS <BIN> run ...`): once the wrapper has exec'd, the child's
+    /// pid is the daemon's, so signals and the SIGKILL on drop reach the daemon itself.
+    pub fn spawn_wrapped(
+        label: &str,
+        program: &str,
+        args: &[&str],
+        cwd: &Path,
+        out_dir: &Path,
+    ) -> Daemon {
+        let mut cmd = Command::new(program);
+        cmd.args(args);
+        Daemon::spawn_command(label, cmd, cwd, out_dir)
+    }
+
+    fn spawn_command(label: &str, mut cmd: Command, cwd: &Path, out_dir: &Path) -> Daemon {
         static SPAWNS: AtomicUsize = AtomicUsize::new(0);
         let n = SPAWNS.fetch_add(1, Ordering::Relaxed);
         let stderr_path = out_dir.join(format!("{label}-{n}.stderr"));
         let stdout_path = out_dir.join(format!("{label}-{n}.stdout"));
-        let child = Command::new(BIN)
-            .args(args)
-            .envs(env.iter().copied())
+        let program = cmd.get_program().to_string_lossy().into_owned();
+        let child = cmd
             .current_dir(cwd)
             .stdin(Stdio::null())
             .stdout(fs::File::create(&stdout_path).expect("create stdout file"))
             .stderr(fs::File::create(&stderr_path).expect("create stderr file"))
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot spawn {BIN}: {e}"));
+            .unwrap_or_else(|e| panic!("cannot spawn {program}: {e}"));
         Daemon {
             child,
             exited: None,
