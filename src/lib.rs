@@ -11,6 +11,7 @@ pub mod journal;
 pub mod logline;
 pub mod mesh;
 pub mod name;
+#[cfg(feature = "simulate")]
 pub mod sim;
 pub mod timer;
 pub mod tracker;

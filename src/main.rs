@@ -1,4 +1,4 @@
-//! Command line: `run`, `check-config`, `--help`, `--version`.
+//! Command line: `run`, `check-config`, `simulate`, `--help`, `--version`.
 //!
 //! Arguments are parsed by hand: four options do not justify an argument-parsing crate
 //! in a binary meant to stay a few hundred KiB.
@@ -13,12 +13,23 @@ const USAGE: &str = "\
 Usage:
   uptime-tracker run --config FILE [--whoami NAME]
   uptime-tracker check-config --config FILE [--whoami NAME]
+  uptime-tracker simulate [--config FILE | --nodes N] [--hours H] [--seed S]
+                 [--loss PCT] [--latency MS[..MS]] [--faults KIND,...] [--fault-count N]
+                 [--interval MS] [--timeout MS] [--threshold N]
+                 [--out DIR] [--format text|json]
   uptime-tracker --help | --version
 
 Commands:
   run            probe every other node of the mesh and log changes of their state;
                  runs in the foreground until SIGINT or SIGTERM
   check-config   validate the config file and print a summary
+  simulate       run the mesh (the config's nodes and timings, or N nodes with the
+                 example's timings) over a simulated network with injected faults and
+                 print how soon outages and recoveries are logged and how many false
+                 offlines occur; deterministic for a seed. KIND: crash, freeze,
+                 partition, reset, cut, halfopen, clock, all (default), none.
+                 Defaults: 1 hour, seed 1, latency 1..20 ms, loss 0, one fault per
+                 node-hour. --out DIR writes every node's log files and faults.json.
 
 Options:
   --config FILE  the TOML config file
@@ -27,8 +38,9 @@ Options:
   -h, --help     print this help
   -V, --version  print the version
 
-Exit status: 0 on success or after SIGINT/SIGTERM, 1 on a config or runtime error,
-2 on a usage error.";
+Exit status: 0 on success or after SIGINT/SIGTERM, 1 on a config or runtime error
+(for simulate: also when a checked property failed, which is a bug to report with
+its seed), 2 on a usage error.";
 
 enum Command {
     Run,
@@ -43,6 +55,8 @@ struct Args {
 
 enum Parsed {
     Go(Args),
+    #[cfg(feature = "simulate")]
+    Simulate(sim_cli::SimArgs),
     Help,
     Version,
 }
@@ -51,6 +65,8 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Parsed, String> 
     let command = match args.next().as_deref() {
         Some("run") => Command::Run,
         Some("check-config") => Command::Check,
+        #[cfg(feature = "simulate")]
+        Some("simulate") => return sim_cli::parse(args).map(Parsed::Simulate),
         Some("-h" | "--help" | "help") => return Ok(Parsed::Help),
         Some("-V" | "--version") => return Ok(Parsed::Version),
         Some(other) => return Err(format!("unknown command {other:?}")),
@@ -88,6 +104,8 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Parsed, String> 
 fn main() -> ExitCode {
     let args = match parse_args(std::env::args().skip(1)) {
         Ok(Parsed::Go(args)) => args,
+        #[cfg(feature = "simulate")]
+        Ok(Parsed::Simulate(args)) => return sim_cli::run(args),
         Ok(Parsed::Help) => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -135,5 +153,169 @@ fn print_summary(cfg: &Config) {
     for (i, n) in cfg.nodes.iter().enumerate() {
         let me = if i == cfg.me { "  (this node)" } else { "" };
         println!("  {:<16} {}{me}", n.name, n.addr);
+    }
+}
+
+/// `simulate`'s arguments; the simulation itself is `uptime_tracker::sim`.
+#[cfg(feature = "simulate")]
+mod sim_cli {
+    use std::path::PathBuf;
+    use std::process::ExitCode;
+
+    use uptime_tracker::config::Config;
+    use uptime_tracker::sim::fault::FaultKind;
+    use uptime_tracker::sim::summary::{self, Format, Summary};
+    use uptime_tracker::sim::{self, Options};
+
+    pub struct SimArgs {
+        config: Option<PathBuf>,
+        nodes: Option<usize>,
+        hours: f64,
+        opts: Options,
+        fault_count: Option<usize>,
+        interval: Option<u64>,
+        timeout: Option<u64>,
+        threshold: Option<u32>,
+        out: Option<PathBuf>,
+        format: Format,
+    }
+
+    fn number<T: std::str::FromStr>(flag: &str, v: &str) -> Result<T, String> {
+        v.parse()
+            .map_err(|_| format!("{flag} takes a number, not {v:?}"))
+    }
+
+    pub fn parse(mut args: impl Iterator<Item = String>) -> Result<SimArgs, String> {
+        let mut a = SimArgs {
+            config: None,
+            nodes: None,
+            hours: 1.0,
+            opts: Options::quick(1),
+            fault_count: None,
+            interval: None,
+            timeout: None,
+            threshold: None,
+            out: None,
+            format: Format::Text,
+        };
+        a.opts.start_wall = 1_767_225_600_000 - 1_800_000; // 2025-12-31T23:30:00Z
+        let mut seen: Vec<String> = Vec::new();
+        while let Some(arg) = args.next() {
+            let (flag, inline) = match arg.split_once('=') {
+                Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+                _ => (arg, None),
+            };
+            if seen.contains(&flag) {
+                return Err(format!("{flag} given twice"));
+            }
+            let value = inline
+                .or_else(|| args.next())
+                .ok_or_else(|| format!("{flag} needs a value"))?;
+            let v = value.as_str();
+            match flag.as_str() {
+                "--config" => a.config = Some(PathBuf::from(v)),
+                "--nodes" => {
+                    let n: usize = number(&flag, v)?;
+                    if !(2..=uptime_tracker::config::MAX_NODES).contains(&n) {
+                        return Err(format!("--nodes takes 2 to {}", uptime_tracker::config::MAX_NODES));
+                    }
+                    a.nodes = Some(n);
+                }
+                "--hours" => {
+                    a.hours = number(&flag, v)?;
+                    if !(a.hours > 0.0 && a.hours <= 24.0 * 366.0) {
+                        return Err("--hours takes more than 0, up to a year".into());
+                    }
+                }
+                "--seed" => a.opts.seed = number(&flag, v)?,
+                "--loss" => {
+                    let pct: f64 = number(&flag, v)?;
+                    if !(0.0..=100.0).contains(&pct) {
+                        return Err("--loss takes a percentage from 0 to 100".into());
+                    }
+                    a.opts.loss = pct / 100.0;
+                }
+                "--latency" => {
+                    let (lo, hi) = v.split_once("..").unwrap_or((v, v));
+                    let (lo, hi): (u64, u64) = (number(&flag, lo)?, number(&flag, hi)?);
+                    if lo > hi || hi > 60_000 {
+                        return Err("--latency takes MS or MIN..MAX, at most 60000 ms".into());
+                    }
+                    a.opts.latency = (lo, hi);
+                }
+                "--faults" => {
+                    a.opts.kinds = match v {
+                        "all" => FaultKind::ALL.to_vec(),
+                        "none" => Vec::new(),
+                        _ => v
+                            .split(',')
+                            .map(|k| {
+                                FaultKind::parse(k.trim()).ok_or_else(|| {
+                                    format!("unknown fault {k:?}: crash, freeze, partition, reset, cut, halfopen, clock, all, none")
+                                })
+                            })
+                            .collect::<Result<_, _>>()?,
+                    }
+                }
+                "--fault-count" => a.fault_count = Some(number(&flag, v)?),
+                "--interval" => a.interval = Some(number(&flag, v)?),
+                "--timeout" => a.timeout = Some(number(&flag, v)?),
+                "--threshold" => a.threshold = Some(number(&flag, v)?),
+                "--out" => a.out = Some(PathBuf::from(v)),
+                "--format" => {
+                    a.format = match v {
+                        "text" => Format::Text,
+                        "json" => Format::Json,
+                        _ => return Err(format!("--format takes text or json, not {v:?}")),
+                    }
+                }
+                _ => return Err(format!("unknown argument {flag:?}")),
+            }
+            seen.push(flag);
+        }
+        if a.config.is_some() && a.nodes.is_some() {
+            return Err("give --config or --nodes, not both".into());
+        }
+        Ok(a)
+    }
+
+    pub fn run(a: SimArgs) -> ExitCode {
+        let mut cfg = match &a.config {
+            Some(path) => match Config::load(path, None) {
+                Ok(cfg) => cfg,
+                Err(e) => {
+                    eprintln!("uptime-tracker: config error: {e}");
+                    return ExitCode::FAILURE;
+                }
+            },
+            None => sim::mesh_config(a.nodes.unwrap_or(3), 1000, 1500, 3),
+        };
+        cfg.interval_ms = a.interval.unwrap_or(cfg.interval_ms);
+        cfg.timeout_ms = a.timeout.unwrap_or(cfg.timeout_ms);
+        cfg.offline_threshold = a.threshold.unwrap_or(cfg.offline_threshold);
+        if cfg.interval_ms == 0 || cfg.timeout_ms == 0 || cfg.offline_threshold == 0 {
+            eprintln!("uptime-tracker: --interval, --timeout and --threshold must be at least 1");
+            return ExitCode::from(2);
+        }
+        let mut opts = a.opts;
+        opts.duration_ms = (a.hours * 3_600_000.0) as u64;
+        opts.faults = a
+            .fault_count
+            .unwrap_or(((cfg.nodes.len() as f64 * a.hours).round() as usize).max(1));
+        let out = sim::run(&cfg, &opts);
+        let summary = Summary::new(&cfg, &opts, &out);
+        let text = summary.render(&cfg, &opts, a.format);
+        let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
+        if let Some(dir) = &a.out
+            && let Err(e) = summary::write_out(dir, &cfg, &opts, &out)
+        {
+            eprintln!("uptime-tracker: cannot write the simulated logs: {e}");
+            return ExitCode::FAILURE;
+        }
+        if out.report.violations.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }
     }
 }

@@ -160,7 +160,12 @@ fn merge(mut spans: Vec<Span>) -> Vec<Span> {
 /// The observer's count for `peer` as logged up to and including `t` (its log since its
 /// last start before `t`).
 fn count_at(events: &[(u64, usize, u32)], starts: &[u64], peer: usize, t: u64) -> (u32, u64) {
-    let since = starts.iter().copied().filter(|&s| s <= t).max().unwrap_or(0);
+    let since = starts
+        .iter()
+        .copied()
+        .filter(|&s| s <= t)
+        .max()
+        .unwrap_or(0);
     // Events are in time order: look back from `t` to the start.
     let end = events.partition_point(|&(at, _, _)| at <= t);
     events

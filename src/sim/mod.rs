@@ -19,6 +19,7 @@ pub mod check;
 pub mod fault;
 pub mod journal;
 pub mod rng;
+pub mod summary;
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
