@@ -1,1 +1,635 @@
+//! The engine driven by hand: no sockets, no clock. Each test plays the shell and the
+//! peers, and reads the actions back.
 
+use std::net::SocketAddr;
+
+use super::*;
+use crate::config::Node;
+
+const INTERVAL: u64 = 200;
+const TIMEOUT: u64 = 300;
+/// 2026-01-01T00:00:00Z minus 1 s, so a test can cross a UTC midnight.
+const WALL0: i64 = 1_767_225_599_000;
+
+fn addr(i: u8) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, i], 47000 + u16::from(i)))
+}
+
+fn config(nodes: u8, threshold: u32) -> Config {
+    Config {
+        whoami: "node1".into(),
+        me: 0,
+        interval_ms: INTERVAL,
+        timeout_ms: TIMEOUT,
+        offline_threshold: threshold,
+        log_folder: "logs".into(),
+        listen: addr(1),
+        nodes: (1..=nodes)
+            .map(|i| Node {
+                name: format!("node{i}"),
+                addr: addr(i),
+            })
+            .collect(),
+    }
+}
+
+struct Harness {
+    engine: Engine,
+    now: Now,
+}
+
+impl Harness {
+    fn new(nodes: u8, threshold: u32) -> Harness {
+        let now = Now {
+            mono: 0,
+            wall: WALL0 - 60_000,
+        };
+        Harness {
+            engine: Engine::new(&config(nodes, threshold), now),
+            now,
+        }
+    }
+
+    /// Moves both clocks to `mono` and runs the due timers.
+    fn at(&mut self, mono: u64) -> Vec<Action> {
+        let step = mono - self.now.mono;
+        self.now.mono = mono;
+        self.now.wall += step as i64;
+        self.engine.handle_timeout(self.now);
+        self.actions()
+    }
+
+    fn actions(&mut self) -> Vec<Action> {
+        std::iter::from_fn(|| self.engine.poll_action()).collect()
+    }
+
+    /// Takes everything queued on `conn` as if written.
+    fn take_output(&mut self, conn: ConnId) -> String {
+        let out = String::from_utf8(self.engine.output(conn).to_vec()).unwrap();
+        self.engine.wrote(conn, out.len());
+        out
+    }
+
+    fn data(&mut self, conn: ConnId, bytes: &str) -> Vec<Action> {
+        self.engine.on_data(conn, bytes.as_bytes(), self.now);
+        self.actions()
+    }
+
+    /// Brings our link to `peer` (1-based node number) up: connected, HELLO exchanged.
+    fn link_up(&mut self, conn: ConnId, peer: u8) {
+        self.engine.on_connected(conn, self.now);
+        self.actions();
+        assert_eq!(self.take_output(conn), "HELLO 1 node1\n");
+        self.data(conn, &format!("HELLO 1 node{peer}\n"));
+    }
+}
+
+fn connects(actions: &[Action]) -> Vec<(ConnId, SocketAddr)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Connect { conn, addr } => Some((*conn, *addr)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Event lines as (peer number, count).
+fn events(actions: &[Action]) -> Vec<(usize, u32)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Log(LogRecord::Event { peer, timeouts, .. }) => Some((peer.0 + 1, *timeouts)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn closes(actions: &[Action]) -> Vec<(ConnId, CloseReason)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Close { conn, reason } => Some((*conn, *reason)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn says(actions: &[Action], needle: &str) -> bool {
+    actions
+        .iter()
+        .any(|a| matches!(a, Action::Say(s) if s.contains(needle)))
+}
+
+/// A two-node mesh whose link is up; returns the harness and the link.
+fn pair() -> (Harness, ConnId) {
+    let mut h = Harness::new(2, 3);
+    let first = h.actions();
+    let links = connects(&first);
+    assert_eq!(links.len(), 1);
+    let (link, to) = links[0];
+    assert_eq!(to, addr(2));
+    h.link_up(link, 2);
+    assert_eq!(h.engine.link_state(PeerId(1)), Some(LinkState::Ready));
+    (h, link)
+}
+
+#[test]
+fn start_dials_every_peer_but_itself() {
+    let mut h = Harness::new(4, 3);
+    let dialled: Vec<SocketAddr> = connects(&h.actions()).into_iter().map(|c| c.1).collect();
+    assert_eq!(dialled, vec![addr(2), addr(3), addr(4)]);
+    assert_eq!(h.engine.poll_at(), Some(INTERVAL.min(DAY_CHECK_MS)));
+}
+
+#[test]
+fn probes_answered_in_time_log_nothing() {
+    let (mut h, link) = pair();
+    for round in 1..=20u64 {
+        let acts = h.at(round * INTERVAL);
+        assert!(events(&acts).is_empty(), "{acts:?}");
+        assert_eq!(h.take_output(link), format!("PING {}\n", round - 1));
+        h.now.mono += 5;
+        let acts = h.data(link, &format!("PONG {}\n", round - 1));
+        assert!(events(&acts).is_empty());
+        h.now.mono -= 5;
+    }
+    assert_eq!(h.engine.timeouts(PeerId(1)), 0);
+}
+
+#[test]
+fn a_refusing_peer_counts_one_per_round_up_to_the_threshold_once() {
+    let mut h = Harness::new(2, 3);
+    let mut link = connects(&h.actions())[0].0;
+    let mut logged = Vec::new();
+    for round in 1..=6u64 {
+        let refused = CloseReason::Io {
+            op: IoOp::Connect,
+            errno: 111,
+        };
+        h.engine.on_closed(link, refused, h.now);
+        let acts = h.actions();
+        logged.extend(events(&acts));
+        let acts = h.at(round * INTERVAL);
+        logged.extend(events(&acts));
+        if let Some(&(c, _)) = connects(&acts).first() {
+            link = c;
+        }
+    }
+    assert_eq!(
+        logged,
+        vec![(2, 1), (2, 2), (2, 3)],
+        "then nothing while offline"
+    );
+    assert_eq!(h.engine.timeouts(PeerId(1)), 3);
+}
+
+#[test]
+fn a_silent_peer_is_counted_probe_by_probe_and_its_link_redialled() {
+    let (mut h, link) = pair();
+    let acts = h.at(INTERVAL);
+    assert!(connects(&acts).is_empty());
+    assert_eq!(h.take_output(link), "PING 0\n");
+    h.at(2 * INTERVAL);
+    assert_eq!(h.take_output(link), "PING 1\n");
+    // No reply: at the probe's deadline the miss is logged and the link abandoned.
+    let acts = h.at(INTERVAL + TIMEOUT);
+    assert_eq!(events(&acts), vec![(2, 1)]);
+    assert_eq!(closes(&acts), vec![(link, CloseReason::ProbeTimeout)]);
+    let redial = connects(&acts);
+    assert_eq!(redial.len(), 1, "redialled at once: {acts:?}");
+    // The redial goes unanswered too; the probe sent on the old link at 2 * INTERVAL
+    // still counts, at its own deadline, not earlier.
+    let acts = h.at(2 * INTERVAL + TIMEOUT - 1);
+    assert!(events(&acts).is_empty(), "{acts:?}");
+    let acts = h.at(2 * INTERVAL + TIMEOUT);
+    assert_eq!(events(&acts), vec![(2, 2)]);
+}
+
+#[test]
+fn a_handshake_timeout_leaves_each_probe_its_own_deadline() {
+    let mut h = Harness::new(2, 3);
+    let link = connects(&h.actions())[0].0;
+    h.engine.on_connected(link, h.now);
+    h.actions();
+    // The peer never answers HELLO. At TIMEOUT the link is dropped, but no probe is in
+    // flight yet (the first round is at INTERVAL): nothing is counted.
+    let acts = h.at(TIMEOUT.min(INTERVAL) - 1);
+    assert!(events(&acts).is_empty());
+    let mut at_deadline = Vec::new();
+    for t in (INTERVAL..=INTERVAL * 6).step_by(50) {
+        let acts = h.at(t);
+        for e in events(&acts) {
+            at_deadline.push((t, e));
+        }
+    }
+    // Misses come one at a time, a round apart, never two in the same instant.
+    let times: Vec<u64> = at_deadline.iter().map(|x| x.0).collect();
+    let mut dedup = times.clone();
+    dedup.dedup();
+    assert_eq!(times, dedup, "{at_deadline:?}");
+    assert_eq!(at_deadline.first().map(|x| x.1), Some((2, 1)));
+}
+
+#[test]
+fn recovery_logs_zero_and_says_back_online() {
+    let (mut h, link) = pair();
+    for round in 1..=3u64 {
+        h.at(round * INTERVAL);
+        h.at(round * INTERVAL + TIMEOUT - 100);
+    }
+    let acts = h.at(4 * INTERVAL + TIMEOUT);
+    assert!(events(&acts).contains(&(2, 3)), "{acts:?}");
+    assert!(says(&acts, "node2 offline after 3 timeouts"));
+    let _ = link;
+    // The redialled link comes up; the outstanding probes go out again and one answer
+    // brings the peer back.
+    let acts = h.at(5 * INTERVAL);
+    let new_link = h
+        .engine
+        .peers
+        .get(1)
+        .and_then(|p| p.link)
+        .expect("a link is being dialled");
+    let _ = acts;
+    h.engine.on_connected(new_link, h.now);
+    h.actions();
+    h.take_output(new_link);
+    let acts = h.data(new_link, "HELLO 1 node2\n");
+    assert!(says(&acts, "node2: connected"));
+    let pings = h.take_output(new_link);
+    let seq: u64 = pings
+        .lines()
+        .last()
+        .and_then(|l| l.strip_prefix("PING "))
+        .and_then(|s| s.parse().ok())
+        .expect("a PING");
+    let acts = h.data(new_link, &format!("PONG {seq}\n"));
+    assert_eq!(events(&acts), vec![(2, 0)]);
+    assert!(says(&acts, "node2 back online"));
+}
+
+#[test]
+fn the_listener_checks_who_is_calling() {
+    let mut h = Harness::new(3, 3);
+    h.actions();
+    let stranger = SocketAddr::from(([127, 0, 0, 9], 5000));
+    assert_eq!(h.engine.on_accepted(stranger, h.now), None);
+    assert!(says(&h.actions(), "not a configured node"));
+
+    // node3's address claiming to be node2.
+    let c = h
+        .engine
+        .on_accepted(SocketAddr::from(([127, 0, 0, 3], 5000)), h.now)
+        .unwrap();
+    let acts = h.data(c, "HELLO 1 node2\n");
+    assert_eq!(closes(&acts), vec![(c, CloseReason::WrongNode)]);
+    h.now.mono += 2_000; // past the stranger-report quiet time
+
+    // A PING before HELLO.
+    let c = h
+        .engine
+        .on_accepted(SocketAddr::from(([127, 0, 0, 2], 5001)), h.now)
+        .unwrap();
+    assert_eq!(
+        closes(&h.data(c, "PING 1\n")),
+        vec![(c, CloseReason::Unexpected)]
+    );
+
+    // Garbage, and a line too long.
+    let c = h
+        .engine
+        .on_accepted(SocketAddr::from(([127, 0, 0, 2], 5002)), h.now)
+        .unwrap();
+    assert!(matches!(
+        closes(&h.data(c, "hello\n"))[..],
+        [(_, CloseReason::Malformed(_))]
+    ));
+    let c = h
+        .engine
+        .on_accepted(SocketAddr::from(([127, 0, 0, 2], 5003)), h.now)
+        .unwrap();
+    let long = "A".repeat(MAX_LINE + 10);
+    assert_eq!(
+        closes(&h.data(c, &long)),
+        vec![(c, CloseReason::LineTooLong)]
+    );
+
+    // The real node2: HELLO answered, PINGs answered, an unknown verb ignored.
+    let c = h
+        .engine
+        .on_accepted(SocketAddr::from(([127, 0, 0, 2], 5004)), h.now)
+        .unwrap();
+    h.data(c, "HELLO 3 node2\n");
+    assert_eq!(h.take_output(c), "HELLO 1 node1\n");
+    let acts = h.data(c, "PING 7\nFUTURE stuff\nPING 8\n");
+    assert!(closes(&acts).is_empty());
+    assert_eq!(h.take_output(c), "PONG 7\nPONG 8\n");
+    // A PONG on a listener connection is a protocol error.
+    assert_eq!(
+        closes(&h.data(c, "PONG 1\n")),
+        vec![(c, CloseReason::Unexpected)]
+    );
+}
+
+#[test]
+fn a_connection_that_never_says_hello_is_closed() {
+    let mut h = Harness::new(2, 3);
+    h.actions();
+    let c = h
+        .engine
+        .on_accepted(SocketAddr::from(([127, 0, 0, 2], 5000)), h.now)
+        .unwrap();
+    let acts = h.at(HANDSHAKE_TIMEOUT_MS - 1);
+    assert!(!closes(&acts).iter().any(|x| x.0 == c));
+    let acts = h.at(HANDSHAKE_TIMEOUT_MS);
+    assert!(closes(&acts).contains(&(c, CloseReason::NoHello)));
+}
+
+#[test]
+fn a_peer_that_does_not_read_is_cut_off() {
+    let mut h = Harness::new(2, 3);
+    h.actions();
+    let c = h
+        .engine
+        .on_accepted(SocketAddr::from(([127, 0, 0, 2], 5000)), h.now)
+        .unwrap();
+    h.data(c, "HELLO 1 node2\n");
+    let mut closed = Vec::new();
+    for seq in 0..10_000 {
+        // Never written out: the output only grows.
+        closed.extend(closes(&h.data(c, &format!("PING {seq}\n"))));
+        if !closed.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(closed, vec![(c, CloseReason::NotReading)]);
+    assert!(h.engine.output(c).is_empty(), "forgotten");
+}
+
+#[test]
+fn a_newer_connection_from_a_peer_replaces_the_older() {
+    let mut h = Harness::new(2, 3);
+    h.actions();
+    let old = h
+        .engine
+        .on_accepted(SocketAddr::from(([127, 0, 0, 2], 5000)), h.now)
+        .unwrap();
+    h.data(old, "HELLO 1 node2\n");
+    let new = h
+        .engine
+        .on_accepted(SocketAddr::from(([127, 0, 0, 2], 5001)), h.now)
+        .unwrap();
+    let acts = h.data(new, "HELLO 1 node2\n");
+    assert_eq!(closes(&acts), vec![(old, CloseReason::Replaced)]);
+    // Stale ids are ignored everywhere.
+    h.engine.on_data(old, b"PING 1\n", h.now);
+    h.engine.on_closed(old, CloseReason::ClosedByPeer, h.now);
+    assert!(h.actions().is_empty());
+}
+
+#[test]
+fn a_flood_from_a_peers_address_does_not_lock_the_peer_out() {
+    let mut h = Harness::new(2, 3);
+    h.actions();
+    let from = |port| SocketAddr::from(([127, 0, 0, 2], port));
+    let flood: Vec<ConnId> = (0..100)
+        .map(|p| {
+            h.engine
+                .on_accepted(from(1000 + p), h.now)
+                .expect("accepted")
+        })
+        .collect();
+    let evicted = closes(&h.actions());
+    assert_eq!(evicted.len(), 100 - MAX_PENDING_PER_SOURCE);
+    assert!(evicted.iter().all(|e| e.1 == CloseReason::Evicted));
+    // The real peer gets in and completes its handshake.
+    let real = h
+        .engine
+        .on_accepted(from(9999), h.now)
+        .expect("the peer is let in");
+    h.data(real, "HELLO 1 node2\n");
+    assert_eq!(h.take_output(real), "HELLO 1 node1\n");
+    assert!(flood.len() == 100);
+}
+
+#[test]
+fn at_most_max_pending_handshakes_wait_in_all() {
+    let mut h = Harness::new(255, 3);
+    h.actions();
+    let mut accepted = 0;
+    for i in 2..=255u8 {
+        if h.engine
+            .on_accepted(SocketAddr::from(([127, 0, 0, i], 5000)), h.now)
+            .is_some()
+        {
+            accepted += 1;
+        }
+    }
+    assert_eq!(accepted, MAX_PENDING);
+}
+
+#[test]
+fn a_fresh_handshake_from_a_peer_redials_a_link_that_misses() {
+    let (mut h, link) = pair();
+    h.at(INTERVAL);
+    h.take_output(link);
+    let acts = h.at(INTERVAL + TIMEOUT);
+    assert_eq!(events(&acts), vec![(2, 1)]);
+    let redial = connects(&acts)[0].0;
+    // The redial's SYN is lost: the link waits for its handshake deadline...
+    h.engine
+        .on_closed(redial, CloseReason::HandshakeTimeout, h.now);
+    h.actions();
+    assert_eq!(h.engine.link_state(PeerId(1)), None);
+    // ...but the peer reaches us: that is news, redial now.
+    let c = h
+        .engine
+        .on_accepted(SocketAddr::from(([127, 0, 0, 2], 5000)), h.now)
+        .unwrap();
+    let acts = h.data(c, "HELLO 1 node2\n");
+    assert_eq!(connects(&acts).len(), 1, "{acts:?}");
+}
+
+#[test]
+fn the_new_day_file_carries_counts_before_the_next_change() {
+    let mut h = Harness::new(2, 3);
+    let links = connects(&h.actions());
+    // node2 refuses twice before midnight: count 2.
+    let refused = CloseReason::Io {
+        op: IoOp::Connect,
+        errno: 111,
+    };
+    let mut link = links[0].0;
+    let mut log = Vec::new();
+    for round in 1..=3u64 {
+        h.engine.on_closed(link, refused, h.now);
+        log.extend(h.actions());
+        if round == 3 {
+            break;
+        }
+        let acts = h.at(round * INTERVAL);
+        link = connects(&acts)
+            .iter()
+            .find(|c| c.1 == addr(2))
+            .map(|c| c.0)
+            .unwrap_or(link);
+        log.extend(acts);
+    }
+    assert_eq!(events(&log), vec![(2, 1), (2, 2)]);
+    // Past midnight (wall), the next refusal: the new file first carries 2, then 3.
+    let acts = h.at(3 * INTERVAL);
+    link = connects(&acts)
+        .iter()
+        .find(|c| c.1 == addr(2))
+        .map(|c| c.0)
+        .unwrap_or(link);
+    h.now.wall = WALL0 + 1_500;
+    h.engine.on_closed(link, refused, h.now);
+    let acts = h.actions();
+    let records: Vec<&LogRecord> = acts
+        .iter()
+        .filter_map(|a| match a {
+            Action::Log(r) => Some(r),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        records,
+        vec![
+            &LogRecord::NewDay {
+                wall: WALL0 + 1_500,
+                carried: vec![(PeerId(1), 2)]
+            },
+            &LogRecord::Event {
+                wall: WALL0 + 1_500,
+                peer: PeerId(1),
+                timeouts: 3
+            },
+        ]
+    );
+}
+
+#[test]
+fn the_day_check_timer_switches_files_at_midnight_with_nothing_happening() {
+    let mut h = Harness::new(2, 3);
+    h.actions();
+    let mut switched = None;
+    let mut t = 0;
+    while switched.is_none() && t < 120_000 {
+        t += INTERVAL;
+        let acts = h.at(t);
+        switched = acts.into_iter().find_map(|a| match a {
+            Action::Log(LogRecord::NewDay { wall, .. }) => Some(wall),
+            _ => None,
+        });
+    }
+    let wall = switched.expect("a day switch");
+    assert!(
+        wall >= WALL0 + 1_000 && wall < WALL0 + 1_000 + INTERVAL as i64,
+        "{wall}"
+    );
+}
+
+#[test]
+fn rounds_keep_their_cadence_and_restart_after_a_stall() {
+    let (mut h, link) = pair();
+    h.at(INTERVAL);
+    assert_eq!(h.take_output(link), "PING 0\n");
+    h.data(link, "PONG 0\n");
+    // Stalled for 10 s (SIGSTOP): one late round, then the cadence restarts from then.
+    let acts = h.at(10_000);
+    assert!(h.take_output(link).starts_with("PING 1\n"));
+    let _ = acts;
+    assert_eq!(h.engine.poll_at(), Some(10_000 + INTERVAL));
+}
+
+#[test]
+fn a_link_hello_from_the_wrong_node_is_refused() {
+    let mut h = Harness::new(2, 3);
+    let link = connects(&h.actions())[0].0;
+    h.engine.on_connected(link, h.now);
+    h.actions();
+    h.take_output(link);
+    let acts = h.data(link, "HELLO 1 node7\n");
+    assert_eq!(closes(&acts), vec![(link, CloseReason::WrongNode)]);
+    assert!(says(&acts, "says it is \"node7\""));
+}
+
+#[test]
+fn trouble_is_reported_once_per_kind() {
+    let mut h = Harness::new(2, 3);
+    let mut link = connects(&h.actions())[0].0;
+    let mut reports = 0;
+    for round in 1..=10u64 {
+        let refused = CloseReason::Io {
+            op: IoOp::Connect,
+            errno: 111,
+        };
+        h.engine.on_closed(link, refused, h.now);
+        reports += h
+            .actions()
+            .iter()
+            .filter(|a| matches!(a, Action::Say(s) if s.contains("connect:")))
+            .count();
+        let acts = h.at(round * INTERVAL);
+        link = connects(&acts).first().map_or(link, |c| c.0);
+    }
+    assert_eq!(reports, 1);
+}
+
+#[test]
+fn close_reasons_have_stable_labels() {
+    let all = [
+        CloseReason::ClosedByPeer,
+        CloseReason::Io {
+            op: IoOp::Connect,
+            errno: 111,
+        },
+        CloseReason::Io {
+            op: IoOp::Read,
+            errno: 104,
+        },
+        CloseReason::Io {
+            op: IoOp::Write,
+            errno: 32,
+        },
+        CloseReason::HandshakeTimeout,
+        CloseReason::ProbeTimeout,
+        CloseReason::NoHello,
+        CloseReason::LineTooLong,
+        CloseReason::Malformed(crate::wire::message::ParseError::Empty),
+        CloseReason::Unexpected,
+        CloseReason::WrongNode,
+        CloseReason::NotReading,
+        CloseReason::Replaced,
+        CloseReason::Evicted,
+    ];
+    let mut kinds: Vec<&str> = all.iter().map(|r| r.kind()).collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    assert_eq!(kinds.len(), all.len());
+    assert!(
+        kinds
+            .iter()
+            .all(|k| k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+    );
+    assert_eq!(
+        CloseReason::Io {
+            op: IoOp::Connect,
+            errno: 111
+        }
+        .to_string(),
+        format!("connect: {}", std::io::Error::from_raw_os_error(111))
+    );
+}
+
+#[test]
+fn encode_seq_matches_the_wire_encoder() {
+    for seq in [0, 1, 9, 10, 12345, u64::MAX] {
+        let mut buf = [0u8; 64];
+        let mut want = Vec::new();
+        Message::Ping { seq }.encode(&mut want);
+        assert_eq!(encode_seq(&mut buf, b"PING ", seq), &want[..]);
+    }
+}
