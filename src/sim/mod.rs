@@ -173,9 +173,40 @@ impl PartialOrd for Ev {
 enum SegKind {
     Syn,
     SynAck,
-    Data(Vec<u8>),
+    Data(Bytes),
     Fin,
     Rst,
+}
+
+/// A segment's payload: a probe or reply fits inline, so the common segment allocates
+/// nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Bytes {
+    Inline { len: u8, buf: [u8; 30] },
+    Heap(Vec<u8>),
+}
+
+impl Bytes {
+    fn new(data: &[u8]) -> Bytes {
+        let mut buf = [0u8; 30];
+        match buf.get_mut(..data.len()) {
+            Some(dst) => {
+                dst.copy_from_slice(data);
+                Bytes::Inline {
+                    len: data.len() as u8,
+                    buf,
+                }
+            }
+            None => Bytes::Heap(data.to_vec()),
+        }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Bytes::Inline { len, buf } => buf.get(..usize::from(*len)).unwrap_or_default(),
+            Bytes::Heap(v) => v,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -221,7 +252,7 @@ enum Held {
     Data {
         conn: usize,
         end: usize,
-        bytes: Vec<u8>,
+        bytes: Bytes,
     },
     Closed {
         conn: usize,
@@ -430,8 +461,10 @@ impl World {
             match action {
                 Action::Connect { conn, addr } => self.dial(node, conn, addr),
                 Action::Send { conn } => {
-                    let bytes = engine.output(conn).to_vec();
-                    engine.wrote(conn, bytes.len());
+                    let out = engine.output(conn);
+                    let len = out.len();
+                    let bytes = Bytes::new(out);
+                    engine.wrote(conn, len);
                     if let Some(sc) = self.sim_conn(node, conn) {
                         let end = self.end_of(sc, node);
                         self.send(sc, end, SegKind::Data(bytes));
@@ -636,7 +669,7 @@ impl World {
         c.scheduled[dir] = false;
         let (from, to) = (c.ends[dir], c.ends[1 - dir]);
         let dead = c.dead;
-        let Some(seg) = c.queues[dir].front().cloned() else {
+        let Some(mut seg) = c.queues[dir].pop_front() else {
             return;
         };
         let path = self.path(from.node, to.node);
@@ -677,22 +710,18 @@ impl World {
                 200
             };
             let wait = (base << seg.attempts.min(9)).min(60_000);
+            seg.attempts += 1;
             if let Some(c) = self.conns.get_mut(sc) {
-                if let Some(s) = c.queues[dir].front_mut() {
-                    s.attempts += 1;
-                }
+                c.queues[dir].push_front(seg);
                 c.scheduled[dir] = true;
             }
             self.push(now + wait, What::Deliver { conn: sc, dir });
             return;
         }
-        if let Some(c) = self.conns.get_mut(sc) {
-            c.queues[dir].pop_front();
-            if !c.queues[dir].is_empty() {
-                c.scheduled[dir] = true;
-            }
-        }
-        let more = self.conns.get(sc).is_some_and(|c| c.scheduled[dir]);
+        let more = self.conns.get_mut(sc).is_some_and(|c| {
+            c.scheduled[dir] = !c.queues[dir].is_empty();
+            c.scheduled[dir]
+        });
         if more {
             let at = now + self.latency();
             self.push(at, What::Deliver { conn: sc, dir });
@@ -913,7 +942,7 @@ impl World {
             }
             Held::Data { end, bytes, .. } => {
                 if let Some(id) = c.ends.get(end).and_then(|e| e.conn) {
-                    engine.on_data(id, &bytes, now);
+                    engine.on_data(id, bytes.as_slice(), now);
                 }
             }
             Held::Closed { conn, end, reason } => {
