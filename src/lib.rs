@@ -1,9 +1,10 @@
 //! uptime-tracker: every node of a mesh probes every other node over TCP and appends each
 //! change of a peer's state to a per-day log file in format 0.0.3.
 //!
-//! The pure core ([`config`], [`wire`], [`timer`], [`tracker`], [`logline`]) does no I/O
-//! and reads no clock; [`journal`] writes the files; [`daemon`] is the only code that
-//! touches sockets, signals and the clock.
+//! The pure core ([`config`], [`wire`], [`timer`], [`tracker`], [`logline`], and the
+//! engine [`mesh`] that decides everything a node does) does no I/O and reads no clock;
+//! [`journal`] writes the files; [`daemon`] is the thin shell, the only code that touches
+//! sockets, signals and the clocks; `sim` runs many engines over a simulated network.
 
 pub mod config;
 pub mod daemon;

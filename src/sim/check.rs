@@ -76,7 +76,8 @@ pub struct Report {
     pub offline_lines: usize,
     /// Event lines in all.
     pub lines: usize,
-    /// Outage start to offline line, ms, per detected outage.
+    /// Outage start (or the observer's restart or resume, if later) to the offline
+    /// line, ms, per outage detected afresh.
     pub detection_ms: Vec<u64>,
     /// Heal to `|0`, ms, per recovery.
     pub recovery_ms: Vec<u64>,
@@ -224,7 +225,11 @@ pub fn check(f: &Facts<'_>) -> Report {
                 let (count, at) = count_at(events, starts, p, t0 + bound);
                 if count >= f.threshold {
                     r.detected += 1;
-                    r.detection_ms.push(at.saturating_sub(s));
+                    // From when this observer could notice; an outage it already held
+                    // offline from before needs no new line and gives no figure.
+                    if at >= t0 {
+                        r.detection_ms.push(at - t0);
+                    }
                 } else {
                     r.violations.push(format!(
                         "{} did not log {} offline within {bound} ms of {t0} (unreachable {s}..{e}; count {count})",

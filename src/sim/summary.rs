@@ -121,7 +121,7 @@ impl Summary {
         );
         let _ = writeln!(
             s,
-            "detection latency (outage start to offline line): {}",
+            "detection latency (outage start, or observer back, to offline line): {}",
             spread(&r.detection_ms)
         );
         let _ = writeln!(
