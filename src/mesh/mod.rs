@@ -268,13 +268,7 @@ impl Engine {
             return;
         }
         *state = LinkState::Handshaking;
-        let hello = Message::Hello {
-            version: PROTOCOL_VERSION,
-            name: &self.whoami,
-        };
-        let mut out = Vec::new();
-        hello.encode(&mut out);
-        self.queue(conn, &out, now);
+        self.send_hello(conn, now);
     }
 
     /// A connection from `from` was accepted. Returns its id, or `None` when it is refused
@@ -423,6 +417,16 @@ impl Engine {
         }
     }
 
+    fn send_hello(&mut self, conn: ConnId, now: Now) {
+        let mut out = Vec::new();
+        Message::Hello {
+            version: PROTOCOL_VERSION,
+            name: &self.whoami,
+        }
+        .encode(&mut out);
+        self.queue(conn, &out, now);
+    }
+
     fn send_message(&mut self, conn: ConnId, msg: Message<'_>, now: Now) {
         let mut buf = [0u8; 64];
         let mut out = Vec::new();
@@ -555,13 +559,7 @@ impl Engine {
             self.wheel.cancel(t);
         }
         self.pending = self.pending.saturating_sub(1);
-        let hello = Message::Hello {
-            version: PROTOCOL_VERSION,
-            name: &self.whoami,
-        };
-        let mut out = Vec::new();
-        hello.encode(&mut out);
-        self.queue(conn, &out, now);
+        self.send_hello(conn, now);
         // The peer reconnected: its older connection is dead from its side.
         let older = self
             .peers
