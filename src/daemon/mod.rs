@@ -16,7 +16,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use mio::event::Event;
-use mio::net::{TcpListener, TcpStream};
+use mio::net::TcpListener;
 use mio::unix::pipe;
 use mio::{Events, Interest, Poll, Token};
 
@@ -25,7 +25,9 @@ use crate::journal::Journal;
 use crate::logline;
 use crate::mesh::{self, Action, CloseReason, ConnId, Engine, IoOp, LogRecord, Now};
 
+mod socks;
 mod sys;
+use socks::{FIRST_CONN, Socks};
 use sys::{bind_listener, install_signal_pipe, is_local, start_connect, wall_ms};
 
 /// Most reads from one connection per readiness event, so a peer that floods cannot
@@ -36,8 +38,6 @@ const READ_BUF: usize = 2048;
 
 const LISTENER: Token = Token(0);
 const SIGNALS: Token = Token(1);
-/// Connection slot `i` ([`ConnId::index`]) has token `FIRST_CONN + i`.
-const FIRST_CONN: usize = 2;
 
 /// Why the daemon could not start or had to stop.
 #[derive(Debug)]
@@ -61,22 +61,13 @@ pub fn run(cfg: Config) -> Result<(), DaemonError> {
     Shell::new(cfg)?.run()
 }
 
-/// A socket the engine knows as `id`.
-struct Sock {
-    id: ConnId,
-    stream: TcpStream,
-    /// A non-blocking connect not yet confirmed.
-    connecting: bool,
-}
-
 struct Shell {
     poll: Poll,
     listener: TcpListener,
     signals: pipe::Receiver,
     journal: Journal,
     engine: Engine,
-    /// Sockets by [`ConnId::index`].
-    socks: Vec<Option<Sock>>,
+    socks: Socks,
     /// Source address for outbound sockets: this node's ip, when it is an address here.
     bind_ip: Option<IpAddr>,
     /// `TCP_USER_TIMEOUT`: how long the kernel may hold unacknowledged data.
@@ -127,7 +118,7 @@ impl Shell {
             signals,
             journal,
             engine: Engine::new(&cfg, now),
-            socks: Vec::new(),
+            socks: Socks::default(),
             bind_ip: is_local(own_ip).then_some(own_ip),
             user_timeout: Duration::from_millis(mesh::user_timeout_ms(
                 cfg.interval_ms,
@@ -198,25 +189,19 @@ impl Shell {
                 let Some(index) = t.checked_sub(FIRST_CONN) else {
                     return;
                 };
-                let Some(sock) = self.socks.get_mut(index).and_then(Option::as_mut) else {
+                let Some(sock) = self.socks.at(index) else {
                     return;
                 };
                 let id = sock.id;
                 if sock.connecting {
-                    // A non-blocking connect is done when the socket reports an error or
-                    // has a peer address; any other wake-up is spurious.
-                    let failed = match sock.stream.take_error() {
-                        Ok(Some(e)) | Err(e) => Some(e),
-                        Ok(None) => match sock.stream.peer_addr() {
-                            Ok(_) => None,
-                            Err(e) if e.kind() == io::ErrorKind::NotConnected => return,
-                            Err(e) => Some(e),
-                        },
-                    };
-                    if let Some(e) = failed {
-                        self.engine
-                            .on_closed(id, CloseReason::io(IoOp::Connect, &e), now);
-                        return self.apply_actions(now);
+                    match sys::connect_outcome(&sock.stream) {
+                        None => return,
+                        Some(Err(e)) => {
+                            let reason = CloseReason::io(IoOp::Connect, &e);
+                            self.engine.on_closed(id, reason, now);
+                            return self.apply_actions(now);
+                        }
+                        Some(Ok(())) => {}
                     }
                     sock.connecting = false;
                     self.engine.on_connected(id, now);
@@ -239,7 +224,7 @@ impl Shell {
     fn read(&mut self, id: ConnId, to_end: bool, now: Now) {
         let mut buf = [0u8; READ_BUF];
         for _ in 0..MAX_READS_PER_EVENT {
-            let Some(sock) = self.sock(id) else {
+            let Some(sock) = self.socks.get(id) else {
                 return;
             };
             let n = match sock.stream.read(&mut buf) {
@@ -269,12 +254,9 @@ impl Shell {
     /// Writes `id`'s pending output until done or the socket would block.
     fn flush(&mut self, id: ConnId, now: Now) {
         loop {
-            let Some(sock) = self.socks.get_mut(id.index()).and_then(Option::as_mut) else {
+            let Some(sock) = self.socks.get(id).filter(|s| !s.connecting) else {
                 return;
             };
-            if sock.id != id || sock.connecting {
-                return;
-            }
             let out = self.engine.output(id);
             if out.is_empty() {
                 return;
@@ -299,13 +281,6 @@ impl Shell {
         }
     }
 
-    fn sock(&mut self, id: ConnId) -> Option<&mut Sock> {
-        self.socks
-            .get_mut(id.index())
-            .and_then(Option::as_mut)
-            .filter(|s| s.id == id)
-    }
-
     /// Carries out what the engine asks, in order, until it asks nothing more.
     fn apply_actions(&mut self, now: Now) {
         while let Some(action) = self.engine.poll_action() {
@@ -313,7 +288,7 @@ impl Shell {
                 Action::Connect { conn, addr } => self.connect(conn, addr, now),
                 Action::Send { conn } => self.flush(conn, now),
                 Action::Close { conn, .. } => {
-                    if let Some(mut sock) = self.take_sock(conn) {
+                    if let Some(mut sock) = self.socks.take(conn) {
                         let _ = self.poll.registry().deregister(&mut sock.stream);
                     }
                 }
@@ -323,43 +298,10 @@ impl Shell {
         }
     }
 
-    fn take_sock(&mut self, id: ConnId) -> Option<Sock> {
-        let slot = self.socks.get_mut(id.index())?;
-        if slot.as_ref().is_some_and(|s| s.id == id) {
-            slot.take()
-        } else {
-            None
-        }
-    }
-
-    /// Keeps `stream` as the socket of `id`, registered for both directions.
-    fn insert(&mut self, id: ConnId, mut stream: TcpStream, connecting: bool) -> io::Result<()> {
-        self.poll.registry().register(
-            &mut stream,
-            Token(FIRST_CONN + id.index()),
-            Interest::READABLE | Interest::WRITABLE,
-        )?;
-        if self.socks.len() <= id.index() {
-            self.socks.resize_with(id.index() + 1, || None);
-        }
-        if let Some(slot) = self.socks.get_mut(id.index()) {
-            // An older socket in this slot was closed by the engine; its Close action may
-            // still be queued. Dropping it closes the descriptor.
-            if let Some(mut old) = slot.replace(Sock {
-                id,
-                stream,
-                connecting,
-            }) {
-                let _ = self.poll.registry().deregister(&mut old.stream);
-            }
-        }
-        Ok(())
-    }
-
     fn connect(&mut self, id: ConnId, addr: SocketAddr, now: Now) {
         let bind = self.bind_ip.filter(|ip| ip.is_ipv4() == addr.is_ipv4());
         let result = start_connect(addr, bind, self.user_timeout)
-            .and_then(|stream| self.insert(id, stream, true));
+            .and_then(|stream| self.socks.insert(self.poll.registry(), id, stream, true));
         if let Err(e) = result {
             self.engine
                 .on_closed(id, CloseReason::io(IoOp::Connect, &e), now);
@@ -384,7 +326,7 @@ impl Shell {
             };
             let _ = stream.set_nodelay(true);
             let _ = socket2::SockRef::from(&stream).set_tcp_user_timeout(Some(self.user_timeout));
-            if let Err(e) = self.insert(id, stream, false) {
+            if let Err(e) = self.socks.insert(self.poll.registry(), id, stream, false) {
                 self.engine
                     .on_closed(id, CloseReason::io(IoOp::Read, &e), now);
             }

@@ -69,6 +69,20 @@ pub(super) fn start_connect(
     Ok(TcpStream::from_std(socket.into()))
 }
 
+/// Whether a non-blocking connect has finished: `None` while in progress (any wake-up
+/// before is spurious), else its outcome. It is done when the socket reports an error or
+/// has a peer address (mio's `TcpStream::connect` documentation).
+pub(super) fn connect_outcome(stream: &TcpStream) -> Option<io::Result<()>> {
+    match stream.take_error() {
+        Ok(Some(e)) | Err(e) => Some(Err(e)),
+        Ok(None) => match stream.peer_addr() {
+            Ok(_) => Some(Ok(())),
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => None,
+            Err(e) => Some(Err(e)),
+        },
+    }
+}
+
 /// Whether `ip` is an address of this machine: binding to it succeeds.
 pub(super) fn is_local(ip: IpAddr) -> bool {
     let addr = SocketAddr::new(ip, 0);
