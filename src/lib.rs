@@ -10,6 +10,8 @@ pub mod daemon;
 pub mod journal;
 pub mod logline;
 pub mod name;
+#[cfg(feature = "report")]
+pub mod report;
 pub mod timer;
 pub mod tracker;
 pub mod wire;

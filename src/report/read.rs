@@ -1,0 +1,536 @@
+//! Finding log files and reading them, one line at a time.
+//!
+//! - [`find`] turns the command line's paths (files, folders searched a few levels deep)
+//!   into each observer's files, ordered by the UTC day in their names
+//!   (`YYYY-MM-DD-<whoami>.log`).
+//! - [`read_file`] streams one file through a [`Sink`]: every line is parsed by the log
+//!   format's own parser ([`logline::parse_line`]); on top of it this module checks what
+//!   [`logline::check_file`] checks for a whole file (a `---` first, a header after every
+//!   `---`, events about the header's other nodes, counts up to its threshold), plus that
+//!   the header's whoami is the file name's and that every time falls on the file's day
+//!   (the journal guarantees both).
+//!
+//! A bad line is reported as `file:line: reason` to [`Problems`] and skipped; reading goes
+//! on. Memory is one line buffer (lines are capped at [`MAX_LINE`] bytes) and the current
+//! header's node names, whatever the size of the file. Nothing here panics on any input.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs::{self, File};
+use std::io::{self, BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use crate::logline::{self, Line, LineError, Node};
+use crate::name;
+use crate::report::units;
+
+/// Longest line read, in bytes (a header of a mesh of hundreds of nodes fits).
+pub const MAX_LINE: usize = 64 * 1024;
+
+/// Problems shown per file before the rest are only counted.
+const SHOWN_PER_FILE: u64 = 20;
+
+/// How deep [`find`] looks into folders.
+const MAX_DEPTH: usize = 8;
+
+/// One observer's log file for one UTC day.
+#[derive(Debug, Clone)]
+pub struct LogFile {
+    /// The UTC day number of the file name's date (0 = 1970-01-01).
+    pub day: i64,
+    /// Where it is.
+    pub path: PathBuf,
+}
+
+/// Where problems in the input go: `file:line: reason` lines, at most a few per file
+/// (the rest are counted), and the total.
+pub struct Problems<'w> {
+    out: &'w mut dyn Write,
+    /// Problems found so far, shown or not.
+    pub count: u64,
+    in_file: u64,
+}
+
+impl<'w> Problems<'w> {
+    /// Problems written to `out` (stderr for the command line).
+    pub fn new(out: &'w mut dyn Write) -> Problems<'w> {
+        Problems {
+            out,
+            count: 0,
+            in_file: 0,
+        }
+    }
+
+    /// Reports a problem at `path:line` (or at `path` when `line` is `None`).
+    pub fn report(&mut self, path: &Path, line: Option<usize>, reason: impl fmt::Display) {
+        self.count += 1;
+        self.in_file += 1;
+        if self.in_file > SHOWN_PER_FILE {
+            return;
+        }
+        // A closed stderr must not stop the report.
+        let _ = match line {
+            Some(n) => writeln!(self.out, "{}:{n}: {reason}", path.display()),
+            None => writeln!(self.out, "{}: {reason}", path.display()),
+        };
+    }
+
+    /// Ends a file: says how many of its problems were not shown.
+    fn end_file(&mut self, path: &Path) {
+        if self.in_file > SHOWN_PER_FILE {
+            let _ = writeln!(
+                self.out,
+                "{}: {} more problem(s) in this file not shown",
+                path.display(),
+                self.in_file - SHOWN_PER_FILE
+            );
+        }
+        self.in_file = 0;
+    }
+}
+
+/// `Some((day, whoami))` if `file_name` is `YYYY-MM-DD-<whoami>.log` with a real date and
+/// a valid node name.
+pub fn parse_file_name(file_name: &str) -> Option<(i64, &str)> {
+    let stem = file_name.strip_suffix(".log")?;
+    let date = stem.get(..10)?;
+    let whoami = stem.get(10..)?.strip_prefix('-')?;
+    name::check(whoami).ok()?;
+    let midnight = logline::parse_timestamp(&format!("{date}T00:00:00.000Z")).ok()?;
+    Some((logline::day_number(midnight), whoami))
+}
+
+/// Collects the log files under `paths`, grouped by observer (the whoami of the file
+/// name), each observer's files ordered by day. A folder is searched [`MAX_DEPTH`] levels
+/// deep (symbolic links to folders are not followed) and files in it whose names are not
+/// log file names are ignored; a file named on the command line must have a log file name.
+/// Unreadable paths, and a second file for the same observer and day, are problems.
+pub fn find(paths: &[PathBuf], problems: &mut Problems<'_>) -> BTreeMap<String, Vec<LogFile>> {
+    let mut found: BTreeMap<(String, i64), PathBuf> = BTreeMap::new();
+    for path in paths {
+        match fs::metadata(path) {
+            Ok(meta) if meta.is_dir() => walk(path, 0, &mut found, problems),
+            Ok(_) => {
+                let file_name = path.file_name().map(|n| n.to_string_lossy());
+                match file_name.as_deref().and_then(parse_file_name) {
+                    Some((day, whoami)) => add(&mut found, whoami, day, path, problems),
+                    None => problems.report(
+                        path,
+                        None,
+                        "not a log file name (expected YYYY-MM-DD-<whoami>.log); skipped",
+                    ),
+                }
+            }
+            Err(e) => problems.report(path, None, format_args!("cannot read: {e}")),
+        }
+    }
+    let mut by_observer: BTreeMap<String, Vec<LogFile>> = BTreeMap::new();
+    // BTreeMap order: by whoami, then by day.
+    for ((whoami, day), path) in found {
+        by_observer
+            .entry(whoami)
+            .or_default()
+            .push(LogFile { day, path });
+    }
+    by_observer
+}
+
+fn walk(
+    dir: &Path,
+    depth: usize,
+    found: &mut BTreeMap<(String, i64), PathBuf>,
+    problems: &mut Problems<'_>,
+) {
+    let entries = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) => return problems.report(dir, None, format_args!("cannot read folder: {e}")),
+    };
+    let mut paths: Vec<(PathBuf, bool)> = Vec::new();
+    for entry in entries.flatten() {
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        let path = entry.path();
+        if kind.is_dir() {
+            paths.push((path, true));
+        } else if kind.is_file() || fs::metadata(&path).is_ok_and(|m| m.is_file()) {
+            paths.push((path, false));
+        }
+    }
+    // Same order on every run, whatever the folder's order.
+    paths.sort();
+    for (path, is_dir) in paths {
+        if is_dir {
+            if depth < MAX_DEPTH {
+                walk(&path, depth + 1, found, problems);
+            }
+            continue;
+        }
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        if let Some((day, whoami)) = name.as_deref().and_then(parse_file_name) {
+            add(found, whoami, day, &path, problems);
+        }
+    }
+}
+
+fn add(
+    found: &mut BTreeMap<(String, i64), PathBuf>,
+    whoami: &str,
+    day: i64,
+    path: &Path,
+    problems: &mut Problems<'_>,
+) {
+    match found.get(&(whoami.to_string(), day)) {
+        None => {
+            found.insert((whoami.to_string(), day), path.to_path_buf());
+        }
+        Some(first) if same_file(first, path) => {}
+        Some(first) => problems.report(
+            path,
+            None,
+            format_args!(
+                "another log file of {whoami} for this day is read already ({}); skipped",
+                first.display()
+            ),
+        ),
+    }
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (fs::canonicalize(a), fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+/// What [`read_file`] hands over, in file order. Only lines that passed every check.
+pub trait Sink {
+    /// A file of day `day` starts.
+    fn file_start(&mut self, day: i64);
+    /// A valid header (after its `---`). `first_in_file` is true for the file's first run:
+    /// only that one can be a midnight switch continuing the day before.
+    fn header(&mut self, time: i64, threshold: u32, nodes: &[Node<'_>], first_in_file: bool);
+    /// A `---` whose header is bad or missing: the logging restarted, but what followed is
+    /// unreadable until the next valid `---` and header.
+    fn lost_run(&mut self);
+    /// A valid event of the current run.
+    fn event(&mut self, time: i64, node: &str, timeouts: u32);
+    /// The file ended.
+    fn file_end(&mut self);
+    /// False once the sink needs no more lines (it has read past the window's end).
+    fn wants_more(&self) -> bool;
+}
+
+/// Where a file's reading stands.
+enum State {
+    /// Before the first `---`.
+    Start,
+    /// After a `---` on this line, waiting for its header.
+    AwaitHeader(usize),
+    /// In a run with this header.
+    Run { threshold: u32, nodes: Vec<String> },
+    /// After a bad header: events are skipped until the next `---`; the first skipped
+    /// event is reported.
+    Lost { reported: bool },
+}
+
+/// Reads one file of `whoami`, feeding valid lines to `sink` and reporting bad ones.
+/// Returns the number of lines read.
+pub fn read_file(
+    file: &LogFile,
+    whoami: &str,
+    problems: &mut Problems<'_>,
+    sink: &mut dyn Sink,
+) -> u64 {
+    let path = file.path.as_path();
+    let handle = match File::open(path) {
+        Ok(f) => f,
+        Err(e) => {
+            problems.report(path, None, format_args!("cannot open: {e}"));
+            return 0;
+        }
+    };
+    sink.file_start(file.day);
+    let mut reader = LineReader::new(BufReader::with_capacity(64 * 1024, handle));
+    let mut state = State::Start;
+    let mut headers = 0usize;
+    let day_range = units::day_start(file.day)..units::day_start(file.day + 1);
+    while sink.wants_more() {
+        let (number, got) = match reader.next_line() {
+            Ok(got) => got,
+            Err(e) => {
+                problems.report(path, None, format_args!("read error: {e}"));
+                break;
+            }
+        };
+        let text = match got {
+            Got::Eof => break,
+            Got::TooLong => {
+                problems.report(
+                    path,
+                    Some(number),
+                    format_args!("line longer than {MAX_LINE} bytes"),
+                );
+                continue;
+            }
+            Got::Line {
+                text: _,
+                newline: false,
+            } => {
+                problems.report(path, Some(number), LineError::MissingNewline);
+                break;
+            }
+            Got::Line {
+                text,
+                newline: true,
+            } => text,
+        };
+        let Ok(text) = std::str::from_utf8(text) else {
+            problems.report(path, Some(number), "not UTF-8 text");
+            continue;
+        };
+        let line = match logline::parse_line(text) {
+            Ok(line) => line,
+            Err(e) => {
+                problems.report(path, Some(number), e);
+                continue;
+            }
+        };
+        match line {
+            Line::Restart => {
+                if let State::AwaitHeader(at) = state {
+                    problems.report(path, Some(at), LineError::MissingHeader);
+                    sink.lost_run();
+                }
+                state = State::AwaitHeader(number);
+            }
+            Line::Header {
+                time,
+                threshold,
+                whoami: header_whoami,
+                nodes,
+            } => {
+                if !matches!(state, State::AwaitHeader(_)) {
+                    problems.report(path, Some(number), LineError::StrayHeader);
+                    continue;
+                }
+                let problem = if header_whoami != whoami {
+                    Some(format!(
+                        "the header's whoami {header_whoami:?} is not the file name's {whoami:?}"
+                    ))
+                } else if !day_range.contains(&time) {
+                    Some(off_day(file.day))
+                } else {
+                    None
+                };
+                if let Some(p) = problem {
+                    problems.report(path, Some(number), p);
+                    sink.lost_run();
+                    state = State::Lost { reported: true };
+                    continue;
+                }
+                sink.header(time, threshold, &nodes, headers == 0);
+                headers += 1;
+                state = State::Run {
+                    threshold,
+                    nodes: nodes
+                        .iter()
+                        .filter(|n| n.name != whoami)
+                        .map(|n| n.name.to_string())
+                        .collect(),
+                };
+            }
+            Line::Event {
+                time,
+                node,
+                timeouts,
+            } => match &mut state {
+                State::Run { threshold, nodes } => {
+                    let problem = if node == whoami {
+                        Some(LineError::OwnNode.to_string())
+                    } else if !nodes.iter().any(|n| n == node) {
+                        Some(LineError::UnknownNode.to_string())
+                    } else if timeouts > *threshold {
+                        Some(LineError::OverThreshold.to_string())
+                    } else if !day_range.contains(&time) {
+                        Some(off_day(file.day))
+                    } else {
+                        None
+                    };
+                    match problem {
+                        Some(p) => problems.report(path, Some(number), p),
+                        None => sink.event(time, node, timeouts),
+                    }
+                }
+                State::Lost { reported } => {
+                    if !*reported {
+                        problems.report(path, Some(number), "event after a bad header; skipped");
+                        *reported = true;
+                    }
+                }
+                State::Start => {
+                    problems.report(path, Some(number), LineError::MissingRestart);
+                    state = State::Lost { reported: true };
+                }
+                State::AwaitHeader(_) => {
+                    problems.report(path, Some(number), LineError::MissingHeader);
+                    sink.lost_run();
+                    state = State::Lost { reported: true };
+                }
+            },
+        }
+    }
+    if let State::AwaitHeader(at) = state {
+        if sink.wants_more() {
+            problems.report(path, Some(at), LineError::MissingHeader);
+            sink.lost_run();
+        }
+    }
+    sink.file_end();
+    problems.end_file(path);
+    reader.number as u64
+}
+
+fn off_day(day: i64) -> String {
+    format!(
+        "the time is not on the file's day {}",
+        logline::day_string(units::day_start(day))
+    )
+}
+
+/// What [`LineReader::next_line`] found.
+enum Got<'a> {
+    /// A line without its `"\n"`; `newline` is false for a last line without one.
+    Line { text: &'a [u8], newline: bool },
+    /// A line over [`MAX_LINE`] bytes (skipped up to its end).
+    TooLong,
+    /// End of the file.
+    Eof,
+}
+
+/// Reads `"\n"`-ended lines with a cap on their length, reusing one buffer.
+struct LineReader<R> {
+    inner: R,
+    buf: Vec<u8>,
+    /// 1-based number of the line last returned.
+    number: usize,
+}
+
+impl<R: BufRead> LineReader<R> {
+    fn new(inner: R) -> LineReader<R> {
+        LineReader {
+            inner,
+            buf: Vec::with_capacity(256),
+            number: 0,
+        }
+    }
+
+    /// The next line and its 1-based number.
+    fn next_line(&mut self) -> io::Result<(usize, Got<'_>)> {
+        self.buf.clear();
+        let mut too_long = false;
+        let mut any = false;
+        let newline = loop {
+            let chunk = match self.inner.fill_buf() {
+                Ok(chunk) => chunk,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if chunk.is_empty() {
+                break false;
+            }
+            any = true;
+            let (take, found) = match chunk.iter().position(|&b| b == b'\n') {
+                Some(i) => (i, true),
+                None => (chunk.len(), false),
+            };
+            if !too_long {
+                let part = chunk.get(..take).unwrap_or_default();
+                if self.buf.len() + part.len() > MAX_LINE {
+                    too_long = true;
+                    self.buf.clear();
+                } else {
+                    self.buf.extend_from_slice(part);
+                }
+            }
+            self.inner.consume(take + usize::from(found));
+            if found {
+                break true;
+            }
+        };
+        if !any {
+            return Ok((self.number, Got::Eof));
+        }
+        self.number += 1;
+        if too_long {
+            return Ok((self.number, Got::TooLong));
+        }
+        Ok((
+            self.number,
+            Got::Line {
+                text: &self.buf,
+                newline,
+            },
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names() {
+        let day = |s: &str| logline::day_number(logline::parse_timestamp(s).unwrap());
+        assert_eq!(
+            parse_file_name("2026-11-23-node1.log"),
+            Some((day("2026-11-23T00:00:00.000Z"), "node1"))
+        );
+        assert_eq!(
+            parse_file_name("2026-11-23-a-b.log"),
+            Some((day("2026-11-23T00:00:00.000Z"), "a-b"))
+        );
+        for bad in [
+            "2026-11-23-.log",
+            "2026-11-23node1.log",
+            "2026-02-30-node1.log",
+            "2026-11-23-node1.txt",
+            "node1.log",
+            "2026-11-23-no de.log",
+            "é026-11-23-node1.log",
+        ] {
+            assert_eq!(parse_file_name(bad), None, "{bad}");
+        }
+    }
+
+    fn lines_of(input: &[u8]) -> Vec<String> {
+        let mut r = LineReader::new(io::BufReader::with_capacity(7, input));
+        let mut out = Vec::new();
+        loop {
+            match r.next_line().unwrap() {
+                (_, Got::Eof) => return out,
+                (n, Got::TooLong) => out.push(format!("{n}:TOO LONG")),
+                (n, Got::Line { text, newline }) => out.push(format!(
+                    "{}:{}{}",
+                    n,
+                    String::from_utf8_lossy(text),
+                    if newline { "" } else { " (no newline)" }
+                )),
+            }
+        }
+    }
+
+    #[test]
+    fn line_reader_splits_caps_and_numbers() {
+        assert_eq!(lines_of(b""), Vec::<String>::new());
+        assert_eq!(lines_of(b"a\n\nbc\n"), ["1:a", "2:", "3:bc"]);
+        assert_eq!(lines_of(b"a\nlast"), ["1:a", "2:last (no newline)"]);
+        let mut long = vec![b'x'; MAX_LINE + 1];
+        long.extend_from_slice(b"\nok\n");
+        assert_eq!(lines_of(&long), ["1:TOO LONG", "2:ok"]);
+        let mut exact = vec![b'y'; MAX_LINE];
+        exact.push(b'\n');
+        assert_eq!(lines_of(&exact).len(), 1);
+        assert!(!lines_of(&exact)[0].contains("TOO LONG"));
+    }
+}
