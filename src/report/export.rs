@@ -28,7 +28,7 @@ fn opt(v: Option<i64>) -> String {
     v.map_or("null".into(), |v| v.to_string())
 }
 
-fn json_list(names: &[String]) -> String {
+fn json_list(names: &[std::rc::Rc<str>]) -> String {
     let items: Vec<String> = names.iter().map(|n| json_str(n)).collect();
     format!("[{}]", items.join(", "))
 }

@@ -31,7 +31,7 @@ pub mod verdict;
 use std::io::Write;
 use std::path::PathBuf;
 
-use analyze::{End, ObserverLog, Outage};
+use analyze::{End, ObserverLog, Outage, PairLog};
 use read::Problems;
 use verdict::Incident;
 
@@ -149,13 +149,14 @@ pub fn build(opts: &Options, problems_out: &mut dyn Write) -> Option<Report> {
     let last_day = opts.until.map(crate::logline::day_number);
     let mut logs = Vec::new();
     let mut lines = 0u64;
-    for (name, files) in &inputs {
+    for (name, _) in inputs.observers() {
         let mut log = ObserverLog::new(name, opts.since, opts.until);
-        for file in files {
-            if first_day.is_some_and(|d| file.day < d) || last_day.is_some_and(|d| file.day > d) {
-                continue;
-            }
-            lines += read::read_file(file, name, &mut problems, &mut log);
+        for file in inputs.files(
+            name,
+            first_day.unwrap_or(i64::MIN),
+            last_day.unwrap_or(i64::MAX),
+        ) {
+            lines += read::read_file(&file, name, &mut problems, &mut log);
             if !read::Sink::wants_more(&log) {
                 break;
             }
@@ -172,27 +173,29 @@ pub fn build(opts: &Options, problems_out: &mut dyn Write) -> Option<Report> {
         log.finish(until);
     }
     let files = logs.iter().map(|l| l.files).sum();
-    let mut report = window(&logs, since, until, opts.tolerance_ms);
+    let mut report = window(logs, since, until, opts.tolerance_ms);
     report.files = files;
     report.lines = lines;
     report.problems = problems.count;
     Some(report)
 }
 
-/// The figures of `logs` over `since..until`.
-fn window(logs: &[ObserverLog], since: i64, until: i64, tolerance_ms: i64) -> Report {
-    let clip = |stretches: &[(i64, i64)]| -> Vec<(i64, i64)> {
+/// The figures of `logs` over `since..until`. Consumes the logs: their lists are clipped
+/// in place, not copied.
+fn window(logs: Vec<ObserverLog>, since: i64, until: i64, tolerance_ms: i64) -> Report {
+    let clip = |mut stretches: Vec<(i64, i64)>| -> Vec<(i64, i64)> {
+        stretches.retain_mut(|s| {
+            *s = (s.0.max(since), s.1.min(until));
+            s.0 <= s.1
+        });
+        stretches.shrink_to_fit();
         stretches
-            .iter()
-            .map(|&(a, b)| (a.max(since), b.min(until)))
-            .filter(|&(a, b)| a <= b)
-            .collect()
     };
     let total = |stretches: &[(i64, i64)]| stretches.iter().map(|(a, b)| b - a).sum::<i64>();
     let mut observers = Vec::new();
     let mut pairs = Vec::new();
     for log in logs {
-        let known = clip(&log.stretches);
+        let known = clip(log.stretches);
         let mut unknown = Vec::new();
         let mut at = since;
         for &(a, b) in known.iter().filter(|(a, b)| a < b) {
@@ -209,14 +212,19 @@ fn window(logs: &[ObserverLog], since: i64, until: i64, tolerance_ms: i64) -> Re
             known_ms: total(&known),
             unknown,
         });
-        for pair in &log.pairs {
-            let known = clip(&pair.stretches);
-            let outages: Vec<Outage> = pair
-                .outages
-                .iter()
-                .filter(|o| o.end >= since && o.start <= until)
-                .filter(|o| !(o.end == since && o.start < since))
-                .map(|o| Outage {
+        for pair in log.pairs {
+            let PairLog {
+                peer,
+                stretches,
+                mut outages,
+                blips,
+                ..
+            } = pair;
+            let known = clip(stretches);
+            outages.retain_mut(|o| {
+                let keep =
+                    o.end >= since && o.start <= until && !(o.end == since && o.start < since);
+                *o = Outage {
                     start: o.start.max(since),
                     end: o.end.min(until),
                     end_kind: if o.end > until {
@@ -225,16 +233,18 @@ fn window(logs: &[ObserverLog], since: i64, until: i64, tolerance_ms: i64) -> Re
                         o.end_kind
                     },
                     from_before: o.start < since,
-                })
-                .collect();
+                };
+                keep
+            });
+            outages.shrink_to_fit();
             pairs.push(PairReport {
                 observer: log.name.clone(),
-                peer: pair.peer.clone(),
+                peer,
                 known_ms: total(&known),
                 known,
                 down_ms: outages.iter().map(Outage::duration).sum(),
                 outages,
-                blips: pair.blips,
+                blips,
             });
         }
     }

@@ -42,6 +42,104 @@ pub struct LogFile {
     pub path: PathBuf,
 }
 
+/// The log files found: per observer, per day, the folder holding the file. A file's name
+/// is `<date>-<whoami>.log`, so it is rebuilt from the day and the observer rather than
+/// kept: the index of a year of a 50-node mesh (18 250 files) stays well under a MiB.
+#[derive(Debug, Default)]
+pub struct Inputs {
+    folders: Vec<PathBuf>,
+    /// whoami -> day -> index into `folders`.
+    observers: BTreeMap<String, BTreeMap<i64, u32>>,
+}
+
+impl Inputs {
+    /// Whether no log file was found.
+    pub fn is_empty(&self) -> bool {
+        self.observers.is_empty()
+    }
+
+    /// The observers (by name) and their number of files.
+    pub fn observers(&self) -> impl Iterator<Item = (&str, usize)> {
+        self.observers
+            .iter()
+            .map(|(w, days)| (w.as_str(), days.len()))
+    }
+
+    /// `whoami`'s files of days `from..=to`, in day order.
+    pub fn files<'a>(
+        &'a self,
+        whoami: &'a str,
+        from: i64,
+        to: i64,
+    ) -> impl Iterator<Item = LogFile> + 'a {
+        self.observers
+            .get(whoami)
+            .into_iter()
+            .flat_map(move |days| days.range(from..=to))
+            .map(move |(&day, &folder)| LogFile {
+                day,
+                path: self.path(whoami, day, folder),
+            })
+    }
+
+    fn path(&self, whoami: &str, day: i64, folder: u32) -> PathBuf {
+        let name = file_name(whoami, day);
+        match self.folders.get(folder as usize) {
+            Some(dir) => dir.join(name),
+            None => PathBuf::from(name),
+        }
+    }
+
+    fn folder_index(&mut self, dir: &Path) -> u32 {
+        match self.folders.last() {
+            Some(last) if last == dir => {}
+            _ => self.folders.push(dir.to_path_buf()),
+        }
+        u32::try_from(self.folders.len().saturating_sub(1)).unwrap_or(u32::MAX)
+    }
+
+    /// Adds the file `name` (a log file name: `day`, `whoami`) of folder `dir`; a second
+    /// file for the same observer and day is a problem, unless it is the same file.
+    fn add(&mut self, dir: &Path, whoami: &str, day: i64, problems: &mut Problems<'_>) {
+        let existing = self
+            .observers
+            .get(whoami)
+            .and_then(|d| d.get(&day))
+            .copied();
+        match existing {
+            None => {
+                let folder = self.folder_index(dir);
+                self.observers
+                    .entry(whoami.to_string())
+                    .or_default()
+                    .insert(day, folder);
+            }
+            Some(folder) => {
+                let first = self.path(whoami, day, folder);
+                let second = dir.join(file_name(whoami, day));
+                if !same_file(&first, &second) {
+                    problems.report(
+                        &second,
+                        None,
+                        format_args!(
+                            "another log file of {whoami} for this day is read already ({}); skipped",
+                            first.display()
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// `<YYYY-MM-DD>-<whoami>.log`: the name of `whoami`'s file of day number `day`.
+fn file_name(whoami: &str, day: i64) -> String {
+    format!(
+        "{}-{whoami}.log",
+        logline::day_string(units::day_start(day))
+    )
+}
+
 /// Where problems in the input go: `file:line: reason` lines, at most a few per file
 /// (the rest are counted), and the total.
 pub struct Problems<'w> {
@@ -100,20 +198,22 @@ pub fn parse_file_name(file_name: &str) -> Option<(i64, &str)> {
     Some((logline::day_number(midnight), whoami))
 }
 
-/// Collects the log files under `paths`, grouped by observer (the whoami of the file
-/// name), each observer's files ordered by day. A folder is searched [`MAX_DEPTH`] levels
-/// deep (symbolic links to folders are not followed) and files in it whose names are not
-/// log file names are ignored; a file named on the command line must have a log file name.
+/// Collects the log files under `paths`. A folder is searched [`MAX_DEPTH`] levels deep
+/// (symbolic links to folders are not followed) and files in it whose names are not log
+/// file names are ignored; a file named on the command line must have a log file name.
 /// Unreadable paths, and a second file for the same observer and day, are problems.
-pub fn find(paths: &[PathBuf], problems: &mut Problems<'_>) -> BTreeMap<String, Vec<LogFile>> {
-    let mut found: BTreeMap<(String, i64), PathBuf> = BTreeMap::new();
+pub fn find(paths: &[PathBuf], problems: &mut Problems<'_>) -> Inputs {
+    let mut inputs = Inputs::default();
     for path in paths {
         match fs::metadata(path) {
-            Ok(meta) if meta.is_dir() => walk(path, 0, &mut found, problems),
+            Ok(meta) if meta.is_dir() => walk(path, 0, &mut inputs, problems),
             Ok(_) => {
                 let file_name = path.file_name().map(|n| n.to_string_lossy());
                 match file_name.as_deref().and_then(parse_file_name) {
-                    Some((day, whoami)) => add(&mut found, whoami, day, path, problems),
+                    Some((day, whoami)) => {
+                        let dir = path.parent().unwrap_or(Path::new(""));
+                        inputs.add(dir, whoami, day, problems);
+                    }
                     None => problems.report(
                         path,
                         None,
@@ -124,75 +224,38 @@ pub fn find(paths: &[PathBuf], problems: &mut Problems<'_>) -> BTreeMap<String, 
             Err(e) => problems.report(path, None, format_args!("cannot read: {e}")),
         }
     }
-    let mut by_observer: BTreeMap<String, Vec<LogFile>> = BTreeMap::new();
-    // BTreeMap order: by whoami, then by day.
-    for ((whoami, day), path) in found {
-        by_observer
-            .entry(whoami)
-            .or_default()
-            .push(LogFile { day, path });
-    }
-    by_observer
+    inputs
 }
 
-fn walk(
-    dir: &Path,
-    depth: usize,
-    found: &mut BTreeMap<(String, i64), PathBuf>,
-    problems: &mut Problems<'_>,
-) {
+/// Adds the log files of `dir`, then searches its subfolders (in name order, so that
+/// which of two copies of a file counts is the same on every run).
+fn walk(dir: &Path, depth: usize, inputs: &mut Inputs, problems: &mut Problems<'_>) {
     let entries = match fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e) => return problems.report(dir, None, format_args!("cannot read folder: {e}")),
     };
-    let mut paths: Vec<(PathBuf, bool)> = Vec::new();
+    let mut subfolders: Vec<PathBuf> = Vec::new();
     for entry in entries.flatten() {
         let Ok(kind) = entry.file_type() else {
             continue;
         };
-        let path = entry.path();
         if kind.is_dir() {
-            paths.push((path, true));
-        } else if kind.is_file() || fs::metadata(&path).is_ok_and(|m| m.is_file()) {
-            paths.push((path, false));
-        }
-    }
-    // Same order on every run, whatever the folder's order.
-    paths.sort();
-    for (path, is_dir) in paths {
-        if is_dir {
-            if depth < MAX_DEPTH {
-                walk(&path, depth + 1, found, problems);
-            }
+            subfolders.push(entry.path());
             continue;
         }
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-        if let Some((day, whoami)) = name.as_deref().and_then(parse_file_name) {
-            add(found, whoami, day, &path, problems);
+        let name = entry.file_name();
+        let Some((day, whoami)) = name.to_str().and_then(parse_file_name) else {
+            continue;
+        };
+        if kind.is_file() || fs::metadata(entry.path()).is_ok_and(|m| m.is_file()) {
+            inputs.add(dir, whoami, day, problems);
         }
     }
-}
-
-fn add(
-    found: &mut BTreeMap<(String, i64), PathBuf>,
-    whoami: &str,
-    day: i64,
-    path: &Path,
-    problems: &mut Problems<'_>,
-) {
-    match found.get(&(whoami.to_string(), day)) {
-        None => {
-            found.insert((whoami.to_string(), day), path.to_path_buf());
+    if depth < MAX_DEPTH {
+        subfolders.sort();
+        for sub in subfolders {
+            walk(&sub, depth + 1, inputs, problems);
         }
-        Some(first) if same_file(first, path) => {}
-        Some(first) => problems.report(
-            path,
-            None,
-            format_args!(
-                "another log file of {whoami} for this day is read already ({}); skipped",
-                first.display()
-            ),
-        ),
     }
 }
 

@@ -18,6 +18,7 @@
 //! Pure; works on the windowed [`PairReport`]s. Memory: the incidents.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
 
 use crate::report::PairReport;
 
@@ -54,10 +55,11 @@ pub struct Incident {
     pub end: i64,
     /// The verdict.
     pub verdict: Verdict,
-    /// Observers that saw it down.
-    pub seen_by: Vec<String>,
+    /// Observers that saw it down (names shared between incidents: a year of a large
+    /// mesh has thousands of incidents, each seen by dozens of observers).
+    pub seen_by: Vec<Rc<str>>,
     /// Observers that were running and did not.
-    pub not_seen_by: Vec<String>,
+    pub not_seen_by: Vec<Rc<str>>,
 }
 
 /// Groups the outages of `pairs` into incidents (ordered by start, then peer) and judges
@@ -68,7 +70,11 @@ pub fn incidents(pairs: &[PairReport], tolerance: i64) -> Vec<Incident> {
     let mut by_key: BTreeMap<(&str, &str), &PairReport> = BTreeMap::new();
     let mut by_peer: BTreeMap<&str, Vec<&PairReport>> = BTreeMap::new();
     let mut by_observer: BTreeMap<&str, Vec<&PairReport>> = BTreeMap::new();
+    let mut names: BTreeMap<&str, Rc<str>> = BTreeMap::new();
     for p in pairs {
+        names
+            .entry(&p.observer)
+            .or_insert_with(|| Rc::from(p.observer.as_str()));
         by_key.insert((&p.observer, &p.peer), p);
         by_peer.entry(&p.peer).or_default().push(p);
         by_observer.entry(&p.observer).or_default().push(p);
@@ -102,6 +108,7 @@ pub fn incidents(pairs: &[PairReport], tolerance: i64) -> Vec<Incident> {
                 seen,
                 seers,
                 &by_observer,
+                &names,
                 tolerance,
             ));
         }
@@ -116,8 +123,10 @@ fn judge(
     seen: BTreeSet<&str>,
     observers_of_peer: &[&PairReport],
     by_observer: &BTreeMap<&str, Vec<&PairReport>>,
+    names: &BTreeMap<&str, Rc<str>>,
     tolerance: i64,
 ) -> Incident {
+    let shared = |n: &str| names.get(n).cloned().unwrap_or_else(|| Rc::from(n));
     let probe = if end - start > 2 * tolerance {
         (start + tolerance, end - tolerance)
     } else {
@@ -130,7 +139,7 @@ fn judge(
         .map(|p| p.observer.as_str())
         .collect();
     running.extend(seen.iter().copied());
-    let not_seen: Vec<String> = running.difference(&seen).map(|s| s.to_string()).collect();
+    let not_seen: Vec<Rc<str>> = running.difference(&seen).map(|s| shared(s)).collect();
     let saw_all_down = |observer: &str| {
         by_observer
             .get(observer)
@@ -151,7 +160,7 @@ fn judge(
         start,
         end,
         verdict,
-        seen_by: seen.iter().map(|s| s.to_string()).collect(),
+        seen_by: seen.iter().map(|s| shared(s)).collect(),
         not_seen_by: not_seen,
     }
 }
@@ -246,8 +255,8 @@ mod tests {
                     i.peer.as_str(),
                     i.start,
                     &i.verdict,
-                    i.seen_by.iter().map(String::as_str).collect(),
-                    i.not_seen_by.iter().map(String::as_str).collect(),
+                    i.seen_by.iter().map(|s| &**s).collect(),
+                    i.not_seen_by.iter().map(|s| &**s).collect(),
                 )
             })
             .collect();
