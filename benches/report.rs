@@ -217,7 +217,9 @@ fn main() {
         std::process::id()
     ));
     let exe = std::env::current_exe().unwrap();
-    let runs: [(u64, &[(&str, Option<i64>)]); 2] = [
+    /// A report to run: what it covers, and the window's end (`None`: all).
+    type Window = (&'static str, Option<i64>);
+    let runs: [(u64, &[Window]); 2] = [
         (
             40,
             &[
