@@ -512,6 +512,26 @@ fn exit_statuses_for_usage_and_missing_input() {
     let out = run_cli(&["report", "."], dir.path());
     assert_eq!(out.code, Some(3), "an empty folder: {}", out.stderr);
     assert!(out.stderr.contains("no log file"), "{}", out.stderr);
+    // An empty log file (created, then a crash before the header) is a problem; the
+    // other files are still reported.
+    write_log(dir.path(), "2026-11-22", "a", "");
+    write_log(
+        dir.path(),
+        "2026-11-23",
+        "a",
+        &start("2026-11-23T10:00:00.000Z", "a"),
+    );
+    let out = run_cli(&["report", "--until", "2026-11-23T11:00", "."], dir.path());
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert_eq!(
+        out.stderr.trim_end(),
+        "./2026-11-22-a.log: empty file (no \"---\" and header)"
+    );
+    assert!(
+        out.stdout.contains("by a  up 100.000% of 1 h 00 min known"),
+        "{}",
+        out.stdout
+    );
     let out = run_cli(&["report", "--help"], dir.path());
     assert_eq!(out.code, Some(0));
     assert!(out.stdout.contains("--tolerance MS"));

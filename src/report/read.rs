@@ -327,6 +327,10 @@ pub fn read_file(
             }
         };
         let text = match got {
+            Got::Eof if number == 0 => {
+                problems.report(path, None, "empty file (no \"---\" and header)");
+                break;
+            }
             Got::Eof => break,
             Got::TooLong => {
                 problems.report(

@@ -106,7 +106,7 @@ pub fn render(r: &Report) -> String {
             x + 16,
             paint.label()
         );
-        x += 16 + paint.label().len() as i64 * 7 + 18;
+        x += 16 + paint.label().len() as i64 * 13 / 2 + 22;
     }
 
     // Grid and axis first, so the rows cover the grid lines.
