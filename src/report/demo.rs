@@ -171,10 +171,9 @@ impl Node {
         }
     }
 
-    /// SIGTERM, then SIGKILL if it is still running after [`PATIENCE`]; reaps it.
-    /// Returns whether it stopped on its own after SIGTERM.
-    fn stop(&mut self) -> bool {
-        self.signal(libc::SIGTERM);
+    /// Waits for it to exit after a SIGTERM, then SIGKILLs it if it is still running
+    /// after [`PATIENCE`]; reaps it. Returns whether it stopped on its own.
+    fn wait_stopped(&mut self) -> bool {
         let start = Instant::now();
         while start.elapsed() < PATIENCE {
             if !self.running() {
@@ -486,9 +485,13 @@ fn run(keep: Option<PathBuf>, svg: Option<PathBuf>) -> Result<(), String> {
 
     let until = now_ms();
     say(&mut out, "stopping the mesh (SIGTERM)");
+    // All at once, so that the nodes hardly see each other go.
+    for n in &mut nodes {
+        n.signal(libc::SIGTERM);
+    }
     let mut clean = true;
     for n in &mut nodes {
-        clean &= n.stop();
+        clean &= n.wait_stopped();
     }
     tail.poll(&mut out);
     if !clean {
