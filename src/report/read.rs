@@ -31,7 +31,7 @@ pub const MAX_LINE: usize = 64 * 1024;
 const SHOWN_PER_FILE: u64 = 20;
 
 /// How deep [`find`] looks into folders.
-const MAX_DEPTH: usize = 8;
+pub const MAX_DEPTH: usize = 8;
 
 /// One observer's log file for one UTC day.
 #[derive(Debug, Clone)]
