@@ -378,7 +378,12 @@ pub fn read_file(
                 nodes,
             } => {
                 if !matches!(state, State::AwaitHeader(_)) {
-                    problems.report(path, Some(number), LineError::StrayHeader);
+                    let e = if number == 1 {
+                        LineError::MissingRestart
+                    } else {
+                        LineError::StrayHeader
+                    };
+                    problems.report(path, Some(number), e);
                     continue;
                 }
                 let problem = if header_whoami != whoami {
@@ -393,7 +398,7 @@ pub fn read_file(
                 if let Some(p) = problem {
                     problems.report(path, Some(number), p);
                     sink.lost_run();
-                    state = State::Lost { reported: true };
+                    state = State::Lost { reported: false };
                     continue;
                 }
                 sink.header(time, threshold, &nodes, headers == 0);
@@ -585,6 +590,114 @@ mod tests {
                 )),
             }
         }
+    }
+
+    /// Records what `read_file` hands over.
+    #[derive(Default)]
+    struct Recorder(Vec<String>);
+
+    impl Sink for Recorder {
+        fn file_start(&mut self, _: i64) {}
+        fn header(&mut self, time: i64, threshold: u32, nodes: &[Node<'_>], first: bool) {
+            self.0.push(format!(
+                "header {} {threshold} {} {first}",
+                time % 1000,
+                nodes.len()
+            ));
+        }
+        fn lost_run(&mut self) {
+            self.0.push("lost".into());
+        }
+        fn event(&mut self, time: i64, node: &str, timeouts: u32) {
+            self.0
+                .push(format!("event {} {node} {timeouts}", time % 1000));
+        }
+        fn file_end(&mut self) {
+            self.0.push("end".into());
+        }
+        fn wants_more(&self) -> bool {
+            true
+        }
+    }
+
+    fn read_text(name: &str, text: &str) -> (Vec<String>, String) {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!(
+            "uptime-tracker-read-test-{}-{n}",
+            std::process::id()
+        ));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        fs::write(&path, text).unwrap();
+        let (day, whoami) = parse_file_name(name).unwrap();
+        let mut out = Vec::new();
+        let mut problems = Problems::new(&mut out);
+        let mut rec = Recorder::default();
+        read_file(&LogFile { day, path }, whoami, &mut problems, &mut rec);
+        let _ = fs::remove_dir_all(&dir);
+        let shown = String::from_utf8(out).unwrap();
+        (rec.0, shown.replace(&format!("{}/", dir.display()), ""))
+    }
+
+    #[test]
+    fn read_file_checks_the_structure() {
+        let h = |ms: &str, who: &str| {
+            format!("0.0.3|2026-11-23T10:00:00.{ms}Z|3|{who}|a:127.0.0.1:1!b:127.0.0.2:1\n")
+        };
+        let text = [
+            h("001", "a"),                           // 1: header before any ---
+            "---\n".into(),                          // 2
+            "2026-11-23T10:00:01.002Z|b|1\n".into(), // 3: event instead of a header
+            "---\n".into(),                          // 4
+            h("004", "b"),                           // 5: whoami of another node
+            "2026-11-23T10:00:01.006Z|b|1\n".into(), // 6: skipped, reported
+            "2026-11-23T10:00:01.007Z|b|2\n".into(), // 7: skipped, not reported
+            "---\n".into(),                          // 8
+            h("009", "a"),                           // 9
+            h("010", "a"),                           // 10: stray header
+            "2026-11-23T10:00:01.011Z|b|0\n".into(), // 11
+            "2026-11-23T10:00:01.012Z|a|1\n".into(), // 12: own node
+            "---\n".into(),                          // 13: at the end, no header
+        ]
+        .concat();
+        let (calls, problems) = read_text("2026-11-23-a.log", &text);
+        assert_eq!(
+            calls,
+            [
+                "lost",
+                "lost",
+                "header 9 3 2 true",
+                "event 11 b 0",
+                "lost",
+                "end"
+            ]
+        );
+        let problems: Vec<&str> = problems.lines().collect();
+        assert_eq!(
+            problems,
+            [
+                "2026-11-23-a.log:1: the file does not start with \"---\"",
+                "2026-11-23-a.log:3: \"---\" is not followed by a header line",
+                "2026-11-23-a.log:5: the header's whoami \"b\" is not the file name's \"a\"",
+                "2026-11-23-a.log:6: event after a bad header; skipped",
+                "2026-11-23-a.log:10: a header line that does not follow \"---\"",
+                "2026-11-23-a.log:12: the event is about the header's whoami itself",
+                "2026-11-23-a.log:13: \"---\" is not followed by a header line",
+            ]
+        );
+    }
+
+    #[test]
+    fn problems_are_capped_per_file() {
+        let text = "junk\n".repeat(25);
+        let (_, problems) = read_text("2026-11-23-a.log", &text);
+        let lines: Vec<&str> = problems.lines().collect();
+        assert_eq!(lines.len(), 21);
+        assert_eq!(
+            lines[20],
+            "2026-11-23-a.log: 5 more problem(s) in this file not shown"
+        );
     }
 
     #[test]
