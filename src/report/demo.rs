@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use crate::logline::{self, Line};
 use crate::report::cli::{self, Format, now_ms};
-use crate::report::read::parse_file_name;
+use crate::report::find::parse_file_name;
 use crate::report::{self, DEFAULT_TOLERANCE_MS, Options, units};
 
 const INTERVAL_MS: u32 = 200;

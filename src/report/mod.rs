@@ -2,8 +2,9 @@
 //! by default).
 //!
 //! ```text
-//! read     paths -> each observer's files in day order; lines streamed through
-//!          logline::parse_line and checked; bad lines reported as file:line: reason
+//! find     paths -> each observer's files in day order
+//! read     one file's lines streamed through logline::parse_line and checked; bad
+//!          lines reported as file:line: reason
 //! analyze  one observer's lines -> known stretches, outages and blips per peer
 //! verdict  outages of one peer across observers -> incidents with a verdict
 //! text     the report for people; export: JSON and CSV; svg: the timeline picture
@@ -22,6 +23,7 @@ pub mod analyze;
 pub mod cli;
 pub mod demo;
 pub mod export;
+pub mod find;
 pub mod read;
 pub mod svg;
 pub mod text;
@@ -137,7 +139,7 @@ impl PairReport {
 /// file was found at all.
 pub fn build(opts: &Options, problems_out: &mut dyn Write) -> Option<Report> {
     let mut problems = Problems::new(problems_out);
-    let inputs = read::find(&opts.paths, &mut problems);
+    let inputs = find::find(&opts.paths, &mut problems);
     if inputs.is_empty() {
         return None;
     }

@@ -1,27 +1,23 @@
-//! Finding log files and reading them, one line at a time.
+//! Reading one log file, one line at a time.
 //!
-//! - [`find`] turns the command line's paths (files, folders searched a few levels deep)
-//!   into each observer's files, ordered by the UTC day in their names
-//!   (`YYYY-MM-DD-<whoami>.log`).
-//! - [`read_file`] streams one file through a [`Sink`]: every line is parsed by the log
-//!   format's own parser ([`logline::parse_line`]); on top of it this module checks what
-//!   [`logline::check_file`] checks for a whole file (a `---` first, a header after every
-//!   `---`, events about the header's other nodes, counts up to its threshold), plus that
-//!   the header's whoami is the file name's and that every time falls on the file's day
-//!   (the journal guarantees both).
+//! [`read_file`] streams one file through a [`Sink`]: every line is parsed by the log
+//! format's own parser ([`logline::parse_line`]); on top of it this module checks what
+//! [`logline::check_file`] checks for a whole file (a `---` first, a header after every
+//! `---`, events about the header's other nodes, counts up to its threshold), plus that
+//! the header's whoami is the file name's and that every time falls on the file's day
+//! (the journal guarantees both).
 //!
 //! A bad line is reported as `file:line: reason` to [`Problems`] and skipped; reading goes
 //! on. Memory is one line buffer (lines are capped at [`MAX_LINE`] bytes) and the current
 //! header's node names, whatever the size of the file. Nothing here panics on any input.
 
-use std::collections::BTreeMap;
 use std::fmt;
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{self, BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::logline::{self, Line, LineError, Node};
-use crate::name;
+use crate::report::find::LogFile;
 use crate::report::units;
 
 /// Longest line read, in bytes (a header of a mesh of hundreds of nodes fits).
@@ -29,116 +25,6 @@ pub const MAX_LINE: usize = 64 * 1024;
 
 /// Problems shown per file before the rest are only counted.
 const SHOWN_PER_FILE: u64 = 20;
-
-/// How deep [`find`] looks into folders.
-pub const MAX_DEPTH: usize = 8;
-
-/// One observer's log file for one UTC day.
-#[derive(Debug, Clone)]
-pub struct LogFile {
-    /// The UTC day number of the file name's date (0 = 1970-01-01).
-    pub day: i64,
-    /// Where it is.
-    pub path: PathBuf,
-}
-
-/// The log files found: per observer, per day, the folder holding the file. A file's name
-/// is `<date>-<whoami>.log`, so it is rebuilt from the day and the observer rather than
-/// kept: the index of a year of a 50-node mesh (18 250 files) stays well under a MiB.
-#[derive(Debug, Default)]
-pub struct Inputs {
-    folders: Vec<PathBuf>,
-    /// whoami -> day -> index into `folders`.
-    observers: BTreeMap<String, BTreeMap<i64, u32>>,
-}
-
-impl Inputs {
-    /// Whether no log file was found.
-    pub fn is_empty(&self) -> bool {
-        self.observers.is_empty()
-    }
-
-    /// The observers (by name) and their number of files.
-    pub fn observers(&self) -> impl Iterator<Item = (&str, usize)> {
-        self.observers
-            .iter()
-            .map(|(w, days)| (w.as_str(), days.len()))
-    }
-
-    /// `whoami`'s files of days `from..=to`, in day order.
-    pub fn files<'a>(
-        &'a self,
-        whoami: &'a str,
-        from: i64,
-        to: i64,
-    ) -> impl Iterator<Item = LogFile> + 'a {
-        self.observers
-            .get(whoami)
-            .into_iter()
-            .flat_map(move |days| days.range(from..=to))
-            .map(move |(&day, &folder)| LogFile {
-                day,
-                path: self.path(whoami, day, folder),
-            })
-    }
-
-    fn path(&self, whoami: &str, day: i64, folder: u32) -> PathBuf {
-        let name = file_name(whoami, day);
-        match self.folders.get(folder as usize) {
-            Some(dir) => dir.join(name),
-            None => PathBuf::from(name),
-        }
-    }
-
-    fn folder_index(&mut self, dir: &Path) -> u32 {
-        match self.folders.last() {
-            Some(last) if last == dir => {}
-            _ => self.folders.push(dir.to_path_buf()),
-        }
-        u32::try_from(self.folders.len().saturating_sub(1)).unwrap_or(u32::MAX)
-    }
-
-    /// Adds the file `name` (a log file name: `day`, `whoami`) of folder `dir`; a second
-    /// file for the same observer and day is a problem, unless it is the same file.
-    fn add(&mut self, dir: &Path, whoami: &str, day: i64, problems: &mut Problems<'_>) {
-        let existing = self
-            .observers
-            .get(whoami)
-            .and_then(|d| d.get(&day))
-            .copied();
-        match existing {
-            None => {
-                let folder = self.folder_index(dir);
-                self.observers
-                    .entry(whoami.to_string())
-                    .or_default()
-                    .insert(day, folder);
-            }
-            Some(folder) => {
-                let first = self.path(whoami, day, folder);
-                let second = dir.join(file_name(whoami, day));
-                if !same_file(&first, &second) {
-                    problems.report(
-                        &second,
-                        None,
-                        format_args!(
-                            "another log file of {whoami} for this day is read already ({}); skipped",
-                            first.display()
-                        ),
-                    );
-                }
-            }
-        }
-    }
-}
-
-/// `<YYYY-MM-DD>-<whoami>.log`: the name of `whoami`'s file of day number `day`.
-fn file_name(whoami: &str, day: i64) -> String {
-    format!(
-        "{}-{whoami}.log",
-        logline::day_string(units::day_start(day))
-    )
-}
 
 /// Where problems in the input go: `file:line: reason` lines, at most a few per file
 /// (the rest are counted), and the total.
@@ -184,85 +70,6 @@ impl<'w> Problems<'w> {
             );
         }
         self.in_file = 0;
-    }
-}
-
-/// `Some((day, whoami))` if `file_name` is `YYYY-MM-DD-<whoami>.log` with a real date and
-/// a valid node name.
-pub fn parse_file_name(file_name: &str) -> Option<(i64, &str)> {
-    let stem = file_name.strip_suffix(".log")?;
-    let date = stem.get(..10)?;
-    let whoami = stem.get(10..)?.strip_prefix('-')?;
-    name::check(whoami).ok()?;
-    let midnight = logline::parse_timestamp(&format!("{date}T00:00:00.000Z")).ok()?;
-    Some((logline::day_number(midnight), whoami))
-}
-
-/// Collects the log files under `paths`. A folder is searched [`MAX_DEPTH`] levels deep
-/// (symbolic links to folders are not followed) and files in it whose names are not log
-/// file names are ignored; a file named on the command line must have a log file name.
-/// Unreadable paths, and a second file for the same observer and day, are problems.
-pub fn find(paths: &[PathBuf], problems: &mut Problems<'_>) -> Inputs {
-    let mut inputs = Inputs::default();
-    for path in paths {
-        match fs::metadata(path) {
-            Ok(meta) if meta.is_dir() => walk(path, 0, &mut inputs, problems),
-            Ok(_) => {
-                let file_name = path.file_name().map(|n| n.to_string_lossy());
-                match file_name.as_deref().and_then(parse_file_name) {
-                    Some((day, whoami)) => {
-                        let dir = path.parent().unwrap_or(Path::new(""));
-                        inputs.add(dir, whoami, day, problems);
-                    }
-                    None => problems.report(
-                        path,
-                        None,
-                        "not a log file name (expected YYYY-MM-DD-<whoami>.log); skipped",
-                    ),
-                }
-            }
-            Err(e) => problems.report(path, None, format_args!("cannot read: {e}")),
-        }
-    }
-    inputs
-}
-
-/// Adds the log files of `dir`, then searches its subfolders (in name order, so that
-/// which of two copies of a file counts is the same on every run).
-fn walk(dir: &Path, depth: usize, inputs: &mut Inputs, problems: &mut Problems<'_>) {
-    let entries = match fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) => return problems.report(dir, None, format_args!("cannot read folder: {e}")),
-    };
-    let mut subfolders: Vec<PathBuf> = Vec::new();
-    for entry in entries.flatten() {
-        let Ok(kind) = entry.file_type() else {
-            continue;
-        };
-        if kind.is_dir() {
-            subfolders.push(entry.path());
-            continue;
-        }
-        let name = entry.file_name();
-        let Some((day, whoami)) = name.to_str().and_then(parse_file_name) else {
-            continue;
-        };
-        if kind.is_file() || fs::metadata(entry.path()).is_ok_and(|m| m.is_file()) {
-            inputs.add(dir, whoami, day, problems);
-        }
-    }
-    if depth < MAX_DEPTH {
-        subfolders.sort();
-        for sub in subfolders {
-            walk(&sub, depth + 1, inputs, problems);
-        }
-    }
-}
-
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (fs::canonicalize(a), fs::canonicalize(b)) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => a == b,
     }
 }
 
@@ -550,47 +357,8 @@ impl<R: BufRead> LineReader<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn file_names() {
-        let day = |s: &str| logline::day_number(logline::parse_timestamp(s).unwrap());
-        assert_eq!(
-            parse_file_name("2026-11-23-node1.log"),
-            Some((day("2026-11-23T00:00:00.000Z"), "node1"))
-        );
-        assert_eq!(
-            parse_file_name("2026-11-23-a-b.log"),
-            Some((day("2026-11-23T00:00:00.000Z"), "a-b"))
-        );
-        for bad in [
-            "2026-11-23-.log",
-            "2026-11-23node1.log",
-            "2026-02-30-node1.log",
-            "2026-11-23-node1.txt",
-            "node1.log",
-            "2026-11-23-no de.log",
-            "é026-11-23-node1.log",
-        ] {
-            assert_eq!(parse_file_name(bad), None, "{bad}");
-        }
-    }
-
-    fn lines_of(input: &[u8]) -> Vec<String> {
-        let mut r = LineReader::new(io::BufReader::with_capacity(7, input));
-        let mut out = Vec::new();
-        loop {
-            match r.next_line().unwrap() {
-                (_, Got::Eof) => return out,
-                (n, Got::TooLong) => out.push(format!("{n}:TOO LONG")),
-                (n, Got::Line { text, newline }) => out.push(format!(
-                    "{}:{}{}",
-                    n,
-                    String::from_utf8_lossy(text),
-                    if newline { "" } else { " (no newline)" }
-                )),
-            }
-        }
-    }
+    use crate::report::find::parse_file_name;
+    use std::fs;
 
     /// Records what `read_file` hands over.
     #[derive(Default)]
@@ -698,6 +466,23 @@ mod tests {
             lines[20],
             "2026-11-23-a.log: 5 more problem(s) in this file not shown"
         );
+    }
+
+    fn lines_of(input: &[u8]) -> Vec<String> {
+        let mut r = LineReader::new(io::BufReader::with_capacity(7, input));
+        let mut out = Vec::new();
+        loop {
+            match r.next_line().unwrap() {
+                (_, Got::Eof) => return out,
+                (n, Got::TooLong) => out.push(format!("{n}:TOO LONG")),
+                (n, Got::Line { text, newline }) => out.push(format!(
+                    "{}:{}{}",
+                    n,
+                    String::from_utf8_lossy(text),
+                    if newline { "" } else { " (no newline)" }
+                )),
+            }
+        }
     }
 
     #[test]
