@@ -12,6 +12,8 @@ pub mod journal;
 pub mod logline;
 pub mod mesh;
 pub mod name;
+#[cfg(feature = "report")]
+pub mod report;
 #[cfg(feature = "simulate")]
 pub mod sim;
 pub mod timer;

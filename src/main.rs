@@ -102,12 +102,16 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Parsed, String> 
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = report_commands() {
+        return code;
+    }
     let args = match parse_args(std::env::args().skip(1)) {
         Ok(Parsed::Go(args)) => args,
         #[cfg(feature = "simulate")]
         Ok(Parsed::Simulate(args)) => return sim_cli::run(args),
         Ok(Parsed::Help) => {
             println!("{USAGE}");
+            print_report_usage();
             return ExitCode::SUCCESS;
         }
         Ok(Parsed::Version) => {
@@ -154,6 +158,38 @@ fn print_summary(cfg: &Config) {
         let me = if i == cfg.me { "  (this node)" } else { "" };
         println!("  {:<16} {}{me}", n.name, n.addr);
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// `report` and `demo` (cargo feature `report`, on by default): src/report/cli.rs.
+
+/// Runs `report` or `demo` if that is the command; `None` for the other commands.
+#[cfg(feature = "report")]
+fn report_commands() -> Option<ExitCode> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    uptime_tracker::report::cli::dispatch(&args)
+}
+
+/// Without the feature, `report` and `demo` say how to get them.
+#[cfg(not(feature = "report"))]
+fn report_commands() -> Option<ExitCode> {
+    let command = std::env::args().nth(1)?;
+    if command != "report" && command != "demo" {
+        return None;
+    }
+    eprintln!(
+        "uptime-tracker: `{command}` is not in this build (built without the cargo feature \
+         `report`); rebuild with default features: cargo build --release"
+    );
+    Some(ExitCode::from(2))
+}
+
+fn print_report_usage() {
+    #[cfg(feature = "report")]
+    println!(
+        "\nReading the logs back:\n{}",
+        uptime_tracker::report::cli::USAGE
+    );
 }
 
 /// `simulate`'s arguments; the simulation itself is `uptime_tracker::sim`.

@@ -1,0 +1,297 @@
+//! Several observers: outages of one peer seen by different observers are grouped into
+//! incidents, and each incident gets a verdict.
+//!
+//! - Outages of the same peer are one incident when they overlap once each is widened by
+//!   the clock tolerance on both sides (observers' clocks differ, and each notices at its
+//!   own probe times).
+//! - An observer *was running* during an incident when it knew about the peer at some
+//!   time inside it (inside by more than the tolerance when the incident is long enough,
+//!   else at its middle). Those that saw it are counted as running whatever.
+//! - Verdicts, first match wins:
+//!   1. the peer itself was running and saw every one of its peers (at least two) down
+//!      at once: **observer isolated** (that peer was cut off, not down);
+//!   2. exactly one observer saw it, others running did not, and that observer saw every
+//!      one of its peers (at least two) down at once: **observer isolated** (that one);
+//!   3. every observer that was running saw it: **node down**;
+//!   4. otherwise **partial** (a link or routing problem), naming who saw it and who not.
+//!
+//! Pure; works on the windowed [`PairReport`]s. Memory: the incidents.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
+
+use crate::report::PairReport;
+
+/// What an incident most likely was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every observer that was running saw the peer down.
+    NodeDown,
+    /// Some running observers saw it down, others did not.
+    Partial,
+    /// This observer saw every one of its peers down at once: it was the one cut off.
+    Isolated(String),
+}
+
+impl Verdict {
+    /// `node_down`, `partial` or `observer_isolated`, for JSON and CSV.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Verdict::NodeDown => "node_down",
+            Verdict::Partial => "partial",
+            Verdict::Isolated(_) => "observer_isolated",
+        }
+    }
+}
+
+/// Outages of one peer, seen by one or more observers, that overlap within the tolerance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incident {
+    /// The peer seen down.
+    pub peer: String,
+    /// Earliest start of its outages (Unix ms).
+    pub start: i64,
+    /// Latest end of its outages.
+    pub end: i64,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Observers that saw it down (names shared between incidents: a year of a large
+    /// mesh has thousands of incidents, each seen by dozens of observers).
+    pub seen_by: Vec<Rc<str>>,
+    /// Observers that were running and did not.
+    pub not_seen_by: Vec<Rc<str>>,
+}
+
+/// Groups the outages of `pairs` into incidents (ordered by start, then peer) and judges
+/// each. `tolerance` is in ms.
+pub fn incidents(pairs: &[PairReport], tolerance: i64) -> Vec<Incident> {
+    let tolerance = tolerance.max(0);
+    // (observer, peer) -> pair, and peer -> its pairs.
+    let mut by_key: BTreeMap<(&str, &str), &PairReport> = BTreeMap::new();
+    let mut by_peer: BTreeMap<&str, Vec<&PairReport>> = BTreeMap::new();
+    let mut by_observer: BTreeMap<&str, Vec<&PairReport>> = BTreeMap::new();
+    let mut names: BTreeMap<&str, Rc<str>> = BTreeMap::new();
+    for p in pairs {
+        names
+            .entry(&p.observer)
+            .or_insert_with(|| Rc::from(p.observer.as_str()));
+        by_key.insert((&p.observer, &p.peer), p);
+        by_peer.entry(&p.peer).or_default().push(p);
+        by_observer.entry(&p.observer).or_default().push(p);
+    }
+    let mut out = Vec::new();
+    for (&peer, seers) in &by_peer {
+        let mut items: Vec<(i64, i64, &str)> = seers
+            .iter()
+            .flat_map(|p| {
+                p.outages
+                    .iter()
+                    .map(|o| (o.start, o.end, p.observer.as_str()))
+            })
+            .collect();
+        items.sort_unstable();
+        let mut i = 0;
+        while let Some(&(start, first_end, _)) = items.get(i) {
+            let mut end = first_end;
+            let mut seen: BTreeSet<&str> = BTreeSet::new();
+            while let Some(&(s, e, observer)) = items.get(i) {
+                if s > end.saturating_add(tolerance) {
+                    break;
+                }
+                end = end.max(e);
+                seen.insert(observer);
+                i += 1;
+            }
+            out.push(judge(
+                peer,
+                (start, end),
+                seen,
+                seers,
+                &by_observer,
+                &names,
+                tolerance,
+            ));
+        }
+    }
+    out.sort_by(|a, b| (a.start, &a.peer).cmp(&(b.start, &b.peer)));
+    out
+}
+
+fn judge(
+    peer: &str,
+    (start, end): (i64, i64),
+    seen: BTreeSet<&str>,
+    observers_of_peer: &[&PairReport],
+    by_observer: &BTreeMap<&str, Vec<&PairReport>>,
+    names: &BTreeMap<&str, Rc<str>>,
+    tolerance: i64,
+) -> Incident {
+    let shared = |n: &str| names.get(n).cloned().unwrap_or_else(|| Rc::from(n));
+    let probe = if end - start > 2 * tolerance {
+        (start + tolerance, end - tolerance)
+    } else {
+        let mid = start + (end - start) / 2;
+        (mid, mid)
+    };
+    let mut running: BTreeSet<&str> = observers_of_peer
+        .iter()
+        .filter(|p| knew_during(p, probe))
+        .map(|p| p.observer.as_str())
+        .collect();
+    running.extend(seen.iter().copied());
+    let not_seen: Vec<Rc<str>> = running.difference(&seen).map(|s| shared(s)).collect();
+    let saw_all_down = |observer: &str| {
+        by_observer
+            .get(observer)
+            .is_some_and(|pairs| saw_every_peer_down(pairs, (start, end), tolerance))
+    };
+    let single = (seen.len() == 1).then(|| seen.first().copied()).flatten();
+    let verdict = if saw_all_down(peer) {
+        Verdict::Isolated(peer.to_string())
+    } else if let Some(one) = single.filter(|&one| !not_seen.is_empty() && saw_all_down(one)) {
+        Verdict::Isolated(one.to_string())
+    } else if not_seen.is_empty() {
+        Verdict::NodeDown
+    } else {
+        Verdict::Partial
+    };
+    Incident {
+        peer: peer.to_string(),
+        start,
+        end,
+        verdict,
+        seen_by: seen.iter().map(|s| shared(s)).collect(),
+        not_seen_by: not_seen,
+    }
+}
+
+/// Whether `pair` has known time touching `(from, to)`.
+fn knew_during(pair: &PairReport, (from, to): (i64, i64)) -> bool {
+    pair.known.iter().any(|&(a, b)| a <= to && b >= from)
+}
+
+/// Whether, among the peers `pairs` of one observer that it knew about during `span`
+/// (at least two), every one has an outage, and all those outages (widened by the
+/// tolerance) share a moment that also lies within `span` widened.
+fn saw_every_peer_down(pairs: &[&PairReport], span: (i64, i64), tolerance: i64) -> bool {
+    let mut common = (span.0 - tolerance, span.1 + tolerance);
+    let mut watched = 0;
+    for pair in pairs.iter().filter(|p| knew_during(p, span)) {
+        watched += 1;
+        let hit = pair
+            .outages
+            .iter()
+            .find(|o| o.start - tolerance <= common.1 && o.end + tolerance >= common.0);
+        match hit {
+            Some(o) => {
+                common = (
+                    common.0.max(o.start - tolerance),
+                    common.1.min(o.end + tolerance),
+                )
+            }
+            None => return false,
+        }
+    }
+    watched >= 2
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::analyze::{End, Outage};
+
+    fn pair(observer: &str, peer: &str, outages: &[(i64, i64)]) -> PairReport {
+        PairReport {
+            observer: observer.into(),
+            peer: peer.into(),
+            known: vec![(0, 1_000_000)],
+            known_ms: 1_000_000,
+            down_ms: outages.iter().map(|(a, b)| b - a).sum(),
+            outages: outages
+                .iter()
+                .map(|&(start, end)| Outage {
+                    start,
+                    end,
+                    end_kind: End::Recovered,
+                    from_before: false,
+                })
+                .collect(),
+            blips: 0,
+        }
+    }
+
+    #[test]
+    fn node_down_partial_and_isolated() {
+        let pairs = vec![
+            // c down at 100_000..160_000, seen by a and b (b's clock 2 s late)
+            pair("a", "c", &[(100_000, 160_000)]),
+            pair("b", "c", &[(102_000, 161_000)]),
+            // b seen down by a only, at 300_000; c saw nothing
+            pair("a", "b", &[(300_000, 310_000)]),
+            pair("c", "b", &[]),
+            // a isolated at 500_000: b and c saw a down, a saw both down
+            pair("b", "a", &[(500_000, 560_000)]),
+            pair("c", "a", &[(500_500, 560_000)]),
+        ];
+        let mut pairs = pairs;
+        pairs[0].outages.push(Outage {
+            start: 501_000,
+            end: 559_000,
+            end_kind: End::Recovered,
+            from_before: false,
+        });
+        pairs[2].outages.push(Outage {
+            start: 500_800,
+            end: 559_500,
+            end_kind: End::Recovered,
+            from_before: false,
+        });
+        let got = incidents(&pairs, 5_000);
+        type Row<'a> = (&'a str, i64, &'a Verdict, Vec<&'a str>, Vec<&'a str>);
+        let summary: Vec<Row<'_>> = got
+            .iter()
+            .map(|i| {
+                (
+                    i.peer.as_str(),
+                    i.start,
+                    &i.verdict,
+                    i.seen_by.iter().map(|s| &**s).collect(),
+                    i.not_seen_by.iter().map(|s| &**s).collect(),
+                )
+            })
+            .collect();
+        let isolated_a = Verdict::Isolated("a".into());
+        assert_eq!(
+            summary,
+            vec![
+                ("c", 100_000, &Verdict::NodeDown, vec!["a", "b"], vec![]),
+                ("b", 300_000, &Verdict::Partial, vec!["a"], vec!["c"]),
+                ("a", 500_000, &isolated_a, vec!["b", "c"], vec![]),
+                ("b", 500_800, &isolated_a, vec!["a"], vec!["c"]),
+                ("c", 501_000, &isolated_a, vec!["a"], vec!["b"]),
+            ]
+        );
+        assert_eq!(got[0].end, 161_000);
+    }
+
+    #[test]
+    fn observer_not_running_does_not_make_it_partial() {
+        let mut quiet = pair("b", "c", &[]);
+        quiet.known = vec![(0, 50_000), (200_000, 300_000)];
+        let pairs = vec![pair("a", "c", &[(100_000, 150_000)]), quiet];
+        let got = incidents(&pairs, 5_000);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].verdict, Verdict::NodeDown);
+        assert!(got[0].not_seen_by.is_empty());
+    }
+
+    #[test]
+    fn outages_apart_by_more_than_the_tolerance_are_two_incidents() {
+        let pairs = vec![
+            pair("a", "c", &[(100_000, 110_000)]),
+            pair("b", "c", &[(116_000, 120_000)]),
+        ];
+        assert_eq!(incidents(&pairs, 5_000).len(), 2);
+        assert_eq!(incidents(&pairs, 6_000).len(), 1);
+    }
+}
