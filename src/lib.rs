@@ -19,3 +19,22 @@ pub mod sim;
 pub mod timer;
 pub mod tracker;
 pub mod wire;
+
+/// `println!` that survives a closed stdout (`uptime-tracker --help | head`): the write
+/// error is ignored instead of panicking (which, with `panic = "abort"`, would abort).
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        let _ = ::std::writeln!(::std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// `eprintln!` that survives a closed stderr, like [`outln!`].
+#[macro_export]
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        let _ = ::std::writeln!(::std::io::stderr().lock(), $($arg)*);
+    }};
+}

@@ -110,23 +110,23 @@ fn main() -> ExitCode {
         #[cfg(feature = "simulate")]
         Ok(Parsed::Simulate(args)) => return sim_cli::run(args),
         Ok(Parsed::Help) => {
-            println!("{USAGE}");
+            uptime_tracker::outln!("{USAGE}");
             print_report_usage();
             return ExitCode::SUCCESS;
         }
         Ok(Parsed::Version) => {
-            println!("uptime-tracker {}", env!("CARGO_PKG_VERSION"));
+            uptime_tracker::outln!("uptime-tracker {}", env!("CARGO_PKG_VERSION"));
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            eprintln!("uptime-tracker: {e}\n\n{USAGE}");
+            uptime_tracker::errln!("uptime-tracker: {e}\n\n{USAGE}");
             return ExitCode::from(2);
         }
     };
     let cfg = match Config::load(&args.config, args.whoami.as_deref()) {
         Ok(cfg) => cfg,
         Err(e) => {
-            eprintln!("uptime-tracker: config error: {e}");
+            uptime_tracker::errln!("uptime-tracker: config error: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -138,7 +138,7 @@ fn main() -> ExitCode {
         Command::Run => match daemon::run(cfg) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("uptime-tracker: {e}");
+                uptime_tracker::errln!("uptime-tracker: {e}");
                 ExitCode::FAILURE
             }
         },
@@ -146,17 +146,17 @@ fn main() -> ExitCode {
 }
 
 fn print_summary(cfg: &Config) {
-    println!("config ok");
-    println!("whoami:            {}", cfg.whoami);
-    println!("listen:            {}", cfg.listen);
-    println!("interval:          {} ms", cfg.interval_ms);
-    println!("timeout:           {} ms", cfg.timeout_ms);
-    println!("offline_threshold: {}", cfg.offline_threshold);
-    println!("log_folder:        {}", cfg.log_folder.display());
-    println!("nodes:");
+    uptime_tracker::outln!("config ok");
+    uptime_tracker::outln!("whoami:            {}", cfg.whoami);
+    uptime_tracker::outln!("listen:            {}", cfg.listen);
+    uptime_tracker::outln!("interval:          {} ms", cfg.interval_ms);
+    uptime_tracker::outln!("timeout:           {} ms", cfg.timeout_ms);
+    uptime_tracker::outln!("offline_threshold: {}", cfg.offline_threshold);
+    uptime_tracker::outln!("log_folder:        {}", cfg.log_folder.display());
+    uptime_tracker::outln!("nodes:");
     for (i, n) in cfg.nodes.iter().enumerate() {
         let me = if i == cfg.me { "  (this node)" } else { "" };
-        println!("  {:<16} {}{me}", n.name, n.addr);
+        uptime_tracker::outln!("  {:<16} {}{me}", n.name, n.addr);
     }
 }
 
@@ -177,7 +177,7 @@ fn report_commands() -> Option<ExitCode> {
     if command != "report" && command != "demo" {
         return None;
     }
-    eprintln!(
+    uptime_tracker::errln!(
         "uptime-tracker: `{command}` is not in this build (built without the cargo feature \
          `report`); rebuild with default features: cargo build --release"
     );
@@ -186,7 +186,7 @@ fn report_commands() -> Option<ExitCode> {
 
 fn print_report_usage() {
     #[cfg(feature = "report")]
-    println!(
+    uptime_tracker::outln!(
         "\nReading the logs back:\n{}",
         uptime_tracker::report::cli::USAGE
     );
@@ -320,7 +320,7 @@ mod sim_cli {
             Some(path) => match Config::load(path, None) {
                 Ok(cfg) => cfg,
                 Err(e) => {
-                    eprintln!("uptime-tracker: config error: {e}");
+                    uptime_tracker::errln!("uptime-tracker: config error: {e}");
                     return ExitCode::FAILURE;
                 }
             },
@@ -330,7 +330,9 @@ mod sim_cli {
         cfg.timeout_ms = a.timeout.unwrap_or(cfg.timeout_ms);
         cfg.offline_threshold = a.threshold.unwrap_or(cfg.offline_threshold);
         if cfg.interval_ms == 0 || cfg.timeout_ms == 0 || cfg.offline_threshold == 0 {
-            eprintln!("uptime-tracker: --interval, --timeout and --threshold must be at least 1");
+            uptime_tracker::errln!(
+                "uptime-tracker: --interval, --timeout and --threshold must be at least 1"
+            );
             return ExitCode::from(2);
         }
         let mut opts = a.opts;
@@ -345,7 +347,7 @@ mod sim_cli {
         if let Some(dir) = &a.out
             && let Err(e) = summary::write_out(dir, &cfg, &opts, &out)
         {
-            eprintln!("uptime-tracker: cannot write the simulated logs: {e}");
+            uptime_tracker::errln!("uptime-tracker: cannot write the simulated logs: {e}");
             return ExitCode::FAILURE;
         }
         if out.report.violations.is_empty() {

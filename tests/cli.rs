@@ -502,3 +502,28 @@ fn camel_case_aliases_take_effect() {
     assert!(!dir.path().join("camel-logs").exists());
     assert_eq!(validate_log_dir(&log_dir, &nodes), 1);
 }
+
+/// `uptime-tracker --help | head -1`: stdout closed early must not abort the program.
+#[test]
+fn a_closed_stdout_does_not_abort() {
+    use std::process::{Command, Stdio};
+    for args in [
+        &["--help"][..],
+        &["simulate", "--hours", "0.05", "--nodes", "2"],
+    ] {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        drop(child.stdout.take()); // the reader is gone before anything is written
+        let out = child.wait_with_output().expect("wait");
+        assert!(
+            out.status.success(),
+            "{args:?}: {:?}, stderr: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -168,17 +168,17 @@ fn report_main(args: &[String]) -> ExitCode {
     let parsed = match parse_report_args(args, now_ms()) {
         Ok(Some(parsed)) => parsed,
         Ok(None) => {
-            println!("Usage:\n{USAGE}");
+            crate::outln!("Usage:\n{USAGE}");
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            eprintln!("uptime-tracker report: {e}\n\nUsage:\n{USAGE}");
+            crate::errln!("uptime-tracker report: {e}\n\nUsage:\n{USAGE}");
             return ExitCode::from(2);
         }
     };
     let mut stderr = io::stderr();
     let Some(report) = report::build(&parsed.options, &mut stderr) else {
-        eprintln!(
+        crate::errln!(
             "uptime-tracker report: no log file (YYYY-MM-DD-<whoami>.log) found in the given paths"
         );
         return ExitCode::from(3);
@@ -191,13 +191,13 @@ fn report_main(args: &[String]) -> ExitCode {
         // `report ... | head`: the reader left; not an error of ours.
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
         Err(e) => {
-            eprintln!("uptime-tracker report: cannot write the report: {e}");
+            crate::errln!("uptime-tracker report: cannot write the report: {e}");
             return ExitCode::from(3);
         }
     }
     if let Some(path) = &parsed.svg {
         if let Err(e) = write_svg(&report, path) {
-            eprintln!("uptime-tracker report: {e}");
+            crate::errln!("uptime-tracker report: {e}");
             return ExitCode::from(3);
         }
     }

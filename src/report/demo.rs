@@ -69,11 +69,11 @@ pub fn main(args: &[String]) -> ExitCode {
             "--keep" => &mut keep,
             "--svg" => &mut svg,
             "-h" | "--help" => {
-                println!("Usage:\n{}", cli::USAGE);
+                crate::outln!("Usage:\n{}", cli::USAGE);
                 return ExitCode::SUCCESS;
             }
             other => {
-                eprintln!(
+                crate::errln!(
                     "uptime-tracker demo: unknown argument {other:?}\n\nUsage:\n{}",
                     cli::USAGE
                 );
@@ -83,7 +83,7 @@ pub fn main(args: &[String]) -> ExitCode {
         match it.next() {
             Some(v) if slot.is_none() => *slot = Some(PathBuf::from(v)),
             _ => {
-                eprintln!("uptime-tracker demo: {arg} needs one value");
+                crate::errln!("uptime-tracker demo: {arg} needs one value");
                 return ExitCode::from(2);
             }
         }
@@ -92,7 +92,7 @@ pub fn main(args: &[String]) -> ExitCode {
     match run(keep, svg) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("uptime-tracker demo: {e}");
+            crate::errln!("uptime-tracker demo: {e}");
             ExitCode::FAILURE
         }
     }
