@@ -16,8 +16,9 @@
 //!   only when TCP's backed-off retransmits get through, tens of seconds after the heal).
 //!   A peer that completes a fresh handshake with us while our link to it is down or
 //!   missing replies is redialled at once too: it is reachable.
-//! - **Rounds.** Every `interval` one probe per peer starts, with its own deadline of
-//!   `timeout`; a peer whose link is down is redialled and its probes go out once the
+//! - **Rounds.** Every `interval` one probe per peer starts, each peer at its own phase
+//!   (peers spread evenly over the interval, stable across rounds), with its own deadline
+//!   of `timeout`; a peer whose link is down is redialled and its probes go out once the
 //!   handshake completes. A connection that fails (refused, reset, closed) fails every
 //!   probe waiting on it; a link merely dropped for slowness leaves them to their own
 //!   deadlines, so each is counted once, at its time. The [`Tracker`] turns outcomes into
@@ -82,8 +83,9 @@ const QUIET_MS: u64 = 1_000;
 /// What a timer is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Timer {
-    /// Start the next probe round.
-    Round,
+    /// Start `peer`'s next probe, due at `due`: each peer has its own phase within the
+    /// interval.
+    Round { peer: usize, due: u64 },
     /// Check whether the wall clock's UTC day changed.
     DayCheck,
     /// Probe `seq` of peer `peer` has had no reply for `timeout`.
@@ -130,8 +132,6 @@ pub struct Engine {
     wheel: Wheel<Timer>,
     tracker: Tracker<TimerId>,
     actions: VecDeque<Action>,
-    /// Deadline of the round in progress, so rounds keep their cadence.
-    round_at: u64,
     /// UTC day number of the log file being written.
     day: i64,
     /// Until when reports about strangers stay quiet.
@@ -167,7 +167,6 @@ impl Engine {
             wheel: Wheel::new(now.mono),
             tracker: Tracker::new(cfg.nodes.len(), cfg.offline_threshold),
             actions: VecDeque::new(),
-            round_at: now.mono + cfg.interval_ms.max(1),
             day: logline::day_number(now.wall),
             quiet_until: 0,
             pending: 0,
@@ -175,7 +174,15 @@ impl Engine {
         for peer in engine.peer_indices() {
             engine.connect(peer, now);
         }
-        engine.wheel.schedule(engine.round_at, Timer::Round);
+        // Probes are spread evenly over the interval, each peer at its own phase, so a
+        // round is not a burst of N writes that would hold up the replies we owe.
+        let peers: Vec<usize> = engine.peer_indices().collect();
+        let first = now.mono + engine.interval;
+        for (k, &peer) in peers.iter().enumerate() {
+            let phase = engine.interval * k as u64 / peers.len() as u64;
+            let due = first + phase;
+            engine.wheel.schedule(due, Timer::Round { peer, due });
+        }
         engine.schedule_day_check(now);
         engine
     }
@@ -592,7 +599,7 @@ impl Engine {
 
     fn on_timer(&mut self, timer: Timer, now: Now) {
         match timer {
-            Timer::Round => self.round(now),
+            Timer::Round { peer, due } => self.probe(peer, due, now),
             Timer::DayCheck => {
                 self.roll_day(now);
                 self.schedule_day_check(now);
@@ -634,39 +641,34 @@ impl Engine {
         }
     }
 
-    /// One probe round: a probe per peer, sent now if its link is ready, else once the
-    /// link is (re)established.
-    fn round(&mut self, now: Now) {
-        // Keep the cadence, but after a stall (SIGSTOP, suspend) start afresh from now.
-        self.round_at = match self.round_at + self.interval {
-            next if next > now.mono => next,
-            _ => now.mono + self.interval,
-        };
-        self.wheel.schedule(self.round_at, Timer::Round);
+    /// `peer`'s turn, due at `due`: a probe, sent now if its link is ready, else once the
+    /// link is (re)established. The next turn is one interval later; after a stall
+    /// (SIGSTOP, suspend) the turns missed are skipped, keeping the peer's phase.
+    fn probe(&mut self, peer: usize, due: u64, now: Now) {
+        let missed = now.mono.saturating_sub(due) / self.interval;
+        let next = due + (missed + 1) * self.interval;
+        self.wheel.schedule(next, Timer::Round { peer, due: next });
         let deadline = now.mono + self.timeout;
-        for peer in self.peer_indices() {
-            let wheel = &mut self.wheel;
-            let started = self.tracker.start_probe(peer, |seq| {
-                wheel.schedule(deadline, Timer::Probe { peer, seq })
-            });
-            let Some(seq) = started else {
-                let msg = format!(
-                    "peer {}: too many probes in flight; round skipped",
-                    self.name(peer)
-                );
-                self.say(msg);
-                continue;
-            };
-            match self.peers.get(peer).and_then(|p| p.link) {
-                None => self.connect(peer, now),
-                Some(id) => {
-                    if let Some(Role::Out {
-                        state: LinkState::Ready,
-                        ..
-                    }) = self.role(id)
-                    {
-                        self.send_message(id, Message::Ping { seq }, now);
-                    }
+        let wheel = &mut self.wheel;
+        let started = self.tracker.start_probe(peer, |seq| {
+            wheel.schedule(deadline, Timer::Probe { peer, seq })
+        });
+        let Some(seq) = started else {
+            let msg = format!(
+                "peer {}: too many probes in flight; probe skipped",
+                self.name(peer)
+            );
+            return self.say(msg);
+        };
+        match self.peers.get(peer).and_then(|p| p.link) {
+            None => self.connect(peer, now),
+            Some(id) => {
+                if let Some(Role::Out {
+                    state: LinkState::Ready,
+                    ..
+                }) = self.role(id)
+                {
+                    self.send_message(id, Message::Ping { seq }, now);
                 }
             }
         }

@@ -633,3 +633,50 @@ fn encode_seq_matches_the_wire_encoder() {
         assert_eq!(encode_seq(&mut buf, b"PING ", seq), &want[..]);
     }
 }
+
+#[test]
+fn probes_are_spread_over_the_interval_at_stable_phases() {
+    // Four peers: phases 0, 50, 100 and 150 ms into each 200 ms interval.
+    let mut h = Harness::new(5, 3);
+    let links = connects(&h.actions());
+    assert_eq!(links.len(), 4);
+    for (k, &(conn, _)) in links.iter().enumerate() {
+        h.link_up(conn, k as u8 + 2);
+    }
+    let mut sent_at: Vec<Vec<u64>> = vec![Vec::new(); 4];
+    let record = |h: &mut Harness, sent_at: &mut Vec<Vec<u64>>, t: u64| {
+        h.at(t);
+        for (k, &(conn, _)) in links.iter().enumerate() {
+            let out = h.take_output(conn);
+            for line in out.lines() {
+                let seq = line.strip_prefix("PING ").expect("only PINGs");
+                h.data(conn, &format!("PONG {seq}\n"));
+                sent_at[k].push(t);
+            }
+        }
+    };
+    for t in 1..=1_000u64 {
+        record(&mut h, &mut sent_at, t);
+    }
+    for (k, times) in sent_at.iter().enumerate() {
+        let want: Vec<u64> = (1..=4)
+            .map(|r| r * INTERVAL + k as u64 * INTERVAL / 4)
+            .collect();
+        assert_eq!(times[..4], want[..], "peer {k}: {times:?}");
+    }
+    // A 10 s stall: each peer probes once at the end of it, then keeps its own phase.
+    record(&mut h, &mut sent_at, 10_000);
+    for t in 10_001..=10_400u64 {
+        record(&mut h, &mut sent_at, t);
+    }
+    for (k, times) in sent_at.iter().enumerate() {
+        let after: Vec<u64> = times.iter().copied().filter(|&t| t > 10_000).collect();
+        let phase = k as u64 * INTERVAL / 4;
+        assert!(
+            after.iter().all(|t| t % INTERVAL == phase),
+            "peer {k}: {after:?}"
+        );
+        assert_eq!(after.len(), 2, "peer {k}: {after:?}");
+    }
+    assert!(events(&h.actions()).is_empty());
+}
