@@ -192,6 +192,17 @@ impl<H: Copy> Tracker<H> {
             settled(probe.handle, change);
         }
     }
+
+    /// Every probe in flight to `peer` is void: dropped without counting, neither reply
+    /// nor miss. For failures of this machine (out of descriptors or buffers), which say
+    /// nothing about the peer: its count holds. `voided` gets each probe's handle.
+    pub fn void_all(&mut self, peer: usize, mut voided: impl FnMut(H)) {
+        if let Some(p) = self.peers.get_mut(peer) {
+            for probe in p.outstanding.drain(..) {
+                voided(probe.handle);
+            }
+        }
+    }
 }
 
 fn take_probe<H: Copy>(outstanding: &mut VecDeque<Probe<H>>, seq: u64) -> Option<H> {
@@ -222,6 +233,21 @@ fn count_miss<H>(p: &mut Peer<H>, peer: usize, threshold: u32, now: u64) -> Opti
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn voided_probes_count_neither_way() {
+        let mut t: Tracker<u32> = Tracker::new(1, 3);
+        t.start_probe(0, |_| 1);
+        t.miss(0, 0, 5);
+        t.start_probe(0, |_| 2);
+        t.start_probe(0, |_| 3);
+        let mut handles = Vec::new();
+        t.void_all(0, |h| handles.push(h));
+        assert_eq!(handles, vec![2, 3]);
+        assert_eq!(t.timeouts(0), 1, "the count holds");
+        assert_eq!(t.outstanding_len(0), 0);
+        assert!(t.miss(0, 1, 9).is_none() && t.reply(0, 2, 9).is_none());
+    }
 
     /// Handles are the probe's seq, so tests can check which timer comes back.
     fn tracker(peers: usize, threshold: u32) -> Tracker<u64> {

@@ -33,6 +33,8 @@ use sys::{bind_listener, install_signal_pipe, is_local, start_connect, wall_ms};
 /// Most reads from one connection per readiness event, so a peer that floods cannot
 /// starve timers and other connections.
 pub const MAX_READS_PER_EVENT: usize = 8;
+/// How often a listener whose `accept` ran out of descriptors is tried again.
+const ACCEPT_RETRY_MS: u64 = 100;
 /// Size of one read.
 const READ_BUF: usize = 2048;
 
@@ -77,10 +79,13 @@ struct Shell {
     stop: bool,
     /// Connections that stopped reading at [`MAX_READS_PER_EVENT`] with data left.
     unfinished: Vec<ConnId>,
+    /// `accept` ran out of descriptors: the queue is retried every [`ACCEPT_RETRY_MS`].
+    accept_blocked: bool,
 }
 
 impl Shell {
     fn new(cfg: Config) -> Result<Shell, DaemonError> {
+        let limit = sys::raise_nofile(cfg.nodes.len().saturating_sub(1)).map_err(DaemonError)?;
         let poll = Poll::new().map_err(startup("cannot create the poller"))?;
         let listen = cfg.listen;
         let mut listener = bind_listener(listen)
@@ -128,10 +133,11 @@ impl Shell {
             start,
             stop: false,
             unfinished: Vec::new(),
+            accept_blocked: false,
         };
         let peers = cfg.nodes.len() - 1;
         shell.say(format_args!(
-            "listening on {listen}, probing {peers} peer{} every {} ms (timeout {} ms, offline after {}), logging to {}",
+            "listening on {listen}, probing {peers} peer{} every {} ms (timeout {} ms, offline after {}), logging to {}, up to {limit} open files",
             if peers == 1 { "" } else { "s" },
             cfg.interval_ms,
             cfg.timeout_ms,
@@ -149,9 +155,11 @@ impl Shell {
         while !self.stop {
             let timeout = if self.unfinished.is_empty() {
                 let mono = self.mono();
-                self.engine
-                    .poll_at()
-                    .map(|at| Duration::from_millis(at.saturating_sub(mono)))
+                let mut wait = self.engine.poll_at().map(|at| at.saturating_sub(mono));
+                if self.accept_blocked {
+                    wait = Some(wait.map_or(ACCEPT_RETRY_MS, |w| w.min(ACCEPT_RETRY_MS)));
+                }
+                wait.map(Duration::from_millis)
             } else {
                 // Connections with data left: just collect new events, then read on.
                 Some(Duration::ZERO)
@@ -167,6 +175,11 @@ impl Shell {
             let now = self.now();
             for id in std::mem::take(&mut self.unfinished) {
                 self.read(id, false, now);
+            }
+            if std::mem::take(&mut self.accept_blocked) {
+                // Edge-triggered: connections queued while descriptors were short bring
+                // no new event; drain them once there is room.
+                self.accept(now);
             }
             for event in events.iter() {
                 self.on_event(event, now);
@@ -315,7 +328,9 @@ impl Shell {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    // Out of descriptors, or a connection reset before accept: not fatal.
+                    // Out of descriptors (retried soon: the queue is drained once there
+                    // is room), or a connection reset before accept: not fatal.
+                    self.accept_blocked = sys::is_shortage(&e);
                     self.engine.on_accept_error(&e, now);
                     return self.apply_actions(now);
                 }

@@ -69,6 +69,55 @@ pub(super) fn start_connect(
     Ok(TcpStream::from_std(socket.into()))
 }
 
+/// Descriptors the daemon needs beyond two per peer (a link and an accepted
+/// connection): stdio, the poller, the signal pipe, the listener, the log file, and room
+/// for connections waiting for their handshake.
+pub(super) const BASE_FDS: u64 = 16;
+
+/// Raises the soft `RLIMIT_NOFILE` toward the hard limit so `peers` fit, and returns the
+/// soft limit now in force. Fails, saying the numbers, when even the hard limit is too
+/// low: descriptors run out at run time would be this machine's trouble, logged for
+/// nobody, and peers would stay unprobed.
+pub(super) fn raise_nofile(peers: usize) -> Result<u64, String> {
+    let need = 2 * peers as u64 + BASE_FDS;
+    let want = need + 64; // headroom for handshakes and redials
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return Err(format!("getrlimit: {}", io::Error::last_os_error()));
+    }
+    let (soft, hard) = (lim.rlim_cur as u64, lim.rlim_max as u64);
+    if soft < want {
+        let raised = libc::rlimit {
+            rlim_cur: want.min(hard) as libc::rlim_t,
+            rlim_max: lim.rlim_max,
+        };
+        // SAFETY: as above.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            lim.rlim_cur = raised.rlim_cur;
+        }
+    }
+    let now = lim.rlim_cur as u64;
+    if now < need {
+        return Err(format!(
+            "this mesh needs at least {need} open files (2 per peer + {BASE_FDS}), but the limit is {now} (hard limit {hard}): raise it (ulimit -n, systemd LimitNOFILE=)"
+        ));
+    }
+    Ok(now.max(soft))
+}
+
+/// Whether an `accept` error is this machine's shortage (descriptors, memory, buffers):
+/// the connections stay queued until there is room again.
+pub(super) fn is_shortage(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
+
 /// Whether a non-blocking connect has finished: `None` while in progress (any wake-up
 /// before is spurious), else its outcome. It is done when the socket reports an error or
 /// has a peer address (mio's `TcpStream::connect` documentation).

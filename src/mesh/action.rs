@@ -154,6 +154,18 @@ impl CloseReason {
         }
     }
 
+    /// Whether the failure is this machine's own trouble (out of descriptors, memory or
+    /// buffers, no local address), which says nothing about the peer.
+    pub fn is_local(self) -> bool {
+        matches!(
+            self,
+            CloseReason::Io { errno, .. } if matches!(
+                errno,
+                libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM | libc::EADDRNOTAVAIL
+            )
+        )
+    }
+
     /// The reason for an I/O error of operation `op`.
     pub fn io(op: IoOp, e: &io::Error) -> CloseReason {
         CloseReason::Io {

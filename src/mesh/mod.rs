@@ -713,6 +713,20 @@ impl Engine {
                 {
                     p.link = None;
                 }
+                if reason.is_local() {
+                    // This machine's trouble, not the peer's: its probes are void and
+                    // its count holds; the next turn tries again.
+                    let wheel = &mut self.wheel;
+                    self.tracker.void_all(peer, |timer| {
+                        wheel.cancel(timer);
+                    });
+                    let msg = format!(
+                        "this machine: {reason} (peer {}'s probes are not counted)",
+                        self.name(peer)
+                    );
+                    self.say_quietly(now, msg);
+                    return;
+                }
                 self.report_trouble(peer, reason);
                 if !matches!(
                     reason,

@@ -680,3 +680,36 @@ fn probes_are_spread_over_the_interval_at_stable_phases() {
     }
     assert!(events(&h.actions()).is_empty());
 }
+
+#[test]
+fn this_machines_trouble_is_never_counted_against_a_peer() {
+    let mut h = Harness::new(2, 3);
+    let mut link = connects(&h.actions())[0].0;
+    let emfile = CloseReason::Io {
+        op: IoOp::Connect,
+        errno: libc::EMFILE,
+    };
+    assert!(emfile.is_local());
+    let mut logged = Vec::new();
+    let mut told = false;
+    for turn in 1..=10u64 {
+        h.engine.on_closed(link, emfile, h.now);
+        let acts = h.actions();
+        told |= says(&acts, "this machine");
+        logged.extend(events(&acts));
+        let acts = h.at(turn * INTERVAL);
+        logged.extend(events(&acts));
+        link = connects(&acts).first().map_or(link, |c| c.0);
+    }
+    assert!(logged.is_empty(), "{logged:?}");
+    assert!(told);
+    assert_eq!(h.engine.timeouts(PeerId(1)), 0);
+    // Descriptors back, the peer really refuses: now it counts.
+    let refused = CloseReason::Io {
+        op: IoOp::Connect,
+        errno: libc::ECONNREFUSED,
+    };
+    assert!(!refused.is_local());
+    h.engine.on_closed(link, refused, h.now);
+    assert_eq!(events(&h.actions()), vec![(2, 1)]);
+}

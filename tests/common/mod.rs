@@ -445,6 +445,23 @@ impl Mesh {
         self.daemons.push((name.to_string(), d));
     }
 
+    /// Starts `name` with its open-files limit set to `nofile` (`ulimit -n`, then exec,
+    /// so the pid is the daemon's).
+    pub fn start_limited(&mut self, name: &str, nofile: u32) {
+        let config = self.config.to_str().unwrap().to_string();
+        let script = format!("ulimit -n {nofile} && exec \"$0\" \"$@\"");
+        let d = Daemon::spawn_wrapped(
+            name,
+            "sh",
+            &[
+                "-c", &script, BIN, "run", "--config", &config, "--whoami", name,
+            ],
+            &self.cwd,
+            self.dir.path(),
+        );
+        self.daemons.push((name.to_string(), d));
+    }
+
     /// Starts every node, back to back.
     pub fn start_all(&mut self) {
         let names: Vec<String> = self.nodes.iter().map(|n| n.name.clone()).collect();
