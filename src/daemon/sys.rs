@@ -89,10 +89,11 @@ pub(super) fn raise_nofile(peers: usize) -> Result<u64, String> {
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
         return Err(format!("getrlimit: {}", io::Error::last_os_error()));
     }
-    let (soft, hard) = (lim.rlim_cur as u64, lim.rlim_max as u64);
+    // rlim_t is 32 bits on some targets' C libraries, 64 on others.
+    let (soft, hard) = (u64::from(lim.rlim_cur), u64::from(lim.rlim_max));
     if soft < want {
         let raised = libc::rlimit {
-            rlim_cur: want.min(hard) as libc::rlim_t,
+            rlim_cur: libc::rlim_t::try_from(want.min(hard)).unwrap_or(lim.rlim_max),
             rlim_max: lim.rlim_max,
         };
         // SAFETY: as above.
@@ -100,7 +101,7 @@ pub(super) fn raise_nofile(peers: usize) -> Result<u64, String> {
             lim.rlim_cur = raised.rlim_cur;
         }
     }
-    let now = lim.rlim_cur as u64;
+    let now = u64::from(lim.rlim_cur);
     if now < need {
         return Err(format!(
             "this mesh needs at least {need} open files (2 per peer + {BASE_FDS}), but the limit is {now} (hard limit {hard}): raise it (ulimit -n, systemd LimitNOFILE=)"
