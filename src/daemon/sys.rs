@@ -78,6 +78,7 @@ pub(super) const BASE_FDS: u64 = 16;
 /// soft limit now in force. Fails, saying the numbers, when even the hard limit is too
 /// low: descriptors run out at run time would be this machine's trouble, logged for
 /// nobody, and peers would stay unprobed.
+#[allow(clippy::useless_conversion)] // rlim_t is u64 here, u32 on some 32-bit C libraries
 pub(super) fn raise_nofile(peers: usize) -> Result<u64, String> {
     let need = 2 * peers as u64 + BASE_FDS;
     let want = need + 64; // headroom for handshakes and redials
@@ -89,7 +90,6 @@ pub(super) fn raise_nofile(peers: usize) -> Result<u64, String> {
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
         return Err(format!("getrlimit: {}", io::Error::last_os_error()));
     }
-    // rlim_t is 32 bits on some targets' C libraries, 64 on others.
     let (soft, hard) = (u64::from(lim.rlim_cur), u64::from(lim.rlim_max));
     if soft < want {
         let raised = libc::rlimit {
