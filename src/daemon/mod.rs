@@ -10,7 +10,8 @@
 //! from its timers. Unsent output stays in the engine and is written when the socket is
 //! writable again.
 
-use std::fmt;
+use std::cell::Cell;
+use std::fmt::{self, Write as _};
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -81,10 +82,13 @@ struct Shell {
     unfinished: Vec<ConnId>,
     /// `accept` ran out of descriptors: the queue is retried every [`ACCEPT_RETRY_MS`].
     accept_blocked: bool,
+    /// Lines stderr could not take (its reader is not reading).
+    stderr_dropped: Cell<u64>,
 }
 
 impl Shell {
     fn new(cfg: Config) -> Result<Shell, DaemonError> {
+        sys::stderr_nonblocking();
         let limit = sys::raise_nofile(cfg.nodes.len().saturating_sub(1)).map_err(DaemonError)?;
         let poll = Poll::new().map_err(startup("cannot create the poller"))?;
         let listen = cfg.listen;
@@ -134,6 +138,7 @@ impl Shell {
             stop: false,
             unfinished: Vec::new(),
             accept_blocked: false,
+            stderr_dropped: Cell::new(0),
         };
         let peers = cfg.nodes.len() - 1;
         shell.say(format_args!(
@@ -383,13 +388,31 @@ impl Shell {
         }
     }
 
-    /// A human-readable line on stderr, stamped with UTC time and this node's name.
+    /// A human-readable line on stderr, stamped with UTC time and this node's name. One
+    /// `write` per line: a pipe takes a line shorter than `PIPE_BUF` whole or not at all,
+    /// and a pipe nobody reads (made non-blocking at start) costs the line, never the
+    /// daemon. Lines lost so are counted and the count said once the reader is back.
     fn say(&self, msg: fmt::Arguments<'_>) {
-        let mut stamp = String::with_capacity(24);
-        logline::write_timestamp(&mut stamp, wall_ms());
-        // Not eprintln!: it panics when stderr is a closed pipe (a dead log collector),
-        // and a lost report must not stop the daemon.
-        let _ = writeln!(io::stderr().lock(), "{stamp} {}: {msg}", self.whoami);
+        let mut line = String::with_capacity(96);
+        logline::write_timestamp(&mut line, wall_ms());
+        let dropped = self.stderr_dropped.get();
+        if dropped > 0 {
+            let _ = write!(
+                line,
+                " {}: ({dropped} earlier lines lost: stderr was not being read)\n",
+                self.whoami
+            );
+            logline::write_timestamp(&mut line, wall_ms());
+        }
+        let _ = writeln!(line, " {}: {msg}", self.whoami);
+        // Not eprintln!: it panics when stderr is a closed pipe (a dead log collector).
+        match io::stderr().write(line.as_bytes()) {
+            Ok(_) => self.stderr_dropped.set(0),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.stderr_dropped.set(dropped + 1);
+            }
+            Err(_) => {}
+        }
     }
 
     fn on_signal(&mut self) {

@@ -119,6 +119,27 @@ pub(super) fn is_shortage(e: &io::Error) -> bool {
     )
 }
 
+/// Makes stderr non-blocking when it is a pipe or a socket (a log collector), so a
+/// reader that stops reading cannot stop the daemon: a report that does not fit is
+/// dropped instead. A terminal or a file is left as it is (they do not fill up like a
+/// pipe, and a terminal's flags are shared with the shell).
+pub(super) fn stderr_nonblocking() {
+    // SAFETY: fstat and fcntl on fd 2 only read and set that descriptor's flags.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        if libc::fstat(2, &mut st) != 0 {
+            return;
+        }
+        let kind = st.st_mode & libc::S_IFMT;
+        if kind == libc::S_IFIFO || kind == libc::S_IFSOCK {
+            let flags = libc::fcntl(2, libc::F_GETFL);
+            if flags >= 0 {
+                libc::fcntl(2, libc::F_SETFL, flags | libc::O_NONBLOCK);
+            }
+        }
+    }
+}
+
 /// Whether a non-blocking connect has finished: `None` while in progress (any wake-up
 /// before is spurious), else its outcome. It is done when the socket reports an error or
 /// has a peer address (mio's `TcpStream::connect` documentation).

@@ -154,6 +154,21 @@ impl CloseReason {
         }
     }
 
+    /// The class of trouble, for reporting a peer's trouble once however its errors
+    /// alternate (refused, reset, closed: all "unreachable").
+    pub fn class(self) -> &'static str {
+        match self {
+            CloseReason::ClosedByPeer | CloseReason::Io { .. } => "unreachable",
+            CloseReason::HandshakeTimeout | CloseReason::ProbeTimeout => "silent",
+            CloseReason::NoHello | CloseReason::NotReading => "stalled",
+            CloseReason::LineTooLong
+            | CloseReason::Malformed(_)
+            | CloseReason::Unexpected
+            | CloseReason::WrongNode => "protocol",
+            CloseReason::Replaced | CloseReason::Evicted => "replaced",
+        }
+    }
+
     /// Whether the failure is this machine's own trouble (out of descriptors, memory or
     /// buffers, no local address), which says nothing about the peer.
     pub fn is_local(self) -> bool {

@@ -104,11 +104,15 @@ struct Peer {
     link: Option<ConnId>,
     /// Its authenticated inbound connection, if any.
     inbound: Option<ConnId>,
-    /// The kind of trouble last reported for it, so a peer that stays down is reported
-    /// once; `None` once a handshake succeeded.
+    /// The class of trouble last reported for it ([`CloseReason::class`]), so a peer
+    /// that stays down is reported once; `None` once a handshake succeeded.
     trouble: Option<&'static str>,
     /// Whether a link to it ever completed a handshake.
     ever_connected: bool,
+    /// When our current link to it completed its handshake (monotonic ms).
+    ready_at: u64,
+    /// When a probe to it last counted as a miss.
+    missed_at: Option<u64>,
 }
 
 /// One line read from a connection, decoded into owned values so the engine can act on
@@ -155,6 +159,8 @@ impl Engine {
                 inbound: None,
                 trouble: None,
                 ever_connected: false,
+                ready_at: 0,
+                missed_at: None,
             })
             .collect();
         let mut engine = Engine {
@@ -516,6 +522,7 @@ impl Engine {
         if let Some(p) = self.peers.get_mut(peer) {
             let first = !p.ever_connected;
             p.ever_connected = true;
+            p.ready_at = now.mono;
             if p.trouble.take().is_some() || first {
                 let msg = format!("peer {}: connected", p.name);
                 self.say(msg);
@@ -587,9 +594,16 @@ impl Engine {
                 Role::Out { state, .. } => Some(state),
                 Role::In { .. } => None,
             });
+        // A link made since the peer's last miss is fresh: leave it (both sides
+        // redialling on each other's new handshakes would knock each other's fresh
+        // links down in turn).
+        let stale = self
+            .peers
+            .get(peer)
+            .is_some_and(|p| p.missed_at.is_some_and(|m| p.ready_at <= m));
         match (link, link_state) {
             (None, _) => self.connect(peer, now),
-            (Some(id), Some(LinkState::Ready)) if self.tracker.timeouts(peer) > 0 => {
+            (Some(id), Some(LinkState::Ready)) if stale => {
                 self.close(id, CloseReason::ProbeTimeout, now);
                 self.connect(peer, now);
             }
@@ -608,6 +622,7 @@ impl Engine {
                 let Some((_, change)) = self.tracker.miss(peer, seq, now.mono) else {
                     return;
                 };
+                self.missed(peer, now);
                 if let Some(change) = change {
                     self.log_change(change, now);
                 }
@@ -707,7 +722,7 @@ impl Engine {
         }
         self.actions.push_back(Action::Close { conn, reason });
         match c.role {
-            Role::Out { peer, .. } => {
+            Role::Out { peer, state } => {
                 if let Some(p) = self.peers.get_mut(peer)
                     && p.link == Some(conn)
                 {
@@ -727,7 +742,7 @@ impl Engine {
                     self.say_quietly(now, msg);
                     return;
                 }
-                self.report_trouble(peer, reason);
+                self.report_trouble(peer, reason, state);
                 if !matches!(
                     reason,
                     CloseReason::ProbeTimeout | CloseReason::HandshakeTimeout
@@ -754,15 +769,18 @@ impl Engine {
                 // A peer closing its own connection is routine (it restarted or
                 // redialled); anything else is worth a line.
                 if !matches!(reason, CloseReason::ClosedByPeer | CloseReason::Replaced) {
+                    // Rate-limited: anyone on a peer's host can open connections in its
+                    // name and misbehave.
                     let msg = format!("connection from peer {} closed: {reason}", self.name(peer));
-                    self.say(msg);
+                    self.say_quietly(now, msg);
                 }
             }
         }
     }
 
-    fn report_trouble(&mut self, peer: usize, reason: CloseReason) {
-        let kind = reason.kind();
+    fn report_trouble(&mut self, peer: usize, reason: CloseReason, state: LinkState) {
+        let kind = reason.class();
+        let own = self.peers.get(self.me).map(|p| p.addr.ip());
         let Some(p) = self.peers.get_mut(peer) else {
             return;
         };
@@ -770,12 +788,32 @@ impl Engine {
             return;
         }
         p.trouble = Some(kind);
-        let msg = format!("peer {}: {reason}", p.name);
+        // A peer that hangs up on our HELLO does not recognise us: most often this
+        // node's `ip` in the config is not the address it really connects from.
+        let hint = match (state, reason) {
+            (LinkState::Handshaking, CloseReason::ClosedByPeer | CloseReason::Io { .. }) => {
+                format!(
+                    " during the handshake: does it know this node? (configured ip {}; see the peer's own stderr)",
+                    own.map_or_else(String::new, |ip| ip.to_string())
+                )
+            }
+            _ => String::new(),
+        };
+        let msg = format!("peer {}: {reason}{hint}", p.name);
         self.say(msg);
+    }
+
+    fn missed(&mut self, peer: usize, now: Now) {
+        if let Some(p) = self.peers.get_mut(peer) {
+            p.missed_at = Some(now.mono);
+        }
     }
 
     /// Every probe in flight to `peer` is a miss.
     fn fail_probes(&mut self, peer: usize, now: Now) {
+        if self.tracker.outstanding_len(peer) > 0 {
+            self.missed(peer, now);
+        }
         let mut changes = Vec::new();
         let wheel = &mut self.wheel;
         self.tracker.miss_all(peer, now.mono, |timer, change| {

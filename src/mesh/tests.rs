@@ -557,6 +557,37 @@ fn a_link_hello_from_the_wrong_node_is_refused() {
 }
 
 #[test]
+fn alternating_errors_are_one_trouble() {
+    let mut h = Harness::new(2, 3);
+    let mut link = connects(&h.actions())[0].0;
+    let mut lines = 0;
+    for turn in 1..=10u64 {
+        // The peer's host resets some attempts and closes others (a node on the wrong
+        // address is refused like this every round).
+        let reason = if turn % 2 == 0 {
+            CloseReason::ClosedByPeer
+        } else {
+            CloseReason::Io {
+                op: IoOp::Read,
+                errno: libc::ECONNRESET,
+            }
+        };
+        h.engine.on_connected(link, h.now);
+        h.actions();
+        h.take_output(link);
+        h.engine.on_closed(link, reason, h.now);
+        lines += h
+            .actions()
+            .iter()
+            .filter(|a| matches!(a, Action::Say(s) if s.starts_with("peer node2:")))
+            .count();
+        let acts = h.at(turn * INTERVAL);
+        link = connects(&acts).first().map_or(link, |c| c.0);
+    }
+    assert_eq!(lines, 1);
+}
+
+#[test]
 fn trouble_is_reported_once_per_kind() {
     let mut h = Harness::new(2, 3);
     let mut link = connects(&h.actions())[0].0;
