@@ -24,6 +24,8 @@ fn a_stderr_pipe_nobody_reads_does_not_stop_the_daemon() {
         // Fill it: the reader is "stuck" from the start.
         let junk = [b'x'; 512];
         while libc::write(fds[1], junk.as_ptr().cast(), junk.len()) > 0 {}
+        // Blocking again, as a collector's pipe is: the daemon must cope by itself.
+        libc::fcntl(fds[1], libc::F_SETFL, 0);
     }
     let (mut read_end, write_end) = unsafe {
         (

@@ -397,9 +397,9 @@ impl Shell {
         logline::write_timestamp(&mut line, wall_ms());
         let dropped = self.stderr_dropped.get();
         if dropped > 0 {
-            let _ = write!(
+            let _ = writeln!(
                 line,
-                " {}: ({dropped} earlier lines lost: stderr was not being read)\n",
+                " {}: ({dropped} earlier lines lost: stderr was not being read)",
                 self.whoami
             );
             logline::write_timestamp(&mut line, wall_ms());
