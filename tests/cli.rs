@@ -670,7 +670,10 @@ fn a_node_whose_ip_is_not_local_warns() {
         assert!(warning.contains(word), "warning lacks {word:?}: {warning}");
     }
     assert!(
-        err.contains(&format!("listening on 0.0.0.0:{}", nodes[0].port)),
+        err.contains(&format!(
+            "listening on 0.0.0.0:{}, probing 1 peer every",
+            nodes[0].port
+        )),
         "{err}"
     );
 }
