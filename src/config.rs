@@ -5,7 +5,7 @@
 //! Field names are those of the earlier TypeScript tool, in snake_case, with its camelCase
 //! spellings accepted as aliases.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::ops::Range;
@@ -50,8 +50,9 @@ pub struct Config {
     pub offline_threshold: u32,
     /// Where log files go; a relative path in the file is resolved against the file's folder.
     pub log_folder: PathBuf,
-    /// Where the listener binds.
-    pub listen: SocketAddr,
+    /// The file's `listen`, kept as is; `None`: the default, which depends on this machine
+    /// (see [`Config::listen_addr`]).
+    pub listen: Option<SocketAddr>,
     /// Every node of the mesh, this one included, in file order.
     pub nodes: Vec<Node>,
 }
@@ -112,9 +113,10 @@ impl Config {
             });
         }
 
-        let mut nodes = Vec::with_capacity(raw.nodes.len());
+        let mut nodes: Vec<Node> = Vec::with_capacity(raw.nodes.len());
         let mut names = HashSet::new();
-        let mut addrs = HashSet::new();
+        // Keyed by the canonical address: an IPv4-mapped IPv6 address is its IPv4 address.
+        let mut addrs: HashMap<SocketAddr, usize> = HashMap::new();
         for n in &raw.nodes {
             name::check(n.name.get_ref()).map_err(|e| {
                 fail(
@@ -139,9 +141,21 @@ impl Config {
                 Ok(p) => p,
             };
             let addr = SocketAddr::new(ip, port);
-            if !addrs.insert(addr) {
-                return Err(fail(n.ip.span(), format!("duplicate node address {addr}")));
+            let canonical = SocketAddr::new(ip.to_canonical(), port);
+            if let Some(other) = addrs.get(&canonical).and_then(|&i| nodes.get(i)) {
+                let (first, name) = (&other.name, n.name.get_ref());
+                let message = if other.addr == addr {
+                    format!("duplicate node address {addr}: {first:?} and {name:?}")
+                } else {
+                    format!(
+                        "duplicate node address: {first:?} ({}) and {name:?} ({addr}) are both \
+                         {canonical} (an IPv4-mapped IPv6 address is its IPv4 address)",
+                        other.addr
+                    )
+                };
+                return Err(fail(n.ip.span(), message));
             }
+            addrs.insert(canonical, nodes.len());
             nodes.push(Node {
                 name: n.name.get_ref().clone(),
                 addr,
@@ -160,7 +174,10 @@ impl Config {
             }
         };
         let Some(me) = nodes.iter().position(|n| n.name == whoami) else {
-            let message = format!("whoami {whoami:?} is not one of the [[nodes]]");
+            let message = format!(
+                "whoami {whoami:?} is not one of the [[nodes]]: {}",
+                name_list(&nodes)
+            );
             return Err(match whoami_span {
                 Some(span) => fail(span, message),
                 None => ConfigError {
@@ -210,17 +227,10 @@ impl Config {
             _ => PathBuf::from(folder),
         };
 
-        let own = nodes[me].addr;
         let listen = match &raw.listen {
-            None => {
-                let any = match own.ip() {
-                    IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-                    IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-                };
-                SocketAddr::new(any, own.port())
-            }
+            None => None,
             Some(l) => match l.get_ref().parse::<SocketAddr>() {
-                Ok(a) if a.port() != 0 => a,
+                Ok(a) if a.port() != 0 => Some(a),
                 _ => {
                     return Err(fail(
                         l.span(),
@@ -251,6 +261,25 @@ impl Config {
             .iter()
             .enumerate()
             .filter(move |(i, _)| *i != self.me)
+    }
+
+    /// Where the listener binds: the file's `listen` if given; else this node's own
+    /// address when its ip is an address of this machine (`own_ip_is_local`, which only
+    /// the daemon can find out), so several nodes of one host can share a port; else all
+    /// interfaces (`0.0.0.0` or `[::]`, after the ip's family) on this node's port.
+    pub fn listen_addr(&self, own_ip_is_local: bool) -> SocketAddr {
+        let own = self.own().addr;
+        match self.listen {
+            Some(addr) => addr,
+            None if own_ip_is_local => own,
+            None => {
+                let any = match own.ip() {
+                    IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                    IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+                };
+                SocketAddr::new(any, own.port())
+            }
+        }
     }
 
     /// This node.
@@ -316,9 +345,38 @@ fn period(value: &Spanned<i64>, field: &str) -> Result<u64, String> {
     }
 }
 
+/// Names shown in an error that lists the nodes; the rest are counted.
+const LISTED_NAMES: usize = 20;
+
+/// The nodes' names, comma-separated, the first [`LISTED_NAMES`] of them.
+fn name_list(nodes: &[Node]) -> String {
+    let mut list: Vec<&str> = nodes
+        .iter()
+        .take(LISTED_NAMES)
+        .map(|n| n.name.as_str())
+        .collect();
+    let more = nodes.len().saturating_sub(LISTED_NAMES);
+    let more = format!("and {more} more");
+    if nodes.len() > LISTED_NAMES {
+        list.push(&more);
+    }
+    list.join(", ")
+}
+
 fn parse_ip(text: &str) -> Result<IpAddr, String> {
     let ip: IpAddr = text.parse().map_err(|_| {
-        format!("ip {text:?} is not an IPv4 or IPv6 address (host names are not resolved)")
+        let bare = text.strip_prefix('[').and_then(|t| t.strip_suffix(']'));
+        if let Some(ip) = bare.and_then(|b| b.parse::<IpAddr>().ok()) {
+            format!("ip {text:?}: write the address without brackets, ip = \"{ip}\" (the port goes in `port`)")
+        } else if let Ok(addr) = text.parse::<SocketAddr>() {
+            format!(
+                "ip {text:?} includes a port: write ip = \"{}\" and port = {}",
+                addr.ip(),
+                addr.port()
+            )
+        } else {
+            format!("ip {text:?} is not an IPv4 or IPv6 address (host names are not resolved)")
+        }
     })?;
     if ip.is_unspecified() || ip.is_multicast() {
         return Err(format!(
@@ -385,7 +443,9 @@ port = 47003
             (1000, 1500, 3)
         );
         assert_eq!(c.log_folder, PathBuf::from("/etc/ut/logs"));
-        assert_eq!(c.listen, "0.0.0.0:47002".parse().unwrap());
+        assert_eq!(c.listen, None);
+        assert_eq!(c.listen_addr(true), "127.0.0.1:47002".parse().unwrap());
+        assert_eq!(c.listen_addr(false), "0.0.0.0:47002".parse().unwrap());
         assert_eq!(c.nodes.len(), 3);
         assert_eq!(c.nodes[2].addr, "[::1]:47003".parse().unwrap());
         let peers: Vec<&str> = c.peers().map(|(_, n)| n.name.as_str()).collect();
@@ -406,13 +466,21 @@ port = 47003
     #[test]
     fn whoami_override_and_listen() {
         let c = Config::parse(GOOD, Path::new("m.toml"), Some("node3")).unwrap();
-        assert_eq!((c.me, c.listen), (2, "[::]:47003".parse().unwrap()));
+        assert_eq!(
+            (c.me, c.listen_addr(false)),
+            (2, "[::]:47003".parse().unwrap())
+        );
+        assert_eq!(c.listen_addr(true), "[::1]:47003".parse().unwrap());
         assert_eq!(c.log_folder, PathBuf::from("logs"));
         let c =
             parse(&GOOD.replace("log_folder", "listen = \"127.0.0.2:9000\"\nlog_folder")).unwrap();
-        assert_eq!(c.listen, "127.0.0.2:9000".parse().unwrap());
+        assert_eq!(c.listen, Some("127.0.0.2:9000".parse().unwrap()));
+        for local in [true, false] {
+            assert_eq!(c.listen_addr(local), "127.0.0.2:9000".parse().unwrap());
+        }
         let e = Config::parse(GOOD, Path::new("m.toml"), Some("node9")).unwrap_err();
         assert!(e.to_string().contains("--whoami"), "{e}");
+        assert!(e.message.ends_with(": node1, node2, node3"), "{e}");
         let e = parse(&GOOD.replace("whoami = \"node2\"", "")).unwrap_err();
         assert!(e.message.contains("whoami is missing"), "{e}");
     }
@@ -502,6 +570,48 @@ port = 47003
             "offlineThreshold = 3\noffline_threshold",
         ));
         assert!(e.message.contains("duplicate"), "{e}");
+    }
+
+    #[test]
+    fn ipv4_mapped_addresses_are_their_ipv4_address() {
+        let e = error(&GOOD.replace(
+            "ip = \"::1\"\nport = 47003",
+            "ip = \"::ffff:127.0.0.1\"\nport = 47002",
+        ));
+        assert!(e.message.contains("duplicate node address"), "{e}");
+        assert!(
+            e.message.contains("\"node2\"") && e.message.contains("\"node3\""),
+            "{e}"
+        );
+        // Another port, or another address, is another node.
+        parse(&GOOD.replace("ip = \"::1\"", "ip = \"::ffff:127.0.0.1\"")).unwrap();
+        parse(&GOOD.replace(
+            "ip = \"::1\"\nport = 47003",
+            "ip = \"::ffff:127.0.0.3\"\nport = 47002",
+        ))
+        .unwrap();
+    }
+
+    #[test]
+    fn bracketed_or_ported_ips_say_how_to_write_them() {
+        let e = error(&GOOD.replace("ip = \"::1\"", "ip = \"[::1]\""));
+        assert!(e.message.contains("without brackets, ip = \"::1\""), "{e}");
+        let e = error(&GOOD.replace("ip = \"::1\"", "ip = \"127.0.0.3:47003\""));
+        assert!(e.message.contains("includes a port"), "{e}");
+        let e = error(&GOOD.replace("ip = \"::1\"", "ip = \"[::1]:47003\""));
+        assert!(e.message.contains("ip = \"::1\" and port = 47003"), "{e}");
+    }
+
+    #[test]
+    fn an_unknown_whoami_lists_at_most_20_names() {
+        let mut text = String::from(
+            "whoami = \"n99\"\ninterval = 1000\ntimeout = 1000\noffline_threshold = 3\nlog_folder = \"l\"\n",
+        );
+        for i in 0..25 {
+            text += &format!("[[nodes]]\nname = \"n{i}\"\nip = \"10.0.0.{i}\"\nport = 7000\n");
+        }
+        let e = error(&text);
+        assert!(e.message.ends_with(": n0, n1, n2, n3, n4, n5, n6, n7, n8, n9, n10, n11, n12, n13, n14, n15, n16, n17, n18, n19, and 5 more"), "{e}");
     }
 
     #[test]

@@ -22,7 +22,9 @@ Usage:
 Commands:
   run            probe every other node of the mesh and log changes of their state;
                  runs in the foreground until SIGINT or SIGTERM
-  check-config   validate the config file and print a summary
+  check-config   validate the config file and make the checks `run` makes before it
+                 serves (port free, log folder writable, own ip an address of this
+                 machine); print errors and warnings, then a summary
   simulate       run the mesh (the config's nodes and timings, or N nodes with the
                  example's timings) over a simulated network with injected faults and
                  print how soon outages and recoveries are logged and how many false
@@ -38,9 +40,11 @@ Options:
   -h, --help     print this help
   -V, --version  print the version
 
-Exit status: 0 on success or after SIGINT/SIGTERM, 1 on a config or runtime error
-(for simulate: also when a checked property failed, which is a bug to report with
-its seed), 2 on a usage error.";
+Exit status: 0 on success or after SIGINT/SIGTERM (warnings do not change it); 1 on
+a config error, when run cannot start (port in use, log folder not writable) or
+stops on an error, when check-config finds an error, or, for simulate, when a
+checked property failed (a bug: report it with the command line, which reproduces
+it); 2 on a usage error.";
 
 enum Command {
     Run,
@@ -68,7 +72,12 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Parsed, String> 
         #[cfg(feature = "simulate")]
         Some("simulate") => return sim_cli::parse(args).map(Parsed::Simulate),
         Some("-h" | "--help" | "help") => return Ok(Parsed::Help),
-        Some("-V" | "--version") => return Ok(Parsed::Version),
+        Some(flag @ ("-V" | "--version")) => {
+            return match args.next() {
+                None => Ok(Parsed::Version),
+                Some(extra) => Err(format!("{flag} takes no argument, got {extra:?}")),
+            };
+        }
         Some(other) => return Err(format!("unknown command {other:?}")),
         None => return Err("no command given".into()),
     };
@@ -132,7 +141,14 @@ fn main() -> ExitCode {
     };
     match args.command {
         Command::Check => {
-            print_summary(&cfg);
+            let pre = daemon::preflight(&cfg);
+            for finding in &pre.findings {
+                uptime_tracker::errln!("uptime-tracker: {finding}");
+            }
+            if pre.has_errors() {
+                return ExitCode::FAILURE;
+            }
+            print_summary(&cfg, &pre);
             ExitCode::SUCCESS
         }
         Command::Run => match daemon::run(cfg) {
@@ -145,10 +161,14 @@ fn main() -> ExitCode {
     }
 }
 
-fn print_summary(cfg: &Config) {
-    uptime_tracker::outln!("config ok");
+fn print_summary(cfg: &Config, pre: &daemon::Preflight) {
+    match pre.warnings().count() {
+        0 => uptime_tracker::outln!("config ok"),
+        1 => uptime_tracker::outln!("config ok, 1 warning (on stderr)"),
+        n => uptime_tracker::outln!("config ok, {n} warnings (on stderr)"),
+    }
     uptime_tracker::outln!("whoami:            {}", cfg.whoami);
-    uptime_tracker::outln!("listen:            {}", cfg.listen);
+    uptime_tracker::outln!("listen:            {}", pre.listen);
     uptime_tracker::outln!("interval:          {} ms", cfg.interval_ms);
     uptime_tracker::outln!("timeout:           {} ms", cfg.timeout_ms);
     uptime_tracker::outln!("offline_threshold: {}", cfg.offline_threshold);

@@ -29,7 +29,8 @@ use common::*;
 /// 14 ip = "127.0.0.2"
 /// 15 port = 47002
 /// ```
-/// (check-config opens no socket, so these ports are only numbers.)
+/// (check-config binds node1's address for a moment, like `run` before it serves: a
+/// valid BASE needs 127.0.0.1:47001 free.)
 const BASE: &str = r#"whoami = "node1"
 interval = 200
 timeout = 300
@@ -113,6 +114,8 @@ fn usage_errors_exit_2() {
         &["check-config", "--config", conf, "--bogus"],
         &["check-config", "--config", conf, "--whoami"],
         &["run", "--config", conf, "extra-argument"],
+        &["--version", "extra"],
+        &["-V", "extra"],
     ];
     for args in cases {
         let out = run_cli(args, dir.path());
@@ -290,6 +293,18 @@ fn check_config_rejects_each_class_of_error() {
             6..=6,
         ),
         bad("empty-name", edit(13, "name = \"\""), &[], 12..=13),
+        bad(
+            "ipv4-mapped-duplicate",
+            edit(14, "ip = \"::ffff:127.0.0.1\"").replace("47002", "47001"),
+            &["duplicate", "\"node1\"", "\"node2\"", "127.0.0.1:47001"],
+            12..=15,
+        ),
+        bad(
+            "bracketed-ip",
+            edit(14, "ip = \"[::1]\""),
+            &["without brackets", "ip = \"::1\""],
+            12..=14,
+        ),
     ];
     for (i, bad_name) in [
         "no|de",
@@ -368,6 +383,11 @@ fn whoami_override_must_name_a_node() {
     let out = check_config(&p, &["--whoami", "node9"]);
     assert_eq!(out.code, Some(1), "stdout: {}", out.stdout);
     assert!(out.stderr.contains("node9"), "stderr: {}", out.stderr);
+    assert!(
+        out.stderr.contains("node1, node2"),
+        "the valid names are not listed: {}",
+        out.stderr
+    );
     let out = check_config(&p, &["--whoami", "no|de"]);
     assert_eq!(out.code, Some(1), "stdout: {}", out.stdout);
 }
@@ -526,4 +546,310 @@ fn a_closed_stdout_does_not_abort() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+/// `node1` at `ip1:port1` and `node2` at `ip2:port2`.
+fn two_nodes(ip1: Ipv4Addr, port1: u16, ip2: Ipv4Addr, port2: u16) -> Vec<NodeSpec> {
+    vec![
+        NodeSpec {
+            name: "node1".into(),
+            ip: ip1,
+            port: port1,
+        },
+        NodeSpec {
+            name: "node2".into(),
+            ip: ip2,
+            port: port2,
+        },
+    ]
+}
+
+/// An address of TEST-NET-1 (RFC 5737): never an address of this machine, never routed.
+/// The daemon only binds with it in the config; it never sends there.
+const NOT_LOCAL: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+
+/// With no `listen`, a node whose ip is local listens on that ip only: two nodes of one
+/// host share one port (127.0.0.1:P and 127.0.0.2:P), run side by side and see each other.
+#[test]
+fn nodes_on_one_host_share_a_port_without_listen() {
+    let dir = TempDir::new("cli-shared-port");
+    let port = loop {
+        let p = free_port(IP1);
+        if TcpListener::bind((IP2, p)).is_ok() {
+            break p;
+        }
+    };
+    let nodes = two_nodes(IP1, port, IP2, port);
+    let p = write_config(
+        dir.path(),
+        "shared.toml",
+        &config_text("node1", 200, 300, 3, &nodes),
+    );
+    let conf = p.to_str().unwrap();
+    let out = check_config(&p, &[]);
+    assert_eq!(out.code, Some(0), "stderr: {}", out.stderr);
+    assert!(
+        out.stdout
+            .contains(&format!("listen:            127.0.0.1:{port}")),
+        "{}",
+        out.stdout
+    );
+    let mut a = Daemon::spawn(
+        "node1",
+        &["run", "--config", conf, "--whoami", "node1"],
+        dir.path(),
+        dir.path(),
+    );
+    let mut b = Daemon::spawn(
+        "node2",
+        &["run", "--config", conf, "--whoami", "node2"],
+        dir.path(),
+        dir.path(),
+    );
+    for (d, peer) in [(&mut a, "node2"), (&mut b, "node1")] {
+        wait_for(
+            &format!("{} to say `peer {peer}: connected`", d.label),
+            DEADLINE,
+            || {
+                assert!(d.is_running(), "{} exited: {}", d.label, d.stderr());
+                d.stderr()
+                    .contains(&format!("peer {peer}: connected"))
+                    .then_some(())
+            },
+        );
+    }
+    let (err_a, err_b) = (a.stderr(), b.stderr());
+    assert!(
+        err_a.contains(&format!("listening on 127.0.0.1:{port}")),
+        "{err_a}"
+    );
+    assert!(
+        err_b.contains(&format!("listening on 127.0.0.2:{port}")),
+        "{err_b}"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let logs = dir.path().join("logs");
+    for n in ["node1", "node2"] {
+        let log = read_node_logs(&logs, n);
+        assert_eq!(count_headers(&log), 1, "{n}:\n{log}");
+        assert!(events(&log).is_empty(), "{n} logged events:\n{log}");
+    }
+    a.terminate_ok();
+    b.terminate_ok();
+    assert_eq!(validate_log_dir(&logs, &nodes), 2);
+}
+
+/// A node whose configured ip is not an address of this machine listens on all
+/// interfaces and says why that may be wrong (NAT, or a wrong ip), naming the address.
+#[test]
+fn a_node_whose_ip_is_not_local_warns() {
+    let dir = TempDir::new("cli-not-local");
+    let nodes = two_nodes(NOT_LOCAL, free_port(IP1), IP2, free_port(IP2));
+    let p = write_config(
+        dir.path(),
+        "nat.toml",
+        &config_text("node1", 200, 300, 3, &nodes),
+    );
+    let mut d = Daemon::spawn(
+        "node1",
+        &["run", "--config", p.to_str().unwrap()],
+        dir.path(),
+        dir.path(),
+    );
+    let err = wait_for("the not-local warning", DEADLINE, || {
+        let err = d.stderr();
+        assert!(d.is_running(), "exited: {err}");
+        err.contains("listening on").then_some(err)
+    });
+    d.kill_hard();
+    let warning = err
+        .lines()
+        .find(|l| l.contains("warning"))
+        .unwrap_or_else(|| panic!("no warning on stderr:\n{err}"));
+    for word in ["192.0.2.1", "not an address of this machine", "NAT"] {
+        assert!(warning.contains(word), "warning lacks {word:?}: {warning}");
+    }
+    assert!(
+        err.contains(&format!(
+            "listening on 0.0.0.0:{}, probing 1 peer every",
+            nodes[0].port
+        )),
+        "{err}"
+    );
+}
+
+/// `check-config` makes the checks `run` makes before serving: a taken port and an
+/// unwritable or impossible log folder are errors (exit 1), a not-local ip a warning
+/// (exit 0).
+#[test]
+fn check_config_makes_the_startup_checks() {
+    let dir = TempDir::new("cli-preflight");
+
+    // Port in use.
+    let port = free_port(IP1);
+    let holder = TcpListener::bind((IP1, port)).unwrap();
+    let nodes = two_nodes(IP1, port, IP2, free_port(IP2));
+    let p = write_config(
+        dir.path(),
+        "taken.toml",
+        &config_text("node1", 200, 300, 3, &nodes),
+    );
+    let out = check_config(&p, &[]);
+    assert_eq!(out.code, Some(1), "port in use: stdout {}", out.stdout);
+    assert!(
+        out.stderr.contains(&format!("127.0.0.1:{port}")) && out.stderr.contains("error"),
+        "stderr does not name the port: {}",
+        out.stderr
+    );
+    drop(holder);
+    let out = check_config(&p, &[]);
+    assert_eq!(out.code, Some(0), "port free again: {}", out.stderr);
+    assert!(out.stderr.is_empty(), "{}", out.stderr);
+
+    // Log folders that cannot be written. /proc takes no new file, even from root.
+    let text = config_text("node1", 200, 300, 3, &nodes);
+    let mut folders = vec![
+        ("/dev/null", "not a folder"),
+        ("/dev/null/logs", "not a folder"),
+    ];
+    if Path::new("/proc/self").exists() {
+        folders.push(("/proc", "not writable"));
+        folders.push(("/proc/uptime-tracker-logs", "cannot be created"));
+    }
+    for (folder, words) in folders {
+        let t = text.replace("log_folder = \"logs\"", &format!("log_folder = {folder:?}"));
+        let p = write_config(dir.path(), "folder.toml", &t);
+        for command in ["check-config", "run"] {
+            let out = run_cli(&[command, "--config", p.to_str().unwrap()], dir.path());
+            assert_eq!(out.code, Some(1), "{command} {folder}: {}", out.stderr);
+            assert!(
+                out.stderr.contains(folder) && out.stderr.contains(words),
+                "{command} {folder}: want {words:?}: {}",
+                out.stderr
+            );
+            assert!(!out.stderr.contains("File exists"), "{}", out.stderr);
+        }
+    }
+
+    // This node's ip is not an address of this machine: a warning, exit 0.
+    let nodes = two_nodes(NOT_LOCAL, free_port(IP1), IP2, free_port(IP2));
+    let p = write_config(
+        dir.path(),
+        "nat.toml",
+        &config_text("node1", 200, 300, 3, &nodes),
+    );
+    let out = check_config(&p, &[]);
+    assert_eq!(out.code, Some(0), "stderr: {}", out.stderr);
+    assert!(
+        out.stderr.contains("warning") && out.stderr.contains("192.0.2.1"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stdout.contains("config ok, 1 warning"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains(&format!("listen:            0.0.0.0:{}", nodes[0].port)),
+        "{}",
+        out.stdout
+    );
+    // An explicit `listen` is kept as is.
+    let t = config_text("node1", 200, 300, 3, &nodes).replace(
+        "log_folder = \"logs\"",
+        &format!(
+            "log_folder = \"logs\"\nlisten = \"127.0.0.1:{}\"",
+            nodes[0].port
+        ),
+    );
+    let p = write_config(dir.path(), "listen.toml", &t);
+    let out = check_config(&p, &[]);
+    assert_eq!(out.code, Some(0), "stderr: {}", out.stderr);
+    assert!(
+        out.stdout
+            .contains(&format!("listen:            127.0.0.1:{}", nodes[0].port)),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !dir.path().join("logs").exists(),
+        "check-config created logs/"
+    );
+    let junk: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.ends_with(".toml"))
+        .collect();
+    assert!(junk.is_empty(), "left behind: {junk:?}");
+}
+
+/// What a new user reads: the README, the example config, `--help` and `.gitignore` agree
+/// with the program.
+#[test]
+fn docs_tell_a_new_user_the_truth() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let read = |f: &str| fs::read_to_string(root.join(f)).unwrap();
+    let (readme, example, gitignore) = (
+        read("README.md"),
+        read("config.example.toml"),
+        read(".gitignore"),
+    );
+    let words = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+
+    // `--help` and the README say the same about exit statuses.
+    let dir = TempDir::new("cli-docs");
+    let help = run_cli(&["--help"], dir.path()).stdout;
+    let exit = help
+        .split("\n\n")
+        .find(|p| p.starts_with("Exit status:"))
+        .expect("--help has an Exit status paragraph");
+    assert!(
+        words(&readme).contains(&words(exit)),
+        "README does not say what --help says:\n{exit}"
+    );
+
+    // The example's ports are outside Linux's ephemeral range (32768-60999), and it
+    // passes validation.
+    let cfg = uptime_tracker::config::Config::load(&root.join("config.example.toml"), None)
+        .expect("the example config is valid");
+    for n in &cfg.nodes {
+        assert!(n.addr.port() < 32768, "example port {}", n.addr);
+        assert!(
+            readme.contains(&n.addr.to_string()),
+            "README does not show the example's {}",
+            n.addr
+        );
+    }
+    assert!(!readme.contains("4700"), "README still uses 4700x ports");
+
+    // The name rule says whitespace is forbidden.
+    assert!(example.contains("whitespace"), "config.example.toml");
+    let rule = readme
+        .lines()
+        .find(|l| l.starts_with("| `[[nodes]]`"))
+        .expect("README's nodes row");
+    assert!(rule.contains("whitespace"), "{rule}");
+
+    // The Quick start: `.ci/run` fuzzes; `cargo install --path .` installs.
+    let quick = readme
+        .split("\n## ")
+        .find(|s| s.starts_with("Quick start"))
+        .expect("README has a Quick start");
+    assert!(
+        quick.contains(".ci/run") && quick.contains("fuzzing"),
+        "{quick}"
+    );
+    assert!(quick.contains("cargo install --path ."), "{quick}");
+    assert!(!readme.contains("existing viewer"));
+
+    // The quick start's logs/ stays out of git.
+    assert!(
+        gitignore
+            .lines()
+            .any(|l| l.trim() == "logs/" || l.trim() == "/logs/"),
+        ".gitignore: {gitignore}"
+    );
 }

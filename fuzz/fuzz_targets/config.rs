@@ -64,7 +64,9 @@ fn serialize(c: &Config) -> String {
     let _ = writeln!(out, "timeout = {}", c.timeout_ms);
     let _ = writeln!(out, "offline_threshold = {}", c.offline_threshold);
     let _ = writeln!(out, "log_folder = {}", quoted(folder));
-    let _ = writeln!(out, "listen = {}", quoted(&c.listen.to_string()));
+    if let Some(listen) = c.listen {
+        let _ = writeln!(out, "listen = {}", quoted(&listen.to_string()));
+    }
     for n in &c.nodes {
         let _ = writeln!(out, "\n[[nodes]]");
         let _ = writeln!(out, "name = {}", quoted(&n.name));
@@ -105,7 +107,9 @@ fn check_config(c: &Config, whoami: Option<&str>) {
         assert_ne!(n.addr.port(), 0);
         assert!(!n.addr.ip().is_unspecified() && !n.addr.ip().is_multicast());
     }
-    assert_ne!(c.listen.port(), 0);
+    assert!(c.listen.is_none_or(|l| l.port() != 0));
+    assert_ne!(c.listen_addr(false).port(), 0);
+    assert_eq!(c.listen_addr(true), c.listen.unwrap_or(c.own().addr));
 
     assert!(
         (1..=MAX_PERIOD_MS).contains(&c.interval_ms),

@@ -26,10 +26,12 @@ use crate::journal::Journal;
 use crate::logline;
 use crate::mesh::{self, Action, CloseReason, ConnId, Engine, IoOp, LogRecord, Now};
 
+mod preflight;
 mod socks;
 mod sys;
+pub use preflight::{Finding, Preflight, Severity};
 use socks::{FIRST_CONN, Socks};
-use sys::{bind_listener, install_signal_pipe, is_local, start_connect, wall_ms};
+use sys::{install_signal_pipe, start_connect, wall_ms};
 
 /// Most reads from one connection per readiness event, so a peer that floods cannot
 /// starve timers and other connections.
@@ -58,8 +60,13 @@ fn startup(what: &str) -> impl FnOnce(io::Error) -> DaemonError + '_ {
     move |e| DaemonError(format!("{what}: {e}"))
 }
 
-/// Runs the daemon until SIGINT or SIGTERM. Returns an error if it cannot start (the
-/// listener cannot bind, the log file cannot be opened) or if polling itself fails.
+/// The checks `run` makes before serving (`check-config` shows them): see [`Preflight`].
+pub fn preflight(cfg: &Config) -> Preflight {
+    Preflight::run(cfg)
+}
+
+/// Runs the daemon until SIGINT or SIGTERM. Returns an error if it cannot start (an error
+/// of [`preflight`], the log file cannot be opened) or if polling itself fails.
 pub fn run(cfg: Config) -> Result<(), DaemonError> {
     Shell::new(cfg)?.run()
 }
@@ -90,10 +97,14 @@ impl Shell {
     fn new(cfg: Config) -> Result<Shell, DaemonError> {
         sys::stderr_nonblocking();
         let limit = sys::raise_nofile(cfg.nodes.len().saturating_sub(1)).map_err(DaemonError)?;
+        let mut pre = Preflight::run(&cfg);
+        let listen = pre.listen;
+        let listener = pre.take_listener();
+        let Some(mut listener) = listener.filter(|_| !pre.has_errors()) else {
+            let errors: Vec<&str> = pre.errors().map(|f| f.message.as_str()).collect();
+            return Err(DaemonError(errors.join("; ")));
+        };
         let poll = Poll::new().map_err(startup("cannot create the poller"))?;
-        let listen = cfg.listen;
-        let mut listener = bind_listener(listen)
-            .map_err(|e| DaemonError(format!("cannot listen on {listen}: {e}")))?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)
             .map_err(startup("cannot register the listener"))?;
@@ -128,7 +139,7 @@ impl Shell {
             journal,
             engine: Engine::new(&cfg, now),
             socks: Socks::default(),
-            bind_ip: is_local(own_ip).then_some(own_ip),
+            bind_ip: pre.own_ip_local.then_some(own_ip),
             user_timeout: Duration::from_millis(mesh::user_timeout_ms(
                 cfg.interval_ms,
                 cfg.timeout_ms,
@@ -140,6 +151,9 @@ impl Shell {
             accept_blocked: false,
             stderr_dropped: Cell::new(0),
         };
+        for warning in pre.warnings() {
+            shell.say(format_args!("{warning}"));
+        }
         let peers = cfg.nodes.len() - 1;
         shell.say(format_args!(
             "listening on {listen}, probing {peers} peer{} every {} ms (timeout {} ms, offline after {}), logging to {}, up to {limit} open files",

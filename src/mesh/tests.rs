@@ -23,7 +23,7 @@ fn config(nodes: u8, threshold: u32) -> Config {
         timeout_ms: TIMEOUT,
         offline_threshold: threshold,
         log_folder: "logs".into(),
-        listen: addr(1),
+        listen: Some(addr(1)),
         nodes: (1..=nodes)
             .map(|i| Node {
                 name: format!("node{i}"),

@@ -83,7 +83,7 @@ pub fn mesh_config(n: usize, interval: u64, timeout: u64, threshold: u32) -> Con
         timeout_ms: timeout,
         offline_threshold: threshold,
         log_folder: "logs".into(),
-        listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 47001),
+        listen: None,
         nodes,
     }
 }
