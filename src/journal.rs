@@ -465,7 +465,7 @@ impl Journal {
     }
 
     /// Writes what waits, batch after batch, until done or a write fails (then the rest
-    /// waits for [`Journal::retry_at`]). Says once when lines start waiting and once when
+    /// waits for [`Journal::poll_at`]). Says once when lines start waiting and once when
     /// they all went out.
     fn flush(&mut self, mono: u64) {
         while !self.queue.is_empty() {
