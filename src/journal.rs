@@ -425,8 +425,10 @@ impl Journal {
             return;
         };
         let (wall, mono) = (front.wall(), front.mono());
-        self.queue.push_front(Item::Restart { wall, mono });
-        self.queued_lines = self.queued_lines.saturating_add(2);
+        if !matches!(front, Item::Restart { .. }) {
+            self.queue.push_front(Item::Restart { wall, mono });
+            self.queued_lines = self.queued_lines.saturating_add(2);
+        }
         if let Some(outage) = &mut self.outage {
             outage.oldest = mono;
         }
@@ -779,7 +781,7 @@ fn ends_with_newline(mut file: &File, len: u64) -> io::Result<bool> {
     if len == 0 {
         return Ok(true);
     }
-    file.seek(SeekFrom::Start(len - 1))?;
+    file.seek(SeekFrom::Start(len.saturating_sub(1)))?;
     let mut last = [0u8; 1];
     file.read_exact(&mut last)?;
     Ok(last == [b'\n'])
@@ -812,7 +814,7 @@ fn write_limited(file: &File, bytes: &[u8], room: &mut Option<usize>) -> (usize,
     };
     let n = left.min(bytes.len());
     let (written, result) = write_fully(file, bytes.get(..n).unwrap_or_default());
-    *room = Some(left - written);
+    *room = Some(left.saturating_sub(written));
     match result {
         Ok(()) if written < bytes.len() => {
             (written, Err(io::Error::from_raw_os_error(libc::ENOSPC)))
