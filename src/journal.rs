@@ -1,69 +1,201 @@
-//! The log files: format 0.0.3 (see [`crate::logline`]), one file per UTC day, append-only.
+//! The log files: format 0.0.3 (see [`crate::logline`]), one file per UTC day, append-only,
+//! and nothing lost to a full disk, a read-only remount, a deleted folder or a rotated file.
 //!
 //! A [`Journal`] writes `<folder>/<YYYY-MM-DD>-<whoami>.log`, the date being the UTC day of
-//! the time passed in. Wall-clock time is a parameter (`i64` Unix milliseconds, UTC): this
-//! module reads no clock.
+//! each line's own time. Both clocks are parameters ([`Now`]: monotonic ms for the retry
+//! timer, wall-clock Unix ms for the lines); this module reads no clock. The monotonic
+//! clock is taken to start at 0 when the journal is opened, as the shell's does.
+//!
+//! Lines go through a queue: [`Journal::record`] and [`Journal::roll`] append to it and
+//! write at once; what cannot be written waits, in order, each line keeping the wall time
+//! of its change, and is tried again on every later line and at [`Journal::poll_at`] (every
+//! [`RETRY_MS`]). The journal says what happens in notes ([`Journal::take_note`]) the shell
+//! prints on stderr: once when lines start waiting (the error, which names the file), once
+//! when they went out (how many, how long the oldest waited), and whenever a file had to
+//! be reopened or lines had to be dropped.
 //!
 //! Guarantees:
-//! - Files are opened with `O_APPEND` and never truncated; no existing byte is rewritten.
-//! - Each append (a `---` + header pair, an event line, or the header + carried lines of a
-//!   day switch) is formatted into one buffer and handed to the kernel in one `write` call
-//!   (continued only if the kernel accepts part of it), so lines from one append are never
-//!   interleaved with other writers' lines and a crash cuts at most the last append.
-//! - A line cut short (by a crash before this process opened the file, or by a failed
-//!   write) is ended with `"\n"` before anything else is appended, so it stays on its own
-//!   line and the next lines parse.
-//! - If a `---` + header was not (entirely) written, it is written again in front of the
-//!   next line, so no event lands in a file without its header.
-//! - An event line always lands in the file of its own UTC day: if the day changed, the
-//!   journal switches files first; if it cannot open the new file, the line is not
-//!   written anywhere (an error is returned) rather than written to the old file.
+//! - Files are opened with `O_APPEND`; no byte that was written whole is ever rewritten.
+//! - One append (a batch of whole lines for one file, at most [`MAX_BATCH`] bytes) is
+//!   handed to the kernel in one `write` call, continued only if the kernel accepts part of
+//!   it. If the disk refuses the rest (`ENOSPC`, `EIO`, ...), the file is truncated back
+//!   to the end of the last whole line written (this process is the file's only writer),
+//!   so no cut line is left; the lines not written wait. Only if that truncate fails too
+//!   can a cut line stay (said in a note); it is then ended with `"\n"` before the next
+//!   append, as is a line cut short by a crash before this process opened the file.
+//! - Order is kept: a line is written only after every line before it. A day switch
+//!   waits like a line: every line goes into the file of its own UTC day, after the lines
+//!   before it.
+//! - Whenever a file is (re)opened (a new day, a file deleted, renamed or replaced, a
+//!   restart), `---` and the header come first, followed by one line per peer whose count
+//!   is not 0 (its count at that point, stamped with the header's time), so every file and
+//!   every run reads on its own.
+//! - Before each append, and at least every [`CHECK_MS`] when idle, the journal checks that
+//!   the path still names the open file (device and inode); if not (deleted, renamed by
+//!   logrotate, replaced), it creates it again (and the folder, if gone), `---` and header
+//!   first, and says so.
+//! - At most [`MAX_PENDING_LINES`] lines wait. Beyond that the oldest tenth are dropped
+//!   (the newest lines say the most about the present) and a note says how many and the
+//!   time range; a `---` + header stamped with the first kept line's time, carrying every
+//!   peer's count as the dropped lines left it, then marks the gap. Every file stays valid
+//!   0.0.3 and a reader sees the dropped stretch as a restart, i.e. unknown time.
+//! - [`Journal::open`] still fails when the folder or the file cannot be created or the
+//!   first `---` + header cannot be written: at start that is a configuration error.
 //! - Invalid input (bad names, a threshold of 0, whoami not among the nodes, an event
 //!   about an unknown node or about whoami, a count above the threshold) is refused with
-//!   [`io::ErrorKind::InvalidInput`] and nothing is written, so every file passes
-//!   [`crate::logline::check_file`] as long as writes succeed.
-//! - Every error message names the file (or folder) concerned. Nothing here panics.
+//!   [`io::ErrorKind::InvalidInput`] and nothing is queued, so every file passes
+//!   [`crate::logline::check_file`].
+//! - Every error message and note names the file (or folder) concerned. Nothing here
+//!   panics, whatever the disk or the files' contents.
 
+use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::net::SocketAddr;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::logline::{self, RESTART};
+use crate::mesh::Now;
 use crate::name;
 
-/// The log file of one node, switched at every UTC midnight.
+/// Most lines (events, and two per `---` + header) waiting in memory for the disk.
+pub const MAX_PENDING_LINES: usize = 10_000;
+/// Time between two tries to write waiting lines (monotonic ms).
+pub const RETRY_MS: u64 = 1_000;
+/// Longest time between two checks that the path still names the open file.
+pub const CHECK_MS: u64 = 60_000;
+/// Most bytes handed to one `write` call.
+pub const MAX_BATCH: usize = 64 * 1024;
+
+/// A line (or a day switch, or a restart) waiting to be written.
+#[derive(Debug)]
+enum Item {
+    /// `<wall>|<node>|<timeouts>`; `node` indexes [`Journal::nodes`].
+    Event {
+        wall: i64,
+        mono: u64,
+        node: usize,
+        timeouts: u32,
+    },
+    /// A day switch: if the file of `wall`'s day is new, `---` + header + `carried` (the
+    /// non-zero counts), all at `wall`.
+    NewDay {
+        wall: i64,
+        mono: u64,
+        carried: Box<[(usize, u32)]>,
+    },
+    /// `---` + header + the non-zero counts, at `wall`, whether or not the file is new
+    /// (after dropped lines, at open, and after a reopen found by the periodic check).
+    Restart { wall: i64, mono: u64 },
+}
+
+impl Item {
+    fn wall(&self) -> i64 {
+        match *self {
+            Item::Event { wall, .. } | Item::NewDay { wall, .. } | Item::Restart { wall, .. } => {
+                wall
+            }
+        }
+    }
+
+    fn mono(&self) -> u64 {
+        match *self {
+            Item::Event { mono, .. } | Item::NewDay { mono, .. } | Item::Restart { mono, .. } => {
+                mono
+            }
+        }
+    }
+
+    /// Weight against [`MAX_PENDING_LINES`]: every line it may write.
+    fn lines(&self) -> usize {
+        match self {
+            Item::Event { .. } => 1,
+            Item::NewDay { carried, .. } => 2 + carried.len(),
+            Item::Restart { .. } => 2,
+        }
+    }
+
+    /// Event lines it stands for, as counted in notes (`---` and headers not counted).
+    fn events(&self) -> usize {
+        match self {
+            Item::Event { .. } => 1,
+            Item::NewDay { carried, .. } => carried.len(),
+            Item::Restart { .. } => 0,
+        }
+    }
+}
+
+/// The open file and what it was when opened.
+#[derive(Debug)]
+struct OpenFile {
+    file: File,
+    path: PathBuf,
+    /// UTC day number ([`logline::day_number`]) of the file.
+    day: i64,
+    dev: u64,
+    ino: u64,
+}
+
+/// Lines are waiting since a write failed.
+#[derive(Debug)]
+struct Outage {
+    /// When the oldest line still waiting was queued (monotonic ms).
+    oldest: u64,
+    /// Event lines written since the outage began.
+    written: usize,
+}
+
+/// The log files of one node, switched at every UTC midnight.
 #[derive(Debug)]
 pub struct Journal {
     folder: PathBuf,
     whoami: String,
     threshold: u32,
     nodes: Vec<(String, SocketAddr)>,
-    /// Path of the current file.
+    /// Path of the file written last (or tried last).
     path: PathBuf,
-    /// The current file, opened for append (and read, to check its last byte).
-    file: File,
-    /// UTC day number ([`logline::day_number`]) of the current file.
+    file: Option<OpenFile>,
+    /// UTC day of the last line accepted (written or waiting).
     day: i64,
-    /// The current file lacks this run's `---` + header: write them before the next line.
+    /// The open file lacks `---` + header: write them before the next line.
     need_header: bool,
-    /// The current file may end in a cut line: check its last byte before the next append.
+    /// The open file may end in a cut line: check its last byte before the next append.
     maybe_cut: bool,
-    /// Reused formatting buffer.
+    /// Lines not yet written, oldest first.
+    queue: VecDeque<Item>,
+    /// Sum of [`Item::lines`] over the queue.
+    queued_lines: usize,
+    max_lines: usize,
+    /// Per node (index into `nodes`), its count as of the front of the queue: what the
+    /// written (or dropped) lines left.
+    counts: Vec<u32>,
+    outage: Option<Outage>,
+    /// When to try the queue again (meaningful while it is not empty).
+    retry_at: u64,
+    /// When to check the path next.
+    next_check: u64,
+    notes: VecDeque<String>,
+    /// Reused formatting buffer, and the end of each whole item in it.
     buf: String,
+    ends: Vec<usize>,
+    /// Test hook: how many more bytes the "disk" accepts (`None`: no limit).
+    #[cfg(test)]
+    room: Option<usize>,
 }
 
 impl Journal {
     /// Opens (creating the folder and the file if needed)
-    /// `<folder>/<YYYY-MM-DD>-<whoami>.log` for the UTC day of `now`, in append mode (never
-    /// truncates), and appends `---` + the header line (time `now`). If the file is not
-    /// empty and its last byte is not `"\n"` (a line cut short by a crash), it first
-    /// appends `"\n"` so the cut line stays on its own.
+    /// `<folder>/<YYYY-MM-DD>-<whoami>.log` for the UTC day of `now` (wall-clock ms), in
+    /// append mode (never truncates), and appends `---` + the header line (time `now`). If
+    /// the file is not empty and its last byte is not `"\n"` (a line cut short by a crash),
+    /// it first appends `"\n"` so the cut line stays on its own.
     ///
     /// `nodes` is every configured node in config order, whoami included. Fails with
     /// [`io::ErrorKind::InvalidInput`] if a name breaks [`crate::name::check`], names
     /// repeat, whoami is not among `nodes` or `threshold` is 0; with the I/O error (its
-    /// message naming the path) if the folder or file cannot be created or written.
+    /// message naming the path) if the folder or file cannot be created or written: at
+    /// start, nothing waits.
     pub fn open(
         folder: &Path,
         whoami: &str,
@@ -73,168 +205,509 @@ impl Journal {
     ) -> io::Result<Journal> {
         validate_config(folder, whoami, threshold, nodes)?;
         let day = logline::day_number(now);
-        let (path, file) = open_day(folder, whoami, now)?;
+        let path = day_path(folder, whoami, now);
+        let file = open_file(folder, &path, day)?;
         let mut journal = Journal {
             folder: folder.to_path_buf(),
             whoami: whoami.to_owned(),
             threshold,
             nodes: nodes.iter().map(|&(n, a)| (n.to_owned(), a)).collect(),
             path,
-            file,
+            file: Some(file),
             day,
             need_header: true,
             maybe_cut: true,
+            queue: VecDeque::new(),
+            queued_lines: 0,
+            max_lines: MAX_PENDING_LINES,
+            counts: vec![0; nodes.len()],
+            outage: None,
+            retry_at: 0,
+            next_check: CHECK_MS,
+            notes: VecDeque::new(),
             buf: String::new(),
+            ends: Vec::new(),
+            #[cfg(test)]
+            room: None,
         };
-        journal.append(now, &[], false)?;
+        journal.push(Item::Restart { wall: now, mono: 0 });
+        journal.write_batch()?;
         Ok(journal)
     }
 
-    /// Whether `now` falls on another UTC day than the current file, i.e. whether
-    /// [`Journal::roll`] would switch files. Cheap: call it before every
-    /// [`Journal::record`] and [`Journal::roll`] when it says so.
+    /// Whether `now` (wall-clock ms) falls on another UTC day than the last line accepted,
+    /// i.e. whether [`Journal::roll`] would switch files.
     pub fn needs_roll(&self, now: i64) -> bool {
         logline::day_number(now) != self.day
     }
 
-    /// If `now` falls on another UTC day than the current file (later or, if the clock
-    /// stepped back, earlier): opens that day's file, appends `---` + header (time `now`),
-    /// then one event line `<now>|<node>|<timeouts>` per entry of `carried` whose timeouts
-    /// is not 0, all in one write, so that each day's file reads on its own. `carried` is
-    /// the peers' current counts; the caller caps them at the threshold. Returns whether it
-    /// switched (`Ok(false)`: same day, nothing written).
+    /// If `now.wall` falls on another UTC day than the last line accepted (later or, if
+    /// the clock stepped back, earlier): switches to that day's file, which gets `---` +
+    /// header (time `now.wall`), then one event line `<now>|<node>|<timeouts>` per entry of
+    /// `carried` whose timeouts is not 0, all in one write, so that each day's file reads
+    /// on its own. `carried` is the peers' current counts; the caller caps them at the
+    /// threshold. Returns whether it switched (`Ok(false)`: same day, nothing done).
     ///
-    /// Errors: an invalid `carried` entry (unknown node, whoami, count above the threshold)
-    /// is refused before anything happens. If the new file cannot be opened, the journal
-    /// stays on the old file and day, and the next `roll`/`record` tries again. If it was
-    /// opened but the write failed, the journal has switched: the carried lines are lost,
-    /// and the next append re-writes the header if it is missing.
-    pub fn roll(&mut self, now: i64, carried: &[(&str, u32)]) -> io::Result<bool> {
-        if !self.needs_roll(now) {
+    /// If the new file cannot be opened or written, the switch waits in the queue like a
+    /// line, and the lines after it wait behind it.
+    ///
+    /// Errors: only an invalid `carried` entry (unknown node, whoami, count above the
+    /// threshold), refused before anything happens.
+    pub fn roll(&mut self, now: Now, carried: &[(&str, u32)]) -> io::Result<bool> {
+        if !self.needs_roll(now.wall) {
             return Ok(false);
         }
+        let mut kept = Vec::with_capacity(carried.len());
         for &(node, timeouts) in carried {
-            self.validate_event(node, timeouts)?;
+            let index = self.validate_event(node, timeouts)?;
+            if timeouts != 0 {
+                kept.push((index, timeouts));
+            }
         }
-        self.switch(now)?;
-        self.append(now, carried, true)?;
+        self.day = logline::day_number(now.wall);
+        self.push(Item::NewDay {
+            wall: now.wall,
+            mono: now.mono,
+            carried: kept.into_boxed_slice(),
+        });
+        self.flush(now.mono);
         Ok(true)
     }
 
-    /// Appends `<now>|<node>|<timeouts>`. If `now` falls on another UTC day and
-    /// [`Journal::roll`] was not called, it switches files first (`---` + header only, no
-    /// carried lines), so a line never lands in the wrong day's file. To carry the peers'
-    /// state into the new day's file, call `roll` first whenever
-    /// [`Journal::needs_roll`] says so.
+    /// Appends `<now.wall>|<node>|<timeouts>` to the file of `now.wall`'s UTC day (after
+    /// `---` + header and the other peers' non-zero counts if that file is new: to carry
+    /// the engine's counts at midnight, call [`Journal::roll`] first whenever
+    /// [`Journal::needs_roll`] says so). If it cannot be written now, it waits.
     ///
-    /// Refuses ([`io::ErrorKind::InvalidInput`], nothing written) a node that is not a
+    /// Refuses ([`io::ErrorKind::InvalidInput`], nothing queued) a node that is not a
     /// configured peer, whoami itself, or `timeouts` above the threshold.
-    pub fn record(&mut self, now: i64, node: &str, timeouts: u32) -> io::Result<()> {
-        self.validate_event(node, timeouts)?;
-        if self.needs_roll(now) {
-            self.switch(now)?;
-        }
-        self.append(now, &[(node, timeouts)], false)
+    pub fn record(&mut self, now: Now, node: &str, timeouts: u32) -> io::Result<()> {
+        let index = self.validate_event(node, timeouts)?;
+        self.day = logline::day_number(now.wall);
+        self.push(Item::Event {
+            wall: now.wall,
+            mono: now.mono,
+            node: index,
+            timeouts,
+        });
+        self.flush(now.mono);
+        Ok(())
     }
 
-    /// Path of the current file.
+    /// When [`Journal::handle_timeout`] next has something to do (monotonic ms): the next
+    /// retry while lines wait, else the next check of the path.
+    pub fn poll_at(&self) -> u64 {
+        if self.queue.is_empty() {
+            self.next_check
+        } else {
+            self.retry_at.min(self.next_check)
+        }
+    }
+
+    /// Tries the waiting lines again if their retry is due, and checks (at most every
+    /// [`CHECK_MS`]) that the path still names the open file, reopening it if not.
+    pub fn handle_timeout(&mut self, now: Now) {
+        if now.mono >= self.next_check {
+            self.next_check = now.mono.saturating_add(CHECK_MS);
+            if self.queue.is_empty() && self.file_replaced(logline::day_number(now.wall)) {
+                // The next lines would reopen it anyway; do it now, so the file is back
+                // (with its header and the current counts) even when nothing happens.
+                self.push(Item::Restart {
+                    wall: now.wall,
+                    mono: now.mono,
+                });
+                self.flush(now.mono);
+            }
+        }
+        if !self.queue.is_empty() && now.mono >= self.retry_at {
+            self.flush(now.mono);
+        }
+    }
+
+    /// A last try to write what waits (at shutdown); a note says what is still unwritten.
+    pub fn shutdown(&mut self, now: Now) {
+        if self.queue.is_empty() {
+            return;
+        }
+        self.flush(now.mono);
+        let lost: usize = self.queue.iter().map(Item::events).sum();
+        if lost > 0 {
+            let (first, last) = wall_range(self.queue.iter());
+            self.note(format!(
+                "{}: {lost} line{} could not be written and {} lost ({}); the last error was said above",
+                self.path.display(),
+                plural(lost),
+                if lost == 1 { "is" } else { "are" },
+                range_text(first, last),
+            ));
+        }
+    }
+
+    /// The next note for the operator (stderr), oldest first.
+    pub fn take_note(&mut self) -> Option<String> {
+        self.notes.pop_front()
+    }
+
+    /// Event lines waiting to be written.
+    pub fn pending(&self) -> usize {
+        self.queue.iter().map(Item::events).sum()
+    }
+
+    /// Path of the file written (or tried) last.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Flushes the current file's data to disk (`sync_data`); call it at shutdown.
+    /// Flushes the open file's data to disk (`sync_data`); call it at shutdown.
     pub fn sync(&self) -> io::Result<()> {
-        self.file
-            .sync_data()
-            .map_err(|e| with_path(&self.path, "cannot sync", e))
-    }
-
-    fn validate_event(&self, node: &str, timeouts: u32) -> io::Result<()> {
-        let problem = if node == self.whoami {
-            Some(format!("{node:?} is this node (whoami), not a peer"))
-        } else if !self.nodes.iter().any(|(n, _)| n == node) {
-            Some(format!("{node:?} is not a configured node"))
-        } else if timeouts > self.threshold {
-            Some(format!(
-                "timeouts {timeouts} of {node:?} is above the threshold {}",
-                self.threshold
-            ))
-        } else {
-            None
-        };
-        match problem {
-            Some(p) => Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("{}: event not logged: {p}", self.path.display()),
-            )),
+        match &self.file {
+            Some(f) => f
+                .file
+                .sync_data()
+                .map_err(|e| with_path(&f.path, "cannot sync", e)),
             None => Ok(()),
         }
     }
 
-    /// Opens the file of `now`'s day and makes it current; the header is written by the
-    /// next append. On error the journal is unchanged.
-    fn switch(&mut self, now: i64) -> io::Result<()> {
-        let (path, file) = open_day(&self.folder, &self.whoami, now)?;
-        self.path = path;
-        self.file = file;
-        self.day = logline::day_number(now);
+    /// The index of `node` in `nodes` if it is a peer and `timeouts` is in range.
+    fn validate_event(&self, node: &str, timeouts: u32) -> io::Result<usize> {
+        let index = self.nodes.iter().position(|(n, _)| n == node);
+        let problem = if node == self.whoami {
+            format!("{node:?} is this node (whoami), not a peer")
+        } else if timeouts > self.threshold {
+            format!(
+                "timeouts {timeouts} of {node:?} is above the threshold {}",
+                self.threshold
+            )
+        } else if let Some(index) = index {
+            return Ok(index);
+        } else {
+            format!("{node:?} is not a configured node")
+        };
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{}: event not logged: {problem}", self.path.display()),
+        ))
+    }
+
+    fn note(&mut self, note: String) {
+        self.notes.push_back(note);
+    }
+
+    /// Queues `item`; past the bound, drops the oldest lines (see the module docs).
+    fn push(&mut self, item: Item) {
+        self.queued_lines = self.queued_lines.saturating_add(item.lines());
+        self.queue.push_back(item);
+        if self.queued_lines > self.max_lines {
+            self.drop_oldest();
+        }
+    }
+
+    /// Drops the oldest tenth of the bound (and room for the marker), never the newest
+    /// item, and puts a [`Item::Restart`] marker stamped with the first kept line's time
+    /// in front of what is kept.
+    fn drop_oldest(&mut self) {
+        let room = self.max_lines / 10 + self.nodes.len() + 2;
+        let target = self.max_lines.saturating_sub(room);
+        let mut dropped = 0;
+        let (mut first, mut last) = (i64::MAX, i64::MIN);
+        while self.queued_lines > target && self.queue.len() > 1 {
+            let Some(item) = self.pop_front() else {
+                break;
+            };
+            dropped += item.events();
+            if item.events() > 0 {
+                first = first.min(item.wall());
+                last = last.max(item.wall());
+            }
+        }
+        let Some(front) = self.queue.front() else {
+            return;
+        };
+        let (wall, mono) = (front.wall(), front.mono());
+        if !matches!(front, Item::Restart { .. }) {
+            self.queue.push_front(Item::Restart { wall, mono });
+            self.queued_lines = self.queued_lines.saturating_add(2);
+        }
+        if let Some(outage) = &mut self.outage {
+            outage.oldest = mono;
+        }
+        self.note(format!(
+            "{}: too many lines waiting (more than {}): dropped the oldest {dropped} line{} ({}); \
+             a `---` and header stamped {} with the counts they left will mark the gap",
+            self.path.display(),
+            self.max_lines,
+            plural(dropped),
+            range_text(first, last),
+            timestamp(wall),
+        ));
+    }
+
+    /// Removes the front item, applying it to `counts`.
+    fn pop_front(&mut self) -> Option<Item> {
+        let item = self.queue.pop_front()?;
+        self.queued_lines = self.queued_lines.saturating_sub(item.lines());
+        match &item {
+            Item::Event { node, timeouts, .. } => {
+                if let Some(c) = self.counts.get_mut(*node) {
+                    *c = *timeouts;
+                }
+            }
+            Item::NewDay { carried, .. } => {
+                self.counts.iter_mut().for_each(|c| *c = 0);
+                for &(node, timeouts) in carried.iter() {
+                    if let Some(c) = self.counts.get_mut(node) {
+                        *c = timeouts;
+                    }
+                }
+            }
+            Item::Restart { .. } => {}
+        }
+        Some(item)
+    }
+
+    /// Writes what waits, batch after batch, until done or a write fails (then the rest
+    /// waits for [`Journal::poll_at`]). Says once when lines start waiting and once when
+    /// they all went out.
+    fn flush(&mut self, mono: u64) {
+        while !self.queue.is_empty() {
+            if let Err(e) = self.write_batch() {
+                self.retry_at = mono.saturating_add(RETRY_MS);
+                if self.outage.is_none() {
+                    let oldest = self.queue.front().map_or(mono, Item::mono);
+                    self.outage = Some(Outage { oldest, written: 0 });
+                    let waiting = self.pending();
+                    self.note(format!(
+                        "{e}; {waiting} line{} waiting in memory (at most {}), retrying every {} ms",
+                        plural(waiting),
+                        self.max_lines,
+                        RETRY_MS
+                    ));
+                }
+                return;
+            }
+        }
+        if let Some(outage) = self.outage.take() {
+            let waited = mono.saturating_sub(outage.oldest);
+            self.note(format!(
+                "{}: the waiting lines went out: {} line{} written, the oldest after {}.{:03} s",
+                self.path.display(),
+                outage.written,
+                plural(outage.written),
+                waited / 1000,
+                waited % 1000
+            ));
+        }
+    }
+
+    /// Whether the open file is `day`'s and its path no longer names it (deleted, renamed,
+    /// replaced). A path that cannot be checked for another reason counts as fine: the
+    /// open file is then still the best place for the lines.
+    fn file_replaced(&self, day: i64) -> bool {
+        let Some(f) = &self.file else {
+            return false;
+        };
+        if f.day != day {
+            return false;
+        }
+        match fs::metadata(&f.path) {
+            Ok(m) => m.dev() != f.dev || m.ino() != f.ino,
+            Err(e) => e.kind() == io::ErrorKind::NotFound,
+        }
+    }
+
+    /// Makes the file of `wall`'s day the open one: keeps the open file if it is that
+    /// day's and its path still names it; otherwise opens (creating) it, `---` and header
+    /// due. On error, nothing changes but `path`.
+    fn ensure_file(&mut self, wall: i64) -> io::Result<()> {
+        let day = logline::day_number(wall);
+        if self.file.as_ref().is_some_and(|f| f.day == day) {
+            if !self.file_replaced(day) {
+                return Ok(());
+            }
+            self.file = None;
+            self.need_header = true;
+            self.note(format!(
+                "{}: the path no longer names the file being written (deleted, renamed or replaced): \
+                 creating it again, `---` and header first",
+                self.path.display()
+            ));
+        }
+        let path = day_path(&self.folder, &self.whoami, wall);
+        self.path.clone_from(&path);
+        let file = open_file(&self.folder, &path, day)?;
+        self.file = Some(file);
         self.need_header = true;
         self.maybe_cut = true;
         Ok(())
     }
 
-    /// Appends, in one write: `"\n"` if the file ends in a cut line, `---` + header if
-    /// missing, then one event line per entry of `events` (skipping counts of 0 if
-    /// `skip_zero`). All times are `now`.
-    fn append(&mut self, now: i64, events: &[(&str, u32)], skip_zero: bool) -> io::Result<()> {
-        self.buf.clear();
-        if self.maybe_cut {
-            let ends_well = ends_with_newline(&self.file)
-                .map_err(|e| with_path(&self.path, "cannot read", e))?;
-            if !ends_well {
-                self.buf.push('\n');
-            }
-        }
-        if self.need_header {
-            self.buf.push_str(RESTART);
-            self.buf.push('\n');
-            logline::write_header_from(
-                &mut self.buf,
-                now,
-                self.threshold,
-                &self.whoami,
-                self.nodes.iter().map(|(n, a)| (n.as_str(), *a)),
-            );
-            self.buf.push('\n');
-        }
-        let header_end = self.buf.len();
-        for &(node, timeouts) in events {
-            if skip_zero && timeouts == 0 {
-                continue;
-            }
-            logline::write_event(&mut self.buf, now, node, timeouts);
-            self.buf.push('\n');
-        }
-        if self.buf.is_empty() {
+    /// Writes one batch from the front of the queue: the items of one day's file, up to
+    /// [`MAX_BATCH`] bytes, in one write. Removes from the queue exactly the items written
+    /// whole; a part of an item that reached the file is truncated away. Errors name the
+    /// file.
+    fn write_batch(&mut self) -> io::Result<()> {
+        let Some(wall) = self.queue.front().map(Item::wall) else {
             return Ok(());
+        };
+        self.ensure_file(wall)?;
+        let Some(f) = &self.file else {
+            return Ok(()); // ensure_file opened it
+        };
+        let path = f.path.clone();
+        let len = f
+            .file
+            .metadata()
+            .map_err(|e| with_path(&path, "cannot stat", e))?
+            .len();
+        let cut = self.maybe_cut
+            && !ends_with_newline(&f.file, len).map_err(|e| with_path(&path, "cannot read", e))?;
+        let day = f.day;
+        self.build(day, cut);
+        let Some(f) = &self.file else {
+            return Ok(());
+        };
+        let (written, result) = if self.buf.is_empty() {
+            (0, Ok(()))
+        } else {
+            #[cfg(test)]
+            let out = write_limited(&f.file, self.buf.as_bytes(), &mut self.room);
+            #[cfg(not(test))]
+            let out = write_fully(&f.file, self.buf.as_bytes());
+            out
+        };
+        let whole = self.ends.iter().take_while(|&&end| end <= written).count();
+        let kept = whole
+            .checked_sub(1)
+            .and_then(|i| self.ends.get(i))
+            .copied()
+            .unwrap_or(0);
+        let mut truncate_error = None;
+        if result.is_err() && written > kept {
+            let to = len.saturating_add(u64::try_from(kept).unwrap_or(u64::MAX));
+            if let Err(e) = f.file.set_len(to) {
+                truncate_error = Some(e);
+            }
         }
-        let (written, result) = write_fully(&self.file, self.buf.as_bytes());
-        if written >= header_end {
+        if whole > 0 {
             self.need_header = false;
+            self.maybe_cut = false;
         }
-        // Bound the buffer kept between appends (a roll may carry many lines).
-        if self.buf.capacity() > 64 * 1024 {
+        for _ in 0..whole {
+            if let Some(item) = self.pop_front()
+                && let Some(outage) = &mut self.outage
+            {
+                outage.written = outage.written.saturating_add(item.events());
+            }
+        }
+        // Bound the buffer kept between appends.
+        if self.buf.capacity() > 2 * MAX_BATCH {
             self.buf = String::new();
         }
-        match result {
-            Ok(()) => {
-                self.maybe_cut = false;
-                Ok(())
+        if let Some(e) = truncate_error {
+            self.maybe_cut = true;
+            self.note(format!(
+                "{}: cannot undo a partial write (truncate: {e}): the file may end in a cut line",
+                path.display()
+            ));
+        }
+        result.map_err(|e| with_path(&path, "cannot append", e))
+    }
+
+    /// Formats the front items of `day`'s file into `buf`, one whole item after another,
+    /// recording each item's end in `ends`. `cut`: the file ends in a cut line; start
+    /// with `"\n"`.
+    fn build(&mut self, day: i64, cut: bool) {
+        let Journal {
+            buf,
+            ends,
+            queue,
+            nodes,
+            counts,
+            threshold,
+            whoami,
+            need_header,
+            ..
+        } = self;
+        buf.clear();
+        ends.clear();
+        if cut {
+            buf.push('\n');
+        }
+        let front_counts = || counts.iter().copied().enumerate();
+        let mut header_due = *need_header;
+        for item in queue.iter() {
+            if logline::day_number(item.wall()) != day {
+                break;
             }
-            Err(e) => {
-                self.maybe_cut = true;
-                Err(with_path(&self.path, "cannot append", e))
+            if !ends.is_empty() && (buf.len() >= MAX_BATCH || matches!(item, Item::Restart { .. }))
+            {
+                // A restart carries the counts of the queue's front: it goes first.
+                break;
             }
+            let header =
+                |buf: &mut String, wall: i64, carried: &mut dyn Iterator<Item = (usize, u32)>| {
+                    write_header_block(buf, wall, *threshold, whoami, nodes, carried);
+                };
+            match item {
+                Item::Event {
+                    wall,
+                    node,
+                    timeouts,
+                    ..
+                } => {
+                    if header_due {
+                        header_due = false;
+                        header(buf, *wall, &mut front_counts());
+                    }
+                    if let Some((name, _)) = nodes.get(*node) {
+                        logline::write_event(buf, *wall, name, *timeouts);
+                        buf.push('\n');
+                    }
+                }
+                Item::NewDay { wall, carried, .. } => {
+                    if header_due {
+                        header_due = false;
+                        header(buf, *wall, &mut carried.iter().copied());
+                    }
+                }
+                Item::Restart { wall, .. } => {
+                    header_due = false;
+                    header(buf, *wall, &mut front_counts());
+                }
+            }
+            ends.push(buf.len());
+        }
+    }
+}
+
+/// Appends `---`, the header and one event line per non-zero count of `carried` (node
+/// index, count), all at `wall`.
+fn write_header_block(
+    buf: &mut String,
+    wall: i64,
+    threshold: u32,
+    whoami: &str,
+    nodes: &[(String, SocketAddr)],
+    carried: &mut dyn Iterator<Item = (usize, u32)>,
+) {
+    buf.push_str(RESTART);
+    buf.push('\n');
+    logline::write_header_from(
+        buf,
+        wall,
+        threshold,
+        whoami,
+        nodes.iter().map(|(n, a)| (n.as_str(), *a)),
+    );
+    buf.push('\n');
+    for (node, timeouts) in carried {
+        if timeouts == 0 {
+            continue;
+        }
+        if let Some((name, _)) = nodes.get(node) {
+            logline::write_event(buf, wall, name, timeouts);
+            buf.push('\n');
         }
     }
 }
@@ -262,7 +735,7 @@ fn validate_config(
         if let Err(e) = name::check(node) {
             return invalid(format!("node {node:?}: {e}"));
         }
-        if nodes[..i].iter().any(|&(n, _)| n == node) {
+        if nodes.iter().take(i).any(|&(n, _)| n == node) {
             return invalid(format!("node {node:?} is listed twice"));
         }
     }
@@ -272,41 +745,54 @@ fn validate_config(
     Ok(())
 }
 
-/// Creates `folder` if needed and opens `<folder>/<YYYY-MM-DD>-<whoami>.log` for `now`'s
-/// UTC day, for append (never truncating) and read.
-fn open_day(folder: &Path, whoami: &str, now: i64) -> io::Result<(PathBuf, File)> {
-    fs::create_dir_all(folder).map_err(|e| with_path(folder, "cannot create the log folder", e))?;
+/// `<folder>/<YYYY-MM-DD>-<whoami>.log` for `now`'s UTC day.
+fn day_path(folder: &Path, whoami: &str, now: i64) -> PathBuf {
     let mut file_name = logline::day_string(now);
     file_name.push('-');
     file_name.push_str(whoami);
     file_name.push_str(".log");
-    let path = folder.join(file_name);
+    folder.join(file_name)
+}
+
+/// Creates `folder` if needed and opens `path` (of UTC day `day`) for append (never
+/// truncating) and read, noting its device and inode.
+fn open_file(folder: &Path, path: &Path, day: i64) -> io::Result<OpenFile> {
+    fs::create_dir_all(folder).map_err(|e| with_path(folder, "cannot create the log folder", e))?;
     let file = OpenOptions::new()
         .read(true)
         .append(true)
         .create(true)
-        .open(&path)
-        .map_err(|e| with_path(&path, "cannot open", e))?;
-    Ok((path, file))
+        .open(path)
+        .map_err(|e| with_path(path, "cannot open", e))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| with_path(path, "cannot stat", e))?;
+    Ok(OpenFile {
+        file,
+        path: path.to_path_buf(),
+        day,
+        dev: meta.dev(),
+        ino: meta.ino(),
+    })
 }
 
-/// Whether `file` is empty or ends with `"\n"`.
-fn ends_with_newline(mut file: &File) -> io::Result<bool> {
-    if file.metadata()?.len() == 0 {
+/// Whether `file`, `len` bytes long, is empty or ends with `"\n"`.
+fn ends_with_newline(mut file: &File, len: u64) -> io::Result<bool> {
+    if len == 0 {
         return Ok(true);
     }
-    file.seek(SeekFrom::End(-1))?;
+    file.seek(SeekFrom::Start(len.saturating_sub(1)))?;
     let mut last = [0u8; 1];
     file.read_exact(&mut last)?;
-    Ok(last[0] == b'\n')
+    Ok(last == [b'\n'])
 }
 
 /// Writes all of `bytes` with as few `write` calls as the kernel allows (one, normally),
 /// retrying on `Interrupted`. Returns how many bytes were written, and the error if not all.
 fn write_fully(mut file: &File, bytes: &[u8]) -> (usize, io::Result<()>) {
     let mut written = 0;
-    while written < bytes.len() {
-        match file.write(&bytes[written..]) {
+    while let Some(rest) = bytes.get(written..).filter(|r| !r.is_empty()) {
+        match file.write(rest) {
             Ok(0) => {
                 let e = io::Error::new(io::ErrorKind::WriteZero, "the file accepted no more bytes");
                 return (written, Err(e));
@@ -319,9 +805,57 @@ fn write_fully(mut file: &File, bytes: &[u8]) -> (usize, io::Result<()>) {
     (written, Ok(()))
 }
 
+/// Test hook: [`write_fully`] on a "disk" that accepts `room` more bytes (all if `None`),
+/// then fails with `ENOSPC`, as a full file system does after a short write.
+#[cfg(test)]
+fn write_limited(file: &File, bytes: &[u8], room: &mut Option<usize>) -> (usize, io::Result<()>) {
+    let Some(left) = *room else {
+        return write_fully(file, bytes);
+    };
+    let n = left.min(bytes.len());
+    let (written, result) = write_fully(file, bytes.get(..n).unwrap_or_default());
+    *room = Some(left.saturating_sub(written));
+    match result {
+        Ok(()) if written < bytes.len() => {
+            (written, Err(io::Error::from_raw_os_error(libc::ENOSPC)))
+        }
+        other => (written, other),
+    }
+}
+
 /// `<path>: <what>: <error>`, keeping the error's kind.
 fn with_path(path: &Path, what: &str, e: io::Error) -> io::Error {
     io::Error::new(e.kind(), format!("{}: {what}: {e}", path.display()))
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+fn timestamp(wall: i64) -> String {
+    let mut s = String::with_capacity(24);
+    logline::write_timestamp(&mut s, wall);
+    s
+}
+
+/// `stamped <first> to <last>` (or `stamped <first>`), for notes.
+fn range_text(first: i64, last: i64) -> String {
+    if first > last {
+        "no event lines".to_owned()
+    } else if first == last {
+        format!("stamped {}", timestamp(first))
+    } else {
+        format!("stamped {} to {}", timestamp(first), timestamp(last))
+    }
+}
+
+/// Earliest and latest time of the event lines among `items` (`(MAX, MIN)` if none).
+fn wall_range<'a>(items: impl Iterator<Item = &'a Item>) -> (i64, i64) {
+    items
+        .filter(|i| i.events() > 0)
+        .fold((i64::MAX, i64::MIN), |(a, b), i| {
+            (a.min(i.wall()), b.max(i.wall()))
+        })
 }
 
 #[cfg(test)]
@@ -366,6 +900,19 @@ mod tests {
         parse_timestamp(s).unwrap()
     }
 
+    /// Both clocks at wall time `s` (the monotonic clock at 0).
+    fn w(s: &str) -> Now {
+        Now {
+            mono: 0,
+            wall: at(s),
+        }
+    }
+
+    /// Both clocks at wall time `wall` (the monotonic clock at 0).
+    fn ww(wall: i64) -> Now {
+        Now { mono: 0, wall }
+    }
+
     type Nodes = Vec<(&'static str, SocketAddr)>;
 
     fn nodes() -> Nodes {
@@ -406,7 +953,7 @@ mod tests {
             ("2026-11-23T20:09:26.940Z", 2),
             ("2026-11-23T20:09:27.940Z", 3),
         ] {
-            j.record(at(t), "node1", n).unwrap();
+            j.record(w(t), "node1", n).unwrap();
         }
         j.sync().unwrap();
         assert_eq!(read(j.path()), EXAMPLE);
@@ -426,14 +973,12 @@ mod tests {
     fn reopening_appends_a_restart_and_keeps_earlier_bytes() {
         let dir = TempDir::new();
         let mut j = open(&dir.0, "2026-11-23T20:09:18.938Z");
-        j.record(at("2026-11-23T20:09:25.940Z"), "node1", 1)
-            .unwrap();
+        j.record(w("2026-11-23T20:09:25.940Z"), "node1", 1).unwrap();
         let path = j.path().to_path_buf();
         drop(j);
         let before = read(&path);
         let mut j = open(&dir.0, "2026-11-23T21:00:00.000Z");
-        j.record(at("2026-11-23T21:00:01.000Z"), "node3", 0)
-            .unwrap();
+        j.record(w("2026-11-23T21:00:01.000Z"), "node3", 0).unwrap();
         let after = read(&path);
         assert_eq!(
             after,
@@ -489,24 +1034,22 @@ mod tests {
         let mut j =
             Journal::open(&dir.0, "node2", 3, &four, at("2026-11-23T23:59:59.000Z")).unwrap();
         let day1 = j.path().to_path_buf();
-        j.record(at("2026-11-23T23:59:59.500Z"), "node3", 3)
-            .unwrap();
+        j.record(w("2026-11-23T23:59:59.500Z"), "node3", 3).unwrap();
         assert!(!j.needs_roll(at("2026-11-23T23:59:59.999Z")));
         assert!(
-            !j.roll(at("2026-11-23T23:59:59.999Z"), &[("node3", 3)])
+            !j.roll(w("2026-11-23T23:59:59.999Z"), &[("node3", 3)])
                 .unwrap()
         );
-        j.record(at("2026-11-23T23:59:59.999Z"), "node1", 1)
-            .unwrap();
+        j.record(w("2026-11-23T23:59:59.999Z"), "node1", 1).unwrap();
 
         let midnight = at("2026-11-24T00:00:00.000Z");
         assert!(j.needs_roll(midnight));
         let carried = [("node1", 1), ("node3", 3), ("node4", 0)];
-        assert!(j.roll(midnight, &carried).unwrap());
+        assert!(j.roll(ww(midnight), &carried).unwrap());
         let day2 = j.path().to_path_buf();
         assert_eq!(day2, dir.0.join("2026-11-24-node2.log"));
-        assert!(!j.roll(midnight + 1, &carried).unwrap());
-        j.record(midnight + 5, "node4", 1).unwrap();
+        assert!(!j.roll(ww(midnight + 1), &carried).unwrap());
+        j.record(ww(midnight + 5), "node4", 1).unwrap();
 
         assert_eq!(
             read(&day1),
@@ -538,11 +1081,8 @@ mod tests {
         let dir = TempDir::new();
         let mut j = open(&dir.0, "2026-11-23T23:59:59.999Z");
         assert!(
-            j.roll(
-                at("2026-11-24T00:00:00.000Z"),
-                &[("node1", 0), ("node3", 0)]
-            )
-            .unwrap()
+            j.roll(w("2026-11-24T00:00:00.000Z"), &[("node1", 0), ("node3", 0)])
+                .unwrap()
         );
         assert_eq!(
             read(j.path()),
@@ -554,26 +1094,30 @@ mod tests {
     fn record_without_roll_switches_files_at_midnight() {
         let dir = TempDir::new();
         let mut j = open(&dir.0, "2026-11-23T23:59:58.000Z");
-        j.record(at("2026-11-23T23:59:59.999Z"), "node1", 1)
-            .unwrap();
+        j.record(w("2026-11-23T23:59:59.999Z"), "node1", 1).unwrap();
         let day1 = j.path().to_path_buf();
         let day1_text = read(&day1);
-        j.record(at("2026-11-24T00:00:00.000Z"), "node1", 2)
-            .unwrap();
+        j.record(w("2026-11-24T00:00:00.000Z"), "node1", 2).unwrap();
         assert_eq!(read(&day1), day1_text, "nothing more goes to the old day");
+        // The new file carries node1's count, so it reads on its own.
         assert_eq!(
             read(j.path()),
             format!(
-                "---\n0.0.3|2026-11-24T00:00:00.000Z{HEADER_TAIL}2026-11-24T00:00:00.000Z|node1|2\n"
+                "---\n0.0.3|2026-11-24T00:00:00.000Z{HEADER_TAIL}\
+                 2026-11-24T00:00:00.000Z|node1|1\n\
+                 2026-11-24T00:00:00.000Z|node1|2\n"
             )
         );
         assert_clean(&day1, "2026-11-23");
         assert_clean(j.path(), "2026-11-24");
         // The clock stepping back across midnight goes back to that day's file, as a restart.
-        j.record(at("2026-11-23T23:59:59.999Z"), "node1", 3)
-            .unwrap();
+        j.record(w("2026-11-23T23:59:59.999Z"), "node1", 3).unwrap();
         assert_eq!(j.path(), day1);
         assert_eq!(check_file(&read(&day1)).unwrap().len(), 2);
+        assert!(
+            read(&day1)
+                .ends_with("2026-11-23T23:59:59.999Z|node1|2\n2026-11-23T23:59:59.999Z|node1|3\n")
+        );
         assert_clean(&day1, "2026-11-23");
     }
 
@@ -582,12 +1126,11 @@ mod tests {
         let dir = TempDir::new();
         let mut j = open(&dir.0, "2024-02-29T23:59:59.999Z");
         assert_eq!(j.path(), dir.0.join("2024-02-29-node2.log"));
-        j.record(at("2024-03-01T00:00:00.000Z"), "node3", 1)
-            .unwrap();
+        j.record(w("2024-03-01T00:00:00.000Z"), "node3", 1).unwrap();
         assert_eq!(j.path(), dir.0.join("2024-03-01-node2.log"));
-        j.record(-1, "node3", 2).unwrap();
+        j.record(ww(-1), "node3", 2).unwrap();
         assert_eq!(j.path(), dir.0.join("1969-12-31-node2.log"));
-        j.record(i64::MAX, "node3", 3).unwrap();
+        j.record(ww(i64::MAX), "node3", 3).unwrap();
         assert_eq!(j.path(), dir.0.join("9999-12-31-node2.log"));
         assert_clean(j.path(), "9999-12-31");
     }
@@ -627,7 +1170,7 @@ mod tests {
         let mut j = open(&dir.0, "2026-11-23T20:09:18.938Z");
         let before = read(j.path());
         for (node, timeouts) in [("node2", 1), ("node9", 1), ("", 1), ("node1", 4)] {
-            let e = j.record(now + 1, node, timeouts).unwrap_err();
+            let e = j.record(ww(now + 1), node, timeouts).unwrap_err();
             assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
             assert!(
                 e.to_string().contains(&j.path().display().to_string()),
@@ -635,7 +1178,9 @@ mod tests {
             );
         }
         let tomorrow = at("2026-11-24T00:00:00.000Z");
-        let e = j.roll(tomorrow, &[("node1", 1), ("node3", 4)]).unwrap_err();
+        let e = j
+            .roll(ww(tomorrow), &[("node1", 1), ("node3", 4)])
+            .unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
         assert!(j.needs_roll(tomorrow), "a refused roll does not switch");
         assert_eq!(read(j.path()), before);
@@ -659,95 +1204,78 @@ mod tests {
             .unwrap_err();
         assert!(e.to_string().contains("2026-11-23-node2.log"), "{e}");
 
-        // The same at midnight: the journal stays on its day and tries again later.
+        // The same at midnight: the switch waits, the lines after it wait behind it, and
+        // the note names the file.
         let mut j = open(&dir.0.join("sub"), "2026-11-22T23:59:59.000Z");
         let day1 = j.path().to_path_buf();
-        fs::create_dir(dir.0.join("sub").join("2026-11-23-node2.log")).unwrap();
+        let day2 = dir.0.join("sub").join("2026-11-23-node2.log");
+        fs::create_dir(&day2).unwrap();
         let midnight = at("2026-11-23T00:00:00.000Z");
-        let e = j.roll(midnight, &[("node1", 1)]).unwrap_err();
-        assert!(e.to_string().contains("2026-11-23-node2.log"), "{e}");
-        assert!(j.record(midnight, "node1", 2).is_err());
-        assert_eq!(j.path(), day1);
-        assert!(j.needs_roll(midnight));
+        assert!(j.roll(ww(midnight), &[("node1", 1)]).unwrap());
+        let note = j.take_note().unwrap();
+        assert!(note.contains("2026-11-23-node2.log"), "{note}");
+        assert!(note.contains("1 line waiting"), "{note}");
+        j.record(ww(midnight + 1), "node1", 2).unwrap();
+        assert_eq!(j.take_note(), None, "said once");
+        assert_eq!(j.pending(), 2);
+        assert_eq!(j.path(), day2);
+        assert!(!j.needs_roll(midnight + 2));
         assert_clean(&day1, "2026-11-22");
         assert_eq!(check_file(&read(&day1)).unwrap()[0].events, 0);
-    }
-
-    /// A file on which every write fails with ENOSPC.
-    #[cfg(target_os = "linux")]
-    fn dev_full() -> File {
-        OpenOptions::new()
-            .read(true)
-            .append(true)
-            .open("/dev/full")
-            .unwrap()
-    }
-
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn a_failed_write_is_reported_and_its_cut_line_ended_later() {
-        let dir = TempDir::new();
-        let mut j = open(&dir.0, "2026-11-23T20:09:18.938Z");
-        let path = j.path().to_path_buf();
-        let real = std::mem::replace(&mut j.file, dev_full());
-        let e = j
-            .record(at("2026-11-23T20:09:25.940Z"), "node1", 1)
-            .unwrap_err();
-        assert!(e.to_string().contains(&path.display().to_string()), "{e}");
-        // Simulate the part of the line that reached the file before the error.
-        fs::OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .unwrap()
-            .write_all(b"2026-11-23T20:09:25.940Z|no")
-            .unwrap();
-        j.file = real;
-        j.record(at("2026-11-23T20:09:26.940Z"), "node1", 2)
-            .unwrap();
-        j.record(at("2026-11-23T20:09:27.940Z"), "node1", 3)
-            .unwrap();
+        // The way is clear again: the retry writes both, each stamped when it happened.
+        fs::remove_dir(&day2).unwrap();
+        j.handle_timeout(Now {
+            mono: RETRY_MS,
+            wall: midnight + 5_000,
+        });
         assert_eq!(
-            read(&path),
+            read(&day2),
             format!(
-                "---\n0.0.3|2026-11-23T20:09:18.938Z{HEADER_TAIL}\
-                 2026-11-23T20:09:25.940Z|no\n\
-                 2026-11-23T20:09:26.940Z|node1|2\n\
-                 2026-11-23T20:09:27.940Z|node1|3\n"
+                "---\n0.0.3|2026-11-23T00:00:00.000Z{HEADER_TAIL}\
+                 2026-11-23T00:00:00.000Z|node1|1\n\
+                 2026-11-23T00:00:00.001Z|node1|2\n"
             )
         );
+        assert!(j.take_note().unwrap().contains("2 lines written"));
     }
 
     #[cfg(target_os = "linux")]
     #[test]
-    fn a_header_that_failed_is_written_before_the_next_line() {
+    fn a_day_file_that_refuses_writes_keeps_the_switch_waiting() {
         let dir = TempDir::new();
         let full = dir.0.join("2026-11-24-node2.log");
         std::os::unix::fs::symlink("/dev/full", &full).unwrap();
         let mut j = open(&dir.0, "2026-11-23T23:59:59.999Z");
-        let e = j
-            .roll(at("2026-11-24T00:00:00.000Z"), &[("node1", 1)])
-            .unwrap_err();
-        assert!(e.to_string().contains("2026-11-24-node2.log"), "{e}");
-        assert_eq!(
-            j.path(),
-            full,
-            "the journal switched; the header is still due"
+        assert!(
+            j.roll(w("2026-11-24T00:00:00.000Z"), &[("node1", 1)])
+                .unwrap()
         );
+        let note = j.take_note().unwrap();
+        assert!(note.contains("2026-11-24-node2.log"), "{note}");
+        assert!(note.contains("No space left on device"), "{note}");
+        assert_eq!(j.path(), full);
         assert!(!j.needs_roll(at("2026-11-24T00:00:00.001Z")));
-        // The disk has room again.
+        j.record(w("2026-11-24T00:00:01.000Z"), "node1", 0).unwrap();
+        assert_eq!(j.pending(), 2);
+        // The symlink goes: the path no longer names the open file (/dev/full), so the
+        // next try creates a real file, header first.
         fs::remove_file(&full).unwrap();
-        j.file = open_day(&dir.0, "node2", at("2026-11-24T00:00:00.000Z"))
-            .unwrap()
-            .1;
-        j.record(at("2026-11-24T00:00:01.000Z"), "node1", 0)
-            .unwrap();
+        j.handle_timeout(Now {
+            mono: RETRY_MS,
+            wall: at("2026-11-24T00:00:02.000Z"),
+        });
         assert_eq!(
             read(&full),
             format!(
-                "---\n0.0.3|2026-11-24T00:00:01.000Z{HEADER_TAIL}2026-11-24T00:00:01.000Z|node1|0\n"
+                "---\n0.0.3|2026-11-24T00:00:00.000Z{HEADER_TAIL}\
+                 2026-11-24T00:00:00.000Z|node1|1\n\
+                 2026-11-24T00:00:01.000Z|node1|0\n"
             )
         );
         assert_clean(&full, "2026-11-24");
+        assert!(j.take_note().unwrap().contains("creating it again"));
+        assert!(j.take_note().unwrap().contains("2 lines written"));
+        assert_eq!(j.take_note(), None);
     }
 
     #[cfg(target_os = "linux")]
@@ -760,5 +1288,335 @@ mod tests {
             .unwrap_err();
         assert!(e.to_string().contains("2026-11-23-node2.log"), "{e}");
         assert!(e.to_string().contains("cannot append"), "{e}");
+    }
+
+    /// Both clocks.
+    fn at2(mono: u64, wall: &str) -> Now {
+        Now {
+            mono,
+            wall: at(wall),
+        }
+    }
+
+    fn notes(j: &mut Journal) -> Vec<String> {
+        std::iter::from_fn(|| j.take_note()).collect()
+    }
+
+    #[test]
+    fn waiting_lines_keep_their_order_and_times() {
+        let dir = TempDir::new();
+        let mut j = open(&dir.0, "2026-11-23T20:09:18.938Z");
+        let path = j.path().to_path_buf();
+        let before = read(&path);
+        assert_eq!(j.poll_at(), CHECK_MS, "nothing waits: only the path check");
+        j.room = Some(0); // the disk is full
+        j.record(at2(1_000, "2026-11-23T20:09:25.940Z"), "node1", 1)
+            .unwrap();
+        let said = notes(&mut j);
+        assert_eq!(said.len(), 1, "{said:?}");
+        assert_eq!(
+            said[0],
+            format!(
+                "{}: cannot append: No space left on device (os error 28); 1 line waiting in \
+                 memory (at most {MAX_PENDING_LINES}), retrying every 1000 ms",
+                path.display()
+            )
+        );
+        assert_eq!(j.poll_at(), 2_000);
+        j.record(at2(2_000, "2026-11-23T20:09:26.940Z"), "node1", 2)
+            .unwrap();
+        j.record(at2(2_500, "2026-11-23T20:09:27.100Z"), "node3", 1)
+            .unwrap();
+        j.handle_timeout(at2(3_000, "2026-11-23T20:09:28.000Z"));
+        assert_eq!(j.poll_at(), 3_500, "the last failure set the retry");
+        assert_eq!(notes(&mut j), Vec::<String>::new(), "said once");
+        assert_eq!((j.pending(), read(&path)), (3, before.clone()));
+
+        j.room = None; // room again
+        j.handle_timeout(at2(3_499, "2026-11-23T20:09:28.499Z"));
+        assert_eq!(j.pending(), 3, "not before the retry is due");
+        j.handle_timeout(at2(3_500, "2026-11-23T20:09:28.500Z"));
+        assert_eq!(
+            read(&path),
+            format!(
+                "{before}2026-11-23T20:09:25.940Z|node1|1\n\
+                 2026-11-23T20:09:26.940Z|node1|2\n\
+                 2026-11-23T20:09:27.100Z|node3|1\n"
+            )
+        );
+        assert_eq!(
+            notes(&mut j),
+            [format!(
+                "{}: the waiting lines went out: 3 lines written, the oldest after 2.500 s",
+                path.display()
+            )]
+        );
+        assert_eq!(j.poll_at(), CHECK_MS);
+        // Later lines go straight out again, without notes.
+        j.record(at2(4_000, "2026-11-23T20:09:29.000Z"), "node3", 0)
+            .unwrap();
+        assert_eq!(notes(&mut j), Vec::<String>::new());
+        assert!(read(&path).ends_with("2026-11-23T20:09:29.000Z|node3|0\n"));
+        assert_clean(&path, "2026-11-23");
+    }
+
+    #[test]
+    fn a_short_write_is_truncated_to_the_last_whole_line() {
+        let dir = TempDir::new();
+        let mut j = open(&dir.0, "2026-11-23T20:09:18.938Z");
+        let path = j.path().to_path_buf();
+        let before = read(&path);
+        // The disk takes 10 bytes of the 33 of the line, then is full.
+        j.room = Some(10);
+        j.record(w("2026-11-23T20:09:25.940Z"), "node1", 1).unwrap();
+        assert_eq!(read(&path), before, "the cut part was truncated away");
+        assert_eq!(j.pending(), 1);
+        // Room for the first waiting line and 5 bytes of the second: one whole line stays.
+        j.room = Some(33 + 5);
+        j.record(w("2026-11-23T20:09:26.940Z"), "node1", 2).unwrap();
+        let one = format!("{before}2026-11-23T20:09:25.940Z|node1|1\n");
+        assert_eq!(read(&path), one);
+        assert_eq!(j.pending(), 1);
+        assert_clean(&path, "2026-11-23");
+        j.room = None;
+        j.handle_timeout(Now {
+            mono: RETRY_MS,
+            wall: at("2026-11-23T20:09:30.000Z"),
+        });
+        assert_eq!(
+            read(&path),
+            format!("{one}2026-11-23T20:09:26.940Z|node1|2\n")
+        );
+        assert_eq!(j.pending(), 0);
+        let said = notes(&mut j);
+        assert_eq!(said.len(), 2, "{said:?}");
+        assert!(said[1].contains("2 lines written"), "{said:?}");
+        assert_clean(&path, "2026-11-23");
+    }
+
+    #[test]
+    fn a_header_cut_short_is_truncated_and_written_again() {
+        let dir = TempDir::new();
+        let mut j = open(&dir.0, "2026-11-23T23:59:59.000Z");
+        j.room = Some(20); // part of the new day's `---` + header
+        assert!(
+            j.roll(w("2026-11-24T00:00:00.000Z"), &[("node3", 2)])
+                .unwrap()
+        );
+        let day2 = dir.0.join("2026-11-24-node2.log");
+        assert_eq!(read(&day2), "", "nothing half-written stays");
+        j.room = None;
+        j.record(w("2026-11-24T00:00:01.000Z"), "node3", 3).unwrap();
+        assert_eq!(
+            read(&day2),
+            format!(
+                "---\n0.0.3|2026-11-24T00:00:00.000Z{HEADER_TAIL}\
+                 2026-11-24T00:00:00.000Z|node3|2\n\
+                 2026-11-24T00:00:01.000Z|node3|3\n"
+            )
+        );
+        assert_clean(&day2, "2026-11-24");
+    }
+
+    #[test]
+    fn a_deleted_renamed_or_replaced_file_is_created_again_header_first() {
+        let dir = TempDir::new();
+        let mut j = open(&dir.0, "2026-11-23T20:00:00.000Z");
+        let path = j.path().to_path_buf();
+        j.record(w("2026-11-23T20:00:01.000Z"), "node1", 1).unwrap();
+        j.record(w("2026-11-23T20:00:02.000Z"), "node3", 3).unwrap();
+        let reopened = |j: &mut Journal| {
+            let said = notes(j);
+            assert_eq!(said.len(), 1, "{said:?}");
+            assert!(
+                said[0].starts_with(&format!("{}: ", path.display())),
+                "{said:?}"
+            );
+            assert!(said[0].contains("creating it again"), "{said:?}");
+        };
+
+        // Deleted: the next line lands in a new file, `---`, header and counts first.
+        fs::remove_file(&path).unwrap();
+        j.record(w("2026-11-23T20:00:03.000Z"), "node1", 2).unwrap();
+        reopened(&mut j);
+        let header = "---\n0.0.3|2026-11-23T20:00:03.000Z";
+        assert_eq!(
+            read(&path),
+            format!(
+                "{header}{HEADER_TAIL}\
+                 2026-11-23T20:00:03.000Z|node1|1\n\
+                 2026-11-23T20:00:03.000Z|node3|3\n\
+                 2026-11-23T20:00:03.000Z|node1|2\n"
+            )
+        );
+
+        // Renamed by logrotate: the old name gets a fresh file; the rotated one is left be.
+        let rotated = dir.0.join("rotated.log");
+        fs::rename(&path, &rotated).unwrap();
+        let rotated_text = read(&rotated);
+        j.record(w("2026-11-23T20:00:04.000Z"), "node3", 0).unwrap();
+        reopened(&mut j);
+        assert_eq!(read(&rotated), rotated_text);
+        assert_eq!(
+            read(&path),
+            format!(
+                "---\n0.0.3|2026-11-23T20:00:04.000Z{HEADER_TAIL}\
+                 2026-11-23T20:00:04.000Z|node1|2\n\
+                 2026-11-23T20:00:04.000Z|node3|3\n\
+                 2026-11-23T20:00:04.000Z|node3|0\n"
+            )
+        );
+
+        // Replaced by another file: that one is appended to, header first.
+        let other = dir.0.join("other");
+        fs::write(&other, "").unwrap();
+        fs::rename(&other, &path).unwrap();
+        j.record(w("2026-11-23T20:00:05.000Z"), "node1", 3).unwrap();
+        reopened(&mut j);
+        assert_eq!(
+            read(&path),
+            format!(
+                "---\n0.0.3|2026-11-23T20:00:05.000Z{HEADER_TAIL}\
+                 2026-11-23T20:00:05.000Z|node1|2\n\
+                 2026-11-23T20:00:05.000Z|node1|3\n"
+            )
+        );
+
+        // The whole folder gone: created again.
+        fs::remove_dir_all(&dir.0).unwrap();
+        j.record(w("2026-11-23T20:00:06.000Z"), "node1", 0).unwrap();
+        reopened(&mut j);
+        assert_eq!(
+            read(&path),
+            format!(
+                "---\n0.0.3|2026-11-23T20:00:06.000Z{HEADER_TAIL}\
+                 2026-11-23T20:00:06.000Z|node1|3\n\
+                 2026-11-23T20:00:06.000Z|node1|0\n"
+            )
+        );
+        assert_clean(&path, "2026-11-23");
+    }
+
+    #[test]
+    fn the_minute_check_recreates_a_deleted_file_without_waiting_for_a_line() {
+        let dir = TempDir::new();
+        let mut j = open(&dir.0, "2026-11-23T20:00:00.000Z");
+        let path = j.path().to_path_buf();
+        j.record(at2(10, "2026-11-23T20:00:01.000Z"), "node3", 3)
+            .unwrap();
+        j.handle_timeout(at2(CHECK_MS, "2026-11-23T20:01:00.000Z"));
+        assert_eq!(notes(&mut j), Vec::<String>::new(), "the file is fine");
+        assert_eq!(j.poll_at(), 2 * CHECK_MS);
+        fs::remove_file(&path).unwrap();
+        j.handle_timeout(at2(2 * CHECK_MS - 1, "2026-11-23T20:01:59.999Z"));
+        assert!(!path.exists(), "not checked before it is due");
+        j.handle_timeout(at2(2 * CHECK_MS, "2026-11-23T20:02:00.000Z"));
+        assert_eq!(notes(&mut j).len(), 1);
+        assert_eq!(
+            read(&path),
+            format!(
+                "---\n0.0.3|2026-11-23T20:02:00.000Z{HEADER_TAIL}2026-11-23T20:02:00.000Z|node3|3\n"
+            )
+        );
+        assert_eq!(j.poll_at(), 3 * CHECK_MS);
+        // A check on another day than the file's leaves the switch to the day roll.
+        fs::remove_file(&path).unwrap();
+        j.handle_timeout(at2(3 * CHECK_MS, "2026-11-24T00:00:00.000Z"));
+        assert!(!path.exists());
+        assert!(!dir.0.join("2026-11-24-node2.log").exists());
+    }
+
+    #[test]
+    fn past_the_bound_the_oldest_lines_are_dropped_and_the_file_stays_valid() {
+        let dir = TempDir::new();
+        let mut j = open(&dir.0, "2026-11-23T20:00:00.000Z");
+        let path = j.path().to_path_buf();
+        j.max_lines = 20;
+        j.room = Some(0);
+        let base = at("2026-11-23T20:01:00.000Z");
+        let event = |i: i64| {
+            let node = if i % 2 == 0 { "node1" } else { "node3" };
+            let count = u32::try_from((i / 2) % 4).unwrap();
+            (base + i * 1000, node, count)
+        };
+        for i in 0..30 {
+            let (wall, node, count) = event(i);
+            let mono = u64::try_from(i).unwrap() * 10;
+            j.record(Now { mono, wall }, node, count).unwrap();
+        }
+        let said = notes(&mut j);
+        // Said: lines waiting; then each drop with its count and time range.
+        assert_eq!(said.len(), 3, "{said:?}");
+        assert!(said[0].contains("waiting"), "{said:?}");
+        let p = path.display();
+        assert_eq!(
+            said[1],
+            format!(
+                "{p}: too many lines waiting (more than 20): dropped the oldest 8 lines \
+                 (stamped 2026-11-23T20:01:00.000Z to 2026-11-23T20:01:07.000Z); a `---` and \
+                 header stamped 2026-11-23T20:01:08.000Z with the counts they left will mark the gap"
+            )
+        );
+        assert_eq!(
+            said[2],
+            format!(
+                "{p}: too many lines waiting (more than 20): dropped the oldest 6 lines \
+                 (stamped 2026-11-23T20:01:08.000Z to 2026-11-23T20:01:13.000Z); a `---` and \
+                 header stamped 2026-11-23T20:01:14.000Z with the counts they left will mark the gap"
+            )
+        );
+        assert_eq!(j.pending(), 16);
+        j.room = None;
+        j.handle_timeout(Now {
+            mono: 1_000_000,
+            wall: base + 60_000,
+        });
+        let text = read(&path);
+        let runs = check_file(&text).unwrap();
+        assert_eq!(runs.len(), 2, "{text}");
+        // The new run: its header at the first kept line's time, the counts the dropped
+        // lines left (node1 at 2 after line 12, node3 at 2 after line 13), then lines 14..30.
+        let mut want = format!(
+            "---\n0.0.3|2026-11-23T20:01:14.000Z{HEADER_TAIL}\
+             2026-11-23T20:01:14.000Z|node1|2\n\
+             2026-11-23T20:01:14.000Z|node3|2\n"
+        );
+        for i in 14..30 {
+            let (wall, node, count) = event(i);
+            logline::write_event(&mut want, wall, node, count);
+            want.push('\n');
+        }
+        assert!(text.ends_with(&want), "{text}");
+        assert_eq!(runs[1].events, 18);
+        let said = notes(&mut j);
+        assert_eq!(said.len(), 1, "{said:?}");
+        assert!(said[0].contains("16 lines written"), "{said:?}");
+        assert_clean(&path, "2026-11-23");
+    }
+
+    #[test]
+    fn shutdown_tries_once_more_and_says_what_is_lost() {
+        let dir = TempDir::new();
+        let mut j = open(&dir.0, "2026-11-23T20:00:00.000Z");
+        let path = j.path().to_path_buf();
+        j.room = Some(0);
+        j.record(w("2026-11-23T20:00:01.000Z"), "node1", 1).unwrap();
+        j.record(w("2026-11-23T20:00:02.000Z"), "node1", 2).unwrap();
+        notes(&mut j);
+        j.shutdown(w("2026-11-23T20:00:03.000Z"));
+        assert_eq!(
+            notes(&mut j),
+            [format!(
+                "{}: 2 lines could not be written and are lost (stamped \
+                 2026-11-23T20:00:01.000Z to 2026-11-23T20:00:02.000Z); the last error was said above",
+                path.display()
+            )]
+        );
+        // With room again, the last try writes them.
+        j.room = None;
+        j.shutdown(w("2026-11-23T20:00:04.000Z"));
+        assert_eq!(j.pending(), 0);
+        assert!(read(&path).ends_with("2026-11-23T20:00:02.000Z|node1|2\n"));
+        assert!(notes(&mut j)[0].contains("2 lines written"));
     }
 }

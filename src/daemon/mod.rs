@@ -174,11 +174,16 @@ impl Shell {
         while !self.stop {
             let timeout = if self.unfinished.is_empty() {
                 let mono = self.mono();
-                let mut wait = self.engine.poll_at().map(|at| at.saturating_sub(mono));
+                // The engine's timers, the journal's retry of waiting lines / check of its
+                // file, and a listener short of descriptors.
+                let mut at = self
+                    .engine
+                    .poll_at()
+                    .map_or(self.journal.poll_at(), |at| at.min(self.journal.poll_at()));
                 if self.accept_blocked {
-                    wait = Some(wait.map_or(ACCEPT_RETRY_MS, |w| w.min(ACCEPT_RETRY_MS)));
+                    at = at.min(mono + ACCEPT_RETRY_MS);
                 }
-                wait.map(Duration::from_millis)
+                Some(Duration::from_millis(at.saturating_sub(mono)))
             } else {
                 // Connections with data left: just collect new events, then read on.
                 Some(Duration::ZERO)
@@ -205,8 +210,13 @@ impl Shell {
             }
             self.engine.handle_timeout(now);
             self.apply_actions(now);
+            self.journal.handle_timeout(now);
+            self.journal_notes();
         }
         self.say(format_args!("stopping"));
+        // A last try for lines still waiting for the disk; says what stays unwritten.
+        self.journal.shutdown(self.now());
+        self.journal_notes();
         if let Err(e) = self.journal.sync() {
             self.say(format_args!("log: {e}"));
         }
@@ -324,7 +334,7 @@ impl Shell {
                         let _ = self.poll.registry().deregister(&mut sock.stream);
                     }
                 }
-                Action::Log(record) => self.log(record),
+                Action::Log(record) => self.log(record, now),
                 Action::Say(msg) => self.say(format_args!("{msg}")),
             }
         }
@@ -368,25 +378,39 @@ impl Shell {
         }
     }
 
-    fn log(&mut self, record: LogRecord) {
+    /// Hands a log record to the journal, stamped with its own wall time (`now.mono` only
+    /// times how long lines wait when the disk refuses them).
+    fn log(&mut self, record: LogRecord, now: Now) {
         let result = match &record {
             LogRecord::NewDay { wall, carried } => {
                 let names: Vec<(&str, u32)> = carried
                     .iter()
                     .map(|&(p, n)| (self.engine.peer_name(p), n))
                     .collect();
-                self.journal.roll(*wall, &names).map(|_| ())
+                let at = Now { wall: *wall, ..now };
+                self.journal.roll(at, &names).map(|_| ())
             }
             LogRecord::Event {
                 wall,
                 peer,
                 timeouts,
-            } => self
-                .journal
-                .record(*wall, self.engine.peer_name(*peer), *timeouts),
+            } => {
+                let at = Now { wall: *wall, ..now };
+                self.journal
+                    .record(at, self.engine.peer_name(*peer), *timeouts)
+            }
         };
         if let Err(e) = result {
             self.say(format_args!("log: {e}"));
+        }
+        self.journal_notes();
+    }
+
+    /// Prints what the journal has to say (lines waiting for the disk, written, dropped;
+    /// a file reopened).
+    fn journal_notes(&mut self) {
+        while let Some(note) = self.journal.take_note() {
+            self.say(format_args!("log: {note}"));
         }
     }
 
