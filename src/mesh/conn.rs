@@ -61,7 +61,10 @@ pub enum Role {
 /// One connection's engine-side state.
 pub(crate) struct Conn {
     pub(crate) role: Role,
-    pub(crate) input: Framer,
+    /// A framer holding a line cut by a segment boundary, only while there is one:
+    /// complete lines are read straight from the bytes received, so an idle connection
+    /// costs no line buffer.
+    pub(crate) input: Option<Box<Framer>>,
     /// Bytes to send; `out[sent..]` is still unsent.
     pub(crate) out: Vec<u8>,
     pub(crate) sent: usize,
@@ -73,7 +76,7 @@ impl Conn {
     pub(crate) fn new(role: Role) -> Conn {
         Conn {
             role,
-            input: Framer::new(),
+            input: None,
             out: Vec::new(),
             sent: 0,
             timer: None,

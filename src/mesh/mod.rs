@@ -53,7 +53,7 @@ use crate::config::Config;
 use crate::logline;
 use crate::timer::{TimerId, Wheel};
 use crate::tracker::{Change, ChangeKind, Tracker};
-use crate::wire::framer::MAX_LINE;
+use crate::wire::framer::{Framer, MAX_LINE};
 use crate::wire::message::{self, Message, PROTOCOL_VERSION};
 use conn::{Conn, Slab};
 
@@ -352,18 +352,49 @@ impl Engine {
             let Some(c) = self.conns.get_mut(conn) else {
                 return;
             };
-            let taken = c.input.push(data);
+            let Some(framer) = c.input.as_mut() else {
+                // No partial line pending: take whole lines straight from `data`, with
+                // the framer's rules (`\n` ends a line, one `\r` before it is dropped,
+                // at most MAX_LINE bytes with the `\n`).
+                let Some(end) = data.iter().position(|&b| b == b'\n') else {
+                    if data.len() >= MAX_LINE {
+                        return self.close(conn, CloseReason::LineTooLong, now);
+                    }
+                    if !data.is_empty() {
+                        let mut framer = Box::new(Framer::new());
+                        framer.push(data);
+                        c.input = Some(framer);
+                    }
+                    return;
+                };
+                if end >= MAX_LINE {
+                    return self.close(conn, CloseReason::LineTooLong, now);
+                }
+                let line = data.get(..end).unwrap_or_default();
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                let input = decode(line);
+                data = data.get(end + 1..).unwrap_or_default();
+                self.on_input(conn, input, now);
+                continue;
+            };
+            // A partial line is pending: the framer joins it with what follows.
+            let taken = framer.push(data);
             data = data.get(taken..).unwrap_or_default();
             loop {
                 let input = match self.conns.get_mut(conn) {
                     None => return,
-                    Some(c) => match c.input.next_line() {
-                        Ok(None) => break,
-                        Ok(Some(line)) => decode(line),
-                        Err(_) => Input::Bad(CloseReason::LineTooLong),
+                    Some(c) => match c.input.as_mut().map(|f| f.next_line()) {
+                        None | Some(Ok(None)) => break,
+                        Some(Ok(Some(line))) => decode(line),
+                        Some(Err(_)) => Input::Bad(CloseReason::LineTooLong),
                     },
                 };
                 self.on_input(conn, input, now);
+            }
+            if let Some(c) = self.conns.get_mut(conn)
+                && c.input.as_ref().is_some_and(|f| f.buffered() == 0)
+            {
+                c.input = None;
             }
             if data.is_empty() {
                 return;

@@ -744,3 +744,78 @@ fn this_machines_trouble_is_never_counted_against_a_peer() {
     h.engine.on_closed(link, refused, h.now);
     assert_eq!(events(&h.actions()), vec![(2, 1)]);
 }
+
+/// Lines are read the same whatever the segment boundaries: whole lines straight from
+/// the bytes, cut lines through the framer, with the same limit of MAX_LINE bytes.
+#[test]
+fn chunking_does_not_matter_and_the_line_limit_is_exact() {
+    let mut stream = Vec::new();
+    let mut want = String::new();
+    for seq in 0..300u64 {
+        let end = if seq % 3 == 0 { "\r\n" } else { "\n" };
+        stream.extend_from_slice(format!("PING {seq}{end}").as_bytes());
+        want.push_str(&format!("PONG {seq}\n"));
+        if seq % 50 == 7 {
+            // An unknown verb, as long as a line may be: MAX_LINE bytes with its "\n".
+            let mut long = b"FUTURE ".to_vec();
+            long.resize(MAX_LINE - 1, b'x');
+            long.push(b'\n');
+            stream.extend_from_slice(&long);
+        }
+    }
+    let mut rng = 0x2545_F491_4F6C_DD1Du64;
+    for round in 0..40 {
+        let mut h = Harness::new(2, 3);
+        h.actions();
+        let c = h
+            .engine
+            .on_accepted(SocketAddr::from(([127, 0, 0, 2], 5000)), h.now)
+            .unwrap();
+        h.data(c, "HELLO 1 node2\n");
+        h.take_output(c);
+        let mut got = String::new();
+        let mut rest = &stream[..];
+        while !rest.is_empty() {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let n = if round == 0 {
+                rest.len()
+            } else {
+                1 + (rng % 700) as usize
+            }
+            .min(rest.len());
+            h.engine.on_data(c, &rest[..n], h.now);
+            assert!(closes(&h.actions()).is_empty(), "round {round}");
+            got.push_str(&h.take_output(c));
+            rest = &rest[n..];
+        }
+        assert_eq!(got, want, "round {round}");
+    }
+    // One byte more than the limit closes the connection, whole or cut.
+    for split in [None, Some(1), Some(300)] {
+        let mut h = Harness::new(2, 3);
+        h.actions();
+        let c = h
+            .engine
+            .on_accepted(SocketAddr::from(([127, 0, 0, 2], 5000)), h.now)
+            .unwrap();
+        h.data(c, "HELLO 1 node2\n");
+        let mut long = b"FUTURE ".to_vec();
+        long.resize(MAX_LINE, b'x');
+        long.push(b'\n');
+        let acts = match split {
+            None => h.data(c, std::str::from_utf8(&long).unwrap()),
+            Some(at) => {
+                h.engine.on_data(c, &long[..at], h.now);
+                h.engine.on_data(c, &long[at..], h.now);
+                h.actions()
+            }
+        };
+        assert_eq!(
+            closes(&acts),
+            vec![(c, CloseReason::LineTooLong)],
+            "{split:?}"
+        );
+    }
+}
