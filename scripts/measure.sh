@@ -5,9 +5,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-20}
+# UPTIME_TRACKER_BIN=PATH measures that binary instead (e.g. the router build from
+# scripts/build-static.sh: target/static/uptime-tracker-router-x86_64).
 target=x86_64-unknown-linux-musl
 rustup target add "$target" >/dev/null 2>&1 || true
-if cargo build --release --target "$target" >/dev/null 2>&1; then
+if [ -n "${UPTIME_TRACKER_BIN:-}" ]; then
+  bin=$UPTIME_TRACKER_BIN
+elif cargo build --release --target "$target" >/dev/null 2>&1; then
   bin=target/$target/release/uptime-tracker
 else
   echo "musl target unavailable; measuring the glibc build"
