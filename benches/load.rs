@@ -54,7 +54,8 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use mio::event::Event;
@@ -277,7 +278,9 @@ struct ProcSnap {
     sched_ns: u64,
     vol: u64,
     invol: u64,
-    harness_us: u64,
+    /// On-CPU ns of the harness's two threads.
+    prober_ns: u64,
+    responder_ns: u64,
 }
 
 fn clk_tck() -> f64 {
@@ -295,17 +298,15 @@ fn status_field(status: &str, key: &str) -> u64 {
         .unwrap_or(0)
 }
 
-fn harness_cpu_us() -> u64 {
-    // SAFETY: getrusage fills a local struct.
-    unsafe {
-        let mut ru: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_SELF, &mut ru);
-        let tv = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
-        tv(ru.ru_utime) + tv(ru.ru_stime)
-    }
+/// On-CPU time of a thread (or process), ns, from its schedstat.
+fn sched_ns(path: &str) -> u64 {
+    fs::read_to_string(path)
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
+        .unwrap_or(0)
 }
 
-fn snap(pid: i32) -> ProcSnap {
+fn snap(pid: i32, responder_tid: i32) -> ProcSnap {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the command name, which is in parentheses and may hold spaces.
     let rest: Vec<&str> = stat
@@ -313,20 +314,16 @@ fn snap(pid: i32) -> ProcSnap {
         .map(|i| stat[i + 1..].split_whitespace().collect())
         .unwrap_or_default();
     let field = |n: usize| rest.get(n - 3).and_then(|v| v.parse().ok()).unwrap_or(0);
-    let sched = fs::read_to_string(format!("/proc/{pid}/schedstat")).unwrap_or_default();
     let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     ProcSnap {
         at: Some(Instant::now()),
         utime: field(14),
         stime: field(15),
-        sched_ns: sched
-            .split_whitespace()
-            .next()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0),
+        sched_ns: sched_ns(&format!("/proc/{pid}/schedstat")),
         vol: status_field(&status, "voluntary_ctxt_switches:"),
         invol: status_field(&status, "nonvoluntary_ctxt_switches:"),
-        harness_us: harness_cpu_us(),
+        prober_ns: sched_ns("/proc/thread-self/schedstat"),
+        responder_ns: sched_ns(&format!("/proc/self/task/{responder_tid}/schedstat")),
     }
 }
 
@@ -338,7 +335,8 @@ struct Usage {
     sched_pct: f64,
     vol: u64,
     invol: u64,
-    harness_pct: f64,
+    prober_pct: f64,
+    responder_pct: f64,
 }
 
 fn usage(a: &ProcSnap, b: &ProcSnap) -> Usage {
@@ -358,7 +356,8 @@ fn usage(a: &ProcSnap, b: &ProcSnap) -> Usage {
         sched_pct: b.sched_ns.saturating_sub(a.sched_ns) as f64 / 1e9 / secs * 100.0,
         vol: b.vol.saturating_sub(a.vol),
         invol: b.invol.saturating_sub(a.invol),
-        harness_pct: b.harness_us.saturating_sub(a.harness_us) as f64 / 1e6 / secs * 100.0,
+        prober_pct: b.prober_ns.saturating_sub(a.prober_ns) as f64 / 1e9 / secs * 100.0,
+        responder_pct: b.responder_ns.saturating_sub(a.responder_ns) as f64 / 1e9 / secs * 100.0,
     }
 }
 
@@ -640,16 +639,210 @@ enum Out {
     Up,
 }
 
+/// Connection errors, grouped by their text without the peer's name: (kind, count,
+/// first instance).
+#[derive(Default)]
+struct Errors(Vec<(String, u64, String)>);
+
+impl Errors {
+    fn note(&mut self, e: String) {
+        let kind = e
+            .split_once(": ")
+            .map_or(e.as_str(), |(_, k)| k)
+            .to_string();
+        match self.0.iter_mut().find(|(k, _, _)| *k == kind) {
+            Some((_, n, _)) => *n += 1,
+            None => self.0.push((kind, 1, e)),
+        }
+    }
+}
+
+/// State shared by the two harness threads.
+struct Shared {
+    t_spawn: Instant,
+    /// Set by the prober for the measured window; the responder counts while it is set.
+    measuring: AtomicBool,
+    stop: AtomicBool,
+    /// Peers whose listener has completed a handshake with the daemon at least once, and
+    /// the time of the last such first handshake (ns after the daemon's start).
+    in_up: AtomicUsize,
+    in_last_up_ns: AtomicU64,
+    /// The responder thread's id, for its CPU time in /proc/self/task.
+    responder_tid: AtomicI32,
+}
+
+// ---------------------------------------------------------------------------------------------
+// The responder thread: every peer's listener, answering the daemon's links.
+
+struct RPeer {
+    name: String,
+    listener: TcpListener,
+    inbound: Option<Conn>,
+    up: bool,
+}
+
+#[derive(Default)]
+struct ResponderReport {
+    /// In the measured window.
+    daemon_pings: u64,
+    closed: u64,
+    replaced: u64,
+    /// Whole run.
+    strangers: u64,
+    bad_hello: u64,
+    errors: Errors,
+}
+
+struct Responder {
+    poll: Poll,
+    peers: Vec<RPeer>,
+    shared: Arc<Shared>,
+    report: ResponderReport,
+    reply: Vec<u8>,
+}
+
+const R_LISTEN: usize = 0;
+const R_IN: usize = 1;
+
+impl Responder {
+    fn run(mut self) -> ResponderReport {
+        // SAFETY: gettid has no preconditions.
+        let tid = unsafe { libc::gettid() };
+        self.shared.responder_tid.store(tid, Ordering::SeqCst);
+        let mut events = Events::with_capacity(1024);
+        while !self.shared.stop.load(Ordering::Relaxed) {
+            match self.poll.poll(&mut events, Some(Duration::from_millis(50))) {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.report.errors.note(format!("responder: poll: {e}"));
+                    break;
+                }
+            }
+            for ev in events.iter() {
+                let (i, kind) = (ev.token().0 / 2, ev.token().0 % 2);
+                if i >= self.peers.len() {
+                    continue;
+                }
+                if kind == R_LISTEN {
+                    self.accept(i);
+                } else {
+                    self.inbound(i, ev);
+                }
+            }
+        }
+        self.report
+    }
+
+    fn accept(&mut self, i: usize) {
+        loop {
+            match self.peers[i].listener.accept() {
+                Ok((mut stream, from)) => {
+                    if from.ip() != DAEMON_IP {
+                        self.report.strangers += 1;
+                        continue;
+                    }
+                    let _ = stream.set_nodelay(true);
+                    if self
+                        .poll
+                        .registry()
+                        .register(&mut stream, Token(2 * i + R_IN), Interest::READABLE)
+                        .is_err()
+                    {
+                        continue;
+                    }
+                    if let Some(mut old) = self.peers[i].inbound.replace(Conn::new(stream)) {
+                        let _ = self.poll.registry().deregister(&mut old.stream);
+                        if self.shared.measuring.load(Ordering::Relaxed) {
+                            self.report.replaced += 1;
+                        }
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let msg = format!("{}: accept: {e}", self.peers[i].name);
+                    self.report.errors.note(msg);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The daemon's link to peer `i`: answer its HELLO, then each PING, at once.
+    fn inbound(&mut self, i: usize, ev: &Event) {
+        let p = &mut self.peers[i];
+        let Some(c) = p.inbound.as_mut() else { return };
+        let reply = &mut self.reply;
+        reply.clear();
+        let mut pings = 0u64;
+        let mut hello: Option<bool> = None;
+        let r = c.pump(ev.is_read_closed() || ev.is_error(), |m| match m {
+            Message::Hello { name, .. } => hello = Some(name == "node1"),
+            Message::Ping { seq } => {
+                pings += 1;
+                Message::Pong { seq }.encode(reply);
+            }
+            _ => {}
+        });
+        let mut open = matches!(r, Ok(true));
+        if let Some(good) = hello {
+            if !good {
+                self.report.bad_hello += 1;
+            }
+            if !c.hello {
+                c.hello = true;
+                // Our HELLO goes before the PONGs of PINGs that came with theirs.
+                let mut h = Vec::new();
+                Message::Hello {
+                    version: 1,
+                    name: &p.name,
+                }
+                .encode(&mut h);
+                h.extend_from_slice(reply);
+                *reply = h;
+                if !p.up {
+                    p.up = true;
+                    let ns = self.shared.t_spawn.elapsed().as_nanos() as u64;
+                    self.shared.in_last_up_ns.fetch_max(ns, Ordering::SeqCst);
+                    self.shared.in_up.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        }
+        if !reply.is_empty() && open && c.send(reply).is_err() {
+            open = false;
+        }
+        let measuring = self.shared.measuring.load(Ordering::Relaxed);
+        if measuring {
+            self.report.daemon_pings += pings;
+        }
+        if !open {
+            if let Some(mut c) = p.inbound.take() {
+                let _ = self.poll.registry().deregister(&mut c.stream);
+            }
+            if measuring {
+                self.report.closed += 1;
+            }
+            let why = match r {
+                Err(e) => e.to_string(),
+                Ok(_) => "closed".into(),
+            };
+            let msg = format!("{}: daemon's link to us: {why}", self.peers[i].name);
+            self.report.errors.note(msg);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The prober (main thread): every peer's own link to the daemon, PINGs on schedule.
+
 struct Peer {
     name: String,
     ip: Ipv4Addr,
-    listener: TcpListener,
-    inbound: Option<Conn>,
     outbound: Option<Conn>,
     out: Out,
-    /// When the daemon's HELLO first arrived on our link / on our listener.
-    out_up_at: Option<Instant>,
-    in_up_at: Option<Instant>,
+    /// When the daemon's HELLO first arrived on our link.
+    up_at: Option<Instant>,
     seq: u64,
     inflight: VecDeque<(u64, Instant)>,
     ever_up: bool,
@@ -662,10 +855,7 @@ struct Stats {
     lag_us: Vec<u32>,
     pings: u64,
     missing: u64,
-    daemon_pings: u64,
     out_failures: u64,
-    in_closed: u64,
-    in_replaced: u64,
 }
 
 #[derive(Default)]
@@ -673,18 +863,8 @@ struct Counters {
     refused: u64,
     closed_before_hello: u64,
     closed_after_up: u64,
-    strangers: u64,
     bad_hello: u64,
-    errors: Vec<String>,
-}
-
-const KINDS: usize = 3;
-const K_LISTEN: usize = 0;
-const K_OUT: usize = 1;
-const K_IN: usize = 2;
-
-fn token(peer: usize, kind: usize) -> Token {
-    Token(1 + peer * KINDS + kind)
+    errors: Errors,
 }
 
 struct Sim {
@@ -698,17 +878,10 @@ struct Sim {
     counters: Counters,
     measuring: bool,
     out_up: usize,
-    in_up: usize,
     scratch: Vec<u8>,
 }
 
 impl Sim {
-    fn note_error(&mut self, e: String) {
-        if self.counters.errors.len() < 20 {
-            self.counters.errors.push(e);
-        }
-    }
-
     fn dial(&mut self, i: usize) {
         let p = &mut self.peers[i];
         let r = (|| -> io::Result<TcpStream> {
@@ -722,26 +895,23 @@ impl Sim {
                 Err(e) => return Err(e),
             }
             Ok(TcpStream::from_std(s.into()))
-        })();
+        })()
+        .and_then(|mut stream| {
+            self.poll.registry().register(
+                &mut stream,
+                Token(i),
+                Interest::READABLE | Interest::WRITABLE,
+            )?;
+            Ok(stream)
+        });
         match r {
-            Ok(mut stream) => {
-                if let Err(e) = self.poll.registry().register(
-                    &mut stream,
-                    token(i, K_OUT),
-                    Interest::READABLE | Interest::WRITABLE,
-                ) {
-                    self.note_error(format!("register: {e}"));
-                    self.retries
-                        .push(Reverse((Instant::now() + self.interval, i)));
-                    return;
-                }
-                let p = &mut self.peers[i];
+            Ok(stream) => {
                 p.outbound = Some(Conn::new(stream));
                 p.out = Out::Connecting;
             }
             Err(e) => {
                 let msg = format!("{}: connect: {e}", p.name);
-                self.note_error(msg);
+                self.counters.errors.note(msg);
                 self.retries
                     .push(Reverse((Instant::now() + self.interval, i)));
             }
@@ -772,126 +942,19 @@ impl Sim {
             _ => self.counters.closed_before_hello += 1,
         }
         if !refused {
-            let msg = format!("{}: our link to the daemon: {why}", self.peers[i].name);
-            self.note_error(msg);
+            let msg = format!("{}: our link to the daemon: {why}", p.name);
+            self.counters.errors.note(msg);
         }
         self.retries.push(Reverse((now + delay, i)));
     }
 
-    fn on_event(&mut self, ev: &Event) {
-        let t = ev.token().0;
-        if t == 0 {
-            return;
-        }
-        let (i, kind) = ((t - 1) / KINDS, (t - 1) % KINDS);
-        if i >= self.peers.len() {
-            return;
-        }
-        match kind {
-            K_LISTEN => self.on_accept(i),
-            K_OUT => self.on_outbound(i, ev),
-            _ => self.on_inbound(i, ev),
-        }
-    }
-
-    fn on_accept(&mut self, i: usize) {
-        loop {
-            match self.peers[i].listener.accept() {
-                Ok((mut stream, from)) => {
-                    if from.ip() != DAEMON_IP {
-                        self.counters.strangers += 1;
-                        continue;
-                    }
-                    let _ = stream.set_nodelay(true);
-                    if self
-                        .poll
-                        .registry()
-                        .register(&mut stream, token(i, K_IN), Interest::READABLE)
-                        .is_err()
-                    {
-                        continue;
-                    }
-                    if let Some(mut old) = self.peers[i].inbound.replace(Conn::new(stream)) {
-                        let _ = self.poll.registry().deregister(&mut old.stream);
-                        if self.measuring {
-                            self.stats.in_replaced += 1;
-                        }
-                    }
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => {
-                    self.note_error(format!("accept: {e}"));
-                    return;
-                }
-            }
-        }
-    }
-
-    /// The daemon's link to peer `i`: answer its HELLO, then each PING.
-    fn on_inbound(&mut self, i: usize, ev: &Event) {
-        let now = Instant::now();
-        let p = &mut self.peers[i];
-        let Some(c) = p.inbound.as_mut() else { return };
-        let mut reply = std::mem::take(&mut self.scratch);
-        reply.clear();
-        let mut pings = 0u64;
-        let mut hello: Option<bool> = None;
-        let r = c.pump(ev.is_read_closed() || ev.is_error(), |m| match m {
-            Message::Hello { name, .. } => hello = Some(name == "node1"),
-            Message::Ping { seq } => {
-                pings += 1;
-                Message::Pong { seq }.encode(&mut reply);
-            }
-            _ => {}
-        });
-        let mut open = matches!(r, Ok(true));
-        if let Some(good) = hello {
-            if !good {
-                self.counters.bad_hello += 1;
-            }
-            if !c.hello {
-                c.hello = true;
-                // Our HELLO goes before the PONGs of PINGs that came with theirs.
-                let mut h = Vec::new();
-                Message::Hello {
-                    version: 1,
-                    name: &p.name,
-                }
-                .encode(&mut h);
-                h.extend_from_slice(&reply);
-                std::mem::swap(&mut h, &mut reply);
-                if p.in_up_at.is_none() {
-                    p.in_up_at = Some(now);
-                    self.in_up += 1;
-                }
-            }
-        }
-        if !reply.is_empty() && open && c.send(&reply).is_err() {
-            open = false;
-        }
-        self.scratch = reply;
-        if self.measuring {
-            self.stats.daemon_pings += pings;
-        }
-        if !open {
-            if let Some(mut c) = p.inbound.take() {
-                let _ = self.poll.registry().deregister(&mut c.stream);
-            }
-            if self.measuring {
-                self.stats.in_closed += 1;
-            }
-            if let Err(e) = r {
-                let msg = format!("{}: daemon's link to us: {e}", self.peers[i].name);
-                self.note_error(msg);
-            }
-        }
-    }
-
     /// Peer `i`'s own link to the daemon.
-    fn on_outbound(&mut self, i: usize, ev: &Event) {
+    fn on_event(&mut self, ev: &Event) {
+        let i = ev.token().0;
         let now = Instant::now();
-        let p = &mut self.peers[i];
+        let Some(p) = self.peers.get_mut(i) else {
+            return;
+        };
         let Some(c) = p.outbound.as_mut() else { return };
         if p.out == Out::Connecting {
             if let Ok(Some(e)) | Err(e) = c.stream.take_error() {
@@ -934,8 +997,8 @@ impl Sim {
             if p.out == Out::HelloSent {
                 p.out = Out::Up;
                 p.ever_up = true;
-                if p.out_up_at.is_none() {
-                    p.out_up_at = Some(now);
+                if p.up_at.is_none() {
+                    p.up_at = Some(now);
                     self.out_up += 1;
                 }
             }
@@ -1179,29 +1242,36 @@ fn run(a: &Args) -> Result<(), String> {
     let cfg = tmp.0.join("mesh.toml");
     write_config(&cfg, a, daemon_port, peer_port).map_err(|e| format!("config: {e}"))?;
 
-    let poll = Poll::new().map_err(|e| format!("poll: {e}"))?;
-    let mut peers = Vec::with_capacity(a.peers);
+    // The responder thread owns the listeners; the prober (this thread) the peers' links.
+    let rpoll = Poll::new().map_err(|e| format!("poll: {e}"))?;
+    let mut rpeers = Vec::with_capacity(a.peers);
     for (i, mut l) in listeners.into_iter().enumerate() {
-        poll.registry()
-            .register(&mut l, token(i, K_LISTEN), Interest::READABLE)
+        rpoll
+            .registry()
+            .register(&mut l, Token(2 * i + R_LISTEN), Interest::READABLE)
             .map_err(|e| format!("register: {e}"))?;
-        peers.push(Peer {
+        rpeers.push(RPeer {
             name: format!("node{}", i + 2),
-            ip: node_ip(i + 2),
             listener: l,
             inbound: None,
+            up: false,
+        });
+    }
+    let peers = (0..a.peers)
+        .map(|i| Peer {
+            name: format!("node{}", i + 2),
+            ip: node_ip(i + 2),
             outbound: None,
             out: Out::Down,
-            out_up_at: None,
-            in_up_at: None,
+            up_at: None,
             seq: 0,
             inflight: VecDeque::new(),
             ever_up: false,
-        });
-    }
+        })
+        .collect();
     let interval = Duration::from_millis(a.interval);
     let mut sim = Sim {
-        poll,
+        poll: Poll::new().map_err(|e| format!("poll: {e}"))?,
         peers,
         daemon_addr: SocketAddr::V4(SocketAddrV4::new(DAEMON_IP, daemon_port)),
         interval,
@@ -1211,7 +1281,6 @@ fn run(a: &Args) -> Result<(), String> {
         counters: Counters::default(),
         measuring: false,
         out_up: 0,
-        in_up: 0,
         scratch: Vec::new(),
     };
 
@@ -1226,6 +1295,34 @@ fn run(a: &Args) -> Result<(), String> {
         .stdout(Stdio::null())
         .stderr(fs::File::create(&stderr_path).map_err(|e| e.to_string())?);
     let t_spawn = Instant::now();
+    let shared = Arc::new(Shared {
+        t_spawn,
+        measuring: AtomicBool::new(false),
+        stop: AtomicBool::new(false),
+        in_up: AtomicUsize::new(0),
+        in_last_up_ns: AtomicU64::new(0),
+        responder_tid: AtomicI32::new(0),
+    });
+    let responder = Responder {
+        poll: rpoll,
+        peers: rpeers,
+        shared: Arc::clone(&shared),
+        report: ResponderReport::default(),
+        reply: Vec::new(),
+    };
+    let responder = StopOnDrop {
+        shared: Arc::clone(&shared),
+        handle: Some(
+            std::thread::Builder::new()
+                .name("responder".into())
+                .spawn(move || responder.run())
+                .map_err(|e| format!("thread: {e}"))?,
+        ),
+    };
+    while shared.responder_tid.load(Ordering::SeqCst) == 0 {
+        std::thread::yield_now();
+    }
+    let rtid = shared.responder_tid.load(Ordering::SeqCst);
     let daemon =
         spawn_guarded(cmd, libc::SIGKILL).map_err(|e| format!("{}: {e}", a.bin.display()))?;
     let pid = daemon.pid();
@@ -1289,15 +1386,16 @@ fn run(a: &Args) -> Result<(), String> {
         // Phases.
         match phase {
             Phase::Mesh => {
-                if sim.out_up == a.peers && sim.in_up == a.peers {
-                    let last = sim
+                if sim.out_up == a.peers && shared.in_up.load(Ordering::SeqCst) == a.peers {
+                    let out_last = sim
                         .peers
                         .iter()
-                        .flat_map(|p| [p.out_up_at, p.in_up_at])
-                        .flatten()
+                        .filter_map(|p| p.up_at)
                         .max()
                         .unwrap_or(now);
-                    mesh_ms = Some((last - t_spawn).as_secs_f64() * 1000.0);
+                    let in_last = Duration::from_nanos(shared.in_last_up_ns.load(Ordering::SeqCst));
+                    let last = (out_last - t_spawn).max(in_last);
+                    mesh_ms = Some(last.as_secs_f64() * 1000.0);
                 }
                 if mesh_ms.is_some() || now >= mesh_deadline {
                     if let Ok(ev) = &perf_ev {
@@ -1329,12 +1427,14 @@ fn run(a: &Args) -> Result<(), String> {
                     phase_end = now + window;
                     sim.stats = Stats::default();
                     sim.measuring = true;
-                    s0 = snap(pid);
+                    s0 = snap(pid, rtid);
+                    shared.measuring.store(true, Ordering::SeqCst);
                 }
             }
             Phase::Window => {
                 if now >= phase_end {
-                    s1 = snap(pid);
+                    s1 = snap(pid, rtid);
+                    shared.measuring.store(false, Ordering::SeqCst);
                     sim.measuring = false;
                     phase = match perf.as_mut().map(|p| p.send("enable")) {
                         Some(Ok(())) => Phase::PerfStart,
@@ -1351,12 +1451,12 @@ fn run(a: &Args) -> Result<(), String> {
                 let p = perf.as_mut().expect("perf");
                 match p.settled() {
                     Ok(true) if phase == Phase::PerfStart => {
-                        p0 = snap(pid);
+                        p0 = snap(pid, rtid);
                         phase = Phase::PerfWindow;
                         phase_end = now + perf_window;
                     }
                     Ok(true) => {
-                        p1 = snap(pid);
+                        p1 = snap(pid, rtid);
                         p.interrupt();
                         phase = Phase::PerfExit;
                         phase_end = now + Duration::from_secs(60);
@@ -1442,7 +1542,11 @@ fn run(a: &Args) -> Result<(), String> {
     }
 
     // Figures.
+    // While the responder still answers the daemon: its log, its memory.
+    let events_in_log = log_events(&tmp.0.join("logs"));
     let (rss, hwm, fds) = proc_mem(pid);
+    let daemon_err = fs::read_to_string(&stderr_path).unwrap_or_default();
+    let rr = responder.join();
     let u = usage(&s0, &s1);
     let peer_rounds = a.peers as f64 * u.secs * 1000.0 / a.interval as f64;
     let cpu_us_per_round = u.sched_pct / 100.0 * u.secs * 1e6 / peer_rounds;
@@ -1458,7 +1562,8 @@ fn run(a: &Args) -> Result<(), String> {
     );
     let lag99 = pct_ms(&lag, 0.99);
     let lagmax = lag.last().map(|&v| f64::from(v) / 1000.0);
-    let limited = u.harness_pct > HARNESS_CPU_LIMIT || lag99.unwrap_or(0.0) > HARNESS_LAG_LIMIT_MS;
+    let harness_max = u.prober_pct.max(u.responder_pct);
+    let limited = harness_max > HARNESS_CPU_LIMIT || lag99.unwrap_or(0.0) > HARNESS_LAG_LIMIT_MS;
     let expected_daemon_pings = peer_rounds;
 
     let sys_total = perf_counts
@@ -1475,12 +1580,7 @@ fn run(a: &Args) -> Result<(), String> {
     per_call.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
     let per_round = sys_total.map(|t| t as f64 / perf_rounds);
 
-    let events_in_log = log_events(&tmp.0.join("logs"));
-    let daemon_err = fs::read_to_string(&stderr_path).unwrap_or_default();
-    let daemon_lines: Vec<&str> = daemon_err
-        .lines()
-        .filter(|l| !l.contains("listening"))
-        .collect();
+    let daemon_lines = group_daemon_lines(&daemon_err);
 
     // Human table.
     let mut o = String::new();
@@ -1512,7 +1612,7 @@ fn run(a: &Args) -> Result<(), String> {
                 (mesh_deadline - t_spawn).as_secs(),
                 sim.out_up,
                 a.peers,
-                sim.in_up,
+                shared.in_up.load(Ordering::SeqCst),
                 a.peers
             ),
         },
@@ -1595,8 +1695,8 @@ fn run(a: &Args) -> Result<(), String> {
         "daemon PINGs received by peers",
         format!(
             "{} ({:.1} % of one per peer-round)",
-            st.daemon_pings,
-            st.daemon_pings as f64 / expected_daemon_pings * 100.0
+            rr.daemon_pings,
+            rr.daemon_pings as f64 / expected_daemon_pings * 100.0
         ),
     );
     row(
@@ -1604,7 +1704,7 @@ fn run(a: &Args) -> Result<(), String> {
         "links lost in the window",
         format!(
             "peers' links {}, daemon's links closed {} / replaced {}",
-            st.out_failures, st.in_closed, st.in_replaced
+            st.out_failures, rr.closed, rr.replaced
         ),
     );
     row(
@@ -1630,10 +1730,11 @@ fn run(a: &Args) -> Result<(), String> {
     );
     row(
         &mut o,
-        "harness CPU / loop lag",
+        "harness CPU / prober loop lag",
         format!(
-            "{:.1} % of a core; lag p50 {} ms, p99 {} ms, max {} ms",
-            u.harness_pct,
+            "prober {:.1} %, responder {:.1} % of a core; lag p50 {} ms, p99 {} ms, max {} ms",
+            u.prober_pct,
+            u.responder_pct,
             fmt_opt(pct_ms(&lag, 0.5), 2),
             fmt_opt(lag99, 2),
             fmt_opt(lagmax, 2)
@@ -1642,10 +1743,10 @@ fn run(a: &Args) -> Result<(), String> {
     if limited {
         let _ = writeln!(
             o,
-            "  HARNESS LIMITED: the harness used {:.0} % of a core (limit {HARNESS_CPU_LIMIT:.0}) \
-             and its PINGs ran up to {} ms late (p99; limit {HARNESS_LAG_LIMIT_MS}): the \
-             latency figures describe the harness, not the daemon",
-            u.harness_pct,
+            "  HARNESS LIMITED: a harness thread used {:.0} % of a core (limit \
+             {HARNESS_CPU_LIMIT:.0}) or its PINGs ran {} ms late (p99; limit \
+             {HARNESS_LAG_LIMIT_MS}): latency figures describe the harness, not the daemon",
+            harness_max,
             fmt_opt(lag99, 2)
         );
     }
@@ -1655,25 +1756,19 @@ fn run(a: &Args) -> Result<(), String> {
     if events_in_log.len() > 50 {
         let _ = writeln!(o, "  ... {} more events", events_in_log.len() - 50);
     }
-    if sim.counters.strangers + sim.counters.bad_hello > 0 {
+    let bad_hello = sim.counters.bad_hello + rr.bad_hello;
+    if rr.strangers + bad_hello > 0 {
         let _ = writeln!(
             o,
-            "  odd: {} connections from other addresses, {} HELLOs not from node1",
-            sim.counters.strangers, sim.counters.bad_hello
+            "  odd: {} connections from other addresses, {bad_hello} HELLOs not from node1",
+            rr.strangers
         );
     }
-    for e in &sim.counters.errors {
-        let _ = writeln!(o, "  harness saw: {e}");
+    for (_, n, first) in sim.counters.errors.0.iter().chain(&rr.errors.0) {
+        let _ = writeln!(o, "  harness saw {n}x: {first}");
     }
-    if !daemon_lines.is_empty() {
-        let _ = writeln!(
-            o,
-            "  daemon stderr: {} lines, first ones:",
-            daemon_lines.len()
-        );
-        for l in daemon_lines.iter().take(10) {
-            let _ = writeln!(o, "    {l}");
-        }
+    for (line, n) in daemon_lines.iter().take(10) {
+        let _ = writeln!(o, "  daemon stderr {n}x: {line}");
     }
     print!("{o}");
 
@@ -1693,7 +1788,7 @@ fn run(a: &Args) -> Result<(), String> {
          \"vol_cs_per_s\":{:.1},\"invol_cs_per_s\":{:.1},\"syscalls_per_peer_round\":{},\
          \"syscalls\":{{{top}}},\"pong_p50_ms\":{},\"pong_p99_ms\":{},\"pong_max_ms\":{},\
          \"pongs\":{},\"pings_unanswered\":{},\"daemon_pings_pct\":{:.1},\"events\":{},\
-         \"harness_cpu_pct\":{:.1},\"harness_lag_p99_ms\":{},\"harness_limited\":{limited}}}",
+         \"harness_prober_cpu_pct\":{:.1},\"harness_responder_cpu_pct\":{:.1},\"harness_lag_p99_ms\":{},\"harness_limited\":{limited}}}",
         json_str(&a.label),
         json_str(&a.bin.display().to_string()),
         a.peers + 1,
@@ -1715,13 +1810,65 @@ fn run(a: &Args) -> Result<(), String> {
         json_opt(pmax, 3),
         rtt.len(),
         st.missing,
-        st.daemon_pings as f64 / expected_daemon_pings * 100.0,
+        rr.daemon_pings as f64 / expected_daemon_pings * 100.0,
         events_in_log.len(),
-        u.harness_pct,
+        u.prober_pct,
+        u.responder_pct,
         json_opt(lag99, 3),
     );
     drop(daemon);
     Ok(())
+}
+
+/// The daemon's stderr without its start line and per-peer `connected` lines, grouped
+/// by text with timestamps and numbers blanked: (line, count), most frequent first.
+fn group_daemon_lines(text: &str) -> Vec<(String, u64)> {
+    let mut v: Vec<(String, u64)> = Vec::new();
+    for l in text.lines() {
+        let l = l.split_once(' ').map_or(l, |(_, rest)| rest);
+        if l.contains(": listening on ") || l.ends_with(": connected") {
+            continue;
+        }
+        let mut g = String::new();
+        for c in l.chars() {
+            if !c.is_ascii_digit() {
+                g.push(c);
+            } else if !g.ends_with('N') {
+                g.push('N');
+            }
+        }
+        match v.iter_mut().find(|(k, _)| *k == g) {
+            Some((_, n)) => *n += 1,
+            None => v.push((g, 1)),
+        }
+    }
+    v.sort_by_key(|x| Reverse(x.1));
+    v
+}
+
+/// Stops the responder thread on drop (an early return) or at [`StopOnDrop::join`].
+struct StopOnDrop {
+    shared: Arc<Shared>,
+    handle: Option<std::thread::JoinHandle<ResponderReport>>,
+}
+
+impl StopOnDrop {
+    fn join(mut self) -> ResponderReport {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        self.handle
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
 }
 
 /// True once the process `pid` is a zombie or gone (our child: not reaped yet).
