@@ -25,8 +25,8 @@
 //!   interval at its own phase (peer i of M at `i/M` of the interval) and times the
 //!   `PONG` (the latency seen by peers). The links all dial at once when the daemon
 //!   starts (the worst case: a whole mesh (re)connecting); a refused dial is retried
-//!   after 10 ms (the daemon is not listening yet), any other failure after one
-//!   interval (a real node's next round).
+//!   after 10 ms (the daemon is not listening yet), any other failure at the peer's
+//!   next turn (its phase in the next round, as a real node redials in its next round).
 //!
 //! Phases: start → full mesh (every peer's link got the daemon's `HELLO` and the daemon
 //! has completed its handshake with every peer's listener) → one more interval of
@@ -846,6 +846,8 @@ struct Peer {
     seq: u64,
     inflight: VecDeque<(u64, Instant)>,
     ever_up: bool,
+    /// Dial at the next turn (after a failure).
+    redial: bool,
 }
 
 /// Figures collected in the measured window.
@@ -871,7 +873,6 @@ struct Sim {
     poll: Poll,
     peers: Vec<Peer>,
     daemon_addr: SocketAddr,
-    interval: Duration,
     timeout: Duration,
     retries: BinaryHeap<Reverse<(Instant, usize)>>,
     stats: Stats,
@@ -912,8 +913,7 @@ impl Sim {
             Err(e) => {
                 let msg = format!("{}: connect: {e}", p.name);
                 self.counters.errors.note(msg);
-                self.retries
-                    .push(Reverse((Instant::now() + self.interval, i)));
+                p.redial = true;
             }
         }
     }
@@ -931,11 +931,10 @@ impl Sim {
         }
         p.inflight.clear();
         let refused = why.kind() == ErrorKind::ConnectionRefused;
-        let delay = if refused && !p.ever_up {
-            REFUSED_RETRY
-        } else {
-            self.interval
-        };
+        // Refused before the first handshake: the daemon is not listening yet, retry
+        // soon. Otherwise redial at this peer's next turn, as a real node's next round.
+        let soon = refused && !p.ever_up;
+        p.redial = !soon;
         match (refused, state) {
             (true, _) => self.counters.refused += 1,
             (false, Out::Up) => self.counters.closed_after_up += 1,
@@ -945,7 +944,9 @@ impl Sim {
             let msg = format!("{}: our link to the daemon: {why}", p.name);
             self.counters.errors.note(msg);
         }
-        self.retries.push(Reverse((now + delay, i)));
+        if soon {
+            self.retries.push(Reverse((now + REFUSED_RETRY, i)));
+        }
     }
 
     /// Peer `i`'s own link to the daemon.
@@ -1039,6 +1040,10 @@ impl Sim {
             if self.measuring {
                 self.stats.missing += 1;
             }
+        }
+        if p.outbound.is_none() && p.redial {
+            p.redial = false;
+            return self.dial(i);
         }
         if p.out != Out::Up {
             return;
@@ -1267,6 +1272,7 @@ fn run(a: &Args) -> Result<(), String> {
             seq: 0,
             inflight: VecDeque::new(),
             ever_up: false,
+            redial: false,
         })
         .collect();
     let interval = Duration::from_millis(a.interval);
@@ -1274,7 +1280,6 @@ fn run(a: &Args) -> Result<(), String> {
         poll: Poll::new().map_err(|e| format!("poll: {e}"))?,
         peers,
         daemon_addr: SocketAddr::V4(SocketAddrV4::new(DAEMON_IP, daemon_port)),
-        interval,
         timeout: Duration::from_millis(a.timeout),
         retries: BinaryHeap::new(),
         stats: Stats::default(),
