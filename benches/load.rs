@@ -1346,6 +1346,8 @@ fn run(a: &Args) -> Result<(), String> {
     let mesh_deadline = t_spawn + Duration::from_secs(30).max(interval * 10);
     let mut phase_end = mesh_deadline;
     let mut mesh_ms: Option<f64> = None;
+    // (peers' links, daemon's links): when the last of each got its handshake.
+    let mut mesh_split = (0.0, 0.0);
     let mut perf: Option<Perf> = None;
     let mut perf_counts: Vec<(String, u64)> = Vec::new();
     let (mut s0, mut s1, mut p0, mut p1) = Default::default();
@@ -1401,6 +1403,10 @@ fn run(a: &Args) -> Result<(), String> {
                     let in_last = Duration::from_nanos(shared.in_last_up_ns.load(Ordering::SeqCst));
                     let last = (out_last - t_spawn).max(in_last);
                     mesh_ms = Some(last.as_secs_f64() * 1000.0);
+                    mesh_split = (
+                        (out_last - t_spawn).as_secs_f64() * 1000.0,
+                        in_last.as_secs_f64() * 1000.0,
+                    );
                 }
                 if mesh_ms.is_some() || now >= mesh_deadline {
                     if let Ok(ev) = &perf_ev {
@@ -1611,7 +1617,11 @@ fn run(a: &Args) -> Result<(), String> {
         &mut o,
         "full mesh after start",
         match mesh_ms {
-            Some(ms) => format!("{ms:.0} ms"),
+            Some(ms) => format!(
+                "{ms:.0} ms (peers' links to the daemon all up at {:.0} ms, the daemon's \
+                 links to the peers at {:.0} ms)",
+                mesh_split.0, mesh_split.1
+            ),
             None => format!(
                 "NOT REACHED in {} s: peers' links up {}/{}, daemon's links up {}/{}",
                 (mesh_deadline - t_spawn).as_secs(),
@@ -1787,7 +1797,7 @@ fn run(a: &Args) -> Result<(), String> {
     }
     println!(
         "{{\"bench\":\"load\",\"label\":{},\"bin\":{},\"nodes\":{},\"interval_ms\":{},\
-         \"timeout_ms\":{},\"threshold\":{},\"window_s\":{:.1},\"full_mesh_ms\":{},\
+         \"timeout_ms\":{},\"threshold\":{},\"window_s\":{:.1},\"full_mesh_ms\":{},\"mesh_peer_links_ms\":{:.0},\"mesh_daemon_links_ms\":{:.0},\
          \"cpu_pct\":{:.3},\"cpu_user_pct\":{:.3},\"cpu_sys_pct\":{:.3},\"cpu_sched_pct\":{:.3},\
          \"cpu_us_per_peer_round\":{:.2},\"rss_kib\":{rss},\"hwm_kib\":{hwm},\"fds\":{fds},\
          \"vol_cs_per_s\":{:.1},\"invol_cs_per_s\":{:.1},\"syscalls_per_peer_round\":{},\
@@ -1802,6 +1812,8 @@ fn run(a: &Args) -> Result<(), String> {
         a.threshold,
         u.secs,
         json_opt(mesh_ms, 0),
+        mesh_split.0,
+        mesh_split.1,
         u.cpu_pct,
         u.user_pct,
         u.sys_pct,
