@@ -17,12 +17,12 @@
 //! dir, removed on exit (`--keep` keeps it). The harness raises its `RLIMIT_NOFILE` to
 //! the hard limit (it needs about 3 descriptors per peer; the daemon inherits it).
 //!
-//! Every peer, like a real node, in one single-threaded `mio` loop:
-//! - answers the daemon's link on its listener: `HELLO 1 nodeK` after the daemon's
-//!   `HELLO`, then `PONG s` for each `PING s`, at once;
-//! - keeps its own link to the daemon, connected from its own address: sends
-//!   `HELLO 1 nodeK`, waits for the daemon's `HELLO`, then sends `PING seq` every
-//!   interval at its own phase (peer i of M at `i/M` of the interval) and times the
+//! Every peer behaves like a real node. Two threads, each one `mio` loop, serve all peers:
+//! - the responder answers the daemon's link on each peer's listener: `HELLO 1 nodeK`
+//!   after the daemon's `HELLO`, then `PONG s` for each `PING s`, at once;
+//! - the prober (main thread) keeps each peer's own link to the daemon, connected from
+//!   the peer's address: sends `HELLO 1 nodeK`, waits for the daemon's `HELLO`, then
+//!   sends `PING seq` every interval at its own phase (peer i of M at `i/M` of the interval) and times the
 //!   `PONG` (the latency seen by peers). The links all dial at once when the daemon
 //!   starts (the worst case: a whole mesh (re)connecting); a refused dial is retried
 //!   after 10 ms (the daemon is not listening yet), any other failure at the peer's
@@ -43,7 +43,9 @@
 //! the daemon's log (a healthy run has none: each is a false event). The harness's own
 //! CPU and loop lag (lateness of each scheduled PING) are reported too; above 80 % of a
 //! core or 5 ms lag p99 it prints `HARNESS LIMITED`: the figures then describe the
-//! harness, not the daemon. Last line: the summary as one JSON object.
+//! harness, not the daemon. (Answering in a thread of its own keeps the daemon's bursts
+//! of PINGs from delaying the prober's timing; both still share the machine's cores with
+//! the daemon.) Last line: the summary as one JSON object. Progress goes to stderr.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
