@@ -91,6 +91,8 @@ struct Shell {
     accept_blocked: bool,
     /// Lines stderr could not take (its reader is not reading).
     stderr_dropped: Cell<u64>,
+    /// Every handshake slot was taken: accepting resumes when one frees.
+    accept_paused: bool,
 }
 
 impl Shell {
@@ -150,6 +152,7 @@ impl Shell {
             unfinished: Vec::new(),
             accept_blocked: false,
             stderr_dropped: Cell::new(0),
+            accept_paused: false,
         };
         for warning in pre.warnings() {
             shell.say(format_args!("{warning}"));
@@ -210,6 +213,12 @@ impl Shell {
             }
             self.engine.handle_timeout(now);
             self.apply_actions(now);
+            if self.accept_paused && self.engine.accepting() {
+                // Handshake slots freed: take in what waited in the accept queue (no new
+                // edge-triggered event comes for it).
+                self.accept_paused = false;
+                self.accept(now);
+            }
             self.journal.handle_timeout(now);
             self.journal_notes();
         }
@@ -352,6 +361,10 @@ impl Shell {
 
     fn accept(&mut self, now: Now) {
         loop {
+            if !self.engine.accepting() {
+                self.accept_paused = true;
+                return;
+            }
             let (stream, from) = match self.listener.accept() {
                 Ok(pair) => pair,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,

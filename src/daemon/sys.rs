@@ -36,7 +36,9 @@ pub(super) fn bind_listener(addr: SocketAddr) -> io::Result<TcpListener> {
     // A restarted daemon must get its port back while old connections sit in TIME_WAIT.
     socket.set_reuse_address(true)?;
     socket.bind(&addr.into())?;
-    socket.listen(128)?;
+    // Room for a whole mesh dialling at once (the kernel caps it at somaxconn): while
+    // the engine's handshake slots are full, connections wait here, not refused.
+    socket.listen(1024)?;
     socket.set_nonblocking(true)?;
     Ok(TcpListener::from_std(socket.into()))
 }

@@ -344,6 +344,13 @@ impl Engine {
         self.say_quietly(now, format!("accept: {error}"));
     }
 
+    /// Whether a new connection would find a free handshake slot. While it would not,
+    /// the shell leaves connections in the kernel's accept queue (their `HELLO` is
+    /// usually there already) instead of accepting and closing them.
+    pub fn accepting(&self) -> bool {
+        self.pending < MAX_PENDING
+    }
+
     /// Bytes read from `conn`. Complete lines are acted on at once (replies queued, probes
     /// settled); a protocol error closes the connection.
     pub fn on_data(&mut self, conn: ConnId, mut data: &[u8], now: Now) {
