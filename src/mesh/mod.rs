@@ -77,6 +77,9 @@ pub fn user_timeout_ms(interval: u64, timeout: u64) -> u64 {
     interval.saturating_add(timeout).max(1000)
 }
 
+/// Most distinct probe phases within an interval (see [`Engine::new`]).
+pub const PHASES: usize = 64;
+
 /// Shortest time between two reports about strangers' connections.
 const QUIET_MS: u64 = 1_000;
 
@@ -180,12 +183,15 @@ impl Engine {
         for peer in engine.peer_indices() {
             engine.connect(peer, now);
         }
-        // Probes are spread evenly over the interval, each peer at its own phase, so a
-        // round is not a burst of N writes that would hold up the replies we owe.
+        // Probes are spread over the interval in at most PHASES slots, each peer in its
+        // own slot for good: a round is not a burst of N writes holding up the replies we
+        // owe, and a slot's few probes (and their replies) share one wake-up.
         let peers: Vec<usize> = engine.peer_indices().collect();
         let first = now.mono + engine.interval;
+        let slots = peers.len().clamp(1, PHASES) as u64;
         for (k, &peer) in peers.iter().enumerate() {
-            let phase = engine.interval * k as u64 / peers.len() as u64;
+            let slot = k as u64 * slots / peers.len() as u64;
+            let phase = engine.interval * slot / slots;
             let due = first + phase;
             engine.wheel.schedule(due, Timer::Round { peer, due });
         }
