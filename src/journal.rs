@@ -206,6 +206,7 @@ impl Journal {
         validate_config(folder, whoami, threshold, nodes)?;
         let day = logline::day_number(now);
         let path = day_path(folder, whoami, now);
+        let existed = path.exists();
         let file = open_file(folder, &path, day)?;
         let mut journal = Journal {
             folder: folder.to_path_buf(),
@@ -231,7 +232,14 @@ impl Journal {
             room: None,
         };
         journal.push(Item::Restart { wall: now, mono: 0 });
-        journal.write_batch()?;
+        if let Err(e) = journal.write_batch() {
+            // Leave no empty file behind a start that could not write its header (a
+            // full disk): the reader would take it for a damaged log.
+            if !existed && fs::metadata(&journal.path).is_ok_and(|m| m.len() == 0) {
+                let _ = fs::remove_file(&journal.path);
+            }
+            return Err(e);
+        }
         Ok(journal)
     }
 

@@ -260,3 +260,38 @@ fn a_deleted_day_file_is_created_again_with_a_header() {
     assert_eq!(reopened.len(), 1, "{err}");
     assert!(reopened[0].contains(&*path.to_string_lossy()), "{err}");
 }
+
+/// A full disk at start: `check-config` says so as `run` does, and the failed start
+/// leaves no empty day file behind.
+#[test]
+fn a_full_disk_at_start_is_an_error_for_both_and_leaves_no_empty_file() {
+    let m = Mesh::new("disk-start", &[IP1, IP2], 200, 300, 3);
+    let tmpfs = match Tmpfs::mount(&m.log_dir, "64k") {
+        Ok(t) => t,
+        Err(why) => {
+            println!("SKIPPED: {why}");
+            return;
+        }
+    };
+    let _junk = fill(&m.log_dir);
+    let config = m.config.to_str().unwrap().to_string();
+    for command in ["check-config", "run"] {
+        let out = run_cli(
+            &[command, "--config", &config, "--whoami", "node1"],
+            m.dir.path(),
+        );
+        assert_eq!(out.code, Some(1), "{command}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("No space left on device"),
+            "{command}: {}",
+            out.stderr
+        );
+    }
+    let logs: Vec<_> = fs::read_dir(&m.log_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".log"))
+        .collect();
+    assert!(logs.is_empty(), "left behind: {logs:?}");
+    drop(tmpfs);
+}

@@ -370,3 +370,20 @@ fn a_closed_stderr_pipe_does_not_stop_the_daemon() {
     let status = child.0.wait().unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+/// A node whose `ip` is written as an IPv4-mapped IPv6 address dials from that IPv4
+/// address, so its peers know it: nobody logs anybody.
+#[test]
+fn an_ipv4_mapped_ip_is_the_ipv4_address() {
+    let mut m = mesh3("mapped");
+    let text = std::fs::read_to_string(&m.config).unwrap();
+    let mapped = text.replace("ip = \"127.0.0.2\"", "ip = \"::ffff:127.0.0.2\"");
+    assert_ne!(text, mapped);
+    std::fs::write(&m.config, mapped).unwrap();
+    start_healthy(&mut m);
+    sleep(Duration::from_secs(2));
+    for n in ["node1", "node2", "node3"] {
+        assert_no_events(&m, n);
+    }
+    m.stop_all_ok();
+}

@@ -98,8 +98,8 @@ struct Shell {
 impl Shell {
     fn new(cfg: Config) -> Result<Shell, DaemonError> {
         sys::stderr_nonblocking();
-        let limit = sys::raise_nofile(cfg.nodes.len().saturating_sub(1)).map_err(DaemonError)?;
         let mut pre = Preflight::run(&cfg);
+        let limit = sys::raise_nofile(cfg.nodes.len().saturating_sub(1)).map_err(DaemonError)?;
         let listen = pre.listen;
         let listener = pre.take_listener();
         let Some(mut listener) = listener.filter(|_| !pre.has_errors()) else {
@@ -350,7 +350,13 @@ impl Shell {
     }
 
     fn connect(&mut self, id: ConnId, addr: SocketAddr, now: Now) {
-        let bind = self.bind_ip.filter(|ip| ip.is_ipv4() == addr.is_ipv4());
+        // An IPv4-mapped address (`::ffff:a.b.c.d`) is dialled, and bound, as the IPv4
+        // address it is, so peers see the source they expect.
+        let addr = SocketAddr::new(addr.ip().to_canonical(), addr.port());
+        let bind = self
+            .bind_ip
+            .map(|ip| ip.to_canonical())
+            .filter(|ip| ip.is_ipv4() == addr.is_ipv4());
         let result = start_connect(addr, bind, self.user_timeout)
             .and_then(|stream| self.socks.insert(self.poll.registry(), id, stream, true));
         if let Err(e) = result {
@@ -370,11 +376,18 @@ impl Shell {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    // Out of descriptors (retried soon: the queue is drained once there
-                    // is room), or a connection reset before accept: not fatal.
-                    self.accept_blocked = sys::is_shortage(&e);
-                    self.engine.on_accept_error(&e, now);
-                    return self.apply_actions(now);
+                    // Out of descriptors: the engine frees one by evicting the oldest
+                    // connection still without HELLO, and accepting goes on at once; with
+                    // none to evict, it is retried soon (the queue is drained once there
+                    // is room). A connection reset before accept: not fatal.
+                    let shortage = sys::is_shortage(&e);
+                    let freed = self.engine.on_accept_error(&e, shortage, now);
+                    self.apply_actions(now);
+                    if freed {
+                        continue;
+                    }
+                    self.accept_blocked = shortage;
+                    return;
                 }
             };
             let Some(id) = self.engine.on_accepted(from, now) else {

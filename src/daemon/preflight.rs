@@ -103,6 +103,13 @@ impl Preflight {
                 None
             }
         };
+        // Raises the soft limit as `run` does, so the same mesh passes or fails here.
+        if let Err(message) = super::sys::raise_nofile(cfg.nodes.len().saturating_sub(1)) {
+            findings.push(Finding {
+                severity: Severity::Error,
+                message,
+            });
+        }
         if let Err(message) = check_log_folder(&cfg.log_folder) {
             findings.push(Finding {
                 severity: Severity::Error,
@@ -187,15 +194,22 @@ fn is_missing(e: &io::Error) -> bool {
     )
 }
 
-/// Creates and removes a file in `dir`: the only sure test that files can be made there
-/// (permissions, read-only mounts, ACLs, a full inode table all show).
+/// Creates a file in `dir`, writes a line to disk and removes it: the only sure test
+/// that log lines can be written there (permissions, read-only mounts, ACLs, a full inode
+/// table, a full disk all show).
 fn probe_write(dir: &Path) -> io::Result<()> {
+    use std::io::Write as _;
     let path: PathBuf = dir.join(format!(".uptime-tracker-write-test-{}", std::process::id()));
-    fs::OpenOptions::new()
+    let written = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
-        .open(&path)?;
-    fs::remove_file(&path)
+        .open(&path)
+        .and_then(|mut f| {
+            f.write_all(b"---\n")?;
+            f.sync_data()
+        });
+    let removed = fs::remove_file(&path);
+    written.and(removed)
 }
 
 #[cfg(test)]

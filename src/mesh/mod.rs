@@ -346,8 +346,33 @@ impl Engine {
     }
 
     /// `accept` failed: this machine's trouble (descriptors, memory), never a peer's.
-    pub fn on_accept_error(&mut self, error: &std::io::Error, now: Now) {
+    /// On a `shortage` of descriptors, the oldest accepted connection still without a
+    /// `HELLO` is evicted to make room (a real peer says `HELLO` within a round trip, so a
+    /// flood cannot hold the descriptors a restarting peer needs). Returns whether one
+    /// was, so the shell can accept again at once.
+    pub fn on_accept_error(&mut self, error: &std::io::Error, shortage: bool, now: Now) -> bool {
+        self.roll_day(now);
         self.say_quietly(now, format!("accept: {error}"));
+        if !shortage {
+            return false;
+        }
+        let oldest = self
+            .conns
+            .iter()
+            .filter_map(|(id, c)| match c.role {
+                Role::In {
+                    peer: None, since, ..
+                } => Some((since, id)),
+                _ => None,
+            })
+            .min();
+        match oldest {
+            Some((_, id)) => {
+                self.close(id, CloseReason::Evicted, now);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Whether a new connection would find a free handshake slot. While it would not,
