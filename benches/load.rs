@@ -1149,19 +1149,7 @@ fn json_opt(v: Option<f64>, prec: usize) -> String {
 }
 
 fn json_str(s: &str) -> String {
-    let mut o = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(o, "\\u{:04x}", c as u32);
-            }
-            c => o.push(c),
-        }
-    }
-    o.push('"');
-    o
+    uptime_tracker::json::string(s)
 }
 
 fn log_events(dir: &Path) -> Vec<String> {

@@ -52,24 +52,7 @@ pub fn percent(part: i64, whole: i64) -> Option<String> {
 
 /// `s` as a JSON string literal, quotes included.
 pub fn json_str(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if u32::from(c) < 0x20 => {
-                out.push_str("\\u00");
-                for shift in [4, 0] {
-                    let nibble = (u32::from(c) >> shift) & 0xf;
-                    out.push(char::from_digit(nibble, 16).unwrap_or('0'));
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    crate::json::string(s)
 }
 
 /// `s` as one CSV field: quoted (quotes doubled) when it holds `,`, `"` or a line break.

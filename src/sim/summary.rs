@@ -153,7 +153,11 @@ impl Summary {
             .iter()
             .map(|(k, n)| format!("\"{}\": {n}", k.name()))
             .collect();
-        let violations: Vec<String> = r.violations.iter().map(|v| json_string(v)).collect();
+        let violations: Vec<String> = r
+            .violations
+            .iter()
+            .map(|v| crate::json::string(v))
+            .collect();
         format!(
             "{{\"nodes\": {}, \"hours\": {}, \"seed\": {}, \"interval_ms\": {}, \"timeout_ms\": {}, \"offline_threshold\": {}, \
 \"latency_ms\": [{}, {}], \"loss\": {}, \"faults\": {{{}}}, \"detection_bound_ms\": {}, \"recovery_bound_ms\": {}, \
@@ -218,20 +222,4 @@ fn opt(v: Option<u64>) -> String {
 fn trim(x: f64) -> String {
     let s = format!("{x:.3}");
     s.trim_end_matches('0').trim_end_matches('.').to_string()
-}
-
-fn json_string(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
