@@ -135,6 +135,9 @@ struct OpenFile {
     day: i64,
     dev: u64,
     ino: u64,
+    /// The file's length after our last write (or when opened): shorter than this, it was
+    /// truncated by another program (logrotate's `copytruncate`).
+    end: u64,
 }
 
 /// Lines are waiting since a write failed.
@@ -571,6 +574,14 @@ impl Journal {
         let cut = self.maybe_cut
             && !ends_with_newline(&f.file, len).map_err(|e| with_path(&path, "cannot read", e))?;
         let day = f.day;
+        if len < f.end && !self.need_header {
+            // Emptied or cut under us: whatever follows must read on its own.
+            self.need_header = true;
+            self.note(format!(
+                "{}: the file was truncated by another program (copytruncate?): `---` and header first",
+                path.display()
+            ));
+        }
         self.build(day, cut);
         let Some(f) = &self.file else {
             return Ok(());
@@ -600,6 +611,10 @@ impl Journal {
         if whole > 0 {
             self.need_header = false;
             self.maybe_cut = false;
+        }
+        let reached = if result.is_ok() { written } else { kept };
+        if let Some(f) = self.file.as_mut() {
+            f.end = len.saturating_add(u64::try_from(reached).unwrap_or(u64::MAX));
         }
         for _ in 0..whole {
             if let Some(item) = self.pop_front()
@@ -781,6 +796,7 @@ fn open_file(folder: &Path, path: &Path, day: i64) -> io::Result<OpenFile> {
         day,
         dev: meta.dev(),
         ino: meta.ino(),
+        end: meta.len(),
     })
 }
 
@@ -1424,6 +1440,39 @@ mod tests {
             )
         );
         assert_clean(&day2, "2026-11-24");
+    }
+
+    #[test]
+    fn a_file_truncated_under_us_gets_a_header_before_the_next_line() {
+        let dir = TempDir::new();
+        let mut j = open(&dir.0, "2026-11-23T20:00:00.000Z");
+        let path = j.path().to_path_buf();
+        j.record(w("2026-11-23T20:00:01.000Z"), "node1", 1).unwrap();
+        notes(&mut j);
+        // logrotate's copytruncate: the same file, emptied.
+        OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        j.record(w("2026-11-23T20:00:02.000Z"), "node1", 2).unwrap();
+        let said = notes(&mut j);
+        assert_eq!(said.len(), 1, "{said:?}");
+        assert!(said[0].contains("truncated by another program"), "{said:?}");
+        assert_eq!(
+            read(&path),
+            format!(
+                "---\n0.0.3|2026-11-23T20:00:02.000Z{HEADER_TAIL}\
+                 2026-11-23T20:00:02.000Z|node1|1\n\
+                 2026-11-23T20:00:02.000Z|node1|2\n"
+            )
+        );
+        // Lines after that append as usual, with no second header.
+        j.record(w("2026-11-23T20:00:03.000Z"), "node1", 3).unwrap();
+        assert!(notes(&mut j).is_empty());
+        assert!(read(&path).ends_with("|node1|2\n2026-11-23T20:00:03.000Z|node1|3\n"));
+        assert_clean(&path, "2026-11-23");
     }
 
     #[test]
