@@ -289,6 +289,8 @@ struct World {
     nodes: Vec<SimNode>,
     by_ip: HashMap<IpAddr, usize>,
     conns: Vec<SimConn>,
+    /// Indices of `conns` free for reuse (both ends closed, nothing in flight).
+    free_conns: Vec<usize>,
     faults: Vec<Fault>,
     /// Faults in force.
     active: Vec<usize>,
@@ -361,6 +363,7 @@ impl World {
             nodes,
             by_ip,
             conns: Vec::new(),
+            free_conns: Vec::new(),
             faults,
             active: Vec::new(),
             disturbances: HashMap::new(),
@@ -572,8 +575,7 @@ impl World {
             );
         };
         let epoch = self.nodes.get(node).map_or(0, |n| n.epoch);
-        let sc = self.conns.len();
-        self.conns.push(SimConn {
+        let fresh = SimConn {
             ends: [
                 End {
                     node,
@@ -590,9 +592,54 @@ impl World {
             scheduled: [false, false],
             dead: false,
             accepted: false,
-        });
+        };
+        if self.free_conns.is_empty() && self.conns.len() % 256 == 255 {
+            self.sweep_conns();
+        }
+        let sc = match self.free_conns.pop() {
+            Some(i) => {
+                if let Some(slot) = self.conns.get_mut(i) {
+                    *slot = fresh;
+                }
+                i
+            }
+            None => {
+                self.conns.push(fresh);
+                self.conns.len() - 1
+            }
+        };
         self.remember(node, conn, sc);
         self.send(sc, 0, SegKind::Syn);
+    }
+
+    /// Finds connections that are over (both ends closed, nothing queued or scheduled,
+    /// none held for a frozen node) so `dial` can reuse them: without this a long run
+    /// would keep every connection ever made (each redial while a peer is down is one).
+    fn sweep_conns(&mut self) {
+        let held: std::collections::HashSet<usize> = self
+            .nodes
+            .iter()
+            .flat_map(|n| n.held.iter())
+            .map(|h| match h {
+                Held::Accepted { conn }
+                | Held::Connected { conn }
+                | Held::Data { conn, .. }
+                | Held::Closed { conn, .. } => *conn,
+            })
+            .collect();
+        self.free_conns = self
+            .conns
+            .iter()
+            .enumerate()
+            .filter(|(i, c)| {
+                c.ends.iter().all(|e| e.conn.is_none())
+                    && c.queues.iter().all(VecDeque::is_empty)
+                    && !c.scheduled.iter().any(|&s| s)
+                    && !held.contains(i)
+            })
+            .map(|(i, _)| i)
+            .rev()
+            .collect();
     }
 
     /// Tells `node`'s engine that `conn` is closed, at once (a local error).
