@@ -14,19 +14,25 @@
 //! with well-formed lines (`HELLO` naming the right node, another node, this node or a
 //! stranger; `PING`; `PONG` for a probe seen on the wire or any number; unknown verbs,
 //! up to and past the line limit; malformed lines; bursts of `PING`s that outgrow the
-//! output limit) or with arbitrary bytes; `on_closed` with every kind of `CloseReason`;
-//! `wrote` of part, all or more than the output; stale ids (closed connections) given
+//! output limit) or with arbitrary bytes; `on_closed` with every kind of `CloseReason`
+//! (this machine's trouble too: EMFILE, ENFILE, ENOBUFS, ENOMEM, EADDRNOTAVAIL);
+//! `on_accept_error` with and without a shortage of descriptors; `wrote` of part, all or more than the output; stale ids (closed connections) given
 //! to every event; a shell that writes everything; a mesh that answers everything; a
 //! storm of peers reconnecting; many rounds answered by peers that never get to read.
 //!
 //! The shadow keeps the live connections (learnt from `Connect` actions and
 //! `on_accepted`, dropped on `Close`), each with a copy of the engine's line framer fed
 //! the same bytes (so it knows every line the engine reads), what was written on each,
-//! and a model of the probes: the round cadence, each peer's probes in flight with their
-//! deadlines, and the tracker's rules (`tracker`'s module doc). Checks:
+//! and a model of the probes: each peer's turns (the k-th peer of m in slot
+//! k*min(m, PHASES)/m, at phase interval*slot/min(m, PHASES); a turn due at `due` handled
+//! at `now` is followed by one at due + (missed+1)*interval, missed = (now-due)/interval),
+//! each peer's probes in flight with their deadlines, when its link last became ready and
+//! when it last missed, and the tracker's rules (`tracker`'s module doc). Checks:
 //! - every `Event` is the model's: per peer, the same counts in the same order (a probe
 //!   is counted once: as a reply, at its deadline, or when its link fails; a link
-//!   dropped for a handshake or probe timeout fails nothing); so counts step by +1 up
+//!   dropped for a handshake or probe timeout fails nothing; a link closed for this
+//!   machine's trouble, `CloseReason::is_local`, voids its peer's probes: never counted,
+//!   not even at their deadlines, and a late `PONG` does nothing); so counts step by +1 up
 //!   to the threshold or back to 0 from non-zero; never about this node; at the current
 //!   wall time; `timeouts(peer)` equals the log's count after every op;
 //! - a `NewDay` is the first action of its event, comes only when the UTC day changed,
@@ -40,18 +46,22 @@
 //! - which event may do what: `handle_timeout` closes exactly the handshakes past their
 //!   deadline (a link `timeout` after its dial, an accepted connection
 //!   `HANDSHAKE_TIMEOUT_MS` after its accept), the ready links of peers with a probe
-//!   past its deadline (each redialled at once) and links whose output a round's `PING`
-//!   overflows; a round dials every peer without a link and queues its `PING` on every
-//!   ready link, and nothing else changes any output; `on_closed` closes exactly that
-//!   connection with that reason; `on_accepted` and `on_connected` never log; only
-//!   timers and data dial; `wrote` does nothing but drop the bytes written;
+//!   past its deadline (each redialled at once) and links whose output a turn's `PING`
+//!   overflows; a peer's turn (unless `MAX_OUTSTANDING` probes are in flight) dials it if
+//!   it has no link and queues its `PING` on its ready link, and nothing else changes any
+//!   output; `on_closed` closes exactly that connection with that reason;
+//!   `on_accept_error` with a shortage evicts exactly the oldest connection without
+//!   `HELLO`, if any, and says whether it did, without one nothing; `on_accepted`,
+//!   `on_accept_error` and `on_connected` never log; only timers and data dial; `wrote`
+//!   does nothing but drop the bytes written;
 //! - each line read, on any connection in any state, has the outcome the protocol rules
 //!   (`mesh`'s module doc) give: which `CloseReason` (a line too long, malformed,
 //!   unexpected in this state, a `HELLO` from the wrong node, output over `MAX_OUTPUT`),
 //!   or the new link/handshake state, and exactly the bytes queued (our `HELLO`, a
 //!   `PONG` per `PING`, the `PING`s of every probe in flight when a link becomes ready);
 //!   a valid inbound `HELLO` replaces the peer's older inbound connection and redials a
-//!   missing link, or a ready one whose peer has misses; `on_connected` queues
+//!   missing link, or a ready one that became ready no later than the peer's last miss
+//!   (a probe missed at its deadline or failed with its link); `on_connected` queues
 //!   `HELLO 1 <whoami>`; `on_accepted` refuses strangers, evicts an oldest waiting
 //!   connection of an address that has `MAX_PENDING_PER_SOURCE`, refuses beyond
 //!   `MAX_PENDING` (out of reach here: 6 nodes' addresses hold at most 24 waiting);
@@ -59,16 +69,17 @@
 //!   has the shadow's role and state (states only move forwards; a proved peer is a
 //!   configured node other than this one, from its ip) and `conn_at` finds it; at most
 //!   one link and one proved inbound connection per peer; waiting handshakes within
-//!   `MAX_PENDING` (and per address); output at most `MAX_OUTPUT` bytes, whole lines;
-//!   `poll_at()` is `Some`, and after `handle_timeout(now)` (until the clock moves) it is
-//!   after `now` and at most one interval ahead;
+//!   `MAX_PENDING` (and per address), `accepting()` exactly while below it; output at
+//!   most `MAX_OUTPUT` bytes, whole lines; `poll_at()` is `Some`, and after
+//!   `handle_timeout(now)` (until the clock moves) it is after `now`, at most one interval
+//!   ahead and not after any peer's next turn;
 //! - on the wire: every line the engine writes parses; a link sends `HELLO 1 <whoami>`
 //!   once, first, then, once ready, only `PING`s of probes started, numbers rising; an
 //!   inbound connection sends `HELLO` only once proved, then only `PONG`s, answering the
 //!   `PING`s it read in order;
 //! - at the end, a mesh that answers everything: once the probes whose replies were lost
 //!   (a `PONG` glued to earlier garbage) are past their deadlines, every link is ready,
-//!   every count 0, nothing in flight, and rounds go by without a change logged.
+//!   every count 0, nothing in flight, and intervals go by without a change logged.
 //!
 //! `MESH_TRACE=1` prints every event and action, to read a finding.
 
@@ -85,7 +96,7 @@ use uptime_tracker::config::{Config, Node};
 use uptime_tracker::logline::{DAY_MS, MAX_TIME, day_number};
 use uptime_tracker::mesh::{
     Action, CloseReason, ConnId, Engine, HANDSHAKE_TIMEOUT_MS, IoOp, LinkState, LogRecord,
-    MAX_OUTPUT, MAX_PENDING, MAX_PENDING_PER_SOURCE, Now, PeerId, Role,
+    MAX_OUTPUT, MAX_PENDING, MAX_PENDING_PER_SOURCE, Now, PHASES, PeerId, Role,
 };
 use uptime_tracker::tracker::MAX_OUTSTANDING;
 use uptime_tracker::wire::framer::{Framer, MAX_LINE};
@@ -189,6 +200,7 @@ enum Call {
     Timeout,
     Connected,
     Accepted,
+    AcceptError,
     Data(ConnId),
     Closed(ConnId, CloseReason),
     Stale,
@@ -215,6 +227,12 @@ struct Probes {
     in_flight: BTreeMap<u64, u64>,
     /// The tracker's count.
     count: u32,
+    /// When its next turn (probe) is due; `None` for this node.
+    turn: Option<u64>,
+    /// When our current link to it became ready (the engine's `ready_at`).
+    ready_at: u64,
+    /// When a probe to it last counted as a miss (at its deadline or with its link).
+    missed_at: Option<u64>,
 }
 
 /// What the model says one `handle_timeout` does.
@@ -222,8 +240,9 @@ struct Probes {
 struct Timers {
     /// Peers with a probe past its deadline.
     missed: BTreeSet<usize>,
-    round: bool,
-    /// Peers whose round probe started, and its number.
+    /// Peers whose turn came (probe started or skipped).
+    turns: BTreeSet<usize>,
+    /// Peers whose turn's probe started, and its number.
     started: BTreeMap<usize, u64>,
 }
 
@@ -298,7 +317,6 @@ struct Sim {
     work: usize,
     /// The model.
     probes: Vec<Probes>,
-    round_at: u64,
     day: i64,
     /// `handle_timeout` ran at the current `now.mono`.
     timers_current: bool,
@@ -389,6 +407,7 @@ impl Sim {
 
     fn miss(&mut self, peer: usize, events: &mut Vec<(usize, u32)>) {
         let p = &mut self.probes[peer];
+        p.missed_at = Some(self.now.mono);
         if p.count < self.threshold {
             p.count += 1;
             events.push((peer, p.count));
@@ -413,8 +432,8 @@ impl Sim {
         }
     }
 
-    /// `handle_timeout` at `now`: every probe past its deadline is a miss; a round starts
-    /// a probe per peer when due.
+    /// `handle_timeout` at `now`: every probe past its deadline is a miss; each peer whose
+    /// turn is due gets a probe (room permitting) and its next turn.
     fn timers(&mut self, events: &mut Vec<(usize, u32)>) -> Timers {
         let mut t = Timers::default();
         let now = self.now.mono;
@@ -431,19 +450,23 @@ impl Sim {
                 t.missed.insert(peer);
             }
         }
-        if now >= self.round_at {
-            t.round = true;
-            self.round_at = match self.round_at + self.interval {
-                next if next > now => next,
-                _ => now + self.interval,
-            };
-            for peer in (0..self.nodes.len()).filter(|&p| p != self.me) {
-                let p = &mut self.probes[peer];
-                if p.in_flight.len() < MAX_OUTSTANDING {
-                    p.in_flight.insert(p.next_seq, now + self.timeout);
-                    t.started.insert(peer, p.next_seq);
-                    p.next_seq += 1;
-                }
+        // Each peer's turn, when due: the next one is a whole number of intervals
+        // later (turns missed in a stall are skipped, the phase kept).
+        for peer in (0..self.nodes.len()).filter(|&p| p != self.me) {
+            let interval = self.interval;
+            let timeout = self.timeout;
+            let p = &mut self.probes[peer];
+            let due = p.turn.expect("a peer has turns");
+            if now < due {
+                continue;
+            }
+            let missed = (now - due) / interval;
+            p.turn = Some(due + (missed + 1) * interval);
+            t.turns.insert(peer);
+            if p.in_flight.len() < MAX_OUTSTANDING {
+                p.in_flight.insert(p.next_seq, now + timeout);
+                t.started.insert(peer, p.next_seq);
+                p.next_seq += 1;
             }
         }
         t
@@ -600,7 +623,8 @@ impl Sim {
                         call == Call::Timeout && matches!(kind, Kind::In { peer: None, .. })
                     }
                     CloseReason::Evicted => {
-                        call == Call::Accepted && matches!(kind, Kind::In { peer: None, .. })
+                        matches!(call, Call::Accepted | Call::AcceptError)
+                            && matches!(kind, Kind::In { peer: None, .. })
                     }
                     CloseReason::Replaced => {
                         matches!(call, Call::Data(c) if c != id)
@@ -631,7 +655,7 @@ impl Sim {
                     b.closes.iter().map(|c| (c.0, c.1)).collect();
                 assert_eq!(closes, [(id, reason)], "on_closed({id:?}, {reason:?})");
             }
-            Call::Connected | Call::Accepted | Call::Stale => {
+            Call::Connected | Call::Accepted | Call::AcceptError | Call::Stale => {
                 assert!(b.events.is_empty(), "{call:?} logged {:?}", b.events);
             }
             Call::Start | Call::Timeout | Call::Data(_) => {}
@@ -745,6 +769,11 @@ impl Sim {
             assert_eq!(self.engine.link_state(PeerId(p)), state, "peer {p} link");
         }
         assert!(pending <= MAX_PENDING, "{pending} handshakes waiting");
+        assert_eq!(
+            self.engine.accepting(),
+            pending < MAX_PENDING,
+            "accepting()"
+        );
         for (ip, n) in sources {
             assert!(n <= MAX_PENDING_PER_SOURCE, "{n} waiting from {ip}");
         }
@@ -755,6 +784,11 @@ impl Sim {
                 at <= self.now.mono + self.interval,
                 "poll_at {at}: more than an interval after {}",
                 self.now.mono
+            );
+            let turn = self.probes.iter().filter_map(|p| p.turn).min();
+            assert!(
+                turn.is_some_and(|t| at <= t),
+                "poll_at {at} after the next turn {turn:?}"
             );
         }
         if self.day_current {
@@ -848,13 +882,13 @@ impl Sim {
         self.timers_current = true;
         let b = self.drain(Call::Timeout);
 
-        // A round's PING that overflows a link's output fails that link's probes.
+        // A turn's PING that overflows a link's output fails that link's probes.
         let mut overflowed = BTreeSet::new();
         for &(id, reason, kind) in &b.closes {
             if let (CloseReason::NotReading, Kind::Out { peer, .. }) = (reason, kind) {
                 assert!(
                     t.started.contains_key(&peer),
-                    "NotReading on {id:?} without a round"
+                    "NotReading on {id:?} without a turn"
                 );
                 overflowed.insert(peer);
                 self.fail_all(peer, &mut want);
@@ -873,7 +907,7 @@ impl Sim {
         let closes: BTreeMap<ConnId, &'static str> =
             b.closes.iter().map(|c| (c.0, c.1.kind())).collect();
         assert_eq!(closes, due, "handle_timeout at {now}: {b:?}");
-        // Redials: a peer whose link timed out a probe at once; a round, every peer
+        // Redials: a peer whose link timed out a probe at once; a turn, its peer if
         // without a link (a link that failed in the same call may go either way).
         let dialled: BTreeSet<usize> = b.connects.iter().map(|c| c.1).collect();
         assert_eq!(dialled.len(), b.connects.len(), "two dials to one peer");
@@ -895,13 +929,16 @@ impl Sim {
                 .iter()
                 .any(|c| matches!(c.2, Kind::Out { peer, .. } if peer == p));
             if t.started.contains_key(&p) && !had {
-                assert!(dialled.contains(&p), "round: peer {p} not dialled");
+                assert!(dialled.contains(&p), "turn: peer {p} not dialled");
             }
             if dialled.contains(&p) {
-                assert!(lost || (t.round && !had), "peer {p} dialled for nothing");
+                assert!(
+                    lost || (t.started.contains_key(&p) && !had),
+                    "peer {p} dialled for nothing"
+                );
             }
         }
-        // The round's probe goes out on every ready link.
+        // A turn's probe goes out on its peer's ready link.
         let pings: Vec<(ConnId, Vec<u8>)> = t
             .started
             .iter()
@@ -998,6 +1035,40 @@ impl Sim {
             None => assert!(!known || !room, "refused {from}"),
         }
         got
+    }
+
+    /// `accept` failed; on a `shortage` the oldest connection without `HELLO` is evicted
+    /// (any of those accepted in the same millisecond, the engine's lowest id first).
+    fn accept_error(&mut self, shortage: bool, errno: i32) {
+        let oldest = self
+            .live
+            .iter()
+            .filter_map(|(_, c)| match c.kind {
+                Kind::In {
+                    peer: None, since, ..
+                } => Some(since),
+                _ => None,
+            })
+            .min();
+        let outputs = self.outputs();
+        let error = std::io::Error::from_raw_os_error(errno);
+        let evicted = self.engine.on_accept_error(&error, shortage, self.now);
+        let b = self.drain(Call::AcceptError);
+        self.outputs_grew("on_accept_error", &outputs, &[]);
+        assert!(b.connects.is_empty() && b.events.is_empty());
+        let want = if shortage { oldest } else { None };
+        assert_eq!(
+            evicted,
+            want.is_some(),
+            "on_accept_error({shortage}): {b:?}"
+        );
+        match (&b.closes[..], want) {
+            ([], None) => {}
+            ([(_, CloseReason::Evicted, Kind::In { since, .. })], Some(oldest)) => {
+                assert_eq!(*since, oldest, "evicted a younger connection");
+            }
+            (closes, _) => panic!("on_accept_error({shortage}) closed {closes:?}"),
+        }
     }
 
     /// Bytes read from `id`. The shadow framer cuts them into the lines the engine reads;
@@ -1128,6 +1199,7 @@ impl Sim {
                     peer,
                     state: LinkState::Ready,
                 };
+                self.probes[peer].ready_at = self.now.mono;
                 // The probes started while the link was down go out now.
                 let seqs: Vec<u64> = self.probes[peer].in_flight.keys().copied().collect();
                 for seq in seqs {
@@ -1173,7 +1245,13 @@ impl Sim {
                 }
                 match self.link_of(p) {
                     None => fx.connect = Some(p),
-                    Some((link, LinkState::Ready)) if self.probes[p].count > 0 => {
+                    // A ready link is redialled only if made no later than the peer's
+                    // last miss (a fresh link is left alone).
+                    Some((link, LinkState::Ready))
+                        if self.probes[p]
+                            .missed_at
+                            .is_some_and(|m| self.probes[p].ready_at <= m) =>
+                    {
                         fx.others.push((link, "probe_timeout"));
                         fx.connect = Some(p);
                     }
@@ -1194,10 +1272,13 @@ impl Sim {
 
     fn closed(&mut self, id: ConnId, reason: CloseReason) {
         let mut want = Vec::new();
-        if let Some(Kind::Out { peer, .. }) = self.live.get(&id).map(|c| c.kind)
-            && failed_by(reason)
-        {
-            self.fail_all(peer, &mut want);
+        if let Some(Kind::Out { peer, .. }) = self.live.get(&id).map(|c| c.kind) {
+            if reason.is_local() {
+                // This machine's trouble: the peer's probes are void, uncounted.
+                self.probes[peer].in_flight.clear();
+            } else if failed_by(reason) {
+                self.fail_all(peer, &mut want);
+            }
         }
         let outputs = self.outputs();
         self.engine.on_closed(id, reason, self.now);
@@ -1376,8 +1457,19 @@ impl Sim {
     }
 }
 
+/// Errnos that are this machine's own trouble (`CloseReason::is_local`), as on Linux:
+/// EMFILE, ENFILE, ENOBUFS, ENOMEM, EADDRNOTAVAIL.
+const LOCAL_ERRNOS: [i32; 5] = [24, 23, 105, 12, 99];
+
 fn reason(b: u8) -> CloseReason {
-    match b % 15 {
+    match b % 17 {
+        15 | 16 => {
+            let op = [IoOp::Connect, IoOp::Read, IoOp::Write][usize::from(b / 17) % 3];
+            let errno = LOCAL_ERRNOS[usize::from(b / 51) % LOCAL_ERRNOS.len()];
+            let r = CloseReason::Io { op, errno };
+            debug_assert!(r.is_local());
+            r
+        }
         0 => CloseReason::ClosedByPeer,
         1 => CloseReason::Io {
             op: IoOp::Connect,
@@ -1559,7 +1651,8 @@ fuzz_target!(|data: &[u8]| {
         timeout_ms: timeout,
         offline_threshold: threshold,
         log_folder: "/var/log/uptime-tracker".into(),
-        listen: nodes[me].1,
+        // Bit 4: no `listen` (the default); the engine does not read it.
+        listen: (clocks & 0x10 == 0).then_some(nodes[me].1),
         nodes: nodes
             .iter()
             .map(|(name, addr)| Node {
@@ -1584,11 +1677,18 @@ fuzz_target!(|data: &[u8]| {
         logged: 0,
         work: 0,
         probes: (0..n).map(|_| Probes::default()).collect(),
-        round_at: mono + interval,
         day: day_number(wall),
         timers_current: true,
         day_current: true,
     };
+    // Each peer's first turn: the k-th peer of m (config order, this node skipped) in
+    // slot k*min(m, PHASES)/m, at phase interval*slot/min(m, PHASES) after one interval.
+    let peers: Vec<usize> = (0..n).filter(|&p| p != me).collect();
+    let slots = peers.len().clamp(1, PHASES) as u64;
+    for (k, &peer) in peers.iter().enumerate() {
+        let slot = k as u64 * slots / peers.len() as u64;
+        sim.probes[peer].turn = Some(mono + interval + interval * slot / slots);
+    }
     assert_eq!(sim.engine.whoami(), sim.whoami());
     let first = sim.drain(Call::Start);
     let mut dialled: Vec<usize> = first.connects.iter().map(|c| c.1).collect();
@@ -1603,8 +1703,8 @@ fuzz_target!(|data: &[u8]| {
 
     let (mut blind_done, mut storms) = (false, 0);
     while let Some(op) = input.u8() {
-        trace!("op {} ({} live)", op % 18, sim.live.len());
-        match op % 18 {
+        trace!("op {} ({} live)", op % 19, sim.live.len());
+        match op % 19 {
             0 => {
                 let a = input.u8_or0();
                 sim.advance(u64::from(a & 0x7f));
@@ -1716,6 +1816,15 @@ fuzz_target!(|data: &[u8]| {
                     sim.timeout();
                     sim.blind();
                 }
+            }
+            18 => {
+                let a = input.u8_or0();
+                let errno = if a & 1 != 0 {
+                    LOCAL_ERRNOS[usize::from(a >> 1) % 2] // EMFILE, ENFILE
+                } else {
+                    [103, 12, 105][usize::from(a >> 1) % 3] // ECONNABORTED, ENOMEM, ENOBUFS
+                };
+                sim.accept_error(a & 2 != 0, errno);
             }
             _ => {
                 // A storm of reconnections: peers connect and prove themselves again and

@@ -151,7 +151,8 @@ write("wheel", "overdue", bytes([4, SCHED, 1, 60, POP, 1, 100, SCHED, 0, 0, 0x20
 # wall (0: 2026-01-01 minus 60 s + u16, 1: minus u32, 2: before 1970 by u16, 3: year
 # 9999's end minus u16).
 (M_ADV, M_ADV16, M_DEADLINE, M_TIMEOUT, M_WALL, M_CONNECTED, M_ACCEPT, M_LINES, M_RAW,
- M_CLOSED, M_WROTE, M_STALE, M_FLUSH, M_COOP, M_ROUNDS, M_ADV_S, M_BLIND, M_STORM) = range(18)
+ M_CLOSED, M_WROTE, M_STALE, M_FLUSH, M_COOP, M_ROUNDS, M_ADV_S, M_BLIND, M_STORM,
+ M_ACCEPT_ERR) = range(19)
 # M_LINES kinds (+0x40: CRLF, +0x80: HELLO version / u64 PING byte(s) follow)
 L_HELLO, L_HELLO_NODE, L_HELLO_ME, L_HELLO_STRANGER, L_PING, L_PONG, L_GARBAGE, L_UNKNOWN, L_BURST, L_OPENING = range(10)
 
@@ -240,3 +241,20 @@ write("mesh", "storm", storm)
 # Up to 2048 rounds answered by peers that never read: the links' output fills up with PINGs
 # until a round's PING closes them (not reading), failing their probes.
 write("mesh", "never-written", mesh_setup(3, 0, 1, 10, 1000, 3) + bytes([M_BLIND, 31, M_COOP]) + rounds(2))
+
+# This machine's trouble: a link closed for EMFILE (reason byte 15) voids its peer's probes;
+# accept fails (ECONNABORTED, then ENFILE with a shortage: the oldest connection without
+# HELLO of a flood from node2's address is evicted, then nothing is left to evict).
+local = mesh_setup(3, 0, 0, 100, 1000, 3) + bytes([M_COOP]) + rounds(1) + bytes([M_FLUSH])
+local += bytes([M_CLOSED, 0, 15, M_CLOSED, 0, 32 + 51 * 2]) + rounds(1)
+for p in range(3):
+    local += bytes([M_ACCEPT, 1 << 3, 50 + p, M_ADV, 1])
+local += bytes([M_ACCEPT_ERR, 0, M_ACCEPT_ERR, 3, M_ACCEPT_ERR, 3, M_ACCEPT_ERR, 3, M_ACCEPT_ERR, 3])
+local += bytes([M_COOP]) + rounds(2) + bytes([M_COOP])
+write("mesh", "local-trouble", local)
+
+# A partition heal: the link becomes ready in the millisecond its probe was missed (stale),
+# so the peer's next handshake redials it; a fresh link is left alone.
+heal = mesh_setup(2, 0, 0, 100, 150, 3) + bytes([M_ADV, 0x80 | 100, M_ADV16, 150, 0, M_TIMEOUT, M_COOP])
+heal += bytes([M_STORM, 1, M_COOP, M_STORM, 1]) + rounds(2) + bytes([M_COOP, M_STORM, 1])
+write("mesh", "partition-heal", heal)
