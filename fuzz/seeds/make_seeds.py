@@ -144,3 +144,117 @@ write("wheel", "mixed", bytes(w))
 write("wheel", "near-horizon", bytes([1, 200, SCHED, 5, 0, SCHED, 5, 2, SCHED, 4, 0, 0, 0, 0, 1, 0, POP, 8, 20, POP, 8, 255]))
 write("wheel", "end-of-u64", bytes([3, 5, 0, SCHED, 6, 0, SCHED, 6, 2, SCHED, 8, 0, POP, 7, 1, POP, 4, 0, 0x10, 0x00, POP, 7, 0]))
 write("wheel", "overdue", bytes([4, SCHED, 1, 60, POP, 1, 100, SCHED, 0, 0, 0x20, 0, SCHED, 0, 0, 0x10, 0, SCHED, 8, 0, POP | 8, 0, 0, 0, SCHED, 8, 0]))
+
+# ---- mesh: setup, then ops (see mesh.rs)
+# Setup: [nodes-2 + 5*layout, me, interval-1 u16, timeout-1 u32, threshold-1, clocks, ...]
+# clocks: bits 0-1 mono (0: 0, 1: +u32, 2: near the wheel's horizon, 3: 2^40), bits 2-3
+# wall (0: 2026-01-01 minus 60 s + u16, 1: minus u32, 2: before 1970 by u16, 3: year
+# 9999's end minus u16).
+(M_ADV, M_ADV16, M_DEADLINE, M_TIMEOUT, M_WALL, M_CONNECTED, M_ACCEPT, M_LINES, M_RAW,
+ M_CLOSED, M_WROTE, M_STALE, M_FLUSH, M_COOP, M_ROUNDS, M_ADV_S, M_BLIND, M_STORM,
+ M_ACCEPT_ERR) = range(19)
+# M_LINES kinds (+0x40: CRLF, +0x80: HELLO version / u64 PING byte(s) follow)
+L_HELLO, L_HELLO_NODE, L_HELLO_ME, L_HELLO_STRANGER, L_PING, L_PONG, L_GARBAGE, L_UNKNOWN, L_BURST, L_OPENING = range(10)
+
+
+def mesh_setup(nodes, layout, me, interval, timeout, threshold, clocks=0, extra=b"\x00\x00"):
+    return (bytes([nodes - 2 + 5 * layout, me]) + struct.pack("<HI", interval - 1, timeout - 1)
+            + bytes([threshold - 1, clocks]) + extra)
+
+
+def rounds(k):  # k rounds of (advance one interval, handle_timeout)
+    return bytes([M_ROUNDS, k - 1])
+
+
+healthy = mesh_setup(3, 0, 0, 200, 300, 3) + bytes([M_COOP])
+for _ in range(12):
+    healthy += rounds(1) + bytes([M_COOP])
+write("mesh", "healthy", healthy)
+
+silent = mesh_setup(2, 0, 1, 100, 250, 3) + bytes([M_COOP])
+for _ in range(8):
+    silent += rounds(1) + bytes([M_FLUSH])
+for _ in range(4):
+    silent += bytes([M_COOP]) + rounds(1)
+write("mesh", "silent-peer", silent)
+
+refused = mesh_setup(2, 0, 0, 1000, 1500, 3, clocks=0, extra=struct.pack("<H", 57000))
+for _ in range(2):
+    refused += bytes([M_CLOSED, 0, 1]) + rounds(1)
+refused += bytes([M_WALL, 1 | (5 << 2), M_CLOSED, 0, 1, M_WALL, 2, M_TIMEOUT, M_ADV16, 0x60, 0xea])
+refused += rounds(1) + bytes([M_COOP, M_WALL, 0, M_DEADLINE, 0, M_DEADLINE, 1])
+write("mesh", "refusals-midnight", refused)
+
+# node1 (me) listens; node2 calls (a = 1 << 3: node index 1), proves itself, is probed.
+listener = mesh_setup(4, 0, 0, 500, 1000, 2) + bytes([M_COOP])
+listener += bytes([M_ACCEPT, 1 << 3, 7, M_LINES, 3, L_HELLO, M_LINES, 3, L_PING, 9, M_FLUSH])
+listener += bytes([M_ACCEPT, 1 << 3, 8, M_LINES, 4, L_HELLO])  # replaces the first
+listener += bytes([M_ACCEPT, 6, 1, M_ACCEPT, (2 << 3) | 5, 2, M_LINES, 4, L_HELLO_ME])
+listener += bytes([M_ACCEPT, 3 << 3, 3, M_LINES, 4, L_GARBAGE, 3, M_ACCEPT, 3 << 3, 4, M_LINES, 4, L_UNKNOWN, 1])
+for p in range(6):  # a flood from node3's address: evictions
+    listener += bytes([M_ACCEPT, 2 << 3, 20 + p])
+listener += bytes([M_STALE, 0, 0, M_STALE, 9, 2, M_STALE, 18, 0x41, M_STALE, 27, 1, M_STALE, 36, 5])
+listener += bytes([M_ADV16, 0x88, 0x13, M_TIMEOUT, M_COOP]) + rounds(2)
+write("mesh", "listener", listener)
+
+# Both nodes on 127.0.0.1; the peer (conn 1, after our link) proves itself, then sends
+# PINGs faster than it reads the PONGs: cut off.
+flood = mesh_setup(2, 1, 0, 10, 20, 1) + bytes([M_ACCEPT, 0, 1, M_LINES, 1, L_HELLO, M_WROTE, 1, 1])
+flood += bytes([M_LINES, 1, L_BURST, 0x7f, M_LINES, 1, L_BURST, 0xff, M_LINES, 1, L_BURST, 0xff, M_COOP]) + rounds(2)
+write("mesh", "ping-flood", flood)
+
+# Five nodes on one IPv4, this one the third: any of them may call from it.
+shared = mesh_setup(5, 1, 2, 50, 12500, 10, clocks=1 | (1 << 2), extra=struct.pack("<II", 123456, 86_400_000 * 3))
+shared += bytes([M_CONNECTED, 0, M_CONNECTED, 1, M_ACCEPT, 0, 9, M_LINES, 4, L_HELLO_NODE, 2])
+shared += bytes([M_ACCEPT, 0, 10, M_LINES, 5, L_OPENING, 4, M_WROTE, 5, 2, M_WROTE, 5, 7])
+shared += bytes([M_LINES, 0, L_HELLO, M_LINES, 0, L_HELLO_STRANGER, 1, M_FLUSH, M_LINES, 1, L_PONG, 0])
+shared += rounds(4) + bytes([M_COOP, M_ADV, 0x85, M_LINES, 0, L_PONG, 0]) + rounds(1)
+write("mesh", "shared-ip", shared)
+
+# IPv4-mapped IPv6 in the config; calls from the plain IPv4 (twin) and the mapped form.
+mapped = mesh_setup(3, 2, 1, 300, 299, 2, clocks=2 | (3 << 2), extra=struct.pack("<H", 100))
+mapped += bytes([M_COOP, M_ACCEPT, 5, 1, M_LINES, 3, L_HELLO, M_ACCEPT, (2 << 3) | 5, 2, M_LINES, 4, L_HELLO])
+mapped += bytes([M_ACCEPT, 2 << 3, 3, M_LINES, 5, L_HELLO | 0xc0, 7]) + rounds(3)
+mapped += bytes([M_CLOSED, 1, 0, M_CLOSED, 1, 2, M_CLOSED, 0, 6, M_WALL, 3, 0, 0]) + rounds(1) + bytes([M_COOP])
+write("mesh", "mapped-v6", mapped)
+
+raw = mesh_setup(3, 3, 0, 1, 250, 4, clocks=3 | (2 << 2), extra=struct.pack("<H", 5))
+raw += bytes([M_CONNECTED, 0, M_RAW, 0, 9]) + b"HELLO 1 n"
+raw += bytes([M_RAW, 0, 7]) + b"ode2\nPI" + bytes([M_RAW, 0, 4]) + b"NG 1"
+raw += bytes([M_LINES, 0, L_PONG, 1, M_ACCEPT, 1 << 3, 0, M_RAW, 2, 20]) + b"\xffHELLO 1 node2\r\n\n\x00x"
+raw += bytes([M_RAW, 1, 255]) + b"A" * 255 + bytes([M_RAW, 1, 255]) + b"B" * 255
+raw += bytes([M_ADV_S, 6, M_TIMEOUT, M_DEADLINE, 0, M_COOP])
+write("mesh", "raw-bytes", raw)
+
+# Lines at the limit: an ignored unknown verb of exactly MAX_LINE bytes, then one byte
+# more (closed), on connections proved and not.
+limits = mesh_setup(3, 0, 0, 20, 40, 2) + bytes([M_COOP, M_ACCEPT, 1 << 3, 0, M_LINES, 3, L_HELLO])
+limits += bytes([M_LINES, 3, L_UNKNOWN, 0x82, M_LINES, 3, L_UNKNOWN, 0x83, M_ACCEPT, 2 << 3, 1])
+limits += bytes([M_LINES, 3, L_UNKNOWN | 0x40, 0x82, M_LINES, 3, L_UNKNOWN | 0x40, 0x83]) + rounds(3)
+write("mesh", "line-limits", limits)
+
+# Peers reconnecting 64 times over, while rounds go on.
+storm = mesh_setup(4, 0, 3, 100, 5000, 5) + bytes([M_COOP, M_STORM, 63]) + rounds(2)
+storm += bytes([M_STORM, 200, M_COOP, M_DEADLINE, 0, M_FLUSH]) + rounds(4)
+write("mesh", "storm", storm)
+
+# Up to 2048 rounds answered by peers that never read: the links' output fills up with PINGs
+# until a round's PING closes them (not reading), failing their probes.
+write("mesh", "never-written", mesh_setup(3, 0, 1, 10, 1000, 3) + bytes([M_BLIND, 31, M_COOP]) + rounds(2))
+
+# This machine's trouble: a link closed for EMFILE (reason byte 15) voids its peer's probes;
+# accept fails (ECONNABORTED, then ENFILE with a shortage: the oldest connection without
+# HELLO of a flood from node2's address is evicted, then nothing is left to evict).
+local = mesh_setup(3, 0, 0, 100, 1000, 3) + bytes([M_COOP]) + rounds(1) + bytes([M_FLUSH])
+local += bytes([M_CLOSED, 0, 15, M_CLOSED, 0, 32 + 51 * 2]) + rounds(1)
+for p in range(3):
+    local += bytes([M_ACCEPT, 1 << 3, 50 + p, M_ADV, 1])
+local += bytes([M_ACCEPT_ERR, 0, M_ACCEPT_ERR, 3, M_ACCEPT_ERR, 3, M_ACCEPT_ERR, 3, M_ACCEPT_ERR, 3])
+local += bytes([M_COOP]) + rounds(2) + bytes([M_COOP])
+write("mesh", "local-trouble", local)
+
+# A partition heal: the link becomes ready in the millisecond its probe was missed (stale),
+# so the peer's next handshake redials it; a fresh link is left alone.
+heal = mesh_setup(2, 0, 0, 100, 150, 3) + bytes([M_ADV, 0x80 | 100, M_ADV16, 150, 0, M_TIMEOUT, M_COOP])
+heal += bytes([M_STORM, 1, M_COOP, M_STORM, 1]) + rounds(2) + bytes([M_COOP, M_STORM, 1])
+write("mesh", "partition-heal", heal)
