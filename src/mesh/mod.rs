@@ -43,8 +43,8 @@ mod conn;
 #[cfg(test)]
 mod tests;
 
-use std::collections::VecDeque;
-use std::net::SocketAddr;
+use std::collections::{HashSet, VecDeque};
+use std::net::{IpAddr, SocketAddr};
 
 pub use action::{Action, CloseReason, IoOp, LogRecord, Now, PeerId};
 pub use conn::{ConnId, LinkState, Role};
@@ -144,7 +144,12 @@ pub struct Engine {
     /// Until when reports about strangers stay quiet.
     quiet_until: u64,
     /// Accepted connections still waiting for their `HELLO`.
-    pending: usize,
+    /// Accepted connections still waiting for their `HELLO`: (accepted at, id, source ip).
+    /// At most [`MAX_PENDING`], so the per-address and oldest-first rules scan this short
+    /// list, not every connection, however hard the port is flooded.
+    waiting: Vec<(u64, ConnId, IpAddr)>,
+    /// Every configured node's ip (canonical), for the stranger check on each accept.
+    peer_ips: HashSet<IpAddr>,
 }
 
 impl Engine {
@@ -178,7 +183,12 @@ impl Engine {
             actions: VecDeque::new(),
             day: logline::day_number(now.wall),
             quiet_until: 0,
-            pending: 0,
+            waiting: Vec::new(),
+            peer_ips: cfg
+                .nodes
+                .iter()
+                .map(|n| n.addr.ip().to_canonical())
+                .collect(),
         };
         for peer in engine.peer_indices() {
             engine.connect(peer, now);
@@ -296,7 +306,7 @@ impl Engine {
     pub fn on_accepted(&mut self, from: SocketAddr, now: Now) -> Option<ConnId> {
         self.roll_day(now);
         let ip = from.ip().to_canonical();
-        if !self.peers.iter().any(|p| p.addr.ip().to_canonical() == ip) {
+        if !self.peer_ips.contains(&ip) {
             self.say_quietly(
                 now,
                 format!("refused a connection from {from}: not a configured node"),
@@ -306,24 +316,13 @@ impl Engine {
         // Fairness: one address cannot hold more than a few waiting slots; the oldest of
         // its waiting connections makes room. A real peer sends HELLO within a round trip,
         // so it is not the oldest for long.
-        let waiting_from: Vec<(u64, ConnId)> = self
-            .conns
-            .iter()
-            .filter_map(|(id, c)| match c.role {
-                Role::In {
-                    from: f,
-                    peer: None,
-                    since,
-                } if f.ip().to_canonical() == ip => Some((since, id)),
-                _ => None,
-            })
-            .collect();
-        if waiting_from.len() >= MAX_PENDING_PER_SOURCE
-            && let Some(&(_, oldest)) = waiting_from.iter().min()
+        let from_here = self.waiting.iter().filter(|w| w.2 == ip);
+        if from_here.clone().count() >= MAX_PENDING_PER_SOURCE
+            && let Some(&(_, oldest, _)) = from_here.min()
         {
             self.close(oldest, CloseReason::Evicted, now);
         }
-        if self.pending >= MAX_PENDING {
+        if self.waiting.len() >= MAX_PENDING {
             self.say_quietly(
                 now,
                 format!("refused a connection from {from}: {MAX_PENDING} handshakes waiting"),
@@ -335,7 +334,7 @@ impl Engine {
             peer: None,
             since: now.mono,
         }));
-        self.pending += 1;
+        self.waiting.push((now.mono, id, ip));
         let timer = self
             .wheel
             .schedule(now.mono + HANDSHAKE_TIMEOUT_MS, Timer::Hello(id));
@@ -356,18 +355,8 @@ impl Engine {
         if !shortage {
             return false;
         }
-        let oldest = self
-            .conns
-            .iter()
-            .filter_map(|(id, c)| match c.role {
-                Role::In {
-                    peer: None, since, ..
-                } => Some((since, id)),
-                _ => None,
-            })
-            .min();
-        match oldest {
-            Some((_, id)) => {
+        match self.waiting.iter().min().copied() {
+            Some((_, id, _)) => {
                 self.close(id, CloseReason::Evicted, now);
                 true
             }
@@ -379,7 +368,7 @@ impl Engine {
     /// the shell leaves connections in the kernel's accept queue (their `HELLO` is
     /// usually there already) instead of accepting and closing them.
     pub fn accepting(&self) -> bool {
-        self.pending < MAX_PENDING
+        self.waiting.len() < MAX_PENDING
     }
 
     /// Bytes read from `conn`. Complete lines are acted on at once (replies queued, probes
@@ -641,7 +630,7 @@ impl Engine {
         if let Some(t) = c.timer.take() {
             self.wheel.cancel(t);
         }
-        self.pending = self.pending.saturating_sub(1);
+        self.waiting.retain(|w| w.1 != conn);
         self.send_hello(conn, now);
         // The peer reconnected: its older connection is dead from its side.
         let older = self
@@ -822,7 +811,7 @@ impl Engine {
             Role::In {
                 peer: None, from, ..
             } => {
-                self.pending = self.pending.saturating_sub(1);
+                self.waiting.retain(|w| w.1 != conn);
                 if !matches!(reason, CloseReason::WrongNode) {
                     self.say_quietly(now, format!("connection from {from} closed: {reason}"));
                 }
