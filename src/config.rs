@@ -53,6 +53,8 @@ pub struct Config {
     /// The file's `listen`, kept as is; `None`: the default, which depends on this machine
     /// (see [`Config::listen_addr`]).
     pub listen: Option<SocketAddr>,
+    /// Where the metrics responder (`GET /metrics`, `GET /status`) listens; `None`: off.
+    pub metrics_listen: Option<SocketAddr>,
     /// Every node of the mesh, this one included, in file order.
     pub nodes: Vec<Node>,
 }
@@ -227,21 +229,21 @@ impl Config {
             _ => PathBuf::from(folder),
         };
 
-        let listen = match &raw.listen {
-            None => None,
+        let address = |field: &str, value: &Option<Spanned<String>>| match value {
+            None => Ok(None),
             Some(l) => match l.get_ref().parse::<SocketAddr>() {
-                Ok(a) if a.port() != 0 => Some(a),
-                _ => {
-                    return Err(fail(
-                        l.span(),
-                        format!(
-                            "listen {:?} is not IP:PORT (IPv6 as [addr]:port, port 1..=65535)",
-                            l.get_ref()
-                        ),
-                    ));
-                }
+                Ok(a) if a.port() != 0 => Ok(Some(a)),
+                _ => Err(fail(
+                    l.span(),
+                    format!(
+                        "{field} {:?} is not IP:PORT (IPv6 as [addr]:port, port 1..=65535)",
+                        l.get_ref()
+                    ),
+                )),
             },
         };
+        let listen = address("listen", &raw.listen)?;
+        let metrics_listen = address("metrics_listen", &raw.metrics_listen)?;
 
         Ok(Config {
             whoami,
@@ -251,6 +253,7 @@ impl Config {
             offline_threshold,
             log_folder,
             listen,
+            metrics_listen,
             nodes,
         })
     }
@@ -324,6 +327,7 @@ struct RawConfig {
     #[serde(alias = "logFolder")]
     log_folder: Spanned<String>,
     listen: Option<Spanned<String>>,
+    metrics_listen: Option<Spanned<String>>,
     nodes: Vec<RawNode>,
 }
 
@@ -475,6 +479,13 @@ port = 47003
         let c =
             parse(&GOOD.replace("log_folder", "listen = \"127.0.0.2:9000\"\nlog_folder")).unwrap();
         assert_eq!(c.listen, Some("127.0.0.2:9000".parse().unwrap()));
+        assert_eq!(c.metrics_listen, None);
+        let c = parse(&GOOD.replace(
+            "log_folder",
+            "metrics_listen = \"127.0.0.1:9464\"\nlog_folder",
+        ))
+        .unwrap();
+        assert_eq!(c.metrics_listen, Some("127.0.0.1:9464".parse().unwrap()));
         for local in [true, false] {
             assert_eq!(c.listen_addr(local), "127.0.0.2:9000".parse().unwrap());
         }
@@ -557,6 +568,11 @@ port = 47003
                 "log_folder = \"logs\"",
                 "log_folder = \"logs\"\nlisten = \"nowhere\"",
                 "listen",
+            ),
+            (
+                "log_folder = \"logs\"",
+                "log_folder = \"logs\"\nmetrics_listen = \"127.0.0.1:0\"",
+                "metrics_listen \"127.0.0.1:0\" is not IP:PORT",
             ),
         ];
         for (from, to, expect) in cases {

@@ -149,6 +149,19 @@ struct Outage {
     written: usize,
 }
 
+/// Event lines by fate, since the journal was opened (`---` and header lines not counted).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JournalStats {
+    /// Lines waiting in memory for the disk.
+    pub waiting: u64,
+    /// Lines written.
+    pub written: u64,
+    /// Lines given up: dropped from a full queue of waiting lines.
+    pub dropped: u64,
+    /// Appends the disk refused (each retry counts).
+    pub write_errors: u64,
+}
+
 /// The log files of one node, switched at every UTC midnight.
 #[derive(Debug)]
 pub struct Journal {
@@ -179,6 +192,8 @@ pub struct Journal {
     /// When to check the path next.
     next_check: u64,
     notes: VecDeque<String>,
+    /// What happened to lines so far, for metrics.
+    counts_so_far: JournalStats,
     /// Reused formatting buffer, and the end of each whole item in it.
     buf: String,
     ends: Vec<usize>,
@@ -229,6 +244,7 @@ impl Journal {
             retry_at: 0,
             next_check: CHECK_MS,
             notes: VecDeque::new(),
+            counts_so_far: JournalStats::default(),
             buf: String::new(),
             ends: Vec::new(),
             #[cfg(test)]
@@ -359,6 +375,14 @@ impl Journal {
         self.notes.pop_front()
     }
 
+    /// Event lines waiting, written and dropped so far, and appends refused.
+    pub fn stats(&self) -> JournalStats {
+        JournalStats {
+            waiting: self.pending() as u64,
+            ..self.counts_so_far
+        }
+    }
+
     /// Event lines waiting to be written.
     pub fn pending(&self) -> usize {
         self.queue.iter().map(Item::events).sum()
@@ -427,6 +451,7 @@ impl Journal {
                 break;
             };
             dropped += item.events();
+            self.counts_so_far.dropped += item.events() as u64;
             if item.events() > 0 {
                 first = first.min(item.wall());
                 last = last.max(item.wall());
@@ -483,6 +508,7 @@ impl Journal {
     fn flush(&mut self, mono: u64) {
         while !self.queue.is_empty() {
             if let Err(e) = self.write_batch() {
+                self.counts_so_far.write_errors += 1;
                 self.retry_at = mono.saturating_add(RETRY_MS);
                 if self.outage.is_none() {
                     let oldest = self.queue.front().map_or(mono, Item::mono);
@@ -617,9 +643,11 @@ impl Journal {
             f.end = len.saturating_add(u64::try_from(reached).unwrap_or(u64::MAX));
         }
         for _ in 0..whole {
-            if let Some(item) = self.pop_front()
-                && let Some(outage) = &mut self.outage
-            {
+            let Some(item) = self.pop_front() else {
+                break;
+            };
+            self.counts_so_far.written += item.events() as u64;
+            if let Some(outage) = &mut self.outage {
                 outage.written = outage.written.saturating_add(item.events());
             }
         }
@@ -926,15 +954,12 @@ mod tests {
 
     /// Both clocks at wall time `s` (the monotonic clock at 0).
     fn w(s: &str) -> Now {
-        Now {
-            mono: 0,
-            wall: at(s),
-        }
+        Now::ms(0, at(s))
     }
 
     /// Both clocks at wall time `wall` (the monotonic clock at 0).
     fn ww(wall: i64) -> Now {
-        Now { mono: 0, wall }
+        Now::ms(0, wall)
     }
 
     type Nodes = Vec<(&'static str, SocketAddr)>;
@@ -1248,10 +1273,7 @@ mod tests {
         assert_eq!(check_file(&read(&day1)).unwrap()[0].events, 0);
         // The way is clear again: the retry writes both, each stamped when it happened.
         fs::remove_dir(&day2).unwrap();
-        j.handle_timeout(Now {
-            mono: RETRY_MS,
-            wall: midnight + 5_000,
-        });
+        j.handle_timeout(Now::ms(RETRY_MS, midnight + 5_000));
         assert_eq!(
             read(&day2),
             format!(
@@ -1284,10 +1306,7 @@ mod tests {
         // The symlink goes: the path no longer names the open file (/dev/full), so the
         // next try creates a real file, header first.
         fs::remove_file(&full).unwrap();
-        j.handle_timeout(Now {
-            mono: RETRY_MS,
-            wall: at("2026-11-24T00:00:02.000Z"),
-        });
+        j.handle_timeout(Now::ms(RETRY_MS, at("2026-11-24T00:00:02.000Z")));
         assert_eq!(
             read(&full),
             format!(
@@ -1316,10 +1335,7 @@ mod tests {
 
     /// Both clocks.
     fn at2(mono: u64, wall: &str) -> Now {
-        Now {
-            mono,
-            wall: at(wall),
-        }
+        Now::ms(mono, at(wall))
     }
 
     fn notes(j: &mut Journal) -> Vec<String> {
@@ -1403,10 +1419,7 @@ mod tests {
         assert_eq!(j.pending(), 1);
         assert_clean(&path, "2026-11-23");
         j.room = None;
-        j.handle_timeout(Now {
-            mono: RETRY_MS,
-            wall: at("2026-11-23T20:09:30.000Z"),
-        });
+        j.handle_timeout(Now::ms(RETRY_MS, at("2026-11-23T20:09:30.000Z")));
         assert_eq!(
             read(&path),
             format!("{one}2026-11-23T20:09:26.940Z|node1|2\n")
@@ -1599,7 +1612,7 @@ mod tests {
         for i in 0..30 {
             let (wall, node, count) = event(i);
             let mono = u64::try_from(i).unwrap() * 10;
-            j.record(Now { mono, wall }, node, count).unwrap();
+            j.record(Now::ms(mono, wall), node, count).unwrap();
         }
         let said = notes(&mut j);
         // Said: lines waiting; then each drop with its count and time range.
@@ -1624,10 +1637,7 @@ mod tests {
         );
         assert_eq!(j.pending(), 16);
         j.room = None;
-        j.handle_timeout(Now {
-            mono: 1_000_000,
-            wall: base + 60_000,
-        });
+        j.handle_timeout(Now::ms(1_000_000, base + 60_000));
         let text = read(&path);
         let runs = check_file(&text).unwrap();
         assert_eq!(runs.len(), 2, "{text}");

@@ -8,10 +8,12 @@
 
 pub mod config;
 pub mod daemon;
+pub mod http;
 pub mod journal;
 pub mod json;
 pub mod logline;
 pub mod mesh;
+pub mod metrics;
 pub mod name;
 #[cfg(feature = "report")]
 pub mod report;

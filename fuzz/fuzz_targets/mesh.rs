@@ -1661,7 +1661,7 @@ fuzz_target!(|data: &[u8]| {
             })
             .collect(),
     };
-    let now = Now { mono, wall };
+    let now = Now::ms(mono, wall);
     let mut sim = Sim {
         engine: Engine::new(&cfg, now),
         nodes,

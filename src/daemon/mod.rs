@@ -121,10 +121,7 @@ impl Shell {
             .map(|n| (n.name.as_str(), n.addr))
             .collect();
         let start = Instant::now();
-        let now = Now {
-            mono: 0,
-            wall: wall_ms(),
-        };
+        let now = Now::ms(0, wall_ms());
         let journal = Journal::open(
             &cfg.log_folder,
             &cfg.whoami,
@@ -446,9 +443,11 @@ impl Shell {
     }
 
     fn now(&self) -> Now {
+        let elapsed = self.start.elapsed();
         Now {
-            mono: self.mono(),
+            mono: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
             wall: wall_ms(),
+            micros: elapsed.subsec_micros() % 1000,
         }
     }
 

@@ -15,6 +15,27 @@ pub struct Now {
     pub mono: u64,
     /// Wall-clock Unix milliseconds, UTC: only for log timestamps and the day's file.
     pub wall: i64,
+    /// Microseconds past `mono` (0..1000), for round-trip times finer than a millisecond;
+    /// 0 where there is no finer clock (the simulator).
+    pub micros: u32,
+}
+
+impl Now {
+    /// Both clocks at millisecond resolution (`micros` 0).
+    pub fn ms(mono: u64, wall: i64) -> Now {
+        Now {
+            mono,
+            wall,
+            micros: 0,
+        }
+    }
+
+    /// The monotonic clock in microseconds.
+    pub fn mono_us(self) -> u64 {
+        self.mono
+            .saturating_mul(1000)
+            .saturating_add(u64::from(self.micros))
+    }
 }
 
 /// A peer's stable id: its index in the config's `nodes`.
@@ -130,27 +151,50 @@ pub enum CloseReason {
 }
 
 impl CloseReason {
+    /// Every [`CloseReason::kind`], in [`CloseReason::index`] order.
+    pub const KINDS: [&'static str; 14] = [
+        "closed_by_peer",
+        "connect_error",
+        "read_error",
+        "write_error",
+        "handshake_timeout",
+        "probe_timeout",
+        "no_hello",
+        "line_too_long",
+        "malformed",
+        "unexpected",
+        "wrong_node",
+        "not_reading",
+        "replaced",
+        "evicted",
+    ];
+
     /// A short, stable label (for metrics and for reporting a peer's trouble once).
     pub fn kind(self) -> &'static str {
+        CloseReason::KINDS.get(self.index()).copied().unwrap_or("?")
+    }
+
+    /// The position of [`CloseReason::kind`] in [`CloseReason::KINDS`].
+    pub fn index(self) -> usize {
         match self {
-            CloseReason::ClosedByPeer => "closed_by_peer",
+            CloseReason::ClosedByPeer => 0,
             CloseReason::Io {
                 op: IoOp::Connect, ..
-            } => "connect_error",
-            CloseReason::Io { op: IoOp::Read, .. } => "read_error",
+            } => 1,
+            CloseReason::Io { op: IoOp::Read, .. } => 2,
             CloseReason::Io {
                 op: IoOp::Write, ..
-            } => "write_error",
-            CloseReason::HandshakeTimeout => "handshake_timeout",
-            CloseReason::ProbeTimeout => "probe_timeout",
-            CloseReason::NoHello => "no_hello",
-            CloseReason::LineTooLong => "line_too_long",
-            CloseReason::Malformed(_) => "malformed",
-            CloseReason::Unexpected => "unexpected",
-            CloseReason::WrongNode => "wrong_node",
-            CloseReason::NotReading => "not_reading",
-            CloseReason::Replaced => "replaced",
-            CloseReason::Evicted => "evicted",
+            } => 3,
+            CloseReason::HandshakeTimeout => 4,
+            CloseReason::ProbeTimeout => 5,
+            CloseReason::NoHello => 6,
+            CloseReason::LineTooLong => 7,
+            CloseReason::Malformed(_) => 8,
+            CloseReason::Unexpected => 9,
+            CloseReason::WrongNode => 10,
+            CloseReason::NotReading => 11,
+            CloseReason::Replaced => 12,
+            CloseReason::Evicted => 13,
         }
     }
 

@@ -165,7 +165,6 @@ impl Slab {
         self.len
     }
 
-    #[cfg(test)]
     pub(crate) fn iter(&self) -> impl Iterator<Item = (ConnId, &Conn)> {
         self.slots.iter().enumerate().filter_map(|(i, s)| {
             s.conn.as_ref().map(|c| {

@@ -40,6 +40,7 @@
 
 mod action;
 mod conn;
+mod stats;
 #[cfg(test)]
 mod tests;
 
@@ -48,6 +49,7 @@ use std::net::{IpAddr, SocketAddr};
 
 pub use action::{Action, CloseReason, IoOp, LogRecord, Now, PeerId};
 pub use conn::{ConnId, LinkState, Role};
+pub use stats::{Closes, ConnCounts, Histogram, PeerStats, RTT_BUCKETS_US};
 
 use crate::config::Config;
 use crate::logline;
@@ -116,6 +118,23 @@ struct Peer {
     ready_at: u64,
     /// When a probe to it last counted as a miss.
     missed_at: Option<u64>,
+    /// Its counters, for metrics and `status`.
+    stats: PeerStats,
+}
+
+/// A peer as metrics and `status` see it ([`Engine::peers`]).
+#[derive(Debug, Clone, Copy)]
+pub struct PeerView<'a> {
+    /// Its id.
+    pub id: PeerId,
+    /// Its name.
+    pub name: &'a str,
+    /// Whether it is online (not yet declared offline).
+    pub online: bool,
+    /// Its consecutive timeouts (at most the threshold).
+    pub timeouts: u32,
+    /// Its counters.
+    pub stats: &'a PeerStats,
 }
 
 /// One line read from a connection, decoded into owned values so the engine can act on
@@ -150,6 +169,8 @@ pub struct Engine {
     waiting: Vec<(u64, ConnId, IpAddr)>,
     /// Every configured node's ip (canonical), for the stranger check on each accept.
     peer_ips: HashSet<IpAddr>,
+    /// Connections closed, by kind.
+    closes: Closes,
 }
 
 impl Engine {
@@ -169,6 +190,7 @@ impl Engine {
                 ever_connected: false,
                 ready_at: 0,
                 missed_at: None,
+                stats: PeerStats::new(now.wall),
             })
             .collect();
         let mut engine = Engine {
@@ -189,6 +211,7 @@ impl Engine {
                 .iter()
                 .map(|n| n.addr.ip().to_canonical())
                 .collect(),
+            closes: Closes::default(),
         };
         for peer in engine.peer_indices() {
             engine.connect(peer, now);
@@ -279,6 +302,46 @@ impl Engine {
     /// Number of open connections (both directions).
     pub fn connections(&self) -> usize {
         self.conns.len()
+    }
+
+    /// Every peer (not this node), in config order, with its state and counters.
+    pub fn peers(&self) -> impl Iterator<Item = PeerView<'_>> {
+        self.peers
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| i != self.me)
+            .map(|(i, p)| PeerView {
+                id: PeerId(i),
+                name: &p.name,
+                online: self.tracker.is_online(i),
+                timeouts: self.tracker.timeouts(i),
+                stats: &p.stats,
+            })
+    }
+
+    /// Connections closed so far, by kind.
+    pub fn closes(&self) -> &Closes {
+        &self.closes
+    }
+
+    /// Open connections by state.
+    pub fn conn_counts(&self) -> ConnCounts {
+        let mut n = ConnCounts::default();
+        for (_, c) in self.conns.iter() {
+            let slot = match c.role {
+                Role::Out { state, .. } => n.out.get_mut(state as usize),
+                Role::In { peer, .. } => n.inbound.get_mut(usize::from(peer.is_some())),
+            };
+            if let Some(slot) = slot {
+                *slot += 1;
+            }
+        }
+        n
+    }
+
+    /// The offline threshold.
+    pub fn threshold(&self) -> u32 {
+        self.tracker.threshold()
     }
 
     // ---------------------------------------------------------------------------------
@@ -498,6 +561,14 @@ impl Engine {
         self.queue(conn, &out, now);
     }
 
+    /// Sends probe `seq` to `peer` on `conn`, noting when (for its round-trip time).
+    fn send_ping(&mut self, conn: ConnId, peer: usize, seq: u64, now: Now) {
+        if let Some(p) = self.peers.get_mut(peer) {
+            p.stats.sent(seq, now.mono_us());
+        }
+        self.send_message(conn, Message::Ping { seq }, now);
+    }
+
     fn send_message(&mut self, conn: ConnId, msg: Message<'_>, now: Now) {
         let mut buf = [0u8; 64];
         let mut out = Vec::new();
@@ -536,6 +607,9 @@ impl Engine {
             ) => {
                 if let Some((timer, change)) = self.tracker.reply(peer, seq, now.mono) {
                     self.wheel.cancel(timer);
+                    if let Some(p) = self.peers.get_mut(peer) {
+                        p.stats.replied(seq, now.mono_us());
+                    }
                     if let Some(change) = change {
                         self.log_change(change, now);
                     }
@@ -589,7 +663,7 @@ impl Engine {
         // Probes started while the link was down go out now.
         let waiting: Vec<u64> = self.tracker.outstanding(peer).collect();
         for seq in waiting {
-            self.send_message(conn, Message::Ping { seq }, now);
+            self.send_ping(conn, peer, seq, now);
         }
     }
 
@@ -680,6 +754,9 @@ impl Engine {
                 let Some((_, change)) = self.tracker.miss(peer, seq, now.mono) else {
                     return;
                 };
+                if let Some(p) = self.peers.get_mut(peer) {
+                    p.stats.timed_out(seq);
+                }
                 self.missed(peer, now);
                 if let Some(change) = change {
                     self.log_change(change, now);
@@ -733,6 +810,9 @@ impl Engine {
             );
             return self.say(msg);
         };
+        if let Some(p) = self.peers.get_mut(peer) {
+            p.stats.started += 1;
+        }
         match self.peers.get(peer).and_then(|p| p.link) {
             None => self.connect(peer, now),
             Some(id) => {
@@ -741,7 +821,7 @@ impl Engine {
                     ..
                 }) = self.role(id)
                 {
-                    self.send_message(id, Message::Ping { seq }, now);
+                    self.send_ping(id, peer, seq, now);
                 }
             }
         }
@@ -779,6 +859,7 @@ impl Engine {
             self.wheel.cancel(t);
         }
         self.actions.push_back(Action::Close { conn, reason });
+        self.closes.count(reason);
         match c.role {
             Role::Out { peer, state } => {
                 if let Some(p) = self.peers.get_mut(peer)
@@ -790,9 +871,14 @@ impl Engine {
                     // This machine's trouble, not the peer's: its probes are void and
                     // its count holds; the next turn tries again.
                     let wheel = &mut self.wheel;
+                    let mut n = 0;
                     self.tracker.void_all(peer, |timer| {
                         wheel.cancel(timer);
+                        n += 1;
                     });
+                    if let Some(p) = self.peers.get_mut(peer) {
+                        p.stats.settled_all(n, true);
+                    }
                     let msg = format!(
                         "this machine: {reason} (peer {}'s probes are not counted)",
                         self.name(peer)
@@ -873,11 +959,16 @@ impl Engine {
             self.missed(peer, now);
         }
         let mut changes = Vec::new();
+        let mut n = 0;
         let wheel = &mut self.wheel;
         self.tracker.miss_all(peer, now.mono, |timer, change| {
             wheel.cancel(timer);
             changes.extend(change);
+            n += 1;
         });
+        if let Some(p) = self.peers.get_mut(peer) {
+            p.stats.settled_all(n, false);
+        }
         for change in changes {
             self.log_change(change, now);
         }
@@ -920,6 +1011,14 @@ impl Engine {
             peer: PeerId(change.peer),
             timeouts: change.timeouts,
         }));
+        if matches!(
+            change.kind,
+            ChangeKind::WentOffline | ChangeKind::Recovered { was_offline: true }
+        ) && let Some(p) = self.peers.get_mut(change.peer)
+        {
+            p.stats.transitions += 1;
+            p.stats.since_wall = now.wall;
+        }
         let name = self.name(change.peer).to_string();
         match change.kind {
             ChangeKind::Missed => {}

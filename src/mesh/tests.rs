@@ -40,10 +40,7 @@ struct Harness {
 
 impl Harness {
     fn new(nodes: u8, threshold: u32) -> Harness {
-        let now = Now {
-            mono: 0,
-            wall: WALL0 - 60_000,
-        };
+        let now = Now::ms(0, WALL0 - 60_000);
         Harness {
             engine: Engine::new(&config(nodes, threshold), now),
             now,

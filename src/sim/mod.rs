@@ -84,6 +84,7 @@ pub fn mesh_config(n: usize, interval: u64, timeout: u64, threshold: u32) -> Con
         offline_threshold: threshold,
         log_folder: "logs".into(),
         listen: None,
+        metrics_listen: None,
         nodes,
     }
 }
@@ -415,10 +416,7 @@ impl World {
 
     fn clock(&self, node: usize) -> Now {
         let offset = self.nodes.get(node).map_or(0, |n| n.wall_offset);
-        Now {
-            mono: self.now,
-            wall: self.opts.start_wall + self.now as i64 + offset,
-        }
+        Now::ms(self.now, self.opts.start_wall + self.now as i64 + offset)
     }
 
     fn start_node(&mut self, node: usize) {

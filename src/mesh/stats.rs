@@ -1,0 +1,189 @@
+//! What the engine counts for metrics and `status`: per peer, probes started, replied,
+//! timed out and voided, state changes, the last round-trip time and a histogram of them;
+//! for the node, connections closed by [`CloseReason::kind`]. Plain counters updated by
+//! the engine where it decides; read through [`super::Engine::peers`] and
+//! [`super::Engine::closes`]. Fixed size per peer, nothing grows with time but the
+//! probes in flight (bounded like the tracker's).
+
+use std::collections::VecDeque;
+
+use super::action::CloseReason;
+use crate::tracker::MAX_OUTSTANDING;
+
+/// Upper bounds of the round-trip-time buckets, in microseconds (0.5 ms to 30 s); one
+/// more bucket, `+Inf`, takes the rest.
+pub const RTT_BUCKETS_US: [u64; 15] = [
+    500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000,
+    2_500_000, 5_000_000, 10_000_000, 30_000_000,
+];
+
+/// Round-trip times: a count per bucket (not cumulative; the last is above every bound)
+/// and their sum.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Histogram {
+    /// Observations per bucket of [`RTT_BUCKETS_US`], then those above the last bound.
+    pub counts: [u64; RTT_BUCKETS_US.len() + 1],
+    /// Sum of every observation, microseconds.
+    pub sum_us: u64,
+}
+
+impl Histogram {
+    fn observe(&mut self, us: u64) {
+        let bucket = RTT_BUCKETS_US
+            .iter()
+            .position(|&le| us <= le)
+            .unwrap_or(RTT_BUCKETS_US.len());
+        if let Some(c) = self.counts.get_mut(bucket) {
+            *c += 1;
+        }
+        self.sum_us = self.sum_us.saturating_add(us);
+    }
+
+    /// Number of observations.
+    pub fn count(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+}
+
+/// One peer's counters. `started == replied + timed_out + voided + (probes in flight)`.
+#[derive(Debug, Clone, Default)]
+pub struct PeerStats {
+    /// Probes started (sent at once, or once the link is up).
+    pub started: u64,
+    /// Probes answered in time.
+    pub replied: u64,
+    /// Probes counted as a timeout: no reply in time, or failed with their connection.
+    pub timed_out: u64,
+    /// Probes dropped without counting: this machine's trouble (descriptors, buffers).
+    pub voided: u64,
+    /// Changes between online and offline.
+    pub transitions: u64,
+    /// Wall-clock ms of the last change between online and offline, or of the start.
+    pub since_wall: i64,
+    /// The last round-trip time, microseconds.
+    pub last_rtt_us: Option<u64>,
+    /// Every round-trip time.
+    pub rtt: Histogram,
+    /// Probes on the wire: (seq, when it was last written, µs on the monotonic clock).
+    on_wire: VecDeque<(u64, u64)>,
+}
+
+impl PeerStats {
+    pub(super) fn new(since_wall: i64) -> PeerStats {
+        PeerStats {
+            since_wall,
+            ..PeerStats::default()
+        }
+    }
+
+    /// Probe `seq` was written at `us` (again, if it is resent on a new link: the round
+    /// trip counts from the last send).
+    pub(super) fn sent(&mut self, seq: u64, us: u64) {
+        self.on_wire.retain(|w| w.0 != seq);
+        if self.on_wire.len() >= MAX_OUTSTANDING {
+            self.on_wire.pop_front();
+        }
+        self.on_wire.push_back((seq, us));
+    }
+
+    /// Probe `seq` was answered at `us`.
+    pub(super) fn replied(&mut self, seq: u64, us: u64) {
+        self.replied += 1;
+        if let Some(sent) = self.take(seq) {
+            let rtt = us.saturating_sub(sent);
+            self.last_rtt_us = Some(rtt);
+            self.rtt.observe(rtt);
+        }
+    }
+
+    /// Probe `seq` timed out.
+    pub(super) fn timed_out(&mut self, seq: u64) {
+        self.timed_out += 1;
+        self.take(seq);
+    }
+
+    /// `n` probes failed with their connection (`voided`: without counting).
+    pub(super) fn settled_all(&mut self, n: u64, voided: bool) {
+        if voided {
+            self.voided += n;
+        } else {
+            self.timed_out += n;
+        }
+        self.on_wire.clear();
+    }
+
+    fn take(&mut self, seq: u64) -> Option<u64> {
+        let i = self.on_wire.iter().position(|w| w.0 == seq)?;
+        self.on_wire.remove(i).map(|w| w.1)
+    }
+}
+
+/// Connections closed, by [`CloseReason::kind`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Closes([u64; CloseReason::KINDS.len()]);
+
+impl Closes {
+    pub(super) fn count(&mut self, reason: CloseReason) {
+        if let Some(n) = self.0.get_mut(reason.index()) {
+            *n += 1;
+        }
+    }
+
+    /// Every kind with its count, zeros included, in [`CloseReason::KINDS`] order.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        CloseReason::KINDS.iter().copied().zip(self.0.iter().copied())
+    }
+}
+
+/// Open connections by state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConnCounts {
+    /// Our links: connecting, handshaking, ready.
+    pub out: [usize; 3],
+    /// Accepted connections: waiting for `HELLO`, established.
+    pub inbound: [usize; 2],
+}
+
+impl ConnCounts {
+    /// Label values of [`ConnCounts::out`].
+    pub const OUT: [&'static str; 3] = ["connecting", "handshaking", "ready"];
+    /// Label values of [`ConnCounts::inbound`].
+    pub const IN: [&'static str; 2] = ["awaiting_hello", "ready"];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_land_in_their_buckets() {
+        let mut s = PeerStats::new(7);
+        s.sent(1, 1_000);
+        s.sent(2, 1_100);
+        s.sent(1, 2_000); // resent on a new link: counts from here
+        s.replied(1, 2_500);
+        s.replied(2, 40_000_000);
+        s.replied(9, 1); // never on the wire (or already settled): no round trip
+        assert_eq!(s.replied, 3);
+        assert_eq!(s.last_rtt_us, Some(39_998_900));
+        assert_eq!(s.rtt.counts[0], 1, "500 µs is in the le=0.5ms bucket");
+        assert_eq!(s.rtt.counts[RTT_BUCKETS_US.len()], 1, "40 s is above 30 s");
+        assert_eq!(s.rtt.count(), 2);
+        assert_eq!(s.rtt.sum_us, 500 + 39_998_900);
+        s.sent(3, 0);
+        s.timed_out(3);
+        s.replied(3, 5); // too late
+        assert_eq!((s.timed_out, s.rtt.count()), (1, 2));
+    }
+
+    #[test]
+    fn closes_are_counted_by_kind() {
+        let mut c = Closes::default();
+        c.count(CloseReason::Evicted);
+        c.count(CloseReason::Evicted);
+        let all: Vec<_> = c.iter().collect();
+        assert_eq!(all.len(), CloseReason::KINDS.len());
+        assert_eq!(all.iter().find(|k| k.0 == "evicted"), Some(&("evicted", 2)));
+        assert_eq!(all.iter().map(|k| k.1).sum::<u64>(), 2);
+    }
+}
