@@ -25,7 +25,10 @@ use crate::config::Config;
 use crate::journal::Journal;
 use crate::logline;
 use crate::mesh::{self, Action, CloseReason, ConnId, Engine, IoOp, LogRecord, Now};
+use crate::metrics::Snapshot;
+use http::Responder;
 
+mod http;
 mod preflight;
 mod socks;
 mod sys;
@@ -93,6 +96,10 @@ struct Shell {
     stderr_dropped: Cell<u64>,
     /// Every handshake slot was taken: accepting resumes when one frees.
     accept_paused: bool,
+    /// The metrics responder, when `metrics_listen` is set.
+    metrics: Option<Responder>,
+    /// Wall-clock ms at start, for `process_start_time_seconds`.
+    start_wall: i64,
 }
 
 impl Shell {
@@ -131,6 +138,13 @@ impl Shell {
         )
         .map_err(|e| DaemonError(format!("cannot open the log: {e}")))?;
         let own_ip = cfg.own().addr.ip();
+        let metrics = match pre.take_metrics_listener() {
+            Some(l) => Some(
+                Responder::new(l, poll.registry())
+                    .map_err(startup("cannot register the metrics listener"))?,
+            ),
+            None => None,
+        };
         let shell = Shell {
             poll,
             listener,
@@ -150,6 +164,8 @@ impl Shell {
             accept_blocked: false,
             stderr_dropped: Cell::new(0),
             accept_paused: false,
+            metrics,
+            start_wall: now.wall,
         };
         for warning in pre.warnings() {
             shell.say(format_args!("{warning}"));
@@ -163,6 +179,11 @@ impl Shell {
             cfg.offline_threshold,
             shell.journal.path().display()
         ));
+        if let Some(addr) = cfg.metrics_listen {
+            shell.say(format_args!(
+                "serving metrics on http://{addr}/metrics and /status"
+            ));
+        }
         Ok(shell)
     }
 
@@ -182,6 +203,9 @@ impl Shell {
                     .map_or(self.journal.poll_at(), |at| at.min(self.journal.poll_at()));
                 if self.accept_blocked {
                     at = at.min(mono + ACCEPT_RETRY_MS);
+                }
+                if let Some(m) = &self.metrics {
+                    at = at.min(m.poll_at(mono));
                 }
                 Some(Duration::from_millis(at.saturating_sub(mono)))
             } else {
@@ -218,6 +242,16 @@ impl Shell {
             }
             self.journal.handle_timeout(now);
             self.journal_notes();
+            if let Some(m) = &mut self.metrics
+                && m.poll_at(now.mono) <= now.mono
+            {
+                let snap = Snapshot {
+                    engine: &self.engine,
+                    journal: self.journal.stats(),
+                    start_wall: self.start_wall,
+                };
+                m.handle_timeout(self.poll.registry(), &snap, now.mono);
+            }
         }
         self.say(format_args!("stopping"));
         // A last try for lines still waiting for the disk; says what stays unwritten.
@@ -231,6 +265,16 @@ impl Shell {
 
     fn on_event(&mut self, event: &Event, now: Now) {
         match event.token() {
+            token if Responder::owns(token) => {
+                if let Some(m) = &mut self.metrics {
+                    let snap = Snapshot {
+                        engine: &self.engine,
+                        journal: self.journal.stats(),
+                        start_wall: self.start_wall,
+                    };
+                    m.on_event(token, self.poll.registry(), &snap, now.mono);
+                }
+            }
             LISTENER => self.accept(now),
             SIGNALS => self.on_signal(),
             Token(t) => {

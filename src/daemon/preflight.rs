@@ -55,6 +55,8 @@ pub struct Preflight {
     pub findings: Vec<Finding>,
     /// The bound listener, when binding succeeded: `run` serves on it.
     listener: Option<TcpListener>,
+    /// The bound metrics listener (`metrics_listen`), when set and binding succeeded.
+    metrics_listener: Option<TcpListener>,
 }
 
 impl Preflight {
@@ -103,6 +105,23 @@ impl Preflight {
                 None
             }
         };
+        let metrics_listener = cfg.metrics_listen.and_then(|addr| match bind_listener(addr) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                let hint = match e.kind() {
+                    io::ErrorKind::AddrInUse => {
+                        " (the port is taken: another program, or this node's own `listen`?)"
+                    }
+                    io::ErrorKind::AddrNotAvailable => " (not an address of this machine)",
+                    _ => "",
+                };
+                findings.push(Finding {
+                    severity: Severity::Error,
+                    message: format!("cannot listen on {addr} (`metrics_listen`): {e}{hint}"),
+                });
+                None
+            }
+        });
         // Raises the soft limit as `run` does, so the same mesh passes or fails here.
         if let Err(message) = super::sys::raise_nofile(cfg.nodes.len().saturating_sub(1)) {
             findings.push(Finding {
@@ -121,6 +140,7 @@ impl Preflight {
             own_ip_local,
             findings,
             listener,
+            metrics_listener,
         }
     }
 
@@ -146,6 +166,11 @@ impl Preflight {
     /// The bound listener, once.
     pub(super) fn take_listener(&mut self) -> Option<TcpListener> {
         self.listener.take()
+    }
+
+    /// The bound metrics listener, once.
+    pub(super) fn take_metrics_listener(&mut self) -> Option<TcpListener> {
+        self.metrics_listener.take()
     }
 }
 
