@@ -480,12 +480,12 @@ port = 47003
             parse(&GOOD.replace("log_folder", "listen = \"127.0.0.2:9000\"\nlog_folder")).unwrap();
         assert_eq!(c.listen, Some("127.0.0.2:9000".parse().unwrap()));
         assert_eq!(c.metrics_listen, None);
-        let c = parse(&GOOD.replace(
+        let m = parse(&GOOD.replace(
             "log_folder",
             "metrics_listen = \"127.0.0.1:9464\"\nlog_folder",
         ))
         .unwrap();
-        assert_eq!(c.metrics_listen, Some("127.0.0.1:9464".parse().unwrap()));
+        assert_eq!(m.metrics_listen, Some("127.0.0.1:9464".parse().unwrap()));
         for local in [true, false] {
             assert_eq!(c.listen_addr(local), "127.0.0.2:9000".parse().unwrap());
         }

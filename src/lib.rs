@@ -19,6 +19,7 @@ pub mod name;
 pub mod report;
 #[cfg(feature = "simulate")]
 pub mod sim;
+pub mod status_client;
 pub mod timer;
 pub mod tracker;
 pub mod wire;

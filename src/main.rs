@@ -1,4 +1,4 @@
-//! Command line: `run`, `check-config`, `simulate`, `--help`, `--version`.
+//! Command line: `run`, `check-config`, `status`, `simulate`, `--help`, `--version`.
 //!
 //! Arguments are parsed by hand: four options do not justify an argument-parsing crate
 //! in a binary meant to stay a few hundred KiB.
@@ -8,11 +8,13 @@ use std::process::ExitCode;
 
 use uptime_tracker::config::Config;
 use uptime_tracker::daemon;
+use uptime_tracker::status_client;
 
 const USAGE: &str = "\
 Usage:
   uptime-tracker run --config FILE [--whoami NAME]
   uptime-tracker check-config --config FILE [--whoami NAME]
+  uptime-tracker status (--config FILE [--whoami NAME] | --metrics ADDR)
   uptime-tracker simulate [--config FILE | --nodes N] [--hours H] [--seed S]
                  [--loss PCT] [--latency MS[..MS]] [--faults KIND,...] [--fault-count N]
                  [--interval MS] [--timeout MS] [--threshold N]
@@ -25,6 +27,11 @@ Commands:
   check-config   validate the config file and make the checks `run` makes before it
                  serves (port free, log folder writable, own ip an address of this
                  machine); print errors and warnings, then a summary
+  status         ask the running daemon (at the config's metrics_listen, or at
+                 ADDR, e.g. 127.0.0.1:9464) for its peers and print a table: state,
+                 timeouts, last round-trip time, since when (UTC). Exit status 0
+                 when every peer is up, 1 when one is down, 3 when the daemon
+                 cannot be asked: a health check
   simulate       run the mesh (the config's nodes and timings, or N nodes with the
                  example's timings) over a simulated network with injected faults and
                  print how soon outages and recoveries are logged and how many false
@@ -37,6 +44,7 @@ Options:
   --config FILE  the TOML config file
   --whoami NAME  this node's name, overriding the file's `whoami`
                  (so one file can serve every node)
+  --metrics ADDR where `status` finds the daemon's metrics responder
   -h, --help     print this help
   -V, --version  print the version
 
@@ -44,17 +52,20 @@ Exit status: 0 on success or after SIGINT/SIGTERM (warnings do not change it); 1
 a config error, when run cannot start (port in use, log folder not writable) or
 stops on an error, when check-config finds an error, or, for simulate, when a
 checked property failed (a bug: report it with the command line, which reproduces
-it); 2 on a usage error.";
+it); 2 on a usage error. status: 0 all peers up, 1 a peer down, 3 cannot ask
+(config error included), 2 on a usage error.";
 
 enum Command {
     Run,
     Check,
+    Status,
 }
 
 struct Args {
     command: Command,
-    config: PathBuf,
+    config: Option<PathBuf>,
     whoami: Option<String>,
+    metrics: Option<String>,
 }
 
 enum Parsed {
@@ -69,6 +80,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Parsed, String> 
     let command = match args.next().as_deref() {
         Some("run") => Command::Run,
         Some("check-config") => Command::Check,
+        Some("status") => Command::Status,
         #[cfg(feature = "simulate")]
         Some("simulate") => return sim_cli::parse(args).map(Parsed::Simulate),
         Some("-h" | "--help" | "help") => return Ok(Parsed::Help),
@@ -83,6 +95,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Parsed, String> 
     };
     let mut config = None;
     let mut whoami = None;
+    let mut metrics = None;
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
             Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
@@ -91,6 +104,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Parsed, String> 
         let slot = match flag.as_str() {
             "--config" => &mut config,
             "--whoami" => &mut whoami,
+            "--metrics" if matches!(command, Command::Status) => &mut metrics,
             "-h" | "--help" => return Ok(Parsed::Help),
             "-V" | "--version" => return Ok(Parsed::Version),
             _ => return Err(format!("unknown argument {flag:?}")),
@@ -102,11 +116,21 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Parsed, String> 
             return Err(format!("{flag} given twice"));
         }
     }
-    let config = config.ok_or("--config FILE is required")?;
+    match (&command, &config, &metrics) {
+        (Command::Status, Some(_), Some(_)) => {
+            return Err("give --config or --metrics, not both".into());
+        }
+        (Command::Status, None, None) => {
+            return Err("status needs --config FILE or --metrics ADDR".into());
+        }
+        (Command::Status, _, _) | (_, Some(_), _) => {}
+        (_, None, _) => return Err("--config FILE is required".into()),
+    }
     Ok(Parsed::Go(Args {
         command,
-        config: PathBuf::from(config),
+        config: config.map(PathBuf::from),
         whoami,
+        metrics,
     }))
 }
 
@@ -132,14 +156,26 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let cfg = match Config::load(&args.config, args.whoami.as_deref()) {
+    if let (Command::Status, Some(addr)) = (&args.command, &args.metrics) {
+        return ExitCode::from(status_client::run(status_client::resolve(addr)));
+    }
+    let Some(path) = &args.config else {
+        return ExitCode::from(2); // parse_args requires it
+    };
+    let cfg = match Config::load(path, args.whoami.as_deref()) {
         Ok(cfg) => cfg,
         Err(e) => {
             uptime_tracker::errln!("uptime-tracker: config error: {e}");
-            return ExitCode::FAILURE;
+            return match args.command {
+                Command::Status => ExitCode::from(status_client::CANNOT_ASK),
+                _ => ExitCode::FAILURE,
+            };
         }
     };
     match args.command {
+        Command::Status => {
+            ExitCode::from(status_client::run(status_client::from_config(&cfg, path)))
+        }
         Command::Check => {
             let pre = daemon::preflight(&cfg);
             for finding in &pre.findings {
@@ -169,6 +205,9 @@ fn print_summary(cfg: &Config, pre: &daemon::Preflight) {
     }
     uptime_tracker::outln!("whoami:            {}", cfg.whoami);
     uptime_tracker::outln!("listen:            {}", pre.listen);
+    if let Some(addr) = cfg.metrics_listen {
+        uptime_tracker::outln!("metrics_listen:    {addr}");
+    }
     uptime_tracker::outln!("interval:          {} ms", cfg.interval_ms);
     uptime_tracker::outln!("timeout:           {} ms", cfg.timeout_ms);
     uptime_tracker::outln!("offline_threshold: {}", cfg.offline_threshold);

@@ -1653,6 +1653,7 @@ fuzz_target!(|data: &[u8]| {
         log_folder: "/var/log/uptime-tracker".into(),
         // Bit 4: no `listen` (the default); the engine does not read it.
         listen: (clocks & 0x10 == 0).then_some(nodes[me].1),
+        metrics_listen: None,
         nodes: nodes
             .iter()
             .map(|(name, addr)| Node {

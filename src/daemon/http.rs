@@ -101,7 +101,12 @@ impl Responder {
     /// Drops connections past their deadline; serves requests left waiting.
     pub(super) fn handle_timeout(&mut self, registry: &Registry, snap: &Snapshot<'_>, mono: u64) {
         for i in 0..self.conns.len() {
-            if self.conns.get(i).and_then(Option::as_ref).is_some_and(|c| c.deadline <= mono) {
+            if self
+                .conns
+                .get(i)
+                .and_then(Option::as_ref)
+                .is_some_and(|c| c.deadline <= mono)
+            {
                 self.drop_conn(i, registry);
             }
         }
@@ -125,9 +130,11 @@ impl Responder {
             let i = match free {
                 Some(i) => i,
                 None => {
-                    let oldest = self.conns.iter().enumerate().min_by_key(|(_, c)| {
-                        c.as_ref().map_or(0, |c| c.accepted)
-                    });
+                    let oldest = self
+                        .conns
+                        .iter()
+                        .enumerate()
+                        .min_by_key(|(_, c)| c.as_ref().map_or(0, |c| c.accepted));
                     let Some((i, _)) = oldest else {
                         return;
                     };

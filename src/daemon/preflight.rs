@@ -105,23 +105,25 @@ impl Preflight {
                 None
             }
         };
-        let metrics_listener = cfg.metrics_listen.and_then(|addr| match bind_listener(addr) {
-            Ok(l) => Some(l),
-            Err(e) => {
-                let hint = match e.kind() {
-                    io::ErrorKind::AddrInUse => {
-                        " (the port is taken: another program, or this node's own `listen`?)"
-                    }
-                    io::ErrorKind::AddrNotAvailable => " (not an address of this machine)",
-                    _ => "",
-                };
-                findings.push(Finding {
-                    severity: Severity::Error,
-                    message: format!("cannot listen on {addr} (`metrics_listen`): {e}{hint}"),
-                });
-                None
-            }
-        });
+        let metrics_listener = cfg
+            .metrics_listen
+            .and_then(|addr| match bind_listener(addr) {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    let hint = match e.kind() {
+                        io::ErrorKind::AddrInUse => {
+                            " (the port is taken: another program, or this node's own `listen`?)"
+                        }
+                        io::ErrorKind::AddrNotAvailable => " (not an address of this machine)",
+                        _ => "",
+                    };
+                    findings.push(Finding {
+                        severity: Severity::Error,
+                        message: format!("cannot listen on {addr} (`metrics_listen`): {e}{hint}"),
+                    });
+                    None
+                }
+            });
         // Raises the soft limit as `run` does, so the same mesh passes or fails here.
         if let Err(message) = super::sys::raise_nofile(cfg.nodes.len().saturating_sub(1)) {
             findings.push(Finding {

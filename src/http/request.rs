@@ -245,7 +245,12 @@ mod tests {
 
     #[test]
     fn incomplete_heads_are_partial_until_the_limit() {
-        for cut in [&b""[..], b"GE", b"GET / HTTP/1.1\r\n", b"GET / HTTP/1.1\r\nHost: a\r\n\r"] {
+        for cut in [
+            &b""[..],
+            b"GE",
+            b"GET / HTTP/1.1\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\n\r",
+        ] {
             assert_eq!(parse(cut), Ok(Status::Partial), "{cut:?}");
         }
         let mut big = b"GET / HTTP/1.1\r\nX: ".to_vec();
@@ -255,7 +260,10 @@ mod tests {
         assert_eq!(parse(&big), Ok(Status::Partial));
         big.extend_from_slice(b"\r\n\r\n");
         assert_eq!(parse(&big), Err(Error::TooLarge));
-        let many = format!("GET / HTTP/1.1\r\n{}\r\n", "A: b\r\n".repeat(MAX_HEADERS + 1));
+        let many = format!(
+            "GET / HTTP/1.1\r\n{}\r\n",
+            "A: b\r\n".repeat(MAX_HEADERS + 1)
+        );
         assert_eq!(parse(many.as_bytes()), Err(Error::TooLarge));
     }
 
@@ -272,8 +280,14 @@ mod tests {
             (b"GET / HTTP/1.1\r\nNo colon\r\n\r\n", Error::Header),
             (b"GET / HTTP/1.1\r\nA: b\r\n folded\r\n\r\n", Error::Header),
             (b"GET / HTTP/1.1\r\nA: b\x00\r\n\r\n", Error::Header),
-            (b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello", Error::Body),
-            (b"GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", Error::Body),
+            (
+                b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello",
+                Error::Body,
+            ),
+            (
+                b"GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+                Error::Body,
+            ),
         ];
         for (buf, e) in cases {
             assert_eq!(parse(buf), Err(e), "{:?}", String::from_utf8_lossy(buf));

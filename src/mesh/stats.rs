@@ -131,7 +131,10 @@ impl Closes {
 
     /// Every kind with its count, zeros included, in [`CloseReason::KINDS`] order.
     pub fn iter(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
-        CloseReason::KINDS.iter().copied().zip(self.0.iter().copied())
+        CloseReason::KINDS
+            .iter()
+            .copied()
+            .zip(self.0.iter().copied())
     }
 }
 

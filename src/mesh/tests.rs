@@ -24,6 +24,7 @@ fn config(nodes: u8, threshold: u32) -> Config {
         offline_threshold: threshold,
         log_folder: "logs".into(),
         listen: Some(addr(1)),
+        metrics_listen: None,
         nodes: (1..=nodes)
             .map(|i| Node {
                 name: format!("node{i}"),

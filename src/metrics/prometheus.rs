@@ -125,7 +125,12 @@ pub fn render(snap: &Snapshot<'_>, out: &mut String) {
     }
 
     let name = "uptime_tracker_connections";
-    family(out, name, "gauge", "Open mesh connections by direction and state.");
+    family(
+        out,
+        name,
+        "gauge",
+        "Open mesh connections by direction and state.",
+    );
     let counts = engine.conn_counts();
     for (state, n) in ConnCounts::OUT.iter().zip(counts.out) {
         sample_start(out, name, "", &[("direction", "out"), ("state", state)]);
@@ -177,7 +182,12 @@ pub fn render(snap: &Snapshot<'_>, out: &mut String) {
     }
 
     let name = "uptime_tracker_build_info";
-    family(out, name, "gauge", "The version of uptime-tracker, as a label; always 1.");
+    family(
+        out,
+        name,
+        "gauge",
+        "The version of uptime-tracker, as a label; always 1.",
+    );
     sample_start(out, name, "", &[("version", VERSION)]);
     line_end(out, 1);
 

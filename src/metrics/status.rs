@@ -82,7 +82,10 @@ pub fn render(snap: &Snapshot<'_>, out: &mut String) {
 }
 
 /// `{"key":n,...}` for keys that need no escaping.
-fn object<N: std::fmt::Display>(out: &mut String, fields: impl IntoIterator<Item = (&'static str, N)>) {
+fn object<N: std::fmt::Display>(
+    out: &mut String,
+    fields: impl IntoIterator<Item = (&'static str, N)>,
+) {
     out.push('{');
     for (i, (key, n)) in fields.into_iter().enumerate() {
         let comma = if i > 0 { "," } else { "" };

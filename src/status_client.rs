@@ -1,0 +1,248 @@
+//! `uptime-tracker status`: asks a running daemon's metrics responder for `/metrics` and
+//! prints a table of its peers (state, timeouts, last round-trip time, since when). The
+//! exit status makes it a health check: 0 when every peer is up, 1 when one is down, 3
+//! when the daemon cannot be asked (nothing listening, no answer in time, not an
+//! uptime-tracker, no `metrics_listen` in the config).
+//!
+//! It reads the Prometheus text rather than `/status`'s JSON: that format is a line per
+//! sample, parsed here in a few lines, where JSON would need a parser of its own.
+
+use std::fmt::Write as _;
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::logline::write_timestamp;
+
+/// Exit status when the daemon cannot be asked (or the config cannot be read).
+pub const CANNOT_ASK: u8 = 3;
+
+/// Runs `status` against `addr` (or the error finding it): prints the table on stdout,
+/// or the error on stderr. Returns the exit status: 0 every peer up, 1 a peer down,
+/// [`CANNOT_ASK`].
+pub fn run(addr: Result<SocketAddr, String>) -> u8 {
+    match addr.and_then(fetch) {
+        Ok(rows) => {
+            crate::outln!("{}", table(&rows).trim_end());
+            u8::from(!rows.iter().all(|r| r.up))
+        }
+        Err(e) => {
+            crate::errln!("uptime-tracker: status: {e}");
+            CANNOT_ASK
+        }
+    }
+}
+
+/// The address to ask, from the config's `metrics_listen`.
+pub fn from_config(cfg: &Config, path: &std::path::Path) -> Result<SocketAddr, String> {
+    cfg.metrics_listen.map(local_addr).ok_or_else(|| {
+        format!(
+            "{}: metrics_listen is not set, so the daemon serves no status: add \
+             metrics_listen = \"127.0.0.1:9464\" to the file and restart the daemon, or \
+             pass --metrics ADDR",
+            path.display()
+        )
+    })
+}
+
+/// How long to wait for the connection, and then for each read or write.
+pub const TIMEOUT: Duration = Duration::from_secs(2);
+/// Largest response read (a mesh of the largest size fits many times).
+const MAX_RESPONSE: u64 = 64 << 20;
+
+/// One peer's row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// The peer's name.
+    pub name: String,
+    /// Online (not declared offline).
+    pub up: bool,
+    /// Consecutive timeouts now.
+    pub timeouts: u64,
+    /// The last round-trip time, seconds.
+    pub last_rtt: Option<f64>,
+    /// The last change between online and offline (or the daemon's start), Unix seconds.
+    pub since: Option<f64>,
+}
+
+/// Where the daemon's metrics responder is, from a config's `metrics_listen`: an
+/// unspecified address (`0.0.0.0`, `::`) is asked on loopback.
+pub fn local_addr(listen: SocketAddr) -> SocketAddr {
+    let ip = match listen.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    SocketAddr::new(ip, listen.port())
+}
+
+/// Resolves `ADDR` as given to `--metrics` (`IP:PORT` or `HOST:PORT`).
+pub fn resolve(addr: &str) -> Result<SocketAddr, String> {
+    addr.to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| format!("--metrics {addr:?} is not IP:PORT or HOST:PORT"))
+}
+
+/// Fetches `/metrics` from `addr` and returns its peers' rows, in the daemon's order.
+pub fn fetch(addr: SocketAddr) -> Result<Vec<Row>, String> {
+    let fail = |what: &str, e: std::io::Error| {
+        format!(
+            "no answer from an uptime-tracker at {addr} ({what}: {e}): is the daemon running with metrics_listen = \"{addr}\"?"
+        )
+    };
+    let mut stream = TcpStream::connect_timeout(&addr, TIMEOUT).map_err(|e| fail("connect", e))?;
+    let _ = stream.set_read_timeout(Some(TIMEOUT));
+    let _ = stream.set_write_timeout(Some(TIMEOUT));
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: uptime-tracker\r\nConnection: close\r\n\r\n")
+        .map_err(|e| fail("write", e))?;
+    let mut response = Vec::new();
+    stream
+        .take(MAX_RESPONSE)
+        .read_to_end(&mut response)
+        .map_err(|e| fail("read", e))?;
+    let text = String::from_utf8_lossy(&response);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| format!("{addr} did not answer with HTTP"))?;
+    let status = head.lines().next().unwrap_or_default();
+    if !status.starts_with("HTTP/1.1 200") {
+        return Err(format!("{addr} answered {status:?} to GET /metrics"));
+    }
+    let rows = parse_metrics(body);
+    if !body.contains("uptime_tracker_build_info") {
+        return Err(format!("{addr} is not an uptime-tracker metrics responder"));
+    }
+    Ok(rows)
+}
+
+/// The peer rows in a `/metrics` exposition.
+pub fn parse_metrics(text: &str) -> Vec<Row> {
+    let mut rows: Vec<Row> = Vec::new();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let Some(rest) = line.strip_prefix("uptime_tracker_peer_") else {
+            continue;
+        };
+        let Some((family, rest)) = rest.split_once("{peer=\"") else {
+            continue;
+        };
+        let Some((name, value)) = label_value(rest) else {
+            continue;
+        };
+        let Some(value) = value
+            .strip_prefix("} ")
+            .and_then(|v| v.trim().parse::<f64>().ok())
+        else {
+            continue;
+        };
+        let i = match rows.iter().position(|r| r.name == name) {
+            Some(i) => i,
+            None => {
+                rows.push(Row {
+                    name,
+                    up: true,
+                    timeouts: 0,
+                    last_rtt: None,
+                    since: None,
+                });
+                rows.len() - 1
+            }
+        };
+        let Some(row) = rows.get_mut(i) else {
+            continue;
+        };
+        match family {
+            "up" => row.up = value != 0.0,
+            "timeouts" => row.timeouts = value as u64,
+            "last_rtt_seconds" => row.last_rtt = Some(value),
+            "last_change_timestamp_seconds" => row.since = Some(value),
+            _ => {}
+        }
+    }
+    rows
+}
+
+/// An escaped label value up to its closing quote: the value and what follows the quote.
+fn label_value(s: &str) -> Option<(String, &str)> {
+    let mut value = String::new();
+    let mut chars = s.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' => return Some((value, s.get(i + 1..)?)),
+            '\\' => match chars.next()?.1 {
+                'n' => value.push('\n'),
+                other => value.push(other),
+            },
+            c => value.push(c),
+        }
+    }
+    None
+}
+
+/// The table `status` prints.
+pub fn table(rows: &[Row]) -> String {
+    let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(0).max(4);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<width$}  STATE  TIMEOUTS  LAST RTT     SINCE (UTC)",
+        "PEER"
+    );
+    for r in rows {
+        let rtt = r
+            .last_rtt
+            .map_or_else(|| "-".to_string(), |s| format!("{:.3} ms", s * 1000.0));
+        let _ = write!(
+            out,
+            "{:<width$}  {:<5}  {:>8}  {rtt:<11}  ",
+            r.name,
+            if r.up { "up" } else { "down" },
+            r.timeouts
+        );
+        match r.since {
+            Some(s) => write_timestamp(&mut out, (s * 1000.0).round() as i64),
+            None => out.push('-'),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_come_from_the_exposition() {
+        let text = "# HELP x\n\
+            uptime_tracker_peer_up{peer=\"a\\\"b\\\\c\"} 0\n\
+            uptime_tracker_peer_up{peer=\"d\"} 1\n\
+            uptime_tracker_peer_timeouts{peer=\"a\\\"b\\\\c\"} 3\n\
+            uptime_tracker_peer_last_rtt_seconds{peer=\"d\"} 0.000250\n\
+            uptime_tracker_peer_last_change_timestamp_seconds{peer=\"d\"} 1795647051.153\n\
+            uptime_tracker_rtt_seconds_bucket{peer=\"d\",le=\"0.0005\"} 1\n";
+        let rows = parse_metrics(text);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(
+            (rows[0].name.as_str(), rows[0].up, rows[0].timeouts),
+            ("a\"b\\c", false, 3)
+        );
+        assert_eq!((rows[1].up, rows[1].last_rtt), (true, Some(0.00025)));
+        let t = table(&rows);
+        assert!(t.contains("a\"b\\c  down          3  -            -\n"), "{t}");
+        assert!(
+            t.contains("d      up            0  0.250 ms     2026-11-25T22:50:51.153Z\n"),
+            "{t}"
+        );
+    }
+
+    #[test]
+    fn unspecified_addresses_are_asked_on_loopback() {
+        let a = local_addr("0.0.0.0:9464".parse().unwrap());
+        assert_eq!(a, "127.0.0.1:9464".parse().unwrap());
+        let a = local_addr("[::]:9464".parse().unwrap());
+        assert_eq!(a, "[::1]:9464".parse().unwrap());
+    }
+}
