@@ -9,7 +9,8 @@
 //! - `whoami` (the override, if given) is the node at index `me`; `own()` is that node
 //!   and `peers()` is every other node, in order;
 //! - 1 to `MAX_NODES` nodes; every name passes `name::check`; no two nodes share a name
-//!   or an address; no port 0, no unspecified or multicast ip; the listen port is not 0;
+//!   or an address; no port 0, no unspecified or multicast ip; the `listen` and
+//!   `metrics_listen` ports are not 0;
 //! - `interval` and `timeout` in `1..=MAX_PERIOD_MS`, `timeout <= 250 * interval`,
 //!   `offline_threshold >= 1`; `log_folder` is absolute (a relative one is resolved
 //!   against the config file's folder);
@@ -67,6 +68,9 @@ fn serialize(c: &Config) -> String {
     if let Some(listen) = c.listen {
         let _ = writeln!(out, "listen = {}", quoted(&listen.to_string()));
     }
+    if let Some(metrics) = c.metrics_listen {
+        let _ = writeln!(out, "metrics_listen = {}", quoted(&metrics.to_string()));
+    }
     for n in &c.nodes {
         let _ = writeln!(out, "\n[[nodes]]");
         let _ = writeln!(out, "name = {}", quoted(&n.name));
@@ -108,6 +112,7 @@ fn check_config(c: &Config, whoami: Option<&str>) {
         assert!(!n.addr.ip().is_unspecified() && !n.addr.ip().is_multicast());
     }
     assert!(c.listen.is_none_or(|l| l.port() != 0));
+    assert!(c.metrics_listen.is_none_or(|l| l.port() != 0));
     assert_ne!(c.listen_addr(false).port(), 0);
     assert_eq!(c.listen_addr(true), c.listen.unwrap_or(c.own().addr));
 

@@ -54,6 +54,7 @@ for name, line in [
 example = open(os.path.join(HERE, "..", "..", "config.example.toml"), "rb").read()
 write("config", "example", example)
 write("config", "example-whoami", b"#!whoami node3\n" + example)
+write("config", "metrics-listen", example.replace(b"log_folder = \"logs\"", b"log_folder = \"logs\"\nmetrics_listen = \"127.0.0.1:9464\"", 1))
 write("config", "camel-v6-listen", """whoami = "b"
 interval = 250
 timeout = 62500
@@ -258,3 +259,16 @@ write("mesh", "local-trouble", local)
 heal = mesh_setup(2, 0, 0, 100, 150, 3) + bytes([M_ADV, 0x80 | 100, M_ADV16, 150, 0, M_TIMEOUT, M_COOP])
 heal += bytes([M_STORM, 1, M_COOP, M_STORM, 1]) + rounds(2) + bytes([M_COOP, M_STORM, 1])
 write("mesh", "partition-heal", heal)
+
+# ---- http: the bytes a client sent
+write("http", "scrape", "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:9464\r\nUser-Agent: Prometheus/2.42.0\r\n"
+      "Accept: application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5\r\n"
+      "Accept-Encoding: gzip\r\nX-Prometheus-Scrape-Timeout-Seconds: 10\r\n\r\n")
+write("http", "pipelined", "GET /status HTTP/1.1\r\nConnection: keep-alive\r\n\r\nHEAD /metrics?x=1 HTTP/1.0\n\n")
+write("http", "http10-keepalive", "\r\nGET / HTTP/1.0\r\nConnection: Keep-Alive, TE\r\nContent-Length: 0\r\n\r\n")
+write("http", "body", "POST /metrics HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc")
+write("http", "chunked", "GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+write("http", "folded", "GET / HTTP/1.1\r\nA: b\r\n  c\r\n\r\n")
+write("http", "version", "GET / HTTP/2.0\r\n\r\n")
+write("http", "partial", "GET /metrics HTTP/1.1\r\nHost: a")
+write("http", "mesh-line", "HELLO 1 node1\nPING 0\n")

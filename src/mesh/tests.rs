@@ -817,3 +817,63 @@ fn chunking_does_not_matter_and_the_line_limit_is_exact() {
         );
     }
 }
+
+#[test]
+fn counters_follow_probes_transitions_and_closes() {
+    let (mut h, link) = pair();
+    let peer = |h: &Harness| {
+        let p = h.engine.peers().next().unwrap();
+        (p.name.to_string(), p.online, p.timeouts, p.stats.clone())
+    };
+    let (name, online, _, s) = peer(&h);
+    assert_eq!((name.as_str(), online, s.since_wall), ("node2", true, h.now.wall));
+    let start_wall = h.now.wall;
+
+    // A probe answered 1.250 ms after it was written (sub-millisecond clock included).
+    h.at(INTERVAL);
+    assert_eq!(h.take_output(link), "PING 0\n");
+    h.now.micros = 250;
+    h.now.mono += 1;
+    h.data(link, "PONG 0\n");
+    h.now.micros = 0;
+    let (_, _, _, s) = peer(&h);
+    assert_eq!((s.started, s.replied, s.timed_out), (1, 1, 0));
+    assert_eq!(s.last_rtt_us, Some(1_250));
+    assert_eq!(s.rtt.count(), 1);
+    assert_eq!(s.rtt.counts[2], 1, "1.25 ms is in the le=2.5ms bucket");
+    assert_eq!(h.engine.conn_counts().out, [0, 0, 1]);
+
+    // Silence: every probe times out until the peer is offline; its link is redialled
+    // and refused in the meantime.
+    let mut wall_offline = None;
+    for round in 2..=8u64 {
+        let acts = h.at(round * INTERVAL);
+        for (c, _) in connects(&acts) {
+            let refused = CloseReason::Io {
+                op: IoOp::Connect,
+                errno: 111,
+            };
+            h.engine.on_closed(c, refused, h.now);
+            h.actions();
+        }
+        if wall_offline.is_none() && !peer(&h).1 {
+            wall_offline = Some(h.now.wall);
+        }
+    }
+    let (_, online, timeouts, s) = peer(&h);
+    assert!(!online);
+    assert_eq!(timeouts, 3);
+    assert_eq!(s.transitions, 1);
+    assert!(s.since_wall > start_wall);
+    assert_eq!(Some(s.since_wall), wall_offline);
+    assert!(s.timed_out >= 3, "{s:?}");
+    let in_flight = h.engine.conn_counts();
+    assert_eq!(in_flight.inbound, [0, 0]);
+    // Every probe started is settled one way or another, or still in flight.
+    assert!(s.started >= s.replied + s.timed_out + s.voided, "{s:?}");
+    let closed: u64 = h.engine.closes().iter().map(|k| k.1).sum();
+    let by_kind = |kind: &str| h.engine.closes().iter().find(|k| k.0 == kind).unwrap().1;
+    assert_eq!(by_kind("probe_timeout"), 1, "the silent link");
+    assert!(by_kind("connect_error") >= 1);
+    assert_eq!(closed, by_kind("probe_timeout") + by_kind("connect_error"));
+}
