@@ -231,7 +231,10 @@ mod tests {
         );
         assert_eq!((rows[1].up, rows[1].last_rtt), (true, Some(0.00025)));
         let t = table(&rows);
-        assert!(t.contains("a\"b\\c  down          3  -            -\n"), "{t}");
+        assert!(
+            t.contains("a\"b\\c  down          3  -            -\n"),
+            "{t}"
+        );
         assert!(
             t.contains("d      up            0  0.250 ms     2026-11-25T22:50:51.153Z\n"),
             "{t}"

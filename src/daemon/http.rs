@@ -29,6 +29,10 @@ pub const MAX_CONNS: usize = 8;
 pub const DEADLINE_MS: u64 = 5_000;
 /// Most requests served on one connection; the last response says `Connection: close`.
 pub const MAX_REQUESTS: u32 = 100;
+/// After a last response, how long, and how many bytes, a client's leftovers are read
+/// and discarded before the connection is closed.
+const LINGER_MS: u64 = 1_000;
+const LINGER_BYTES: usize = 64 * 1024;
 
 /// The listener's token; connection `i` has `LISTENER_TOKEN - 1 - i`. Far above the
 /// mesh's tokens, which count up from 0.
@@ -43,9 +47,13 @@ struct Conn {
     sent: usize,
     /// Close once `out` is sent.
     close_after: bool,
+    /// Response sent and our side shut: reading (and discarding) until the client
+    /// closes, so unread request bytes do not make the kernel reset the connection
+    /// before the client has read the response.
+    draining: bool,
     /// When the next request must be complete, or the response read (monotonic ms).
     deadline: u64,
-    /// When it was accepted: the oldest is evicted first.
+    /// Order of acceptance: the oldest is evicted first.
     accepted: u64,
     served: u32,
 }
@@ -56,6 +64,8 @@ pub(super) struct Responder {
     conns: Vec<Option<Conn>>,
     /// Some connection may have a request waiting in its buffer: serve it next pass.
     again: bool,
+    /// Connections accepted so far.
+    accepted: u64,
 }
 
 impl Responder {
@@ -66,6 +76,7 @@ impl Responder {
             listener,
             conns: (0..MAX_CONNS).map(|_| None).collect(),
             again: false,
+            accepted: 0,
         })
     }
 
@@ -149,6 +160,7 @@ impl Responder {
             {
                 continue; // dropping the stream closes it
             }
+            self.accepted += 1;
             if let Some(slot) = self.conns.get_mut(i) {
                 *slot = Some(Conn {
                     stream,
@@ -156,8 +168,9 @@ impl Responder {
                     out: Vec::new(),
                     sent: 0,
                     close_after: false,
+                    draining: false,
                     deadline: mono + DEADLINE_MS,
-                    accepted: mono,
+                    accepted: self.accepted,
                     served: 0,
                 });
             }
@@ -181,7 +194,7 @@ impl Responder {
             match c.flush() {
                 Err(_) => break false,
                 Ok(false) => break true, // the client is slow: wait for writable
-                Ok(true) if c.close_after => break false,
+                Ok(true) if c.close_after => break c.linger(mono),
                 Ok(true) if served => {
                     // Another request may be waiting in the buffer: next pass.
                     self.again = true;
@@ -234,6 +247,30 @@ impl Conn {
         self.out = Vec::new();
         self.sent = 0;
         Ok(true)
+    }
+
+    /// After the last response: shuts our side, then discards what the client still
+    /// sends, for at most [`LINGER_MS`] and [`LINGER_BYTES`]. Whether to keep waiting.
+    fn linger(&mut self, mono: u64) -> bool {
+        if !self.draining {
+            self.draining = true;
+            self.input = Vec::new();
+            self.deadline = self.deadline.min(mono + LINGER_MS);
+            if self.stream.shutdown(std::net::Shutdown::Write).is_err() {
+                return false;
+            }
+        }
+        let mut buf = [0u8; 1024];
+        for _ in 0..LINGER_BYTES / buf.len() {
+            match self.stream.read(&mut buf) {
+                Ok(0) => return false,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return false,
+            }
+        }
+        false
     }
 
     /// Reads until the socket is drained or the buffer holds [`MAX_HEAD`] bytes.

@@ -826,7 +826,10 @@ fn counters_follow_probes_transitions_and_closes() {
         (p.name.to_string(), p.online, p.timeouts, p.stats.clone())
     };
     let (name, online, _, s) = peer(&h);
-    assert_eq!((name.as_str(), online, s.since_wall), ("node2", true, h.now.wall));
+    assert_eq!(
+        (name.as_str(), online, s.since_wall),
+        ("node2", true, h.now.wall)
+    );
     let start_wall = h.now.wall;
 
     // A probe answered 1.250 ms after it was written (sub-millisecond clock included).
