@@ -1636,8 +1636,13 @@ mod tests {
             )
         );
         assert_eq!(j.pending(), 16);
+        let st = j.stats();
+        assert_eq!((st.waiting, st.written, st.dropped), (16, 0, 14));
+        assert_eq!(st.write_errors, 30, "every append tried and refused");
         j.room = None;
         j.handle_timeout(Now::ms(1_000_000, base + 60_000));
+        let st = j.stats();
+        assert_eq!((st.waiting, st.written, st.dropped), (0, 16, 14));
         let text = read(&path);
         let runs = check_file(&text).unwrap();
         assert_eq!(runs.len(), 2, "{text}");
