@@ -65,7 +65,10 @@
 //!   `HELLO 1 <whoami>`; `on_accepted` refuses strangers, evicts an oldest waiting
 //!   connection of an address that has `MAX_PENDING_PER_SOURCE`, refuses beyond
 //!   `MAX_PENDING` (out of reach here: 6 nodes' addresses hold at most 24 waiting);
-//! - after every op: `connections()` is the number of live connections; every live one
+//! - after every op: `connections()` is the number of live connections, and so is the
+//!   sum of `conn_counts()` (its inbound `awaiting_hello` the waiting handshakes);
+//!   `closes()` counts every `Close` by its reason's kind; each peer's probe counters
+//!   add up (`started = replied + timed_out + voided + in_flight`); every live one
 //!   has the shadow's role and state (states only move forwards; a proved peer is a
 //!   configured node other than this one, from its ip) and `conn_at` finds it; at most
 //!   one link and one proved inbound connection per peer; waiting handshakes within
@@ -309,6 +312,8 @@ struct Sim {
     live: BTreeMap<ConnId, Conn>,
     ever: HashSet<ConnId>,
     closed: VecDeque<ConnId>,
+    /// Close actions seen, by `CloseReason::index`.
+    closes_by_kind: Vec<u64>,
     /// Each peer's count as the log tells it.
     counts: Vec<u32>,
     /// Event records so far.
@@ -546,6 +551,7 @@ impl Sim {
                         self.closed.pop_front();
                     }
                     self.closed.push_back(conn);
+                    self.closes_by_kind[reason.index()] += 1;
                     // The shadow's kind is still the one from before this call.
                     batch.closes.push((conn, reason, c.kind));
                 }
@@ -769,6 +775,27 @@ impl Sim {
             assert_eq!(self.engine.link_state(PeerId(p)), state, "peer {p} link");
         }
         assert!(pending <= MAX_PENDING, "{pending} handshakes waiting");
+        // Metrics: every probe started is replied, timed out, voided or in flight; the
+        // connections by state are the live ones; closes by kind are the closes seen.
+        for peer in self.engine.peers() {
+            let s = peer.stats;
+            assert_eq!(
+                s.started,
+                s.replied + s.timed_out + s.voided + peer.in_flight as u64,
+                "peer {}: probe counters {s:?}, {} in flight",
+                peer.name,
+                peer.in_flight
+            );
+        }
+        let by_state = self.engine.conn_counts();
+        let counted: usize = by_state.out.iter().chain(&by_state.inbound).sum();
+        assert_eq!(counted, self.live.len(), "conn_counts() {by_state:?}");
+        assert_eq!(
+            by_state.inbound[0], pending,
+            "conn_counts(): inbound awaiting HELLO"
+        );
+        let closed: Vec<u64> = self.engine.closes().iter().map(|k| k.1).collect();
+        assert_eq!(closed, self.closes_by_kind, "closes() by kind");
         assert_eq!(
             self.engine.accepting(),
             pending < MAX_PENDING,
@@ -1674,6 +1701,7 @@ fuzz_target!(|data: &[u8]| {
         live: BTreeMap::new(),
         ever: HashSet::new(),
         closed: VecDeque::new(),
+        closes_by_kind: vec![0; CloseReason::KINDS.len()],
         counts: vec![0; n],
         logged: 0,
         work: 0,

@@ -133,6 +133,8 @@ pub struct PeerView<'a> {
     pub online: bool,
     /// Its consecutive timeouts (at most the threshold).
     pub timeouts: u32,
+    /// Its probes in flight (started, not yet settled).
+    pub in_flight: usize,
     /// Its counters.
     pub stats: &'a PeerStats,
 }
@@ -315,6 +317,7 @@ impl Engine {
                 name: &p.name,
                 online: self.tracker.is_online(i),
                 timeouts: self.tracker.timeouts(i),
+                in_flight: self.tracker.outstanding_len(i),
                 stats: &p.stats,
             })
     }
