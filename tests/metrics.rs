@@ -705,3 +705,80 @@ fn alert_rules_pass_promtool() {
         );
     }
 }
+
+#[test]
+fn a_scraper_that_does_not_read_is_dropped_and_holds_nothing_up() {
+    // One node with metrics and 150 peers that refuse connections: each scrape is a few
+    // hundred KiB, so a client that does not read fills the kernel's buffers.
+    let dir = TempDir::new("metrics-slow");
+    let metrics = SocketAddr::from((IP1, free_port(IP1)));
+    let mut text = format!(
+        "whoami = \"node1\"\ninterval = 1000\ntimeout = 500\noffline_threshold = 3\n\
+         log_folder = \"logs\"\nmetrics_listen = \"{metrics}\"\n"
+    );
+    for i in 1..=151 {
+        let port = free_port(IP1);
+        text.push_str(&format!(
+            "\n[[nodes]]\nname = \"node{i}\"\nip = \"127.0.0.1\"\nport = {port}\n"
+        ));
+    }
+    let config = dir.path().join("mesh.toml");
+    fs::write(&config, text).unwrap();
+    let mut d = Daemon::spawn(
+        "node1",
+        &["run", "--config", config.to_str().unwrap()],
+        dir.path(),
+        dir.path(),
+    );
+    wait_for("the responder", DEADLINE, || {
+        TcpStream::connect(metrics).ok()
+    });
+    let one = scrape(metrics).len();
+    assert!(one > 200_000, "{one} bytes");
+
+    // A client with a tiny receive window asks for many scrapes and reads nothing.
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    sock.connect(&metrics.into()).unwrap();
+    let mut slow: TcpStream = sock.into();
+    let asks = 60;
+    slow.write_all(
+        "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n"
+            .repeat(asks)
+            .as_bytes(),
+    )
+    .unwrap();
+    let begun = Instant::now();
+
+    // Meanwhile others are served at once.
+    for _ in 0..5 {
+        let t = Instant::now();
+        assert!(scrape(metrics).contains("uptime_tracker_peer_up"));
+        assert!(
+            t.elapsed() < Duration::from_secs(2),
+            "a scrape took {:?}",
+            t.elapsed()
+        );
+        sleep(Duration::from_millis(300));
+    }
+
+    // Its deadline passes: the server drops it before it got what it asked for.
+    sleep(Duration::from_secs(6).saturating_sub(begun.elapsed()));
+    slow.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut got = 0;
+    let mut buf = [0u8; 65536];
+    loop {
+        match slow.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n,
+        }
+    }
+    assert!(
+        got < asks * one / 2,
+        "{got} bytes: the slow reader was not dropped"
+    );
+    assert!(begun.elapsed() < Duration::from_secs(20));
+    assert!(d.is_running(), "{}", d.stderr());
+    d.terminate_ok();
+}
