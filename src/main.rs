@@ -44,7 +44,7 @@ Options:
   --config FILE  the TOML config file
   --whoami NAME  this node's name, overriding the file's `whoami`
                  (so one file can serve every node)
-  --metrics ADDR where `status` finds the daemon's metrics responder
+  --metrics ADDR where `status` finds the daemon's metrics responder (IP:PORT)
   -h, --help     print this help
   -V, --version  print the version
 

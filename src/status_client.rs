@@ -9,7 +9,7 @@
 
 use std::fmt::Write as _;
 use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::time::Duration;
 
 use crate::config::Config;
@@ -77,12 +77,17 @@ pub fn local_addr(listen: SocketAddr) -> SocketAddr {
     SocketAddr::new(ip, listen.port())
 }
 
-/// Resolves `ADDR` as given to `--metrics` (`IP:PORT` or `HOST:PORT`).
+/// `ADDR` as given to `--metrics`: `IP:PORT`, or `localhost:PORT`. Host names are not
+/// resolved: the resolver would add tens of KiB to a binary meant for routers.
 pub fn resolve(addr: &str) -> Result<SocketAddr, String> {
-    addr.to_socket_addrs()
-        .ok()
-        .and_then(|mut a| a.next())
-        .ok_or_else(|| format!("--metrics {addr:?} is not IP:PORT or HOST:PORT"))
+    let local = addr
+        .strip_prefix("localhost:")
+        .map(|port| format!("127.0.0.1:{port}"));
+    local
+        .as_deref()
+        .unwrap_or(addr)
+        .parse()
+        .map_err(|_| format!("--metrics {addr:?} is not IP:PORT (IPv6 as [addr]:port)"))
 }
 
 /// Fetches `/metrics` from `addr` and returns its peers' rows, in the daemon's order.
@@ -238,6 +243,20 @@ mod tests {
         assert!(
             t.contains("d      up            0  0.250 ms     2026-11-25T22:50:51.153Z\n"),
             "{t}"
+        );
+    }
+
+    #[test]
+    fn metrics_addresses() {
+        assert_eq!(
+            resolve("localhost:9464"),
+            Ok("127.0.0.1:9464".parse().unwrap())
+        );
+        assert_eq!(resolve("[::1]:9464"), Ok("[::1]:9464".parse().unwrap()));
+        assert!(
+            resolve("example.org:9464")
+                .unwrap_err()
+                .contains("is not IP:PORT")
         );
     }
 

@@ -5,8 +5,6 @@
 //! [`super::Engine::closes`]. Fixed size per peer, nothing grows with time but the
 //! probes in flight (bounded like the tracker's).
 
-use std::collections::VecDeque;
-
 use super::action::CloseReason;
 use crate::tracker::MAX_OUTSTANDING;
 
@@ -64,8 +62,9 @@ pub struct PeerStats {
     pub last_rtt_us: Option<u64>,
     /// Every round-trip time.
     pub rtt: Histogram,
-    /// Probes on the wire: (seq, when it was last written, µs on the monotonic clock).
-    on_wire: VecDeque<(u64, u64)>,
+    /// Probes on the wire, in no order: (seq, when it was last written, µs on the
+    /// monotonic clock).
+    on_wire: Vec<(u64, u64)>,
 }
 
 impl PeerStats {
@@ -79,11 +78,14 @@ impl PeerStats {
     /// Probe `seq` was written at `us` (again, if it is resent on a new link: the round
     /// trip counts from the last send).
     pub(super) fn sent(&mut self, seq: u64, us: u64) {
-        self.on_wire.retain(|w| w.0 != seq);
-        if self.on_wire.len() >= MAX_OUTSTANDING {
-            self.on_wire.pop_front();
+        if let Some(w) = self.on_wire.iter_mut().find(|w| w.0 == seq) {
+            w.1 = us;
+            return;
         }
-        self.on_wire.push_back((seq, us));
+        if self.on_wire.len() >= MAX_OUTSTANDING {
+            self.on_wire.swap_remove(0);
+        }
+        self.on_wire.push((seq, us));
     }
 
     /// Probe `seq` was answered at `us`.
@@ -114,7 +116,7 @@ impl PeerStats {
 
     fn take(&mut self, seq: u64) -> Option<u64> {
         let i = self.on_wire.iter().position(|w| w.0 == seq)?;
-        self.on_wire.remove(i).map(|w| w.1)
+        Some(self.on_wire.swap_remove(i).1)
     }
 }
 
