@@ -9,6 +9,7 @@ mod common;
 
 use std::fs;
 use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime};
@@ -429,6 +430,11 @@ fn logrotate_snippet_compresses_past_days_only() {
     )
     .unwrap();
     // A state file in which every log was last rotated long ago, so `daily` is due.
+    // logrotate ignores a config file, and refuses a log folder, that others may write:
+    // whatever the umask, they are 0644 and 0755.
+    fs::set_permissions(&conf, fs::Permissions::from_mode(0o644)).unwrap();
+    fs::set_permissions(&logs, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
     let state = dir.path().join("state");
     let mut s = String::from("logrotate state -- version 2\n");
     for p in [&past, &yesterday, &today] {
