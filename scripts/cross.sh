@@ -33,7 +33,7 @@
 # failed but one was SKIPPED.
 # About 1-3 minutes per target (each builds std); the six are NOT part of .ci/run.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 
 ALL=(x86_64 aarch64 armv7 mipsel mips riscv64)
 OUT=target/cross

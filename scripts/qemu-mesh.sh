@@ -22,7 +22,7 @@
 # Exit status: 0 when every target passed, 1 when one FAILED, 3 when none failed but one
 # was SKIPPED.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 
 ALL=(x86_64 aarch64 armv7 mipsel mips riscv64)
 CROSS_DIR=${CROSS_DIR:-target/cross}
@@ -76,6 +76,7 @@ native_version=$("$native" --version)
 # --- helpers ---------------------------------------------------------------------------
 work=$(mktemp -d)
 pids=()
+# shellcheck disable=SC2329 # run by the EXIT trap
 cleanup() {
   for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
   wait 2>/dev/null
@@ -122,7 +123,7 @@ declare -A result
 fail_tail="" # stderr files to show after a FAIL line
 
 run_target() { # name; sets result[name]
-  local name=$1 bin="$CROSS_DIR/uptime-tracker-$1" q run d ports p1 p2 p3 out rc
+  local name=$1 bin="$CROSS_DIR/uptime-tracker-$1" q run d p1 p2 p3 out rc
   q=$(qemu_of "$name")
   if [ ! -f "$bin" ]; then
     result[$name]="SKIPPED (no $bin: build it with scripts/cross.sh $name)"
@@ -210,11 +211,11 @@ TOML
   "$native" run --config "$d/mesh.toml" --whoami native2 2>"$d/native2.err" &
   local n2pid=$!
   pids+=("$n2pid")
-  wait_for "$d/native1.err" "listening on" && wait_for "$d/native2.err" "listening on" || {
+  if ! wait_for "$d/native1.err" "listening on" || ! wait_for "$d/native2.err" "listening on"; then
     result[$name]="FAIL (a native node did not start)"
     fail_tail="$d/native1.err $d/native2.err"
     return
-  }
+  fi
   sleep 2 # a few rounds with every node up
   out=$(counts "$name" native2 "$d/logs")
   if [ -n "$out" ]; then
