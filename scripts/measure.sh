@@ -31,6 +31,7 @@ trap cleanup EXIT
 ports=$(python3 -c 'import socket
 for ip in ("127.0.0.1","127.0.0.2","127.0.0.3","127.0.0.1"):
     s=socket.socket(); s.bind((ip,0)); print(s.getsockname()[1]); s.close()')
+# shellcheck disable=SC2086 # one port per word
 set -- $ports
 cat > "$dir/head.toml" <<TOML
 interval = 1000
