@@ -25,6 +25,19 @@ pub const MAX_NODES: usize = 1024;
 pub const MAX_TIMEOUT_PER_INTERVAL: u64 = 250;
 /// Largest file accepted as a config, so a wrong path (a log, a device) fails fast.
 pub const MAX_FILE_LEN: u64 = 1 << 20;
+/// Default `on_change_timeout_ms`: how long a hook may run before it is killed.
+pub const DEFAULT_HOOK_TIMEOUT_MS: u64 = 10_000;
+/// Largest `log_retention_days` (about a century).
+pub const MAX_RETENTION_DAYS: u32 = 36_500;
+
+/// The program run on every change of a peer's state (`on_change`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OnChange {
+    /// The program; a relative path in the file is resolved against the file's folder.
+    pub program: PathBuf,
+    /// Milliseconds it may run before it is killed (`on_change_timeout_ms`).
+    pub timeout_ms: u64,
+}
 
 /// One node of the mesh.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +68,14 @@ pub struct Config {
     pub listen: Option<SocketAddr>,
     /// Every node of the mesh, this one included, in file order.
     pub nodes: Vec<Node>,
+    /// Consecutive replies after which an offline peer counts as back online (>= 1;
+    /// 1, the earlier tool's rule, when the file leaves it out).
+    pub online_threshold: u32,
+    /// The program run on every change of a peer's state, if any.
+    pub on_change: Option<OnChange>,
+    /// Day files of this node older than this many days are deleted at each UTC
+    /// midnight (and at start and reload); `None`: kept forever.
+    pub log_retention_days: Option<u32>,
 }
 
 impl Config {
@@ -79,7 +100,15 @@ impl Config {
                 e.utf8_error().valid_up_to()
             ))
         })?;
-        Config::parse(&text, path, whoami)
+        let cfg = Config::parse(&text, path, whoami)?;
+        if let Some(hook) = &cfg.on_change {
+            check_program(&hook.program).map_err(|m| ConfigError {
+                path: path.to_path_buf(),
+                position: find_key(&text, &["on_change", "onChange"]),
+                message: m,
+            })?;
+        }
+        Ok(cfg)
     }
 
     /// Validates config `text`; `path` is used in errors and to resolve a relative `log_folder`.
@@ -243,6 +272,68 @@ impl Config {
             },
         };
 
+        let online_threshold = match &raw.online_threshold {
+            None => 1,
+            Some(t) => match u32::try_from(*t.get_ref()) {
+                Ok(n) if n >= 1 => n,
+                _ => {
+                    return Err(fail(
+                        t.span(),
+                        format!("online_threshold {} is not in 1..=4294967295", t.get_ref()),
+                    ));
+                }
+            },
+        };
+
+        let on_change = match &raw.on_change {
+            None => {
+                if let Some(t) = &raw.on_change_timeout_ms {
+                    return Err(fail(
+                        t.span(),
+                        "on_change_timeout_ms is set but on_change is not".into(),
+                    ));
+                }
+                None
+            }
+            Some(program) => {
+                let text = program.get_ref();
+                if text.is_empty() || text.contains('\0') {
+                    return Err(fail(
+                        program.span(),
+                        "on_change must be the path of a program".into(),
+                    ));
+                }
+                let program_path = match path.parent() {
+                    Some(dir) if Path::new(text).is_relative() => dir.join(text),
+                    _ => PathBuf::from(text),
+                };
+                let timeout_ms = match &raw.on_change_timeout_ms {
+                    None => DEFAULT_HOOK_TIMEOUT_MS,
+                    Some(t) => period(t, "on_change_timeout_ms").map_err(|m| fail(t.span(), m))?,
+                };
+                Some(OnChange {
+                    program: program_path,
+                    timeout_ms,
+                })
+            }
+        };
+
+        let log_retention_days = match &raw.log_retention_days {
+            None => None,
+            Some(d) => match u32::try_from(*d.get_ref()) {
+                Ok(n) if (1..=MAX_RETENTION_DAYS).contains(&n) => Some(n),
+                _ => {
+                    return Err(fail(
+                        d.span(),
+                        format!(
+                            "log_retention_days {} is not in 1..={MAX_RETENTION_DAYS}",
+                            d.get_ref()
+                        ),
+                    ));
+                }
+            },
+        };
+
         Ok(Config {
             whoami,
             me,
@@ -252,7 +343,38 @@ impl Config {
             log_folder,
             listen,
             nodes,
+            online_threshold,
+            on_change,
+            log_retention_days,
         })
+    }
+
+    /// Why `new` cannot replace this config in a running daemon (a reload), if it
+    /// cannot: what a reload cannot change without a restart (this node's name and
+    /// address, where it listens, where it logs).
+    pub fn restart_needed(&self, new: &Config) -> Option<String> {
+        let mut what = Vec::new();
+        if self.whoami != new.whoami {
+            what.push(format!("whoami ({} -> {})", self.whoami, new.whoami));
+        }
+        if self.whoami == new.whoami && self.own().addr != new.own().addr {
+            what.push(format!(
+                "this node's address ({} -> {})",
+                self.own().addr,
+                new.own().addr
+            ));
+        }
+        if self.listen != new.listen {
+            what.push("listen".to_string());
+        }
+        if self.log_folder != new.log_folder {
+            what.push(format!(
+                "log_folder ({} -> {})",
+                self.log_folder.display(),
+                new.log_folder.display()
+            ));
+        }
+        (!what.is_empty()).then(|| format!("restart to change {}", what.join(", ")))
     }
 
     /// The peers: every node but this one, with their indices in `nodes`.
@@ -325,6 +447,14 @@ struct RawConfig {
     log_folder: Spanned<String>,
     listen: Option<Spanned<String>>,
     nodes: Vec<RawNode>,
+    #[serde(alias = "onlineThreshold")]
+    online_threshold: Option<Spanned<i64>>,
+    #[serde(alias = "onChange")]
+    on_change: Option<Spanned<String>>,
+    #[serde(alias = "onChangeTimeoutMs")]
+    on_change_timeout_ms: Option<Spanned<i64>>,
+    #[serde(alias = "logRetentionDays")]
+    log_retention_days: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -384,6 +514,43 @@ fn parse_ip(text: &str) -> Result<IpAddr, String> {
         ));
     }
     Ok(ip)
+}
+
+/// Whether `program` can be run: a regular file with an execute bit.
+pub fn check_program(program: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let shown = program.display();
+    let meta = std::fs::metadata(program)
+        .map_err(|e| format!("on_change program {shown}: {e}"))?;
+    if !meta.is_file() {
+        return Err(format!("on_change program {shown}: not a regular file"));
+    }
+    if meta.permissions().mode() & 0o111 == 0 {
+        return Err(format!(
+            "on_change program {shown}: not executable (chmod +x)"
+        ));
+    }
+    Ok(())
+}
+
+/// Line and column of the first line of `text` that sets one of `keys` (a top-level
+/// `key = ...`), for errors found after parsing.
+fn find_key(text: &str, keys: &[&str]) -> Option<(usize, usize)> {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        let hit = keys.iter().any(|k| {
+            trimmed
+                .strip_prefix(k)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        });
+        if hit {
+            let indent = line.len() - trimmed.len();
+            return Some(line_col(text, offset + indent));
+        }
+        offset += line.len();
+    }
+    None
 }
 
 /// 1-based line and column (in characters) of byte `offset` of `text`.

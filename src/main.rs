@@ -151,7 +151,13 @@ fn main() -> ExitCode {
             print_summary(&cfg, &pre);
             ExitCode::SUCCESS
         }
-        Command::Run => match daemon::run(cfg) {
+        Command::Run => match daemon::run(
+            cfg,
+            daemon::ConfigSource {
+                path: args.config.clone(),
+                whoami: args.whoami.clone(),
+            },
+        ) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 uptime_tracker::errln!("uptime-tracker: {e}");

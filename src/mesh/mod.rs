@@ -40,14 +40,17 @@
 
 mod action;
 mod conn;
+mod hooks;
+mod reload;
 #[cfg(test)]
 mod tests;
 
 use std::collections::{HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 
-pub use action::{Action, CloseReason, IoOp, LogRecord, Now, PeerId};
+pub use action::{Action, CloseReason, HookId, HookRun, IoOp, LogRecord, Now, PeerId, PeerState};
 pub use conn::{ConnId, LinkState, Role};
+pub use hooks::MAX_RUNNING as MAX_RUNNING_HOOKS;
 
 use crate::config::Config;
 use crate::logline;
@@ -97,6 +100,8 @@ enum Timer {
     Connect(ConnId),
     /// `conn` (accepted) has not sent its `HELLO` in time.
     Hello(ConnId),
+    /// Hook run `id` reached its deadline.
+    Hook(HookId),
 }
 
 /// A configured node as the engine keeps it.
@@ -116,6 +121,30 @@ struct Peer {
     ready_at: u64,
     /// When a probe to it last counted as a miss.
     missed_at: Option<u64>,
+    /// Whether the slot holds a configured node (a reload frees a removed peer's slot).
+    active: bool,
+    /// Its next turn's timer.
+    round: Option<TimerId>,
+    /// A change waiting for its hook to run (see [`hooks`]).
+    hook_pending: Option<HookRun>,
+}
+
+impl Peer {
+    fn new(name: String, addr: SocketAddr) -> Peer {
+        Peer {
+            name,
+            addr,
+            link: None,
+            inbound: None,
+            trouble: None,
+            ever_connected: false,
+            ready_at: 0,
+            missed_at: None,
+            active: true,
+            round: None,
+            hook_pending: None,
+        }
+    }
 }
 
 /// One line read from a connection, decoded into owned values so the engine can act on
@@ -150,6 +179,11 @@ pub struct Engine {
     waiting: Vec<(u64, ConnId, IpAddr)>,
     /// Every configured node's ip (canonical), for the stranger check on each accept.
     peer_ips: HashSet<IpAddr>,
+    /// `log_retention_days`, if set.
+    retention_days: Option<u32>,
+    /// Hooks: the deadline of a run if `on_change` is set, the runs going on, and the
+    /// peers whose change waits (see [`hooks`]).
+    hooks: hooks::Hooks,
 }
 
 impl Engine {
@@ -160,17 +194,10 @@ impl Engine {
         let peers = cfg
             .nodes
             .iter()
-            .map(|n| Peer {
-                name: n.name.clone(),
-                addr: n.addr,
-                link: None,
-                inbound: None,
-                trouble: None,
-                ever_connected: false,
-                ready_at: 0,
-                missed_at: None,
-            })
+            .map(|n| Peer::new(n.name.clone(), n.addr))
             .collect();
+        let mut tracker = Tracker::new(cfg.nodes.len(), cfg.offline_threshold);
+        tracker.set_online_threshold(cfg.online_threshold);
         let mut engine = Engine {
             whoami: cfg.whoami.clone(),
             me: cfg.me,
@@ -179,7 +206,7 @@ impl Engine {
             peers,
             conns: Slab::default(),
             wheel: Wheel::new(now.mono),
-            tracker: Tracker::new(cfg.nodes.len(), cfg.offline_threshold),
+            tracker,
             actions: VecDeque::new(),
             day: logline::day_number(now.wall),
             quiet_until: 0,
@@ -189,8 +216,11 @@ impl Engine {
                 .iter()
                 .map(|n| n.addr.ip().to_canonical())
                 .collect(),
+            retention_days: cfg.log_retention_days,
+            hooks: hooks::Hooks::new(cfg.on_change.as_ref().map(|h| h.timeout_ms)),
         };
-        for peer in engine.peer_indices() {
+        let peers: Vec<usize> = engine.peer_indices().collect();
+        for peer in peers {
             engine.connect(peer, now);
         }
         // Probes are spread over the interval in at most PHASES slots, each peer in its
@@ -203,9 +233,13 @@ impl Engine {
             let slot = k as u64 * slots / peers.len() as u64;
             let phase = engine.interval * slot / slots;
             let due = first + phase;
-            engine.wheel.schedule(due, Timer::Round { peer, due });
+            let timer = engine.wheel.schedule(due, Timer::Round { peer, due });
+            if let Some(p) = engine.peers.get_mut(peer) {
+                p.round = Some(timer);
+            }
         }
         engine.schedule_day_check(now);
+        engine.prune_logs(now);
         engine
     }
 
@@ -260,6 +294,11 @@ impl Engine {
     /// A configured node's name (`"?"` for an unknown id).
     pub fn peer_name(&self, peer: PeerId) -> &str {
         self.peers.get(peer.0).map_or("?", |p| p.name.as_str())
+    }
+
+    /// Every peer (configured nodes but this one), in slot order.
+    pub fn peers(&self) -> impl Iterator<Item = PeerId> + '_ {
+        self.peer_indices().map(PeerId)
     }
 
     /// A peer's consecutive timeouts (at most the threshold).
@@ -447,9 +486,13 @@ impl Engine {
     // ---------------------------------------------------------------------------------
     // Decisions.
 
-    fn peer_indices(&self) -> impl Iterator<Item = usize> + use<> {
+    fn peer_indices(&self) -> impl Iterator<Item = usize> + '_ {
         let me = self.me;
-        (0..self.peers.len()).filter(move |&i| i != me)
+        self.peers
+            .iter()
+            .enumerate()
+            .filter(move |&(i, p)| i != me && p.active)
+            .map(|(i, _)| i)
     }
 
     fn name(&self, peer: usize) -> &str {
@@ -597,7 +640,7 @@ impl Engine {
     /// from.
     fn inbound_hello(&mut self, conn: ConnId, from: SocketAddr, name: &str, now: Now) {
         let ip = from.ip().to_canonical();
-        let found = self.peers.iter().position(|p| p.name == name);
+        let found = self.peers.iter().position(|p| p.active && p.name == name);
         let problem = match found {
             None => Some(format!("HELLO names {name:?}, not a configured node")),
             Some(i) if i == self.me => Some(format!("HELLO names this node, {name:?}")),
@@ -711,6 +754,7 @@ impl Engine {
                     self.close(conn, CloseReason::NoHello, now);
                 }
             }
+            Timer::Hook(id) => self.hook_deadline(id),
         }
     }
 
@@ -718,9 +762,15 @@ impl Engine {
     /// link is (re)established. The next turn is one interval later; after a stall
     /// (SIGSTOP, suspend) the turns missed are skipped, keeping the peer's phase.
     fn probe(&mut self, peer: usize, due: u64, now: Now) {
+        if !self.peers.get(peer).is_some_and(|p| p.active) {
+            return;
+        }
         let missed = now.mono.saturating_sub(due) / self.interval;
         let next = due + (missed + 1) * self.interval;
-        self.wheel.schedule(next, Timer::Round { peer, due: next });
+        let timer = self.wheel.schedule(next, Timer::Round { peer, due: next });
+        if let Some(p) = self.peers.get_mut(peer) {
+            p.round = Some(timer);
+        }
         let deadline = now.mono + self.timeout;
         let wheel = &mut self.wheel;
         let started = self.tracker.start_probe(peer, |seq| {
@@ -786,6 +836,15 @@ impl Engine {
                 {
                     p.link = None;
                 }
+                if reason == CloseReason::Reconfigured {
+                    // The peer was removed or moved: what was in flight on the old link
+                    // says nothing about it now. Its count holds.
+                    let wheel = &mut self.wheel;
+                    self.tracker.void_all(peer, |timer| {
+                        wheel.cancel(timer);
+                    });
+                    return;
+                }
                 if reason.is_local() {
                     // This machine's trouble, not the peer's: its probes are void and
                     // its count holds; the next turn tries again.
@@ -826,7 +885,10 @@ impl Engine {
                 }
                 // A peer closing its own connection is routine (it restarted or
                 // redialled); anything else is worth a line.
-                if !matches!(reason, CloseReason::ClosedByPeer | CloseReason::Replaced) {
+                if !matches!(
+                    reason,
+                    CloseReason::ClosedByPeer | CloseReason::Replaced | CloseReason::Reconfigured
+                ) {
                     // Rate-limited: anyone on a peer's host can open connections in its
                     // name and misbehave.
                     let msg = format!("connection from peer {} closed: {reason}", self.name(peer));
@@ -898,18 +960,33 @@ impl Engine {
             return;
         }
         self.day = day;
-        let threshold = self.tracker.threshold();
-        let carried = self
-            .peer_indices()
-            .filter_map(|p| {
-                let n = self.tracker.timeouts(p).min(threshold);
-                (n != 0).then_some((PeerId(p), n))
-            })
-            .collect();
+        let carried = self.carried();
         self.actions.push_back(Action::Log(LogRecord::NewDay {
             wall: now.wall,
             carried,
         }));
+        self.prune_logs(now);
+    }
+
+    /// Peers with a non-zero count and that count (capped at the threshold).
+    fn carried(&self) -> Vec<(PeerId, u32)> {
+        let threshold = self.tracker.threshold();
+        self.peer_indices()
+            .filter_map(|p| {
+                let n = self.tracker.timeouts(p).min(threshold);
+                (n != 0).then_some((PeerId(p), n))
+            })
+            .collect()
+    }
+
+    /// With `log_retention_days` set, asks the shell to delete the day files older than
+    /// that: those of days strictly before `today - days` (so `days` = 7 keeps today's
+    /// file and the 7 before it).
+    fn prune_logs(&mut self, now: Now) {
+        if let Some(days) = self.retention_days {
+            let before_day = logline::day_number(now.wall).saturating_sub(i64::from(days));
+            self.actions.push_back(Action::PruneLogs { before_day });
+        }
     }
 
     fn log_change(&mut self, change: Change, now: Now) {
@@ -928,9 +1005,11 @@ impl Engine {
                     "peer {name} offline after {} timeouts",
                     change.timeouts
                 ));
+                self.hook(change.peer, PeerState::Offline, change.timeouts, now);
             }
             ChangeKind::Recovered { was_offline: true } => {
                 self.say(format!("peer {name} back online"));
+                self.hook(change.peer, PeerState::Online, 0, now);
             }
             ChangeKind::Recovered { was_offline: false } => {}
         }

@@ -30,6 +30,9 @@ fn config(nodes: u8, threshold: u32) -> Config {
                 addr: addr(i),
             })
             .collect(),
+        online_threshold: 1,
+        on_change: None,
+        log_retention_days: None,
     }
 }
 

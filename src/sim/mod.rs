@@ -85,6 +85,9 @@ pub fn mesh_config(n: usize, interval: u64, timeout: u64, threshold: u32) -> Con
         log_folder: "logs".into(),
         listen: None,
         nodes,
+        online_threshold: 1,
+        on_change: None,
+        log_retention_days: None,
     }
 }
 
@@ -503,9 +506,13 @@ impl World {
                             n.journal.event(wall, engine.peer_name(peer), timeouts);
                             n.events.push((t, peer.0, timeouts));
                         }
+                        // Simulated nodes are never reloaded.
+                        LogRecord::Reconfigured { .. } => {}
                     }
                 }
                 Action::Say(_) => {}
+                // Never asked: simulated configs set no hook and no retention.
+                Action::Hook(_) | Action::KillHook { .. } | Action::PruneLogs { .. } => {}
             }
         }
         let Some(n) = self.nodes.get_mut(node) else {
