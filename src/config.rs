@@ -520,8 +520,7 @@ fn parse_ip(text: &str) -> Result<IpAddr, String> {
 pub fn check_program(program: &Path) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt;
     let shown = program.display();
-    let meta = std::fs::metadata(program)
-        .map_err(|e| format!("on_change program {shown}: {e}"))?;
+    let meta = std::fs::metadata(program).map_err(|e| format!("on_change program {shown}: {e}"))?;
     if !meta.is_file() {
         return Err(format!("on_change program {shown}: not a regular file"));
     }
@@ -811,5 +810,124 @@ port = 47003
     fn line_col_counts_characters() {
         assert_eq!(line_col("ab\ncé d", 7), (2, 4));
         assert_eq!(line_col("x", 99), (1, 2));
+    }
+
+    #[test]
+    fn operator_fields_default_and_parse_in_both_spellings() {
+        let c = parse(GOOD).unwrap();
+        assert_eq!(
+            (
+                c.online_threshold,
+                c.on_change.clone(),
+                c.log_retention_days
+            ),
+            (1, None, None)
+        );
+        let text = GOOD.replace(
+            "log_folder",
+            "online_threshold = 3\non_change = \"hooks/alert.sh\"\n\
+             on_change_timeout_ms = 2500\nlog_retention_days = 14\nlog_folder",
+        );
+        let c = parse(&text).unwrap();
+        assert_eq!(c.online_threshold, 3);
+        assert_eq!(
+            c.on_change,
+            Some(OnChange {
+                program: PathBuf::from("/etc/ut/hooks/alert.sh"),
+                timeout_ms: 2500
+            })
+        );
+        assert_eq!(c.log_retention_days, Some(14));
+        let camel = GOOD.replace(
+            "log_folder",
+            "onlineThreshold = 2\nonChange = \"/bin/true\"\nonChangeTimeoutMs = 9\n\
+             logRetentionDays = 1\nlog_folder",
+        );
+        let c = parse(&camel).unwrap();
+        assert_eq!(
+            (
+                c.online_threshold,
+                c.on_change.map(|h| (h.program, h.timeout_ms)),
+                c.log_retention_days
+            ),
+            (2, Some((PathBuf::from("/bin/true"), 9)), Some(1))
+        );
+        let text = GOOD.replace("log_folder", "on_change = \"/bin/true\"\nlog_folder");
+        let hook = parse(&text).unwrap().on_change.unwrap();
+        assert_eq!(hook.timeout_ms, DEFAULT_HOOK_TIMEOUT_MS);
+    }
+
+    #[test]
+    fn operator_fields_reject_bad_values_naming_the_line() {
+        for (line, expect) in [
+            ("online_threshold = 0", "online_threshold 0 is not in"),
+            (
+                "log_retention_days = 0",
+                "log_retention_days 0 is not in 1..=36500",
+            ),
+            ("log_retention_days = 99999", "log_retention_days 99999"),
+            (
+                "on_change = \"\"",
+                "on_change must be the path of a program",
+            ),
+            (
+                "on_change_timeout_ms = 5",
+                "on_change_timeout_ms is set but on_change is not",
+            ),
+        ] {
+            let e = error(&GOOD.replace("log_folder", &format!("{line}\nlog_folder")));
+            assert!(e.message.contains(expect), "{line}: {e}");
+            assert_eq!(e.position.map(|p| p.0), Some(6), "{line}: {e}");
+        }
+    }
+
+    #[test]
+    fn load_checks_that_the_hook_can_run() {
+        let dir = std::env::temp_dir().join(format!("ut-config-hook-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("mesh.toml");
+        let script = dir.join("hook.sh");
+        std::fs::write(&script, "#!/bin/sh\n").unwrap();
+        let text = GOOD.replace("log_folder", "on_change = \"hook.sh\"\nlog_folder");
+        std::fs::write(&file, &text).unwrap();
+        let e = Config::load(&file, None).unwrap_err();
+        assert!(e.message.contains("not executable"), "{e}");
+        assert_eq!(e.position, Some((6, 1)), "{e}");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(Config::load(&file, None).is_ok());
+        std::fs::remove_file(&script).unwrap();
+        let e = Config::load(&file, None).unwrap_err();
+        assert!(e.to_string().contains("hook.sh: No such file"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_reload_cannot_change_who_or_where() {
+        let c = parse(GOOD).unwrap();
+        assert_eq!(c.restart_needed(&c.clone()), None);
+        let mut timings = c.clone();
+        timings.interval_ms = 5;
+        timings.nodes.pop();
+        assert_eq!(c.restart_needed(&timings), None);
+        let other = Config::parse(GOOD, Path::new("/etc/ut/mesh.toml"), Some("node1")).unwrap();
+        assert!(
+            c.restart_needed(&other)
+                .unwrap()
+                .contains("whoami (node2 -> node1)")
+        );
+        let moved = parse(&GOOD.replace("port = 47002", "port = 47009")).unwrap();
+        assert!(
+            c.restart_needed(&moved)
+                .unwrap()
+                .contains("this node's address (127.0.0.1:47002 -> 127.0.0.1:47009)")
+        );
+        let folder = parse(&GOOD.replace("\"logs\"", "\"other\"")).unwrap();
+        let why = c.restart_needed(&folder).unwrap();
+        assert!(why.starts_with("restart to change log_folder"), "{why}");
+        let listen =
+            parse(&GOOD.replace("log_folder", "listen = \"127.0.0.1:9\"\nlog_folder")).unwrap();
+        assert!(c.restart_needed(&listen).unwrap().contains("listen"));
     }
 }

@@ -1847,4 +1847,151 @@ mod tests {
         assert!(read(&path).ends_with("2026-11-23T20:00:02.000Z|node1|2\n"));
         assert!(notes(&mut j)[0].contains("2 lines written"));
     }
+
+    #[test]
+    fn a_reload_writes_the_new_header_and_checks_lines_against_it() {
+        let dir = TempDir::new();
+        let mut j = open(&dir.0, "2026-11-23T20:00:00.000Z");
+        let path = j.path().to_path_buf();
+        j.record(w("2026-11-23T20:00:01.000Z"), "node3", 2).unwrap();
+        let new: Nodes = vec![
+            ("node1", "127.0.0.1:47001".parse().unwrap()),
+            ("node2", "127.0.0.1:47002".parse().unwrap()),
+            ("node4", "127.0.0.1:47004".parse().unwrap()),
+        ];
+        // Refused: a carried count above the new threshold, or a node not in the list.
+        let at_reload = w("2026-11-23T20:00:02.000Z");
+        assert!(j.reconfigure(at_reload, 2, &new, &[("node1", 3)]).is_err());
+        assert!(j.reconfigure(at_reload, 2, &new, &[("node3", 1)]).is_err());
+        j.reconfigure(at_reload, 2, &new, &[("node1", 1), ("node4", 0)])
+            .unwrap();
+        j.record(w("2026-11-23T20:00:03.000Z"), "node4", 1).unwrap();
+        let e = j.record(w("2026-11-23T20:00:04.000Z"), "node3", 1);
+        assert!(e.is_err(), "node3 is gone");
+        assert!(j.record(w("2026-11-23T20:00:04.000Z"), "node1", 3).is_err());
+        assert_eq!(
+            read(&path),
+            "---\n0.0.3|2026-11-23T20:00:00.000Z|3|node2|node1:127.0.0.1:47001!node2:127.0.0.1:47002!node3:127.0.0.1:47003\n\
+             2026-11-23T20:00:01.000Z|node3|2\n\
+             ---\n0.0.3|2026-11-23T20:00:02.000Z|2|node2|node1:127.0.0.1:47001!node2:127.0.0.1:47002!node4:127.0.0.1:47004\n\
+             2026-11-23T20:00:02.000Z|node1|1\n\
+             2026-11-23T20:00:03.000Z|node4|1\n"
+        );
+        assert_clean(&path, "2026-11-23");
+        // A later restart marker (the file deleted) uses the new header and counts.
+        fs::remove_file(&path).unwrap();
+        j.reopen(Now {
+            mono: 5,
+            wall: at("2026-11-23T20:00:05.000Z"),
+        });
+        assert_eq!(
+            read(&path),
+            "---\n0.0.3|2026-11-23T20:00:05.000Z|2|node2|node1:127.0.0.1:47001!node2:127.0.0.1:47002!node4:127.0.0.1:47004\n\
+             2026-11-23T20:00:05.000Z|node1|1\n\
+             2026-11-23T20:00:05.000Z|node4|1\n"
+        );
+        let said = notes(&mut j);
+        assert!(
+            said.iter().any(|n| n.contains("no longer names the file")),
+            "{said:?}"
+        );
+    }
+
+    #[test]
+    fn a_reload_waits_in_order_behind_lines_the_disk_refused() {
+        let dir = TempDir::new();
+        let mut j = open(&dir.0, "2026-11-23T20:00:00.000Z");
+        let path = j.path().to_path_buf();
+        j.room = Some(0);
+        j.record(w("2026-11-23T20:00:01.000Z"), "node3", 1).unwrap();
+        let new: Nodes = vec![
+            ("node2", "127.0.0.1:47002".parse().unwrap()),
+            ("node5", "127.0.0.1:47005".parse().unwrap()),
+        ];
+        j.reconfigure(w("2026-11-23T20:00:02.000Z"), 3, &new, &[])
+            .unwrap();
+        j.record(w("2026-11-23T20:00:03.000Z"), "node5", 1).unwrap();
+        assert_eq!(j.pending(), 2);
+        j.room = None;
+        j.handle_timeout(Now {
+            mono: RETRY_MS,
+            wall: at("2026-11-23T20:00:04.000Z"),
+        });
+        assert_eq!(j.pending(), 0);
+        let text = read(&path);
+        assert!(
+            text.ends_with(
+                "2026-11-23T20:00:01.000Z|node3|1\n---\n0.0.3|2026-11-23T20:00:02.000Z|3|node2|node2:127.0.0.1:47002!node5:127.0.0.1:47005\n\
+                 2026-11-23T20:00:03.000Z|node5|1\n"
+            ),
+            "{text}"
+        );
+        assert_clean(&path, "2026-11-23");
+    }
+
+    #[test]
+    fn reopen_on_sighup_recreates_a_rotated_file_at_once() {
+        let dir = TempDir::new();
+        let mut j = open(&dir.0, "2026-11-23T20:00:00.000Z");
+        let path = j.path().to_path_buf();
+        let rotated = dir.0.join("rotated.log");
+        fs::rename(&path, &rotated).unwrap();
+        // logrotate moved it away: SIGHUP's reopen creates the path again at once.
+        j.reopen(Now {
+            mono: 1,
+            wall: at("2026-11-23T20:00:01.000Z"),
+        });
+        assert!(read(&path).starts_with("---\n0.0.3|2026-11-23T20:00:01.000Z|3|node2|"));
+        let before = read(&path);
+        j.reopen(Now {
+            mono: 2,
+            wall: at("2026-11-23T20:00:02.000Z"),
+        });
+        assert_eq!(read(&path), before, "same file: nothing written");
+        assert_eq!(read(&rotated).lines().count(), 2);
+    }
+
+    #[test]
+    fn prune_deletes_only_this_nodes_day_files_older_than_the_cutoff() {
+        let dir = TempDir::new();
+        let names = [
+            "2026-11-20-node2.log",
+            "2026-11-21-node2.log",
+            "2026-11-22-node2.log",
+            "2026-11-23-node2.log",
+            "2026-11-20-node1.log",
+            "2026-11-20-node2.log.gz",
+            "2026-11-20-xnode2.log",
+            "2026-13-01-node2.log",
+            "2026-1-01-node2.log",
+            "notes.txt",
+        ];
+        for n in names {
+            fs::write(dir.0.join(n), "x").unwrap();
+        }
+        fs::create_dir(dir.0.join("2026-11-19-node2.log")).unwrap();
+        let cutoff = logline::day_number(at("2026-11-22T00:00:00.000Z"));
+        let said = prune(&dir.0, "node2", cutoff);
+        assert_eq!(said.len(), 2, "{said:?}");
+        assert!(said[0].ends_with("2026-11-20-node2.log: deleted (log_retention_days)"));
+        assert!(said[1].contains("2026-11-21-node2.log: deleted"));
+        let mut left: Vec<String> = fs::read_dir(&dir.0)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        let mut expect: Vec<&str> = names
+            .iter()
+            .copied()
+            .filter(|n| !n.starts_with("2026-11-20-node2.log") && *n != "2026-11-21-node2.log")
+            .chain(["2026-11-19-node2.log", "2026-11-20-node2.log.gz"])
+            .collect();
+        expect.sort_unstable();
+        expect.dedup();
+        assert_eq!(left, expect);
+        // A folder that cannot be listed is one line, never a panic.
+        let said = prune(&dir.0.join("missing"), "node2", cutoff);
+        assert_eq!(said.len(), 1);
+        assert!(said[0].contains("cannot list the folder"), "{said:?}");
+    }
 }

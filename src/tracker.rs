@@ -550,7 +550,12 @@ mod tests {
         let changes = t.set_threshold(2, 7);
         assert_eq!(changes.len(), 1);
         assert_eq!(
-            (changes[0].peer, changes[0].timeouts, changes[0].kind, changes[0].at),
+            (
+                changes[0].peer,
+                changes[0].timeouts,
+                changes[0].kind,
+                changes[0].at
+            ),
             (0, 2, ChangeKind::WentOffline, 7)
         );
         assert_eq!((t.timeouts(0), t.is_online(0)), (2, false));

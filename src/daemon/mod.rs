@@ -384,12 +384,10 @@ impl Shell {
                 Action::Hook(run) => {
                     let program = self.cfg.on_change.as_ref().map(|h| h.program.clone());
                     let started = match &program {
-                        Some(program) => self.hooks.spawn(
-                            self.poll.registry(),
-                            program,
-                            &self.whoami,
-                            &run,
-                        ),
+                        Some(program) => {
+                            self.hooks
+                                .spawn(self.poll.registry(), program, &self.whoami, &run)
+                        }
                         None => Err(io::Error::other("on_change is not set")),
                     };
                     if let Err(e) = started {

@@ -133,8 +133,7 @@ impl Engine {
                 continue;
             }
             self.hooks.queue.remove(i);
-            let Some(mut run) = self.peers.get_mut(peer).and_then(|p| p.hook_pending.take())
-            else {
+            let Some(mut run) = self.peers.get_mut(peer).and_then(|p| p.hook_pending.take()) else {
                 continue;
             };
             let id = HookId(self.hooks.next_id);

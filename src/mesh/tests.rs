@@ -36,6 +36,8 @@ fn config(nodes: u8, threshold: u32) -> Config {
     }
 }
 
+mod ops;
+
 struct Harness {
     engine: Engine,
     now: Now,
@@ -638,6 +640,7 @@ fn close_reasons_have_stable_labels() {
         CloseReason::NotReading,
         CloseReason::Replaced,
         CloseReason::Evicted,
+        CloseReason::Reconfigured,
     ];
     let mut kinds: Vec<&str> = all.iter().map(|r| r.kind()).collect();
     kinds.sort_unstable();
