@@ -88,8 +88,7 @@ fn sighup_with_a_valid_config_adds_a_peer_and_keeps_the_unchanged_link() {
     m.start("node3");
     wait_for("node1 to reach node3 after the reload", DEADLINE, || {
         let err = m.daemon("node1").stderr();
-        (err.contains("peer node3: connected") && link_ports(IP1, &node3).len() == 1)
-            .then_some(())
+        (err.contains("peer node3: connected") && link_ports(IP1, &node3).len() == 1).then_some(())
     });
     std::thread::sleep(std::time::Duration::from_millis(500));
 
@@ -107,8 +106,14 @@ fn sighup_with_a_valid_config_adds_a_peer_and_keeps_the_unchanged_link() {
     check_0_0_3(&log);
     assert_eq!(count_headers(&log), 2, "{log}");
     let headers = header_lines(&log);
-    assert!(headers[0].ends_with(&header_tail(3, "node1", &first)), "{log}");
-    assert!(headers[1].ends_with(&header_tail(3, "node1", &m.nodes)), "{log}");
+    assert!(
+        headers[0].ends_with(&header_tail(3, "node1", &first)),
+        "{log}"
+    );
+    assert!(
+        headers[1].ends_with(&header_tail(3, "node1", &m.nodes)),
+        "{log}"
+    );
     assert!(peer_counts(&log, "node2").is_empty(), "{log}");
     m.stop_all_ok();
 }
@@ -130,7 +135,10 @@ fn sighup_with_an_invalid_config_keeps_the_old_one_and_says_why() {
         m.daemon("node1").stderr().contains(&expect).then_some(())
     });
     let err = m.daemon("node1").stderr();
-    assert!(err.contains("still running on the previous config"), "{err}");
+    assert!(
+        err.contains("still running on the previous config"),
+        "{err}"
+    );
 
     // What needs a restart is refused the same way.
     let moved = good.replacen(
@@ -146,7 +154,11 @@ fn sighup_with_an_invalid_config_keeps_the_old_one_and_says_why() {
             .contains("restart to change this node's address")
             .then_some(())
     });
-    assert_eq!(count_headers(&m.log("node1")), 1, "no header for a refused reload");
+    assert_eq!(
+        count_headers(&m.log("node1")),
+        1,
+        "no header for a refused reload"
+    );
 
     // Still running on the old config: node2 (never started) is counted against the
     // old threshold of 2, and the file stays one run.
@@ -171,9 +183,15 @@ fn sighup_reopens_a_rotated_log_at_once() {
     fs::rename(&path, &rotated).unwrap();
     m.daemon("node1").signal(libc::SIGHUP);
     // Well before the journal's own once-a-minute check.
-    let text = wait_for("the log created again", std::time::Duration::from_secs(5), || {
-        fs::read_to_string(&path).ok().filter(|t| count_headers(t) >= 1)
-    });
+    let text = wait_for(
+        "the log created again",
+        std::time::Duration::from_secs(5),
+        || {
+            fs::read_to_string(&path)
+                .ok()
+                .filter(|t| count_headers(t) >= 1)
+        },
+    );
     assert!(text.starts_with("---\n0.0.3|"), "{text}");
     check_0_0_3(&text);
     assert!(m.daemon("node1").is_running());
@@ -295,7 +313,10 @@ fn a_hung_hook_is_killed_at_its_deadline_with_its_children() {
     let pid = fs::read_to_string(&pid_file).unwrap().trim().to_string();
     wait_for("the hook's child gone", DEADLINE, || {
         let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let state = stat.rsplit(')').next().and_then(|s| s.split_whitespace().next());
+        let state = stat
+            .rsplit(')')
+            .next()
+            .and_then(|s| s.split_whitespace().next());
         matches!(state, None | Some("Z") | Some("X")).then_some(())
     });
     // The loop went on meanwhile: the mesh is still served.
