@@ -27,6 +27,12 @@ pub(super) const FIRST_HOOK: usize = 2;
 pub const MAX_OUTPUT: usize = 4096;
 /// Longest output line shown; a longer one is cut.
 pub const MAX_LINE: usize = 512;
+/// Most reads from one pipe per readiness event (1 KiB each), so a hook that floods its
+/// output cannot hold up the loop; the rest comes with its next write or at its end.
+const READS_PER_EVENT: usize = 16;
+/// Most reads from one pipe once its process ended (a pipe holds 64 KiB; a child the
+/// hook left behind may keep writing).
+const READS_AT_END: usize = 64;
 
 /// One run going on.
 struct Proc {
@@ -138,7 +144,7 @@ impl HookProcs {
             return lines;
         };
         if let Some(Some(p)) = self.slots.get_mut(i / 2) {
-            p.drain(registry, i % 2, &mut lines);
+            p.drain(registry, i % 2, &mut lines, READS_PER_EVENT);
         }
         lines
     }
@@ -172,7 +178,7 @@ impl HookProcs {
                 Err(e) => Err(e),
             };
             for k in 0..2 {
-                p.drain(registry, k, &mut lines);
+                p.drain(registry, k, &mut lines, READS_AT_END);
                 p.flush_partial(k, &mut lines);
                 if let Some(mut r) = p.pipes.get_mut(k).and_then(Option::take) {
                     let _ = registry.deregister(&mut r);
@@ -201,10 +207,11 @@ impl HookProcs {
 }
 
 impl Proc {
-    /// Reads pipe `k` until it would block or ends; complete lines go to `lines`.
-    fn drain(&mut self, registry: &Registry, k: usize, lines: &mut Vec<String>) {
+    /// Reads pipe `k` until it would block or ends, at most `reads` times; complete
+    /// lines go to `lines`.
+    fn drain(&mut self, registry: &Registry, k: usize, lines: &mut Vec<String>, reads: usize) {
         let mut buf = [0u8; 1024];
-        loop {
+        for _ in 0..reads {
             let Some(r) = self.pipes.get_mut(k).and_then(Option::as_mut) else {
                 return;
             };

@@ -113,6 +113,7 @@ pub fn run(cfg: &Config, opts: &Options) -> Outcome {
         interval: cfg.interval_ms,
         timeout: cfg.timeout_ms,
         threshold: cfg.offline_threshold,
+        online_threshold: cfg.online_threshold,
         max_latency: opts.latency.1,
         duration: opts.duration_ms,
         faults: &world.faults,
