@@ -359,3 +359,41 @@ fn retention_deletes_old_day_files_of_this_node_at_start() {
     );
     m.stop_all_ok();
 }
+
+#[test]
+fn a_hook_flooding_its_output_is_bounded_and_the_daemon_goes_on() {
+    let mut m = Mesh::new("ops-hookflood", &[IP1, IP2], 200, 300, 1);
+    let dir = m.dir.path().to_path_buf();
+    let hook = dir.join("flood.sh");
+    // 200 000 bytes on stdout in 100-byte lines, then a line on stderr.
+    write_script(
+        &hook,
+        "i=0\nline=$(printf '%099d' 0)\nwhile [ $i -lt 2000 ]; do echo \"$line\"; i=$((i+1)); done\necho done >&2\n",
+    );
+    let extra = format!("on_change = \"{}\"\n", hook.display());
+    fs::write(
+        &m.config,
+        config_with("node1", 200, 300, 1, &m.nodes, &extra),
+    )
+    .unwrap();
+    m.start("node1");
+    wait_for("the hook's end", DEADLINE, || {
+        m.daemon("node1")
+            .stderr()
+            .contains("more bytes of output not shown")
+            .then_some(())
+    });
+    let err = m.daemon("node1").stderr();
+    let shown = lines_with(&err, "hook node2: 0000");
+    // 4 KiB of output shown: 40 lines of 100 bytes (plus their prefix), no more.
+    assert!((30..=41).contains(&shown), "{shown} lines shown");
+    assert!(!err.contains("exited with status"), "{err}");
+    // Still serving: node2 comes up and is logged back.
+    m.start("node2");
+    wait_for("node2 back", DEADLINE, || {
+        peer_counts(&m.log("node1"), "node2")
+            .ends_with(&[1, 0])
+            .then_some(())
+    });
+    m.stop_all_ok();
+}
