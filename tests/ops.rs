@@ -65,10 +65,11 @@ fn check_0_0_3(log: &str) {
 
 #[test]
 fn sighup_with_a_valid_config_adds_a_peer_and_keeps_the_unchanged_link() {
-    let mut m = Mesh::new("ops-reload", &[IP1, IP2, IP3], 200, 1000, 3);
+    // A long timeout: a loaded CI box must not miss a probe (that would redial).
+    let mut m = Mesh::new("ops-reload", &[IP1, IP2, IP3], 200, 3000, 3);
     let first: Vec<NodeSpec> = m.nodes[..2].to_vec();
     let (node2, node3) = (m.node("node2").clone(), m.node("node3").clone());
-    fs::write(&m.config, config_text("node1", 200, 1000, 3, &first)).unwrap();
+    fs::write(&m.config, config_text("node1", 200, 3000, 3, &first)).unwrap();
     m.start("node1");
     m.start("node2");
     wait_for("node1's link to node2", DEADLINE, || {
@@ -80,9 +81,10 @@ fn sighup_with_a_valid_config_adds_a_peer_and_keeps_the_unchanged_link() {
     std::thread::sleep(std::time::Duration::from_millis(600));
     let before = link_ports(IP1, &node2);
     assert_eq!(before.len(), 1, "{before:?}");
+    let said_before = m.daemon("node1").stderr().len();
 
     // node3 joins: every node's config lists it; node1 and node2 reload, node3 starts.
-    fs::write(&m.config, config_text("node1", 100, 1000, 3, &m.nodes)).unwrap();
+    fs::write(&m.config, config_text("node1", 100, 3000, 3, &m.nodes)).unwrap();
     m.daemon("node1").signal(libc::SIGHUP);
     m.daemon("node2").signal(libc::SIGHUP);
     m.start("node3");
@@ -100,8 +102,8 @@ fn sighup_with_a_valid_config_adds_a_peer_and_keeps_the_unchanged_link() {
     // The link to node2 is the same socket: same local port, no second connection, no
     // new "connected" line, nothing logged about node2.
     assert_eq!(link_ports(IP1, &node2), before, "{err}");
-    assert_eq!(lines_with(&err, "peer node2: connected"), 1, "{err}");
-    assert_eq!(lines_with(&err, "peer node2:"), 1, "{err}");
+    let since = &err[said_before..];
+    assert_eq!(lines_with(since, "node2"), 0, "{since}");
     let log = m.log("node1");
     check_0_0_3(&log);
     assert_eq!(count_headers(&log), 2, "{log}");
