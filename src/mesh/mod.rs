@@ -181,6 +181,9 @@ pub struct Engine {
     peer_ips: HashSet<IpAddr>,
     /// `log_retention_days`, if set.
     retention_days: Option<u32>,
+    /// What the log header says: every node in config order. A reload writes a new
+    /// header only when this or the threshold changes.
+    header_nodes: Vec<(String, SocketAddr)>,
     /// Hooks: the deadline of a run if `on_change` is set, the runs going on, and the
     /// peers whose change waits (see [`hooks`]).
     hooks: hooks::Hooks,
@@ -217,6 +220,7 @@ impl Engine {
                 .map(|n| n.addr.ip().to_canonical())
                 .collect(),
             retention_days: cfg.log_retention_days,
+            header_nodes: cfg.nodes.iter().map(|n| (n.name.clone(), n.addr)).collect(),
             hooks: hooks::Hooks::new(cfg.on_change.as_ref().map(|h| h.timeout_ms)),
         };
         let peers: Vec<usize> = engine.peer_indices().collect();

@@ -16,9 +16,13 @@
 //!   peer whose count reaches it offline at once (its count capped to it: said on
 //!   stderr, hook run); a peer already offline stays offline, its count now the new
 //!   threshold. `online_threshold` applies to replies from now on.
-//! - Then the log gets `---` and the new header, carrying every non-zero count
-//!   ([`LogRecord::Reconfigured`]): the file stays valid 0.0.3, counts after the header
-//!   continue from those carried.
+//! - Then, if the header changes (the node list, in config order with addresses, or the
+//!   offline threshold), the log gets `---` and the new header, carrying every non-zero
+//!   count ([`LogRecord::Reconfigured`]): the file stays valid 0.0.3, counts after the
+//!   header continue from those carried. Otherwise (timings, hooks, retention, or
+//!   nothing changed: logrotate's daily SIGHUP) no header is written, since a reader
+//!   takes every header after the first of a day for a restart, the time before it
+//!   unknown.
 //!
 //! This node's name and address cannot change (the shell refuses such a config first:
 //! [`Config::restart_needed`]).
@@ -93,6 +97,7 @@ impl Engine {
         self.interval = cfg.interval_ms.max(1);
         self.timeout = cfg.timeout_ms.max(1);
         self.tracker.set_online_threshold(cfg.online_threshold);
+        let old_threshold = self.tracker.threshold();
         let offline = self.tracker.set_threshold(cfg.offline_threshold, now.mono);
         self.peer_ips = cfg
             .nodes
@@ -137,11 +142,15 @@ impl Engine {
             self.say(msg);
             self.hook(change.peer, PeerState::Offline, change.timeouts, now);
         }
-        let carried = self.carried();
-        self.actions.push_back(Action::Log(LogRecord::Reconfigured {
-            wall: now.wall,
-            carried,
-        }));
+        let header: Vec<_> = cfg.nodes.iter().map(|n| (n.name.clone(), n.addr)).collect();
+        if header != self.header_nodes || old_threshold != self.tracker.threshold() {
+            self.header_nodes = header;
+            let carried = self.carried();
+            self.actions.push_back(Action::Log(LogRecord::Reconfigured {
+                wall: now.wall,
+                carried,
+            }));
+        }
         self.prune_logs(now);
         Ok(())
     }

@@ -214,6 +214,53 @@ fn a_reload_redials_a_moved_peer_and_applies_a_lower_threshold_at_once() {
 }
 
 #[test]
+fn a_reload_writes_a_header_only_when_the_header_changes() {
+    let (mut h, link) = pair();
+    let same = config(2, 3);
+    h.engine.reconfigure(&same, h.now).unwrap();
+    let acts = h.actions();
+    assert!(says(
+        &acts,
+        "config reloaded: no change to peers or timings"
+    ));
+    assert!(records(&acts).is_empty(), "{acts:?}");
+    assert!(closes(&acts).is_empty() && connects(&acts).is_empty());
+    // Timings alone: applied, no header (a reader would take it for a restart).
+    let mut faster = config(2, 3);
+    faster.timeout_ms = TIMEOUT / 2;
+    faster.online_threshold = 2;
+    h.engine.reconfigure(&faster, h.now).unwrap();
+    let acts = h.actions();
+    assert!(
+        says(
+            &acts,
+            "config reloaded: timeout 300 -> 150 ms; online_threshold 1 -> 2"
+        ),
+        "{acts:?}"
+    );
+    assert!(records(&acts).is_empty(), "{acts:?}");
+    assert_eq!(h.engine.link_state(PeerId(1)), Some(LinkState::Ready));
+    // The new timeout applies to the next probe: a miss 150 ms after it is sent.
+    h.at(INTERVAL);
+    assert_eq!(h.take_output(link), "PING 0\n");
+    assert!(events(&h.at(INTERVAL + TIMEOUT / 2 - 1)).is_empty());
+    assert_eq!(events(&h.at(INTERVAL + TIMEOUT / 2)), vec![(2, 1)]);
+    // The same nodes in another order: the header changes.
+    let mut reordered = faster.clone();
+    reordered.nodes.reverse();
+    reordered.me = 1;
+    h.engine.reconfigure(&reordered, h.now).unwrap();
+    let acts = h.actions();
+    assert_eq!(
+        records(&acts),
+        [LogRecord::Reconfigured {
+            wall: h.now.wall,
+            carried: vec![(PeerId(1), 1)],
+        }]
+    );
+}
+
+#[test]
 fn a_reload_cannot_change_this_node() {
     let mut h = Harness::new(3, 3);
     h.actions();
