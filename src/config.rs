@@ -25,6 +25,19 @@ pub const MAX_NODES: usize = 1024;
 pub const MAX_TIMEOUT_PER_INTERVAL: u64 = 250;
 /// Largest file accepted as a config, so a wrong path (a log, a device) fails fast.
 pub const MAX_FILE_LEN: u64 = 1 << 20;
+/// Default `on_change_timeout_ms`: how long a hook may run before it is killed.
+pub const DEFAULT_HOOK_TIMEOUT_MS: u64 = 10_000;
+/// Largest `log_retention_days` (about a century).
+pub const MAX_RETENTION_DAYS: u32 = 36_500;
+
+/// The program run on every change of a peer's state (`on_change`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OnChange {
+    /// The program; a relative path in the file is resolved against the file's folder.
+    pub program: PathBuf,
+    /// Milliseconds it may run before it is killed (`on_change_timeout_ms`).
+    pub timeout_ms: u64,
+}
 
 /// One node of the mesh.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +70,14 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     /// Every node of the mesh, this one included, in file order.
     pub nodes: Vec<Node>,
+    /// Consecutive replies after which an offline peer counts as back online (>= 1;
+    /// 1, the earlier tool's rule, when the file leaves it out).
+    pub online_threshold: u32,
+    /// The program run on every change of a peer's state, if any.
+    pub on_change: Option<OnChange>,
+    /// Day files of this node older than this many days are deleted at each UTC
+    /// midnight (and at start and reload); `None`: kept forever.
+    pub log_retention_days: Option<u32>,
 }
 
 impl Config {
@@ -81,7 +102,15 @@ impl Config {
                 e.utf8_error().valid_up_to()
             ))
         })?;
-        Config::parse(&text, path, whoami)
+        let cfg = Config::parse(&text, path, whoami)?;
+        if let Some(hook) = &cfg.on_change {
+            check_program(&hook.program).map_err(|m| ConfigError {
+                path: path.to_path_buf(),
+                position: find_key(&text, &["on_change", "onChange"]),
+                message: m,
+            })?;
+        }
+        Ok(cfg)
     }
 
     /// Validates config `text`; `path` is used in errors and to resolve a relative `log_folder`.
@@ -245,6 +274,68 @@ impl Config {
         let listen = address("listen", &raw.listen)?;
         let metrics_listen = address("metrics_listen", &raw.metrics_listen)?;
 
+        let online_threshold = match &raw.online_threshold {
+            None => 1,
+            Some(t) => match u32::try_from(*t.get_ref()) {
+                Ok(n) if n >= 1 => n,
+                _ => {
+                    return Err(fail(
+                        t.span(),
+                        format!("online_threshold {} is not in 1..=4294967295", t.get_ref()),
+                    ));
+                }
+            },
+        };
+
+        let on_change = match &raw.on_change {
+            None => {
+                if let Some(t) = &raw.on_change_timeout_ms {
+                    return Err(fail(
+                        t.span(),
+                        "on_change_timeout_ms is set but on_change is not".into(),
+                    ));
+                }
+                None
+            }
+            Some(program) => {
+                let text = program.get_ref();
+                if text.is_empty() || text.contains('\0') {
+                    return Err(fail(
+                        program.span(),
+                        "on_change must be the path of a program".into(),
+                    ));
+                }
+                let program_path = match path.parent() {
+                    Some(dir) if Path::new(text).is_relative() => dir.join(text),
+                    _ => PathBuf::from(text),
+                };
+                let timeout_ms = match &raw.on_change_timeout_ms {
+                    None => DEFAULT_HOOK_TIMEOUT_MS,
+                    Some(t) => period(t, "on_change_timeout_ms").map_err(|m| fail(t.span(), m))?,
+                };
+                Some(OnChange {
+                    program: program_path,
+                    timeout_ms,
+                })
+            }
+        };
+
+        let log_retention_days = match &raw.log_retention_days {
+            None => None,
+            Some(d) => match u32::try_from(*d.get_ref()) {
+                Ok(n) if (1..=MAX_RETENTION_DAYS).contains(&n) => Some(n),
+                _ => {
+                    return Err(fail(
+                        d.span(),
+                        format!(
+                            "log_retention_days {} is not in 1..={MAX_RETENTION_DAYS}",
+                            d.get_ref()
+                        ),
+                    ));
+                }
+            },
+        };
+
         Ok(Config {
             whoami,
             me,
@@ -255,7 +346,41 @@ impl Config {
             listen,
             metrics_listen,
             nodes,
+            online_threshold,
+            on_change,
+            log_retention_days,
         })
+    }
+
+    /// Why `new` cannot replace this config in a running daemon (a reload), if it
+    /// cannot: what a reload cannot change without a restart (this node's name and
+    /// address, where it listens, where it logs).
+    pub fn restart_needed(&self, new: &Config) -> Option<String> {
+        let mut what = Vec::new();
+        if self.whoami != new.whoami {
+            what.push(format!("whoami ({} -> {})", self.whoami, new.whoami));
+        }
+        if self.whoami == new.whoami && self.own().addr != new.own().addr {
+            what.push(format!(
+                "this node's address ({} -> {})",
+                self.own().addr,
+                new.own().addr
+            ));
+        }
+        if self.listen != new.listen {
+            what.push("listen".to_string());
+        }
+        if self.metrics_listen != new.metrics_listen {
+            what.push("metrics_listen".to_string());
+        }
+        if self.log_folder != new.log_folder {
+            what.push(format!(
+                "log_folder ({} -> {})",
+                self.log_folder.display(),
+                new.log_folder.display()
+            ));
+        }
+        (!what.is_empty()).then(|| format!("restart to change {}", what.join(", ")))
     }
 
     /// The peers: every node but this one, with their indices in `nodes`.
@@ -329,6 +454,14 @@ struct RawConfig {
     listen: Option<Spanned<String>>,
     metrics_listen: Option<Spanned<String>>,
     nodes: Vec<RawNode>,
+    #[serde(alias = "onlineThreshold")]
+    online_threshold: Option<Spanned<i64>>,
+    #[serde(alias = "onChange")]
+    on_change: Option<Spanned<String>>,
+    #[serde(alias = "onChangeTimeoutMs")]
+    on_change_timeout_ms: Option<Spanned<i64>>,
+    #[serde(alias = "logRetentionDays")]
+    log_retention_days: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -388,6 +521,42 @@ fn parse_ip(text: &str) -> Result<IpAddr, String> {
         ));
     }
     Ok(ip)
+}
+
+/// Whether `program` can be run: a regular file with an execute bit.
+pub fn check_program(program: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let shown = program.display();
+    let meta = std::fs::metadata(program).map_err(|e| format!("on_change program {shown}: {e}"))?;
+    if !meta.is_file() {
+        return Err(format!("on_change program {shown}: not a regular file"));
+    }
+    if meta.permissions().mode() & 0o111 == 0 {
+        return Err(format!(
+            "on_change program {shown}: not executable (chmod +x)"
+        ));
+    }
+    Ok(())
+}
+
+/// Line and column of the first line of `text` that sets one of `keys` (a top-level
+/// `key = ...`), for errors found after parsing.
+fn find_key(text: &str, keys: &[&str]) -> Option<(usize, usize)> {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        let hit = keys.iter().any(|k| {
+            trimmed
+                .strip_prefix(k)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        });
+        if hit {
+            let indent = line.len() - trimmed.len();
+            return Some(line_col(text, offset + indent));
+        }
+        offset += line.len();
+    }
+    None
 }
 
 /// 1-based line and column (in characters) of byte `offset` of `text`.
@@ -660,5 +829,124 @@ port = 47003
     fn line_col_counts_characters() {
         assert_eq!(line_col("ab\ncé d", 7), (2, 4));
         assert_eq!(line_col("x", 99), (1, 2));
+    }
+
+    #[test]
+    fn operator_fields_default_and_parse_in_both_spellings() {
+        let c = parse(GOOD).unwrap();
+        assert_eq!(
+            (
+                c.online_threshold,
+                c.on_change.clone(),
+                c.log_retention_days
+            ),
+            (1, None, None)
+        );
+        let text = GOOD.replace(
+            "log_folder",
+            "online_threshold = 3\non_change = \"hooks/alert.sh\"\n\
+             on_change_timeout_ms = 2500\nlog_retention_days = 14\nlog_folder",
+        );
+        let c = parse(&text).unwrap();
+        assert_eq!(c.online_threshold, 3);
+        assert_eq!(
+            c.on_change,
+            Some(OnChange {
+                program: PathBuf::from("/etc/ut/hooks/alert.sh"),
+                timeout_ms: 2500
+            })
+        );
+        assert_eq!(c.log_retention_days, Some(14));
+        let camel = GOOD.replace(
+            "log_folder",
+            "onlineThreshold = 2\nonChange = \"/bin/true\"\nonChangeTimeoutMs = 9\n\
+             logRetentionDays = 1\nlog_folder",
+        );
+        let c = parse(&camel).unwrap();
+        assert_eq!(
+            (
+                c.online_threshold,
+                c.on_change.map(|h| (h.program, h.timeout_ms)),
+                c.log_retention_days
+            ),
+            (2, Some((PathBuf::from("/bin/true"), 9)), Some(1))
+        );
+        let text = GOOD.replace("log_folder", "on_change = \"/bin/true\"\nlog_folder");
+        let hook = parse(&text).unwrap().on_change.unwrap();
+        assert_eq!(hook.timeout_ms, DEFAULT_HOOK_TIMEOUT_MS);
+    }
+
+    #[test]
+    fn operator_fields_reject_bad_values_naming_the_line() {
+        for (line, expect) in [
+            ("online_threshold = 0", "online_threshold 0 is not in"),
+            (
+                "log_retention_days = 0",
+                "log_retention_days 0 is not in 1..=36500",
+            ),
+            ("log_retention_days = 99999", "log_retention_days 99999"),
+            (
+                "on_change = \"\"",
+                "on_change must be the path of a program",
+            ),
+            (
+                "on_change_timeout_ms = 5",
+                "on_change_timeout_ms is set but on_change is not",
+            ),
+        ] {
+            let e = error(&GOOD.replace("log_folder", &format!("{line}\nlog_folder")));
+            assert!(e.message.contains(expect), "{line}: {e}");
+            assert_eq!(e.position.map(|p| p.0), Some(6), "{line}: {e}");
+        }
+    }
+
+    #[test]
+    fn load_checks_that_the_hook_can_run() {
+        let dir = std::env::temp_dir().join(format!("ut-config-hook-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("mesh.toml");
+        let script = dir.join("hook.sh");
+        std::fs::write(&script, "#!/bin/sh\n").unwrap();
+        let text = GOOD.replace("log_folder", "on_change = \"hook.sh\"\nlog_folder");
+        std::fs::write(&file, &text).unwrap();
+        let e = Config::load(&file, None).unwrap_err();
+        assert!(e.message.contains("not executable"), "{e}");
+        assert_eq!(e.position, Some((6, 1)), "{e}");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(Config::load(&file, None).is_ok());
+        std::fs::remove_file(&script).unwrap();
+        let e = Config::load(&file, None).unwrap_err();
+        assert!(e.to_string().contains("hook.sh: No such file"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_reload_cannot_change_who_or_where() {
+        let c = parse(GOOD).unwrap();
+        assert_eq!(c.restart_needed(&c.clone()), None);
+        let mut timings = c.clone();
+        timings.interval_ms = 5;
+        timings.nodes.pop();
+        assert_eq!(c.restart_needed(&timings), None);
+        let other = Config::parse(GOOD, Path::new("/etc/ut/mesh.toml"), Some("node1")).unwrap();
+        assert!(
+            c.restart_needed(&other)
+                .unwrap()
+                .contains("whoami (node2 -> node1)")
+        );
+        let moved = parse(&GOOD.replace("port = 47002", "port = 47009")).unwrap();
+        assert!(
+            c.restart_needed(&moved)
+                .unwrap()
+                .contains("this node's address (127.0.0.1:47002 -> 127.0.0.1:47009)")
+        );
+        let folder = parse(&GOOD.replace("\"logs\"", "\"other\"")).unwrap();
+        let why = c.restart_needed(&folder).unwrap();
+        assert!(why.starts_with("restart to change log_folder"), "{why}");
+        let listen =
+            parse(&GOOD.replace("log_folder", "listen = \"127.0.0.1:9\"\nlog_folder")).unwrap();
+        assert!(c.restart_needed(&listen).unwrap().contains("listen"));
     }
 }

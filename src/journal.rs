@@ -88,22 +88,33 @@ enum Item {
     /// `---` + header + the non-zero counts, at `wall`, whether or not the file is new
     /// (after dropped lines, at open, and after a reopen found by the periodic check).
     Restart { wall: i64, mono: u64 },
+    /// A config reload: from here on `threshold` and `nodes` hold; `---` + the new header
+    /// + `carried` (indices into `nodes`), at `wall`.
+    Reconfigure {
+        wall: i64,
+        mono: u64,
+        threshold: u32,
+        nodes: Box<[(String, SocketAddr)]>,
+        carried: Box<[(usize, u32)]>,
+    },
 }
 
 impl Item {
     fn wall(&self) -> i64 {
         match *self {
-            Item::Event { wall, .. } | Item::NewDay { wall, .. } | Item::Restart { wall, .. } => {
-                wall
-            }
+            Item::Event { wall, .. }
+            | Item::NewDay { wall, .. }
+            | Item::Restart { wall, .. }
+            | Item::Reconfigure { wall, .. } => wall,
         }
     }
 
     fn mono(&self) -> u64 {
         match *self {
-            Item::Event { mono, .. } | Item::NewDay { mono, .. } | Item::Restart { mono, .. } => {
-                mono
-            }
+            Item::Event { mono, .. }
+            | Item::NewDay { mono, .. }
+            | Item::Restart { mono, .. }
+            | Item::Reconfigure { mono, .. } => mono,
         }
     }
 
@@ -111,7 +122,7 @@ impl Item {
     fn lines(&self) -> usize {
         match self {
             Item::Event { .. } => 1,
-            Item::NewDay { carried, .. } => 2 + carried.len(),
+            Item::NewDay { carried, .. } | Item::Reconfigure { carried, .. } => 2 + carried.len(),
             Item::Restart { .. } => 2,
         }
     }
@@ -120,7 +131,7 @@ impl Item {
     fn events(&self) -> usize {
         match self {
             Item::Event { .. } => 1,
-            Item::NewDay { carried, .. } => carried.len(),
+            Item::NewDay { carried, .. } | Item::Reconfigure { carried, .. } => carried.len(),
             Item::Restart { .. } => 0,
         }
     }
@@ -167,8 +178,13 @@ pub struct JournalStats {
 pub struct Journal {
     folder: PathBuf,
     whoami: String,
+    /// The threshold and nodes of the header for the front of the queue (the lines
+    /// written or dropped last); a queued reload changes them when it reaches the front.
     threshold: u32,
     nodes: Vec<(String, SocketAddr)>,
+    /// The threshold and nodes of the newest reload still queued: what new lines are
+    /// checked against (`None`: none queued, the front's hold).
+    latest: Option<(u32, Vec<(String, SocketAddr)>)>,
     /// Path of the file written last (or tried last).
     path: PathBuf,
     file: Option<OpenFile>,
@@ -231,6 +247,7 @@ impl Journal {
             whoami: whoami.to_owned(),
             threshold,
             nodes: nodes.iter().map(|&(n, a)| (n.to_owned(), a)).collect(),
+            latest: None,
             path,
             file: Some(file),
             day,
@@ -321,6 +338,70 @@ impl Journal {
         Ok(())
     }
 
+    /// A config reload: from `now.wall` on, lines are checked against and headers list
+    /// `threshold` and `nodes`; writes `---` + the new header, then one line per entry of
+    /// `carried` whose count is not 0 (the engine's counts at the reload), into the file of
+    /// `now.wall`'s day. Waits like a line if it cannot be written.
+    ///
+    /// Errors ([`io::ErrorKind::InvalidInput`], nothing changed): what [`Journal::open`]
+    /// refuses (bad names, whoami missing, a threshold of 0), or a `carried` entry that is
+    /// not a peer of `nodes` or is above `threshold`. The folder and whoami cannot change.
+    pub fn reconfigure(
+        &mut self,
+        now: Now,
+        threshold: u32,
+        nodes: &[(&str, SocketAddr)],
+        carried: &[(&str, u32)],
+    ) -> io::Result<()> {
+        validate_config(&self.folder, &self.whoami, threshold, nodes)?;
+        let mut kept = Vec::with_capacity(carried.len());
+        for &(node, timeouts) in carried {
+            let index = nodes.iter().position(|&(n, _)| n == node);
+            match index {
+                Some(i) if node != self.whoami && timeouts <= threshold => {
+                    if timeouts != 0 {
+                        kept.push((i, timeouts));
+                    }
+                }
+                _ => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!(
+                            "{}: reload not logged: {node:?} with count {timeouts} is not a peer within the threshold {threshold}",
+                            self.path.display()
+                        ),
+                    ));
+                }
+            }
+        }
+        let nodes: Vec<(String, SocketAddr)> =
+            nodes.iter().map(|&(n, a)| (n.to_owned(), a)).collect();
+        self.day = logline::day_number(now.wall);
+        self.latest = Some((threshold, nodes.clone()));
+        self.push(Item::Reconfigure {
+            wall: now.wall,
+            mono: now.mono,
+            threshold,
+            nodes: nodes.into_boxed_slice(),
+            carried: kept.into_boxed_slice(),
+        });
+        self.flush(now.mono);
+        Ok(())
+    }
+
+    /// Checks now (not at the next line or minute) that the path still names the open
+    /// file, and if not creates it again, `---` and header first: SIGHUP after logrotate
+    /// moved the file (its `postrotate`).
+    pub fn reopen(&mut self, now: Now) {
+        if self.queue.is_empty() && self.file_replaced(logline::day_number(now.wall)) {
+            self.push(Item::Restart {
+                wall: now.wall,
+                mono: now.mono,
+            });
+        }
+        self.flush(now.mono);
+    }
+
     /// When [`Journal::handle_timeout`] next has something to do (monotonic ms): the next
     /// retry while lines wait, else the next check of the path.
     pub fn poll_at(&self) -> u64 {
@@ -406,14 +487,15 @@ impl Journal {
 
     /// The index of `node` in `nodes` if it is a peer and `timeouts` is in range.
     fn validate_event(&self, node: &str, timeouts: u32) -> io::Result<usize> {
-        let index = self.nodes.iter().position(|(n, _)| n == node);
+        let (threshold, nodes) = match &self.latest {
+            Some((t, n)) => (*t, n),
+            None => (self.threshold, &self.nodes),
+        };
+        let index = nodes.iter().position(|(n, _)| n == node);
         let problem = if node == self.whoami {
             format!("{node:?} is this node (whoami), not a peer")
-        } else if timeouts > self.threshold {
-            format!(
-                "timeouts {timeouts} of {node:?} is above the threshold {}",
-                self.threshold
-            )
+        } else if timeouts > threshold {
+            format!("timeouts {timeouts} of {node:?} is above the threshold {threshold}")
         } else if let Some(index) = index {
             return Ok(index);
         } else {
@@ -461,7 +543,7 @@ impl Journal {
             return;
         };
         let (wall, mono) = (front.wall(), front.mono());
-        if !matches!(front, Item::Restart { .. }) {
+        if !matches!(front, Item::Restart { .. } | Item::Reconfigure { .. }) {
             self.queue.push_front(Item::Restart { wall, mono });
             self.queued_lines = self.queued_lines.saturating_add(2);
         }
@@ -498,6 +580,28 @@ impl Journal {
                 }
             }
             Item::Restart { .. } => {}
+            Item::Reconfigure {
+                threshold,
+                nodes,
+                carried,
+                ..
+            } => {
+                self.threshold = *threshold;
+                self.nodes = nodes.to_vec();
+                self.counts = vec![0; nodes.len()];
+                for &(node, timeouts) in carried.iter() {
+                    if let Some(c) = self.counts.get_mut(node) {
+                        *c = timeouts;
+                    }
+                }
+                if !self
+                    .queue
+                    .iter()
+                    .any(|i| matches!(i, Item::Reconfigure { .. }))
+                {
+                    self.latest = None;
+                }
+            }
         }
         Some(item)
     }
@@ -687,18 +791,28 @@ impl Journal {
         }
         let front_counts = || counts.iter().copied().enumerate();
         let mut header_due = *need_header;
+        // A reload at the front brings the header, and the nodes of the lines after it.
+        let (threshold, nodes): (u32, &[(String, SocketAddr)]) = match queue.front() {
+            Some(Item::Reconfigure {
+                threshold, nodes, ..
+            }) => (*threshold, nodes),
+            _ => (*threshold, nodes),
+        };
         for item in queue.iter() {
             if logline::day_number(item.wall()) != day {
                 break;
             }
-            if !ends.is_empty() && (buf.len() >= MAX_BATCH || matches!(item, Item::Restart { .. }))
+            if !ends.is_empty()
+                && (buf.len() >= MAX_BATCH
+                    || matches!(item, Item::Restart { .. } | Item::Reconfigure { .. }))
             {
-                // A restart carries the counts of the queue's front: it goes first.
+                // A restart carries the counts of the queue's front, and a reload
+                // changes the header: each goes first in its batch.
                 break;
             }
             let header =
                 |buf: &mut String, wall: i64, carried: &mut dyn Iterator<Item = (usize, u32)>| {
-                    write_header_block(buf, wall, *threshold, whoami, nodes, carried);
+                    write_header_block(buf, wall, threshold, whoami, nodes, carried);
                 };
             match item {
                 Item::Event {
@@ -725,6 +839,10 @@ impl Journal {
                 Item::Restart { wall, .. } => {
                     header_due = false;
                     header(buf, *wall, &mut front_counts());
+                }
+                Item::Reconfigure { wall, carried, .. } => {
+                    header_due = false;
+                    header(buf, *wall, &mut carried.iter().copied());
                 }
             }
             ends.push(buf.len());
@@ -794,6 +912,59 @@ fn validate_config(
         return invalid(format!("whoami {whoami:?} is not among the nodes"));
     }
     Ok(())
+}
+
+/// Deletes this node's day files in `folder` of UTC days before `before_day` (a
+/// [`logline::day_number`]): only names exactly `YYYY-MM-DD-<whoami>.log`, a valid date,
+/// regular files. Returns one line per file deleted or that could not be (each naming
+/// the file); an unreadable folder is one line. Never fails otherwise.
+pub fn prune(folder: &Path, whoami: &str, before_day: i64) -> Vec<String> {
+    let mut said = Vec::new();
+    let entries = match fs::read_dir(folder) {
+        Ok(e) => e,
+        Err(e) => {
+            said.push(format!(
+                "{}: cannot list the folder to delete old logs: {e}",
+                folder.display()
+            ));
+            return said;
+        }
+    };
+    let suffix = format!("-{whoami}.log");
+    let mut old: Vec<(i64, PathBuf)> = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(day) = name
+            .to_str()
+            .and_then(|n| n.strip_suffix(suffix.as_str()))
+            .and_then(parse_day)
+        else {
+            continue;
+        };
+        if day < before_day && entry.file_type().is_ok_and(|t| t.is_file()) {
+            old.push((day, entry.path()));
+        }
+    }
+    old.sort();
+    for (_, path) in old {
+        match fs::remove_file(&path) {
+            Ok(()) => said.push(format!("{}: deleted (log_retention_days)", path.display())),
+            Err(e) => said.push(format!(
+                "{}: cannot delete an old log (log_retention_days): {e}",
+                path.display()
+            )),
+        }
+    }
+    said
+}
+
+/// The day number of `YYYY-MM-DD`, only if written exactly so.
+fn parse_day(date: &str) -> Option<i64> {
+    if date.len() != 10 {
+        return None;
+    }
+    let wall = logline::parse_timestamp(&format!("{date}T00:00:00.000Z")).ok()?;
+    (logline::day_string(wall) == date).then(|| logline::day_number(wall))
 }
 
 /// `<folder>/<YYYY-MM-DD>-<whoami>.log` for `now`'s UTC day.
@@ -1690,5 +1861,156 @@ mod tests {
         assert_eq!(j.pending(), 0);
         assert!(read(&path).ends_with("2026-11-23T20:00:02.000Z|node1|2\n"));
         assert!(notes(&mut j)[0].contains("2 lines written"));
+    }
+
+    #[test]
+    fn a_reload_writes_the_new_header_and_checks_lines_against_it() {
+        let dir = TempDir::new();
+        let mut j = open(&dir.0, "2026-11-23T20:00:00.000Z");
+        let path = j.path().to_path_buf();
+        j.record(w("2026-11-23T20:00:01.000Z"), "node3", 2).unwrap();
+        let new: Nodes = vec![
+            ("node1", "127.0.0.1:47001".parse().unwrap()),
+            ("node2", "127.0.0.1:47002".parse().unwrap()),
+            ("node4", "127.0.0.1:47004".parse().unwrap()),
+        ];
+        // Refused: a carried count above the new threshold, or a node not in the list.
+        let at_reload = w("2026-11-23T20:00:02.000Z");
+        assert!(j.reconfigure(at_reload, 2, &new, &[("node1", 3)]).is_err());
+        assert!(j.reconfigure(at_reload, 2, &new, &[("node3", 1)]).is_err());
+        j.reconfigure(at_reload, 2, &new, &[("node1", 1), ("node4", 0)])
+            .unwrap();
+        j.record(w("2026-11-23T20:00:03.000Z"), "node4", 1).unwrap();
+        let e = j.record(w("2026-11-23T20:00:04.000Z"), "node3", 1);
+        assert!(e.is_err(), "node3 is gone");
+        assert!(j.record(w("2026-11-23T20:00:04.000Z"), "node1", 3).is_err());
+        assert_eq!(
+            read(&path),
+            "---\n0.0.3|2026-11-23T20:00:00.000Z|3|node2|node1:127.0.0.1:47001!node2:127.0.0.1:47002!node3:127.0.0.1:47003\n\
+             2026-11-23T20:00:01.000Z|node3|2\n\
+             ---\n0.0.3|2026-11-23T20:00:02.000Z|2|node2|node1:127.0.0.1:47001!node2:127.0.0.1:47002!node4:127.0.0.1:47004\n\
+             2026-11-23T20:00:02.000Z|node1|1\n\
+             2026-11-23T20:00:03.000Z|node4|1\n"
+        );
+        assert_clean(&path, "2026-11-23");
+        // A later restart marker (the file deleted) uses the new header and counts.
+        fs::remove_file(&path).unwrap();
+        j.reopen(Now {
+            mono: 5,
+            wall: at("2026-11-23T20:00:05.000Z"),
+            micros: 0,
+        });
+        assert_eq!(
+            read(&path),
+            "---\n0.0.3|2026-11-23T20:00:05.000Z|2|node2|node1:127.0.0.1:47001!node2:127.0.0.1:47002!node4:127.0.0.1:47004\n\
+             2026-11-23T20:00:05.000Z|node1|1\n\
+             2026-11-23T20:00:05.000Z|node4|1\n"
+        );
+        let said = notes(&mut j);
+        assert!(
+            said.iter().any(|n| n.contains("no longer names the file")),
+            "{said:?}"
+        );
+    }
+
+    #[test]
+    fn a_reload_waits_in_order_behind_lines_the_disk_refused() {
+        let dir = TempDir::new();
+        let mut j = open(&dir.0, "2026-11-23T20:00:00.000Z");
+        let path = j.path().to_path_buf();
+        j.room = Some(0);
+        j.record(w("2026-11-23T20:00:01.000Z"), "node3", 1).unwrap();
+        let new: Nodes = vec![
+            ("node2", "127.0.0.1:47002".parse().unwrap()),
+            ("node5", "127.0.0.1:47005".parse().unwrap()),
+        ];
+        j.reconfigure(w("2026-11-23T20:00:02.000Z"), 3, &new, &[])
+            .unwrap();
+        j.record(w("2026-11-23T20:00:03.000Z"), "node5", 1).unwrap();
+        assert_eq!(j.pending(), 2);
+        j.room = None;
+        j.handle_timeout(Now {
+            mono: RETRY_MS,
+            wall: at("2026-11-23T20:00:04.000Z"),
+            micros: 0,
+        });
+        assert_eq!(j.pending(), 0);
+        let text = read(&path);
+        assert!(
+            text.ends_with(
+                "2026-11-23T20:00:01.000Z|node3|1\n---\n0.0.3|2026-11-23T20:00:02.000Z|3|node2|node2:127.0.0.1:47002!node5:127.0.0.1:47005\n\
+                 2026-11-23T20:00:03.000Z|node5|1\n"
+            ),
+            "{text}"
+        );
+        assert_clean(&path, "2026-11-23");
+    }
+
+    #[test]
+    fn reopen_on_sighup_recreates_a_rotated_file_at_once() {
+        let dir = TempDir::new();
+        let mut j = open(&dir.0, "2026-11-23T20:00:00.000Z");
+        let path = j.path().to_path_buf();
+        let rotated = dir.0.join("rotated.log");
+        fs::rename(&path, &rotated).unwrap();
+        // logrotate moved it away: SIGHUP's reopen creates the path again at once.
+        j.reopen(Now {
+            mono: 1,
+            wall: at("2026-11-23T20:00:01.000Z"),
+            micros: 0,
+        });
+        assert!(read(&path).starts_with("---\n0.0.3|2026-11-23T20:00:01.000Z|3|node2|"));
+        let before = read(&path);
+        j.reopen(Now {
+            mono: 2,
+            wall: at("2026-11-23T20:00:02.000Z"),
+            micros: 0,
+        });
+        assert_eq!(read(&path), before, "same file: nothing written");
+        assert_eq!(read(&rotated).lines().count(), 2);
+    }
+
+    #[test]
+    fn prune_deletes_only_this_nodes_day_files_older_than_the_cutoff() {
+        let dir = TempDir::new();
+        let names = [
+            "2026-11-20-node2.log",
+            "2026-11-21-node2.log",
+            "2026-11-22-node2.log",
+            "2026-11-23-node2.log",
+            "2026-11-20-node1.log",
+            "2026-11-20-node2.log.gz",
+            "2026-11-20-xnode2.log",
+            "2026-13-01-node2.log",
+            "2026-1-01-node2.log",
+            "notes.txt",
+        ];
+        for n in names {
+            fs::write(dir.0.join(n), "x").unwrap();
+        }
+        fs::create_dir(dir.0.join("2026-11-19-node2.log")).unwrap();
+        let cutoff = logline::day_number(at("2026-11-22T00:00:00.000Z"));
+        let said = prune(&dir.0, "node2", cutoff);
+        assert_eq!(said.len(), 2, "{said:?}");
+        assert!(said[0].ends_with("2026-11-20-node2.log: deleted (log_retention_days)"));
+        assert!(said[1].contains("2026-11-21-node2.log: deleted"));
+        let mut left: Vec<String> = fs::read_dir(&dir.0)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        let mut expect: Vec<&str> = names
+            .iter()
+            .copied()
+            .filter(|n| !n.starts_with("2026-11-20-node2.log") && *n != "2026-11-21-node2.log")
+            .chain(["2026-11-19-node2.log", "2026-11-20-node2.log.gz"])
+            .collect();
+        expect.sort_unstable();
+        expect.dedup();
+        assert_eq!(left, expect);
+        // A folder that cannot be listed is one line, never a panic.
+        let said = prune(&dir.0.join("missing"), "node2", cutoff);
+        assert_eq!(said.len(), 1);
+        assert!(said[0].contains("cannot list the folder"), "{said:?}");
     }
 }

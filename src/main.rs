@@ -187,7 +187,13 @@ fn main() -> ExitCode {
             print_summary(&cfg, &pre);
             ExitCode::SUCCESS
         }
-        Command::Run => match daemon::run(cfg) {
+        Command::Run => match daemon::run(
+            cfg,
+            daemon::ConfigSource {
+                path: path.clone(),
+                whoami: args.whoami.clone(),
+            },
+        ) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 uptime_tracker::errln!("uptime-tracker: {e}");
@@ -211,7 +217,20 @@ fn print_summary(cfg: &Config, pre: &daemon::Preflight) {
     uptime_tracker::outln!("interval:          {} ms", cfg.interval_ms);
     uptime_tracker::outln!("timeout:           {} ms", cfg.timeout_ms);
     uptime_tracker::outln!("offline_threshold: {}", cfg.offline_threshold);
+    uptime_tracker::outln!("online_threshold:  {}", cfg.online_threshold);
     uptime_tracker::outln!("log_folder:        {}", cfg.log_folder.display());
+    match cfg.log_retention_days {
+        Some(days) => uptime_tracker::outln!("log_retention:     {days} days"),
+        None => uptime_tracker::outln!("log_retention:     keep every file"),
+    }
+    match &cfg.on_change {
+        Some(hook) => uptime_tracker::outln!(
+            "on_change:         {} (killed after {} ms)",
+            hook.program.display(),
+            hook.timeout_ms
+        ),
+        None => uptime_tracker::outln!("on_change:         none"),
+    }
     uptime_tracker::outln!("nodes:");
     for (i, n) in cfg.nodes.iter().enumerate() {
         let me = if i == cfg.me { "  (this node)" } else { "" };

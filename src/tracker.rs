@@ -11,6 +11,12 @@
 //!   threshold while online it logs the threshold once and marks the peer offline; while
 //!   offline it logs nothing (the count stays at the threshold);
 //! - a reply: if `timeouts` was not 0 it logs `0`; then `timeouts = 0`, online.
+//! - with an online threshold N above 1 (`online_threshold`), an offline peer needs N
+//!   consecutive replies to count as back: the first N-1 log nothing and change nothing
+//!   (the count stays at the offline threshold); a miss among them starts the run of
+//!   replies over (and, the peer being offline, logs nothing). The N-th reply is the
+//!   reply above: it logs `0`. A peer that is online (even with misses) recovers on one
+//!   reply, as before, so the log stays format 0.0.3 (counts step by one or drop to 0).
 //!
 //! Nothing here panics on any sequence of calls: an unknown peer index is ignored.
 
@@ -58,6 +64,8 @@ struct Probe<H> {
 struct Peer<H> {
     timeouts: u32,
     online: bool,
+    /// Consecutive replies while offline.
+    replies: u32,
     next_seq: u64,
     outstanding: VecDeque<Probe<H>>,
 }
@@ -67,6 +75,7 @@ impl<H> Peer<H> {
         Peer {
             timeouts: 0,
             online: true,
+            replies: 0,
             next_seq: 0,
             outstanding: VecDeque::new(),
         }
@@ -78,6 +87,7 @@ impl<H> Peer<H> {
 #[derive(Debug, Clone)]
 pub struct Tracker<H> {
     threshold: u32,
+    online_threshold: u32,
     peers: Vec<Peer<H>>,
 }
 
@@ -87,7 +97,59 @@ impl<H: Copy> Tracker<H> {
     pub fn new(peers: usize, threshold: u32) -> Self {
         Tracker {
             threshold: threshold.max(1),
+            online_threshold: 1,
             peers: (0..peers).map(|_| Peer::new()).collect(),
+        }
+    }
+
+    /// Sets the consecutive replies an offline peer needs to count as back (0 is taken
+    /// as 1). Runs of replies already counted keep counting toward the new value.
+    pub fn set_online_threshold(&mut self, n: u32) {
+        self.online_threshold = n.max(1);
+    }
+
+    /// The online threshold.
+    pub fn online_threshold(&self) -> u32 {
+        self.online_threshold
+    }
+
+    /// Changes the offline threshold (0 is taken as 1), e.g. on a config reload. An
+    /// offline peer stays offline, its count now the new threshold; an online peer whose
+    /// count reaches the new threshold goes offline at once, with its count capped to it:
+    /// each such change is returned ([`ChangeKind::WentOffline`], at `now`). Nothing is
+    /// logged for them here: the caller writes a new header carrying every count.
+    pub fn set_threshold(&mut self, threshold: u32, now: u64) -> Vec<Change> {
+        let threshold = threshold.max(1);
+        self.threshold = threshold;
+        let mut changes = Vec::new();
+        for (peer, p) in self.peers.iter_mut().enumerate() {
+            if !p.online {
+                p.timeouts = threshold;
+            } else if p.timeouts >= threshold {
+                p.timeouts = threshold;
+                p.online = false;
+                p.replies = 0;
+                changes.push(Change {
+                    peer,
+                    timeouts: threshold,
+                    kind: ChangeKind::WentOffline,
+                    at: now,
+                });
+            }
+        }
+        changes
+    }
+
+    /// Makes `peer` new again (online, no timeouts), for a slot that now holds another
+    /// peer. Its probes in flight are dropped without counting, `voided` getting each
+    /// handle; sequence numbers go on from where they were, so a late reply meant for
+    /// the old peer matches nothing.
+    pub fn reset_peer(&mut self, peer: usize, voided: impl FnMut(H)) {
+        self.void_all(peer, voided);
+        if let Some(p) = self.peers.get_mut(peer) {
+            p.timeouts = 0;
+            p.online = true;
+            p.replies = 0;
         }
     }
 
@@ -159,6 +221,13 @@ impl<H: Copy> Tracker<H> {
     pub fn reply(&mut self, peer: usize, seq: u64, now: u64) -> Option<(H, Option<Change>)> {
         let p = self.peers.get_mut(peer)?;
         let handle = take_probe(&mut p.outstanding, seq)?;
+        if !p.online {
+            p.replies = p.replies.saturating_add(1);
+            if p.replies < self.online_threshold {
+                return Some((handle, None));
+            }
+        }
+        p.replies = 0;
         let change = (p.timeouts != 0).then_some(Change {
             peer,
             timeouts: 0,
@@ -213,6 +282,7 @@ fn take_probe<H: Copy>(outstanding: &mut VecDeque<Probe<H>>, seq: u64) -> Option
 
 fn count_miss<H>(p: &mut Peer<H>, peer: usize, threshold: u32, now: u64) -> Option<Change> {
     if !p.online {
+        p.replies = 0;
         return None;
     }
     p.timeouts = p.timeouts.saturating_add(1).min(threshold);
@@ -418,6 +488,90 @@ mod tests {
             None
         );
         assert!(!armed, "no timer is armed for a refused probe");
+    }
+
+    /// Misses `peer` until offline.
+    fn take_offline(t: &mut Tracker<u64>, threshold: u32) {
+        for now in 0..u64::from(threshold) {
+            let s = probe(t, 0);
+            t.miss(0, s, now);
+        }
+        assert!(!t.is_online(0));
+    }
+
+    #[test]
+    fn an_offline_peer_needs_online_threshold_replies_in_a_row() {
+        let mut t = tracker(1, 2);
+        t.set_online_threshold(3);
+        take_offline(&mut t, 2);
+        // Two replies, a miss (logs nothing: offline), then three replies.
+        let mut lines = Vec::new();
+        for answer in [true, true, false, true, true, true, true] {
+            let s = probe(&mut t, 0);
+            let (_, c) = if answer {
+                t.reply(0, s, 10).unwrap()
+            } else {
+                t.miss(0, s, 10).unwrap()
+            };
+            lines.push(logged(c));
+            if lines.len() < 6 {
+                assert!(!t.is_online(0), "after {lines:?}");
+                assert_eq!(t.timeouts(0), 2);
+            }
+        }
+        assert_eq!(lines, [None, None, None, None, None, Some(0), None]);
+        assert!(t.is_online(0));
+        // An online peer with misses recovers on one reply, as before.
+        let s = probe(&mut t, 0);
+        assert_eq!(logged(t.miss(0, s, 11).unwrap().1), Some(1));
+        let s = probe(&mut t, 0);
+        assert_eq!(logged(t.reply(0, s, 12).unwrap().1), Some(0));
+    }
+
+    #[test]
+    fn online_threshold_one_is_the_earlier_rule() {
+        let mut t = tracker(1, 2);
+        assert_eq!(t.online_threshold(), 1);
+        take_offline(&mut t, 2);
+        let s = probe(&mut t, 0);
+        assert_eq!(logged(t.reply(0, s, 5).unwrap().1), Some(0));
+    }
+
+    #[test]
+    fn changing_the_threshold_caps_counts_and_keeps_offline_peers_offline() {
+        let mut t = tracker(3, 5);
+        for _ in 0..3 {
+            let s = probe(&mut t, 0);
+            t.miss(0, s, 1);
+        }
+        let s = probe(&mut t, 1);
+        t.miss(1, s, 1);
+        // Lowered to 2: peer 0 (3 misses) goes offline at 2; peer 1 (1 miss) stays.
+        let changes = t.set_threshold(2, 7);
+        assert_eq!(changes.len(), 1);
+        assert_eq!(
+            (
+                changes[0].peer,
+                changes[0].timeouts,
+                changes[0].kind,
+                changes[0].at
+            ),
+            (0, 2, ChangeKind::WentOffline, 7)
+        );
+        assert_eq!((t.timeouts(0), t.is_online(0)), (2, false));
+        assert_eq!((t.timeouts(1), t.is_online(1)), (1, true));
+        // Raised to 4: the offline peer stays offline, at the new threshold.
+        assert!(t.set_threshold(4, 8).is_empty());
+        assert_eq!((t.timeouts(0), t.is_online(0)), (4, false));
+        let s = probe(&mut t, 1);
+        assert_eq!(logged(t.miss(1, s, 9).unwrap().1), Some(2));
+        // A reset slot is new again; its old probes are void.
+        let s = probe(&mut t, 0);
+        let mut voided = Vec::new();
+        t.reset_peer(0, |h| voided.push(h));
+        assert_eq!(voided, [s]);
+        assert_eq!((t.timeouts(0), t.is_online(0)), (0, true));
+        assert_eq!(t.reply(0, s, 10), None);
     }
 
     #[test]

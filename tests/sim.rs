@@ -57,6 +57,24 @@ fn properties_hold_with_loss_and_jitter() {
 }
 
 #[test]
+fn properties_hold_with_an_online_threshold() {
+    let n = seeds(60);
+    let (mut recoveries, mut offline) = (0, 0);
+    for seed in 0..n {
+        let mut cfg = sim::mesh_config(4, 200, 300, 2);
+        cfg.online_threshold = 3;
+        let mut opts = Options::quick(seed);
+        opts.loss = 0.02;
+        opts.latency = (1, 60);
+        let out = sim::run(&cfg, &opts);
+        assert_clean(seed, &out);
+        recoveries += out.report.recoveries;
+        offline += out.report.offline_lines;
+    }
+    assert!(recoveries > 0 && offline > 0);
+}
+
+#[test]
 fn timeouts_longer_than_the_interval_and_a_threshold_of_one() {
     for seed in 0..seeds(100) {
         let cfg = sim::mesh_config(3, 100, 450, 1 + (seed % 2) as u32 * 4);

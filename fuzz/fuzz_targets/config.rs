@@ -12,8 +12,9 @@
 //!   or an address; no port 0, no unspecified or multicast ip; the `listen` and
 //!   `metrics_listen` ports are not 0;
 //! - `interval` and `timeout` in `1..=MAX_PERIOD_MS`, `timeout <= 250 * interval`,
-//!   `offline_threshold >= 1`; `log_folder` is absolute (a relative one is resolved
-//!   against the config file's folder);
+//!   `offline_threshold >= 1`, `online_threshold >= 1`; `log_folder` and `on_change` are
+//!   absolute (a relative one is resolved against the config file's folder), the hook's
+//!   timeout a period like `interval`, `log_retention_days` in `1..=MAX_RETENTION_DAYS`;
 //! - round trip: the config written back as TOML (by a small serializer here; the crate
 //!   has none) parses to the very same `Config`.
 //!
@@ -29,7 +30,7 @@ use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
 use uptime_tracker::config::{
-    Config, ConfigError, MAX_NODES, MAX_PERIOD_MS, MAX_TIMEOUT_PER_INTERVAL,
+    Config, ConfigError, MAX_NODES, MAX_PERIOD_MS, MAX_RETENTION_DAYS, MAX_TIMEOUT_PER_INTERVAL,
 };
 use uptime_tracker::name;
 
@@ -70,6 +71,18 @@ fn serialize(c: &Config) -> String {
     }
     if let Some(metrics) = c.metrics_listen {
         let _ = writeln!(out, "metrics_listen = {}", quoted(&metrics.to_string()));
+    }
+    let _ = writeln!(out, "online_threshold = {}", c.online_threshold);
+    if let Some(hook) = &c.on_change {
+        let program = hook
+            .program
+            .to_str()
+            .expect("on_change came from a TOML string");
+        let _ = writeln!(out, "on_change = {}", quoted(program));
+        let _ = writeln!(out, "on_change_timeout_ms = {}", hook.timeout_ms);
+    }
+    if let Some(days) = c.log_retention_days {
+        let _ = writeln!(out, "log_retention_days = {days}");
     }
     for n in &c.nodes {
         let _ = writeln!(out, "\n[[nodes]]");
@@ -128,6 +141,15 @@ fn check_config(c: &Config, whoami: Option<&str>) {
     );
     assert!(c.timeout_ms <= MAX_TIMEOUT_PER_INTERVAL * c.interval_ms);
     assert!(c.offline_threshold >= 1);
+    assert!(c.online_threshold >= 1);
+    if let Some(hook) = &c.on_change {
+        assert!(hook.program.is_absolute(), "on_change {:?}", hook.program);
+        assert!((1..=MAX_PERIOD_MS).contains(&hook.timeout_ms));
+    }
+    assert!(
+        c.log_retention_days
+            .is_none_or(|d| (1..=MAX_RETENTION_DAYS).contains(&d))
+    );
     assert!(c.log_folder.is_absolute(), "log_folder {:?}", c.log_folder);
     assert!(!c.log_folder.as_os_str().is_empty());
 

@@ -5,7 +5,7 @@
 //! every action it asks for is carried out and checked.
 //!
 //! Input: setup bytes (node count and address layout, which node this is, interval,
-//! timeout, threshold, start clocks), then ops, each an op byte and its arguments: the
+//! timeout, offline and online thresholds, start clocks), then ops, each an op byte and its arguments: the
 //! monotonic clock (and the wall clock with it) advances by small, larger or whole-round
 //! amounts or onto the next deadline, with or without `handle_timeout`; the wall clock
 //! alone steps across a UTC midnight (forwards or back) or by a few seconds;
@@ -230,6 +230,8 @@ struct Probes {
     in_flight: BTreeMap<u64, u64>,
     /// The tracker's count.
     count: u32,
+    /// Replies in a row while offline (count at the threshold).
+    replies: u32,
     /// When its next turn (probe) is due; `None` for this node.
     turn: Option<u64>,
     /// When our current link to it became ready (the engine's `ready_at`).
@@ -308,6 +310,7 @@ struct Sim {
     interval: u64,
     timeout: u64,
     threshold: u32,
+    online_threshold: u32,
     now: Now,
     live: BTreeMap<ConnId, Conn>,
     ever: HashSet<ConnId>,
@@ -416,12 +419,22 @@ impl Sim {
         if p.count < self.threshold {
             p.count += 1;
             events.push((peer, p.count));
+        } else {
+            p.replies = 0;
         }
     }
 
     fn reply(&mut self, peer: usize, seq: u64, events: &mut Vec<(usize, u32)>) {
         let p = &mut self.probes[peer];
         if p.in_flight.remove(&seq).is_some() {
+            // Offline: only the online threshold's reply in a row brings it back.
+            if p.count == self.threshold {
+                p.replies += 1;
+                if p.replies < self.online_threshold {
+                    return;
+                }
+            }
+            p.replies = 0;
             if p.count != 0 {
                 events.push((peer, 0));
             }
@@ -594,6 +607,12 @@ impl Sim {
                     batch.events.push((p, timeouts));
                 }
                 Action::Say(s) => assert!(!s.is_empty()),
+                Action::Log(LogRecord::Reconfigured { .. }) => {
+                    panic!("Reconfigured without a reload")
+                }
+                Action::Hook(_) | Action::KillHook { .. } | Action::PruneLogs { .. } => {
+                    panic!("{action:?} without on_change or log_retention_days")
+                }
             }
         }
         self.work += 1 + batch.len + self.live.len() / 4;
@@ -651,7 +670,10 @@ impl Sim {
                     | CloseReason::Malformed(_)
                     | CloseReason::LineTooLong => call == Call::Data(id),
                     CloseReason::NotReading => matches!(call, Call::Timeout | Call::Data(_)),
-                    CloseReason::ClosedByPeer | CloseReason::Io { .. } => false,
+                    // Only a shell's report, or a reload (never here).
+                    CloseReason::ClosedByPeer
+                    | CloseReason::Io { .. }
+                    | CloseReason::Reconfigured => false,
                 };
             assert!(ok, "{call:?} closed {id:?} ({kind:?}) with {reason:?}");
         }
@@ -1654,7 +1676,9 @@ fuzz_target!(|data: &[u8]| {
     let me = usize::from(input.u8_or0()) % n;
     let interval = 1 + u64::from(input.u16()) % 10_000;
     let timeout = 1 + u64::from(input.u32()) % (250 * interval).min(86_400_000);
-    let threshold = 1 + u32::from(input.u8_or0() % 10);
+    let t = input.u8_or0();
+    let threshold = 1 + u32::from(t % 10);
+    let online_threshold = 1 + u32::from(t >> 6);
     let clocks = input.u8_or0();
     let mono = match clocks & 3 {
         0 => 0,
@@ -1688,6 +1712,9 @@ fuzz_target!(|data: &[u8]| {
                 addr: *addr,
             })
             .collect(),
+        online_threshold,
+        on_change: None,
+        log_retention_days: None,
     };
     let now = Now::ms(mono, wall);
     let mut sim = Sim {
@@ -1697,6 +1724,7 @@ fuzz_target!(|data: &[u8]| {
         interval,
         timeout,
         threshold,
+        online_threshold,
         now,
         live: BTreeMap::new(),
         ever: HashSet::new(),
@@ -1879,7 +1907,8 @@ fuzz_target!(|data: &[u8]| {
     // A mesh that answers everything. A connection holding part of a line is dropped
     // first. Two rounds bring every link up and answer every probe whose PING was
     // written; a PONG lost earlier (glued to garbage) leaves its probe to its deadline,
-    // so time then jumps past the last deadline, and one more round settles. From then
+    // so time then jumps past the last deadline, and one more round settles (one per
+    // `online_threshold` for a peer that is offline). From then
     // on: every link ready, every count 0, nothing in flight, and no change is logged.
     let cut: Vec<ConnId> = sim
         .live
@@ -1908,6 +1937,10 @@ fuzz_target!(|data: &[u8]| {
         sim.check();
     }
     round(&mut sim);
+    // An offline peer needs `online_threshold` answered rounds in a row to be back.
+    for _ in 1..online_threshold {
+        round(&mut sim);
+    }
     for _ in 0..3 {
         let logged = sim.logged;
         round(&mut sim);

@@ -8,16 +8,18 @@
 //! by `start_probe`'s callback; a reply cancels its timer; a connection failure
 //! (`miss_all`) cancels every timer it settles; an expired timer is a miss.
 //!
-//! Input: 4 setup bytes (threshold, initial peers, timeout, start time), then ops, each an
-//! op byte and its arguments: start a probe, a probe round over every peer, a reply (to
-//! any probe in flight), a late or bogus reply and a stale timer (must be rejected), a
-//! connection failure, a new peer, clock advances (small, large, exactly onto the next
-//! deadline or one short of it), each followed by popping every expired timer.
+//! Input: 4 setup bytes (threshold, initial peers and online threshold, timeout, start
+//! time), then ops, each an op byte and its arguments: start a probe, a probe round over
+//! every peer, a reply (to any probe in flight), a late or bogus reply and a stale timer
+//! (must be rejected), a connection failure, a new peer or new thresholds (a config
+//! reload), clock advances (small, large, exactly onto the next deadline or one short of
+//! it), each followed by popping every expired timer.
 //!
 //! Checks:
 //! - every `Change` equals the one a shadow model computes from the rules of the
-//!   tracker's module doc (per peer: count and online flag), and every handle handed
-//!   back is the probe's own timer;
+//!   tracker's module doc (per peer: count, online flag, replies in a row while offline
+//!   against the online threshold), and every handle handed back is the probe's own
+//!   timer; a threshold change sends offline exactly the online peers the model says;
 //! - independently of the model: a logged count never exceeds the threshold; a count
 //!   below the threshold is one more than the peer's previous line; the offline line
 //!   carries the threshold and comes exactly at the threshold-th consecutive miss; a `0`
@@ -76,6 +78,8 @@ struct PeerModel {
     consecutive: u64,
     /// The count of the peer's last logged line.
     last_logged: Option<u32>,
+    /// Replies in a row while offline.
+    replies: u32,
 }
 
 impl PeerModel {
@@ -103,6 +107,7 @@ impl PeerModel {
 
 struct Sim {
     threshold: u32,
+    online_threshold: u32,
     timeout: u64,
     now: u64,
     tracker: Tracker<TimerId>,
@@ -121,6 +126,7 @@ impl Sim {
         let p = &mut self.peers[peer];
         p.consecutive += 1;
         if !p.online {
+            p.replies = 0;
             return None;
         }
         p.count += 1;
@@ -138,9 +144,17 @@ impl Sim {
         })
     }
 
-    /// The rules on a reply: log `0` if the count was not 0; then count 0, online.
+    /// The rules on a reply: offline, only the online threshold's reply in a row counts;
+    /// then log `0` if the count was not 0; count 0, online.
     fn model_reply(&mut self, peer: usize) -> Option<Change> {
         let p = &mut self.peers[peer];
+        if !p.online {
+            p.replies += 1;
+            if p.replies < self.online_threshold {
+                return None;
+            }
+        }
+        p.replies = 0;
         let change = (p.count != 0).then_some(Change {
             peer,
             timeouts: 0,
@@ -301,6 +315,37 @@ impl Sim {
         }
     }
 
+    /// A reload's new thresholds: offline peers stay offline at the new threshold; online
+    /// ones at or above it go offline (returned, not logged: the new header carries the
+    /// counts, so each peer's last line is now its count).
+    fn set_thresholds(&mut self, threshold: u32, online: u32) {
+        let threshold = threshold.max(1);
+        self.online_threshold = online.max(1);
+        self.tracker.set_online_threshold(online);
+        assert_eq!(self.tracker.online_threshold(), self.online_threshold);
+        let got = self.tracker.set_threshold(threshold, self.now);
+        self.threshold = threshold;
+        let mut want = Vec::new();
+        for (peer, p) in self.peers.iter_mut().enumerate() {
+            if !p.online {
+                p.count = threshold;
+            } else if p.count >= threshold {
+                p.count = threshold;
+                p.online = false;
+                p.replies = 0;
+                want.push(Change {
+                    peer,
+                    timeouts: threshold,
+                    kind: ChangeKind::WentOffline,
+                    at: self.now,
+                });
+            }
+            p.consecutive = u64::from(p.count);
+            p.last_logged = (p.count != 0).then_some(p.count);
+        }
+        assert_eq!(got, want);
+    }
+
     fn add_peer(&mut self) {
         if self.peers.len() >= MAX_PEERS {
             return;
@@ -409,7 +454,9 @@ fuzz_target!(|data: &[u8]| {
         0xf8..=0xff => u32::MAX,
         _ => u32::from(t % 8), // 0 is treated as 1
     };
-    let peers = usize::from(input.u8_or0()) % 5;
+    let p = input.u8_or0();
+    let peers = usize::from(p) % 5;
+    let online_threshold = 1 + u32::from(p >> 5);
     let timeout = 1 + u64::from(input.u8_or0()) * 4;
     let start = match input.u8_or0() % 4 {
         0 => 0,
@@ -417,11 +464,14 @@ fuzz_target!(|data: &[u8]| {
         2 => 1_000_000_000,
         _ => u64::MAX - 20_000, // the clock saturates at the end of time
     };
+    let mut tracker = Tracker::new(peers, threshold);
+    tracker.set_online_threshold(online_threshold);
     let mut sim = Sim {
         threshold: threshold.max(1),
+        online_threshold,
         timeout,
         now: start,
-        tracker: Tracker::new(peers, threshold),
+        tracker,
         wheel: Wheel::new(start),
         peers: (0..peers).map(|_| PeerModel::new()).collect(),
         deadlines: BTreeSet::new(),
@@ -459,7 +509,14 @@ fuzz_target!(|data: &[u8]| {
                 let peer = usize::from(input.u8_or0()) % n;
                 sim.miss_all(peer);
             }
-            7 => sim.add_peer(),
+            7 => {
+                let b = input.u8_or0();
+                if b & 0x80 == 0 {
+                    sim.add_peer();
+                } else {
+                    sim.set_thresholds(u32::from(b & 7), u32::from((b >> 3) & 7));
+                }
+            }
             8 | 9 => {
                 let a = input.u8_or0();
                 let step = u64::from(a & 0x3f);

@@ -14,6 +14,7 @@ use std::cell::Cell;
 use std::fmt::{self, Write as _};
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use mio::event::Event;
@@ -22,16 +23,18 @@ use mio::unix::pipe;
 use mio::{Events, Interest, Poll, Token};
 
 use crate::config::Config;
-use crate::journal::Journal;
+use crate::journal::{self, Journal};
 use crate::logline;
 use crate::mesh::{self, Action, CloseReason, ConnId, Engine, IoOp, LogRecord, Now};
 use crate::metrics::Snapshot;
 use http::Responder;
 
+mod hookproc;
 mod http;
 mod preflight;
 mod socks;
 mod sys;
+use hookproc::HookProcs;
 pub use preflight::{Finding, Preflight, Severity};
 use socks::{FIRST_CONN, Socks};
 use sys::{install_signal_pipe, start_connect, wall_ms};
@@ -68,10 +71,20 @@ pub fn preflight(cfg: &Config) -> Preflight {
     Preflight::run(cfg)
 }
 
-/// Runs the daemon until SIGINT or SIGTERM. Returns an error if it cannot start (an error
-/// of [`preflight`], the log file cannot be opened) or if polling itself fails.
-pub fn run(cfg: Config) -> Result<(), DaemonError> {
-    Shell::new(cfg)?.run()
+/// Where the config came from, so SIGHUP can read it again.
+#[derive(Debug, Clone)]
+pub struct ConfigSource {
+    /// The config file.
+    pub path: PathBuf,
+    /// The `--whoami` given, if any.
+    pub whoami: Option<String>,
+}
+
+/// Runs the daemon until SIGINT or SIGTERM; SIGHUP reopens the log and reloads the config
+/// from `source`. Returns an error if it cannot start (an error of [`preflight`], the log
+/// file cannot be opened) or if polling itself fails.
+pub fn run(cfg: Config, source: ConfigSource) -> Result<(), DaemonError> {
+    Shell::new(cfg, source)?.run()
 }
 
 struct Shell {
@@ -100,10 +113,17 @@ struct Shell {
     metrics: Option<Responder>,
     /// Wall-clock ms at start, for `process_start_time_seconds`.
     start_wall: i64,
+    /// The config in force, and where to read it again.
+    cfg: Config,
+    source: ConfigSource,
+    /// Signals seen since the last pass: reload, reap.
+    hup: bool,
+    chld: bool,
+    hooks: HookProcs,
 }
 
 impl Shell {
-    fn new(cfg: Config) -> Result<Shell, DaemonError> {
+    fn new(cfg: Config, source: ConfigSource) -> Result<Shell, DaemonError> {
         sys::stderr_nonblocking();
         let mut pre = Preflight::run(&cfg);
         let limit = sys::raise_nofile(cfg.nodes.len().saturating_sub(1)).map_err(DaemonError)?;
@@ -166,6 +186,11 @@ impl Shell {
             accept_paused: false,
             metrics,
             start_wall: now.wall,
+            cfg: cfg.clone(),
+            source,
+            hup: false,
+            chld: false,
+            hooks: HookProcs::default(),
         };
         for warning in pre.warnings() {
             shell.say(format_args!("{warning}"));
@@ -232,6 +257,12 @@ impl Shell {
             for event in events.iter() {
                 self.on_event(event, now);
             }
+            if std::mem::take(&mut self.chld) {
+                self.reap_hooks(now);
+            }
+            if std::mem::take(&mut self.hup) {
+                self.reload(now);
+            }
             self.engine.handle_timeout(now);
             self.apply_actions(now);
             if self.accept_paused && self.engine.accepting() {
@@ -277,6 +308,11 @@ impl Shell {
             }
             LISTENER => self.accept(now),
             SIGNALS => self.on_signal(),
+            t if HookProcs::owns(t) => {
+                for line in self.hooks.on_readable(self.poll.registry(), t) {
+                    self.say(format_args!("{line}"));
+                }
+            }
             Token(t) => {
                 let Some(index) = t.checked_sub(FIRST_CONN) else {
                     return;
@@ -386,6 +422,26 @@ impl Shell {
                 }
                 Action::Log(record) => self.log(record, now),
                 Action::Say(msg) => self.say(format_args!("{msg}")),
+                Action::Hook(run) => {
+                    let program = self.cfg.on_change.as_ref().map(|h| h.program.clone());
+                    let started = match &program {
+                        Some(program) => {
+                            self.hooks
+                                .spawn(self.poll.registry(), program, &self.whoami, &run)
+                        }
+                        None => Err(io::Error::other("on_change is not set")),
+                    };
+                    if let Err(e) = started {
+                        self.say(format_args!("hook {}: cannot start: {e}", run.name));
+                        self.engine.on_hook_exit(run.id, now);
+                    }
+                }
+                Action::KillHook { id } => self.hooks.kill(id),
+                Action::PruneLogs { before_day } => {
+                    for line in journal::prune(&self.cfg.log_folder, &self.whoami, before_day) {
+                        self.say(format_args!("log: {line}"));
+                    }
+                }
             }
         }
     }
@@ -457,6 +513,21 @@ impl Shell {
                 let at = Now { wall: *wall, ..now };
                 self.journal.roll(at, &names).map(|_| ())
             }
+            LogRecord::Reconfigured { wall, carried } => {
+                let names: Vec<(&str, u32)> = carried
+                    .iter()
+                    .map(|&(p, n)| (self.engine.peer_name(p), n))
+                    .collect();
+                let nodes: Vec<(&str, SocketAddr)> = self
+                    .cfg
+                    .nodes
+                    .iter()
+                    .map(|n| (n.name.as_str(), n.addr))
+                    .collect();
+                let at = Now { wall: *wall, ..now };
+                self.journal
+                    .reconfigure(at, self.cfg.offline_threshold, &nodes, &names)
+            }
             LogRecord::Event {
                 wall,
                 peer,
@@ -522,15 +593,90 @@ impl Shell {
         }
     }
 
+    /// Notes the signals the handler wrote into the pipe (one byte each, the signal's
+    /// number); they are acted on after this pass's events.
     fn on_signal(&mut self) {
         let mut buf = [0u8; 16];
         loop {
             match self.signals.read(&mut buf) {
                 Ok(0) => break,
-                Ok(_) => self.stop = true,
+                Ok(n) => {
+                    for &sig in buf.get(..n).unwrap_or_default() {
+                        match i32::from(sig) {
+                            libc::SIGHUP => self.hup = true,
+                            libc::SIGCHLD => self.chld = true,
+                            _ => self.stop = true,
+                        }
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => break,
             }
         }
+    }
+
+    /// SIGHUP: reads the config again and applies it if it is valid and changes nothing
+    /// that needs a restart (else says why and goes on with the old one); then reopens
+    /// the log file if logrotate moved it.
+    fn reload(&mut self, now: Now) {
+        let path = self.source.path.clone();
+        self.say(format_args!(
+            "SIGHUP: reloading {} and reopening the log",
+            path.display()
+        ));
+        match self.load_new_config(&path) {
+            Err(why) => self.say(format_args!(
+                "reload: {why}; still running on the previous config"
+            )),
+            Ok(new) => {
+                let result = self.engine.reconfigure(&new, now);
+                match result {
+                    Err(why) => self.say(format_args!(
+                        "reload: {}: {why}; still running on the previous config",
+                        path.display()
+                    )),
+                    Ok(()) => {
+                        self.user_timeout = Duration::from_millis(mesh::user_timeout_ms(
+                            new.interval_ms,
+                            new.timeout_ms,
+                        ));
+                        // The log header of the reload lists the new nodes.
+                        self.cfg = new;
+                    }
+                }
+            }
+        }
+        self.apply_actions(now);
+        self.journal.reopen(now);
+        self.journal_notes();
+    }
+
+    /// The config file, validated, and checked against the one running.
+    fn load_new_config(&self, path: &Path) -> Result<Config, String> {
+        let new = Config::load(path, self.source.whoami.as_deref()).map_err(|e| e.to_string())?;
+        if let Some(why) = self.cfg.restart_needed(&new) {
+            return Err(format!("{}: {why}", path.display()));
+        }
+        sys::raise_nofile(new.nodes.len().saturating_sub(1))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(new)
+    }
+
+    /// SIGCHLD: reaps the hooks that ended and tells the engine.
+    fn reap_hooks(&mut self, now: Now) {
+        if !self.hooks.any() {
+            return;
+        }
+        let (lines, ended) = self.hooks.reap(self.poll.registry());
+        for line in lines {
+            self.say(format_args!("{line}"));
+        }
+        for e in ended {
+            if let Some(said) = e.said {
+                self.say(format_args!("{said}"));
+            }
+            self.engine.on_hook_exit(e.id, now);
+        }
+        self.apply_actions(now);
     }
 }

@@ -9,8 +9,8 @@ use mio::{Interest, Registry, Token};
 
 use crate::mesh::ConnId;
 
-/// Connection slot `i` has token `FIRST_CONN + i`.
-pub(super) const FIRST_CONN: usize = 2;
+/// Connection slot `i` has token `FIRST_CONN + i` (after the hooks' pipes).
+pub(super) const FIRST_CONN: usize = super::hookproc::FIRST_HOOK + 2 * super::hookproc::SLOTS;
 
 /// A socket the engine knows as `id`.
 pub(super) struct Sock {

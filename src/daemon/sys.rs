@@ -1,5 +1,5 @@
 //! What the shell needs from the operating system: the two clocks, sockets set up the way
-//! the mesh wants them, and the self-pipe that turns SIGINT/SIGTERM into a poll event.
+//! the mesh wants them, and the self-pipe that turns signals into poll events.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -167,10 +167,11 @@ pub(super) fn is_local(ip: IpAddr) -> bool {
 /// Write end of the signal pipe, for the signal handler.
 static SIGNAL_FD: AtomicI32 = AtomicI32::new(-1);
 
-extern "C" fn on_stop_signal(_: libc::c_int) {
+extern "C" fn on_signal(signal: libc::c_int) {
     let fd = SIGNAL_FD.load(Ordering::Relaxed);
     if fd >= 0 {
-        let byte = 1u8;
+        // The loop tells the signals apart by this byte (all handled ones are < 256).
+        let byte = u8::try_from(signal).unwrap_or(0);
         // SAFETY: write(2) is async-signal-safe; the fd stays open for the process's life.
         // errno is saved and restored so the interrupted code sees its own.
         unsafe {
@@ -207,19 +208,21 @@ unsafe fn errno_location() -> *mut libc::c_int {
     std::ptr::null_mut()
 }
 
-/// Routes SIGINT and SIGTERM into a pipe the poll loop watches (the self-pipe trick), so a
-/// stop request wakes the loop and is handled between events, never mid-write.
+/// Routes SIGINT, SIGTERM (stop), SIGHUP (reload) and SIGCHLD (a hook ended) into a pipe
+/// the poll loop watches (the self-pipe trick), one byte per signal, its number: each
+/// wakes the loop and is handled between events, never mid-write.
 pub(super) fn install_signal_pipe() -> io::Result<pipe::Receiver> {
     let (sender, receiver) = pipe::new()?;
     // The write end lives as long as the process: the handler may run at any time.
     SIGNAL_FD.store(sender.into_raw_fd(), Ordering::Relaxed);
-    for signal in [libc::SIGINT, libc::SIGTERM] {
+    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGCHLD] {
         // SAFETY: a zeroed sigaction is a valid starting point; the handler only calls
         // async-signal-safe functions.
         unsafe {
             let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = on_stop_signal as *const () as libc::sighandler_t;
-            action.sa_flags = libc::SA_RESTART;
+            action.sa_sigaction = on_signal as *const () as libc::sighandler_t;
+            // A stopped or continued hook is no news: only its end is.
+            action.sa_flags = libc::SA_RESTART | libc::SA_NOCLDSTOP;
             libc::sigemptyset(&mut action.sa_mask);
             if libc::sigaction(signal, &action, std::ptr::null_mut()) != 0 {
                 return Err(io::Error::last_os_error());

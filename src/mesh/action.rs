@@ -38,9 +38,56 @@ impl Now {
     }
 }
 
-/// A peer's stable id: its index in the config's `nodes`.
+/// A peer's stable id: its slot in the engine's peer table. At start a node's slot is its
+/// index in the config's `nodes`; across a config reload a peer keeps its slot (matched
+/// by name), a new peer takes a free slot or a new one, and a removed peer's slot is freed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PeerId(pub usize);
+
+/// A hook run's id, unique for the engine's life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct HookId(pub u64);
+
+/// A peer's state as a hook is told it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerState {
+    /// It reached the offline threshold.
+    Offline,
+    /// It answered again (`online_threshold` replies in a row) after being offline.
+    Online,
+}
+
+impl PeerState {
+    /// `offline` or `online`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PeerState::Offline => "offline",
+            PeerState::Online => "online",
+        }
+    }
+}
+
+/// One run of the `on_change` program: what it is told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookRun {
+    /// This run's id, for [`Engine::on_hook_exit`](super::Engine::on_hook_exit).
+    pub id: HookId,
+    /// The peer.
+    pub peer: PeerId,
+    /// Its name (kept here: the peer may be removed by a reload while its hook runs).
+    pub name: String,
+    /// Its address.
+    pub addr: SocketAddr,
+    /// Its new state.
+    pub state: PeerState,
+    /// The count the log line says: the offline threshold, or 0 when back online.
+    pub timeouts: u32,
+    /// Wall-clock time of the change (Unix ms).
+    pub wall: i64,
+    /// Earlier changes of this peer that waited behind a running hook and were replaced
+    /// by this one (0: none).
+    pub coalesced: u32,
+}
 
 /// Something the shell must do, in the order the engine asks.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +124,20 @@ pub enum Action {
     Log(LogRecord),
     /// A line for the operator (stderr); the shell stamps it with time and node.
     Say(String),
+    /// Start the `on_change` program for this change; report its end with
+    /// [`Engine::on_hook_exit`](super::Engine::on_hook_exit) (also when it cannot start).
+    Hook(HookRun),
+    /// The hook `id` ran past its deadline: kill it (it is still reported when reaped).
+    KillHook {
+        /// The run to kill.
+        id: HookId,
+    },
+    /// Delete this node's day files of UTC days before `before_day` (a day number,
+    /// [`crate::logline::day_number`]): `log_retention_days`.
+    PruneLogs {
+        /// The first day kept.
+        before_day: i64,
+    },
 }
 
 /// One append to the log, in format 0.0.3 terms.
@@ -88,6 +149,14 @@ pub enum LogRecord {
         /// Wall-clock time of the switch.
         wall: i64,
         /// Peers with a non-zero count and that count (at most the threshold).
+        carried: Vec<(PeerId, u32)>,
+    },
+    /// The config was reloaded: `---` and the new header (the new node list and
+    /// threshold), then one line per peer whose count is not 0, all at `wall`.
+    Reconfigured {
+        /// Wall-clock time of the reload.
+        wall: i64,
+        /// Peers with a non-zero count and that count (at most the new threshold).
         carried: Vec<(PeerId, u32)>,
     },
     /// `<wall>|<peer>|<timeouts>`.
@@ -148,11 +217,13 @@ pub enum CloseReason {
     /// Too many connections from one address were waiting for their `HELLO`; this one was
     /// the oldest.
     Evicted,
+    /// A config reload removed the peer or changed its address.
+    Reconfigured,
 }
 
 impl CloseReason {
     /// Every [`CloseReason::kind`], in [`CloseReason::index`] order.
-    pub const KINDS: [&'static str; 14] = [
+    pub const KINDS: [&'static str; 15] = [
         "closed_by_peer",
         "connect_error",
         "read_error",
@@ -167,6 +238,7 @@ impl CloseReason {
         "not_reading",
         "replaced",
         "evicted",
+        "reconfigured",
     ];
 
     /// A short, stable label (for metrics and for reporting a peer's trouble once).
@@ -195,6 +267,7 @@ impl CloseReason {
             CloseReason::NotReading => 11,
             CloseReason::Replaced => 12,
             CloseReason::Evicted => 13,
+            CloseReason::Reconfigured => 14,
         }
     }
 
@@ -210,6 +283,7 @@ impl CloseReason {
             | CloseReason::Unexpected
             | CloseReason::WrongNode => "protocol",
             CloseReason::Replaced | CloseReason::Evicted => "replaced",
+            CloseReason::Reconfigured => "reconfigured",
         }
     }
 
@@ -264,6 +338,7 @@ impl fmt::Display for CloseReason {
             CloseReason::Evicted => {
                 f.write_str("evicted: too many connections from this address without HELLO")
             }
+            CloseReason::Reconfigured => f.write_str("the config changed"),
         }
     }
 }

@@ -40,6 +40,8 @@
 
 mod action;
 mod conn;
+mod hooks;
+mod reload;
 mod stats;
 #[cfg(test)]
 mod tests;
@@ -47,8 +49,9 @@ mod tests;
 use std::collections::{HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 
-pub use action::{Action, CloseReason, IoOp, LogRecord, Now, PeerId};
+pub use action::{Action, CloseReason, HookId, HookRun, IoOp, LogRecord, Now, PeerId, PeerState};
 pub use conn::{ConnId, LinkState, Role};
+pub use hooks::MAX_RUNNING as MAX_RUNNING_HOOKS;
 pub use stats::{Closes, ConnCounts, Histogram, PeerStats, RTT_BUCKETS_US};
 
 use crate::config::Config;
@@ -99,6 +102,8 @@ enum Timer {
     Connect(ConnId),
     /// `conn` (accepted) has not sent its `HELLO` in time.
     Hello(ConnId),
+    /// Hook run `id` reached its deadline.
+    Hook(HookId),
 }
 
 /// A configured node as the engine keeps it.
@@ -120,6 +125,31 @@ struct Peer {
     missed_at: Option<u64>,
     /// Its counters, for metrics and `status`.
     stats: PeerStats,
+    /// Whether the slot holds a configured node (a reload frees a removed peer's slot).
+    active: bool,
+    /// Its next turn's timer.
+    round: Option<TimerId>,
+    /// A change waiting for its hook to run (see [`hooks`]).
+    hook_pending: Option<HookRun>,
+}
+
+impl Peer {
+    fn new(name: String, addr: SocketAddr, wall: i64) -> Peer {
+        Peer {
+            name,
+            addr,
+            link: None,
+            inbound: None,
+            trouble: None,
+            ever_connected: false,
+            ready_at: 0,
+            missed_at: None,
+            stats: PeerStats::new(wall),
+            active: true,
+            round: None,
+            hook_pending: None,
+        }
+    }
 }
 
 /// A peer as metrics and `status` see it ([`Engine::peers`]).
@@ -173,6 +203,14 @@ pub struct Engine {
     peer_ips: HashSet<IpAddr>,
     /// Connections closed, by kind.
     closes: Closes,
+    /// `log_retention_days`, if set.
+    retention_days: Option<u32>,
+    /// What the log header says: every node in config order. A reload writes a new
+    /// header only when this or the threshold changes.
+    header_nodes: Vec<(String, SocketAddr)>,
+    /// Hooks: the deadline of a run if `on_change` is set, the runs going on, and the
+    /// peers whose change waits (see [`hooks`]).
+    hooks: hooks::Hooks,
 }
 
 impl Engine {
@@ -183,18 +221,10 @@ impl Engine {
         let peers = cfg
             .nodes
             .iter()
-            .map(|n| Peer {
-                name: n.name.clone(),
-                addr: n.addr,
-                link: None,
-                inbound: None,
-                trouble: None,
-                ever_connected: false,
-                ready_at: 0,
-                missed_at: None,
-                stats: PeerStats::new(now.wall),
-            })
+            .map(|n| Peer::new(n.name.clone(), n.addr, now.wall))
             .collect();
+        let mut tracker = Tracker::new(cfg.nodes.len(), cfg.offline_threshold);
+        tracker.set_online_threshold(cfg.online_threshold);
         let mut engine = Engine {
             whoami: cfg.whoami.clone(),
             me: cfg.me,
@@ -203,7 +233,7 @@ impl Engine {
             peers,
             conns: Slab::default(),
             wheel: Wheel::new(now.mono),
-            tracker: Tracker::new(cfg.nodes.len(), cfg.offline_threshold),
+            tracker,
             actions: VecDeque::new(),
             day: logline::day_number(now.wall),
             quiet_until: 0,
@@ -214,8 +244,12 @@ impl Engine {
                 .map(|n| n.addr.ip().to_canonical())
                 .collect(),
             closes: Closes::default(),
+            retention_days: cfg.log_retention_days,
+            header_nodes: cfg.nodes.iter().map(|n| (n.name.clone(), n.addr)).collect(),
+            hooks: hooks::Hooks::new(cfg.on_change.as_ref().map(|h| h.timeout_ms)),
         };
-        for peer in engine.peer_indices() {
+        let peers: Vec<usize> = engine.peer_indices().collect();
+        for peer in peers {
             engine.connect(peer, now);
         }
         // Probes are spread over the interval in at most PHASES slots, each peer in its
@@ -228,9 +262,13 @@ impl Engine {
             let slot = k as u64 * slots / peers.len() as u64;
             let phase = engine.interval * slot / slots;
             let due = first + phase;
-            engine.wheel.schedule(due, Timer::Round { peer, due });
+            let timer = engine.wheel.schedule(due, Timer::Round { peer, due });
+            if let Some(p) = engine.peers.get_mut(peer) {
+                p.round = Some(timer);
+            }
         }
         engine.schedule_day_check(now);
+        engine.prune_logs(now);
         engine
     }
 
@@ -287,6 +325,11 @@ impl Engine {
         self.peers.get(peer.0).map_or("?", |p| p.name.as_str())
     }
 
+    /// Every peer (configured nodes but this one), in slot order.
+    pub fn peer_ids(&self) -> impl Iterator<Item = PeerId> + '_ {
+        self.peer_indices().map(PeerId)
+    }
+
     /// A peer's consecutive timeouts (at most the threshold).
     pub fn timeouts(&self, peer: PeerId) -> u32 {
         self.tracker.timeouts(peer.0)
@@ -311,7 +354,7 @@ impl Engine {
         self.peers
             .iter()
             .enumerate()
-            .filter(|&(i, _)| i != self.me)
+            .filter(|&(i, p)| i != self.me && p.active)
             .map(|(i, p)| PeerView {
                 id: PeerId(i),
                 name: &p.name,
@@ -513,9 +556,13 @@ impl Engine {
     // ---------------------------------------------------------------------------------
     // Decisions.
 
-    fn peer_indices(&self) -> impl Iterator<Item = usize> + use<> {
+    fn peer_indices(&self) -> impl Iterator<Item = usize> + '_ {
         let me = self.me;
-        (0..self.peers.len()).filter(move |&i| i != me)
+        self.peers
+            .iter()
+            .enumerate()
+            .filter(move |&(i, p)| i != me && p.active)
+            .map(|(i, _)| i)
     }
 
     fn name(&self, peer: usize) -> &str {
@@ -674,7 +721,7 @@ impl Engine {
     /// from.
     fn inbound_hello(&mut self, conn: ConnId, from: SocketAddr, name: &str, now: Now) {
         let ip = from.ip().to_canonical();
-        let found = self.peers.iter().position(|p| p.name == name);
+        let found = self.peers.iter().position(|p| p.active && p.name == name);
         let problem = match found {
             None => Some(format!("HELLO names {name:?}, not a configured node")),
             Some(i) if i == self.me => Some(format!("HELLO names this node, {name:?}")),
@@ -791,6 +838,7 @@ impl Engine {
                     self.close(conn, CloseReason::NoHello, now);
                 }
             }
+            Timer::Hook(id) => self.hook_deadline(id),
         }
     }
 
@@ -798,9 +846,15 @@ impl Engine {
     /// link is (re)established. The next turn is one interval later; after a stall
     /// (SIGSTOP, suspend) the turns missed are skipped, keeping the peer's phase.
     fn probe(&mut self, peer: usize, due: u64, now: Now) {
+        if !self.peers.get(peer).is_some_and(|p| p.active) {
+            return;
+        }
         let missed = now.mono.saturating_sub(due) / self.interval;
         let next = due + (missed + 1) * self.interval;
-        self.wheel.schedule(next, Timer::Round { peer, due: next });
+        let timer = self.wheel.schedule(next, Timer::Round { peer, due: next });
+        if let Some(p) = self.peers.get_mut(peer) {
+            p.round = Some(timer);
+        }
         let deadline = now.mono + self.timeout;
         let wheel = &mut self.wheel;
         let started = self.tracker.start_probe(peer, |seq| {
@@ -870,6 +924,15 @@ impl Engine {
                 {
                     p.link = None;
                 }
+                if reason == CloseReason::Reconfigured {
+                    // The peer was removed or moved: what was in flight on the old link
+                    // says nothing about it now. Its count holds.
+                    let wheel = &mut self.wheel;
+                    self.tracker.void_all(peer, |timer| {
+                        wheel.cancel(timer);
+                    });
+                    return;
+                }
                 if reason.is_local() {
                     // This machine's trouble, not the peer's: its probes are void and
                     // its count holds; the next turn tries again.
@@ -915,7 +978,10 @@ impl Engine {
                 }
                 // A peer closing its own connection is routine (it restarted or
                 // redialled); anything else is worth a line.
-                if !matches!(reason, CloseReason::ClosedByPeer | CloseReason::Replaced) {
+                if !matches!(
+                    reason,
+                    CloseReason::ClosedByPeer | CloseReason::Replaced | CloseReason::Reconfigured
+                ) {
                     // Rate-limited: anyone on a peer's host can open connections in its
                     // name and misbehave.
                     let msg = format!("connection from peer {} closed: {reason}", self.name(peer));
@@ -992,18 +1058,33 @@ impl Engine {
             return;
         }
         self.day = day;
-        let threshold = self.tracker.threshold();
-        let carried = self
-            .peer_indices()
-            .filter_map(|p| {
-                let n = self.tracker.timeouts(p).min(threshold);
-                (n != 0).then_some((PeerId(p), n))
-            })
-            .collect();
+        let carried = self.carried();
         self.actions.push_back(Action::Log(LogRecord::NewDay {
             wall: now.wall,
             carried,
         }));
+        self.prune_logs(now);
+    }
+
+    /// Peers with a non-zero count and that count (capped at the threshold).
+    fn carried(&self) -> Vec<(PeerId, u32)> {
+        let threshold = self.tracker.threshold();
+        self.peer_indices()
+            .filter_map(|p| {
+                let n = self.tracker.timeouts(p).min(threshold);
+                (n != 0).then_some((PeerId(p), n))
+            })
+            .collect()
+    }
+
+    /// With `log_retention_days` set, asks the shell to delete the day files older than
+    /// that: those of days strictly before `today - days` (so `days` = 7 keeps today's
+    /// file and the 7 before it).
+    fn prune_logs(&mut self, now: Now) {
+        if let Some(days) = self.retention_days {
+            let before_day = logline::day_number(now.wall).saturating_sub(i64::from(days));
+            self.actions.push_back(Action::PruneLogs { before_day });
+        }
     }
 
     fn log_change(&mut self, change: Change, now: Now) {
@@ -1030,9 +1111,11 @@ impl Engine {
                     "peer {name} offline after {} timeouts",
                     change.timeouts
                 ));
+                self.hook(change.peer, PeerState::Offline, change.timeouts, now);
             }
             ChangeKind::Recovered { was_offline: true } => {
                 self.say(format!("peer {name} back online"));
+                self.hook(change.peer, PeerState::Online, 0, now);
             }
             ChangeKind::Recovered { was_offline: false } => {}
         }

@@ -31,8 +31,13 @@ fn config(nodes: u8, threshold: u32) -> Config {
                 addr: addr(i),
             })
             .collect(),
+        online_threshold: 1,
+        on_change: None,
+        log_retention_days: None,
     }
 }
+
+mod ops;
 
 struct Harness {
     engine: Engine,
@@ -633,6 +638,7 @@ fn close_reasons_have_stable_labels() {
         CloseReason::NotReading,
         CloseReason::Replaced,
         CloseReason::Evicted,
+        CloseReason::Reconfigured,
     ];
     let mut kinds: Vec<&str> = all.iter().map(|r| r.kind()).collect();
     kinds.sort_unstable();

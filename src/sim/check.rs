@@ -30,9 +30,12 @@ pub fn detection_bound(interval: u64, timeout: u64, threshold: u32, max_latency:
 }
 
 /// The longest time from the end of an outage to the peer's `|0`: `interval + timeout`
-/// plus one round, and a few network trips (connect, handshake, probe).
-pub fn recovery_bound(interval: u64, timeout: u64, max_latency: u64) -> u64 {
-    2 * interval + timeout + 6 * max_latency
+/// plus one round, and a few network trips (connect, handshake, probe); with an
+/// `online_threshold` N above 1, N-1 more rounds (the probes in flight across the heal
+/// may still miss up to `timeout` after it, and each miss restarts the run of replies:
+/// the N turns that start after that are answered in a row).
+pub fn recovery_bound(interval: u64, timeout: u64, online_threshold: u32, max_latency: u64) -> u64 {
+    (u64::from(online_threshold.max(1)) + 1) * interval + timeout + 6 * max_latency
 }
 
 /// What the checker needs to know of a run.
@@ -47,6 +50,8 @@ pub struct Facts<'a> {
     pub timeout: u64,
     /// Config values.
     pub threshold: u32,
+    /// Config values.
+    pub online_threshold: u32,
     /// Largest one-way latency.
     pub max_latency: u64,
     /// Simulated time.
@@ -183,7 +188,7 @@ fn count_at(events: &[(u64, usize, u32)], starts: &[u64], peer: usize, t: u64) -
 pub fn check(f: &Facts<'_>) -> Report {
     let mut r = Report::default();
     let bound = detection_bound(f.interval, f.timeout, f.threshold, f.max_latency);
-    let recover = recovery_bound(f.interval, f.timeout, f.max_latency);
+    let recover = recovery_bound(f.interval, f.timeout, f.online_threshold, f.max_latency);
     let name = |n: usize| f.names.get(n).map_or("?", String::as_str);
     let empty: Vec<Span> = Vec::new();
     for o in 0..f.nodes {

@@ -86,6 +86,9 @@ pub fn mesh_config(n: usize, interval: u64, timeout: u64, threshold: u32) -> Con
         listen: None,
         metrics_listen: None,
         nodes,
+        online_threshold: 1,
+        on_change: None,
+        log_retention_days: None,
     }
 }
 
@@ -111,6 +114,7 @@ pub fn run(cfg: &Config, opts: &Options) -> Outcome {
         interval: cfg.interval_ms,
         timeout: cfg.timeout_ms,
         threshold: cfg.offline_threshold,
+        online_threshold: cfg.online_threshold,
         max_latency: opts.latency.1,
         duration: opts.duration_ms,
         faults: &world.faults,
@@ -501,9 +505,13 @@ impl World {
                             n.journal.event(wall, engine.peer_name(peer), timeouts);
                             n.events.push((t, peer.0, timeouts));
                         }
+                        // Simulated nodes are never reloaded.
+                        LogRecord::Reconfigured { .. } => {}
                     }
                 }
                 Action::Say(_) => {}
+                // Never asked: simulated configs set no hook and no retention.
+                Action::Hook(_) | Action::KillHook { .. } | Action::PruneLogs { .. } => {}
             }
         }
         let Some(n) = self.nodes.get_mut(node) else {

@@ -56,7 +56,12 @@ impl Summary {
                 cfg.offline_threshold,
                 opts.latency.1,
             ),
-            recovery_bound: check::recovery_bound(cfg.interval_ms, cfg.timeout_ms, opts.latency.1),
+            recovery_bound: check::recovery_bound(
+                cfg.interval_ms,
+                cfg.timeout_ms,
+                cfg.online_threshold,
+                opts.latency.1,
+            ),
             report: out.report.clone(),
         }
     }
