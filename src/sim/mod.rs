@@ -18,17 +18,18 @@
 pub mod check;
 pub mod fault;
 pub mod journal;
+mod queue;
 pub mod rng;
 pub mod summary;
 
-use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use crate::config::{Config, Node as CfgNode};
 use crate::mesh::{self, Action, CloseReason, ConnId, Engine, IoOp, LogRecord, Now};
 use fault::{Fault, FaultKind};
 use journal::MemJournal;
+use queue::Queue;
 use rng::Rng;
 
 /// What to simulate besides the mesh's own config.
@@ -149,26 +150,6 @@ enum What {
     FaultEnd(usize),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Ev {
-    at: u64,
-    seq: u64,
-    what: What,
-}
-
-impl Ord for Ev {
-    fn cmp(&self, other: &Self) -> Ordering {
-        // BinaryHeap is a max-heap: the earliest (then the first scheduled) on top.
-        (other.at, other.seq).cmp(&(self.at, self.seq))
-    }
-}
-
-impl PartialOrd for Ev {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum SegKind {
     Syn,
@@ -282,8 +263,7 @@ struct SimNode {
 
 struct World {
     now: u64,
-    seq: u64,
-    heap: BinaryHeap<Ev>,
+    queue: Queue<What>,
     rng: Rng,
     opts: Options,
     nodes: Vec<SimNode>,
@@ -356,8 +336,7 @@ impl World {
             .collect();
         World {
             now: 0,
-            seq: 0,
-            heap: BinaryHeap::new(),
+            queue: Queue::new(),
             rng,
             opts: opts.clone(),
             nodes,
@@ -373,12 +352,7 @@ impl World {
     }
 
     fn push(&mut self, at: u64, what: What) {
-        self.seq += 1;
-        self.heap.push(Ev {
-            at,
-            seq: self.seq,
-            what,
-        });
+        self.queue.push(at, what);
     }
 
     fn run(&mut self) {
@@ -399,13 +373,13 @@ impl World {
             self.start_node(node);
         }
         self.now = 0;
-        while let Some(ev) = self.heap.pop() {
-            if ev.at > self.opts.duration_ms {
+        while let Some((at, what)) = self.queue.pop() {
+            if at > self.opts.duration_ms {
                 break;
             }
-            self.now = self.now.max(ev.at);
-            match ev.what {
-                What::Timer { node, epoch } => self.on_timer(node, epoch, ev.at),
+            self.now = self.now.max(at);
+            match what {
+                What::Timer { node, epoch } => self.on_timer(node, epoch, at),
                 What::Deliver { conn, dir } => self.deliver(conn, dir),
                 What::FaultStart(i) => self.fault_start(i),
                 What::FaultEnd(i) => self.fault_end(i),
