@@ -14,7 +14,7 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
 /// Milliseconds the ring covers (a power of two).
-const RING: u64 = 4096;
+const RING: u64 = 256;
 
 /// A queue of `T` keyed on a time in ms that never goes back.
 pub(crate) struct Queue<T> {
