@@ -199,6 +199,47 @@ struct Seg {
     attempts: u32,
 }
 
+/// The segments of one direction of a connection, in order. A direction rarely holds
+/// more than one (a probe or its reply in flight), so the head is kept inline: sending
+/// and delivering it touch the connection alone, not a buffer elsewhere in memory.
+#[derive(Debug, Default)]
+struct SegQueue {
+    head: Option<Seg>,
+    /// The segments after `head` (empty while `head` is `None`).
+    rest: VecDeque<Seg>,
+}
+
+impl SegQueue {
+    fn is_empty(&self) -> bool {
+        self.head.is_none()
+    }
+
+    fn push_back(&mut self, seg: Seg) {
+        if self.head.is_none() {
+            self.head = Some(seg);
+        } else {
+            self.rest.push_back(seg);
+        }
+    }
+
+    fn push_front(&mut self, seg: Seg) {
+        if let Some(old) = self.head.replace(seg) {
+            self.rest.push_front(old);
+        }
+    }
+
+    fn pop_front(&mut self) -> Option<Seg> {
+        let seg = self.head.take()?;
+        self.head = self.rest.pop_front();
+        Some(seg)
+    }
+
+    fn clear(&mut self) {
+        self.head = None;
+        self.rest.clear();
+    }
+}
+
 /// One end of a simulated connection.
 #[derive(Debug, Clone, Copy)]
 struct End {
@@ -213,7 +254,7 @@ struct End {
 #[derive(Debug)]
 struct SimConn {
     ends: [End; 2],
-    queues: [VecDeque<Seg>; 2],
+    queues: [SegQueue; 2],
     scheduled: [bool; 2],
     /// A middlebox forgot it: every segment is answered with a reset.
     dead: bool,
@@ -562,7 +603,7 @@ impl World {
                     conn: None,
                 },
             ],
-            queues: [VecDeque::new(), VecDeque::new()],
+            queues: [SegQueue::default(), SegQueue::default()],
             scheduled: [false, false],
             dead: false,
             accepted: false,
@@ -607,7 +648,7 @@ impl World {
             .enumerate()
             .filter(|(i, c)| {
                 c.ends.iter().all(|e| e.conn.is_none())
-                    && c.queues.iter().all(VecDeque::is_empty)
+                    && c.queues.iter().all(SegQueue::is_empty)
                     && !c.scheduled.iter().any(|&s| s)
                     && !held.contains(i)
             })
