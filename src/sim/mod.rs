@@ -971,7 +971,12 @@ impl World {
         let Some(c) = self.conns.get(sc_id) else {
             return;
         };
-        let client_addr = self.nodes.get(c.ends[0].node).map(|n| n.addr);
+        // Only an accept needs the dialling node's address: data, the common case, does
+        // not look at that node at all.
+        let client_addr = match what {
+            Held::Accepted { .. } => self.nodes.get(c.ends[0].node).map(|n| n.addr),
+            _ => None,
+        };
         let Some(n) = self.nodes.get_mut(node) else {
             return;
         };
@@ -1127,6 +1132,51 @@ impl World {
                 e.conn = None;
             }
             self.send(sc, end, SegKind::Fin);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A direction's queue with its head inline keeps the order of a plain deque under
+    /// sends, deliveries, retransmissions put back in front, and resets that clear it.
+    #[test]
+    fn seg_queue_keeps_deque_order() {
+        let mut rng = Rng::new(3);
+        let mut q = SegQueue::default();
+        let mut model: VecDeque<Seg> = VecDeque::new();
+        let seg = |sent: u64| Seg {
+            kind: SegKind::Data(Bytes::new(&sent.to_le_bytes())),
+            sent,
+            attempts: 0,
+        };
+        let key = |s: Option<Seg>| s.map(|s| (s.sent, s.kind));
+        for step in 0..20_000u64 {
+            match rng.range(0, 9) {
+                0..=3 => {
+                    q.push_back(seg(step));
+                    model.push_back(seg(step));
+                }
+                4..=6 => assert_eq!(key(q.pop_front()), key(model.pop_front()), "{step}"),
+                7 => {
+                    if let Some(s) = model.pop_front() {
+                        assert_eq!(key(q.pop_front()), key(Some(s.clone())), "{step}");
+                        q.push_front(s.clone());
+                        model.push_front(s);
+                    }
+                }
+                8 => {
+                    q.push_front(seg(step));
+                    model.push_front(seg(step));
+                }
+                _ => {
+                    q.clear();
+                    model.clear();
+                }
+            }
+            assert_eq!(q.is_empty(), model.is_empty(), "{step}");
         }
     }
 }

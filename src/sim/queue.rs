@@ -1,11 +1,12 @@
 //! The simulator's pending events, taken in `(time, order of scheduling)` order: the
 //! order a binary heap keyed on `(at, seq)` gives, at a fraction of its cost.
 //!
-//! Almost every event of a run is due within a few seconds (segment latencies, the
-//! engines' next timers), so those go into a ring of one bucket per millisecond, each
-//! bucket a list in the order the events were scheduled: scheduling is a push, taking the
-//! next is a read. Events further ahead (faults, long retransmission backoffs) wait in a
-//! heap. Both keep the heap's order: an event that went to the far heap was scheduled
+//! Almost every event of a run is due within a few tens of milliseconds (segment
+//! latencies; an engine's next timer, its probe turns being spread over the interval), so
+//! those go into a ring of one bucket per millisecond, each bucket a list in the order the
+//! events were scheduled: scheduling is a push, taking the next is a read. The ring is
+//! short (256 ms) so the buckets in use stay in cache. Events further ahead (faults,
+//! retransmission backoffs, the timers of a slow mesh) wait in a heap. Both keep the heap's order: an event that went to the far heap was scheduled
 //! while its millisecond was still out of the ring's reach, so before every event that
 //! went straight to that millisecond's bucket, and the far events of a millisecond are
 //! taken first.
