@@ -1,7 +1,8 @@
 //! The simulator's properties (src/sim/check.rs) over many seeds, and determinism.
 //!
 //! `UPTIME_TRACKER_SIM_SEEDS=N` runs N seeds instead of the default; `UPTIME_TRACKER_SIM_LONG=1`
-//! also runs 50 nodes for 24 simulated hours.
+//! also runs 50 nodes for 24 simulated hours (about 2 minutes of CPU with
+//! `cargo test --profile sim`, the build for speed; BENCHMARKS.md).
 
 use uptime_tracker::sim::{self, Options};
 

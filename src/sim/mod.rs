@@ -18,17 +18,18 @@
 pub mod check;
 pub mod fault;
 pub mod journal;
+mod queue;
 pub mod rng;
 pub mod summary;
 
-use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use crate::config::{Config, Node as CfgNode};
 use crate::mesh::{self, Action, CloseReason, ConnId, Engine, IoOp, LogRecord, Now};
 use fault::{Fault, FaultKind};
 use journal::MemJournal;
+use queue::Queue;
 use rng::Rng;
 
 /// What to simulate besides the mesh's own config.
@@ -154,26 +155,6 @@ enum What {
     FaultEnd(usize),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Ev {
-    at: u64,
-    seq: u64,
-    what: What,
-}
-
-impl Ord for Ev {
-    fn cmp(&self, other: &Self) -> Ordering {
-        // BinaryHeap is a max-heap: the earliest (then the first scheduled) on top.
-        (other.at, other.seq).cmp(&(self.at, self.seq))
-    }
-}
-
-impl PartialOrd for Ev {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum SegKind {
     Syn,
@@ -223,6 +204,47 @@ struct Seg {
     attempts: u32,
 }
 
+/// The segments of one direction of a connection, in order. A direction rarely holds
+/// more than one (a probe or its reply in flight), so the head is kept inline: sending
+/// and delivering it touch the connection alone, not a buffer elsewhere in memory.
+#[derive(Debug, Default)]
+struct SegQueue {
+    head: Option<Seg>,
+    /// The segments after `head` (empty while `head` is `None`).
+    rest: VecDeque<Seg>,
+}
+
+impl SegQueue {
+    fn is_empty(&self) -> bool {
+        self.head.is_none()
+    }
+
+    fn push_back(&mut self, seg: Seg) {
+        if self.head.is_none() {
+            self.head = Some(seg);
+        } else {
+            self.rest.push_back(seg);
+        }
+    }
+
+    fn push_front(&mut self, seg: Seg) {
+        if let Some(old) = self.head.replace(seg) {
+            self.rest.push_front(old);
+        }
+    }
+
+    fn pop_front(&mut self) -> Option<Seg> {
+        let seg = self.head.take()?;
+        self.head = self.rest.pop_front();
+        Some(seg)
+    }
+
+    fn clear(&mut self) {
+        self.head = None;
+        self.rest.clear();
+    }
+}
+
 /// One end of a simulated connection.
 #[derive(Debug, Clone, Copy)]
 struct End {
@@ -237,7 +259,7 @@ struct End {
 #[derive(Debug)]
 struct SimConn {
     ends: [End; 2],
-    queues: [VecDeque<Seg>; 2],
+    queues: [SegQueue; 2],
     scheduled: [bool; 2],
     /// A middlebox forgot it: every segment is answered with a reset.
     dead: bool,
@@ -287,8 +309,7 @@ struct SimNode {
 
 struct World {
     now: u64,
-    seq: u64,
-    heap: BinaryHeap<Ev>,
+    queue: Queue<What>,
     rng: Rng,
     opts: Options,
     nodes: Vec<SimNode>,
@@ -361,8 +382,7 @@ impl World {
             .collect();
         World {
             now: 0,
-            seq: 0,
-            heap: BinaryHeap::new(),
+            queue: Queue::new(),
             rng,
             opts: opts.clone(),
             nodes,
@@ -378,12 +398,7 @@ impl World {
     }
 
     fn push(&mut self, at: u64, what: What) {
-        self.seq += 1;
-        self.heap.push(Ev {
-            at,
-            seq: self.seq,
-            what,
-        });
+        self.queue.push(at, what);
     }
 
     fn run(&mut self) {
@@ -404,13 +419,13 @@ impl World {
             self.start_node(node);
         }
         self.now = 0;
-        while let Some(ev) = self.heap.pop() {
-            if ev.at > self.opts.duration_ms {
+        while let Some((at, what)) = self.queue.pop() {
+            if at > self.opts.duration_ms {
                 break;
             }
-            self.now = self.now.max(ev.at);
-            match ev.what {
-                What::Timer { node, epoch } => self.on_timer(node, epoch, ev.at),
+            self.now = self.now.max(at);
+            match what {
+                What::Timer { node, epoch } => self.on_timer(node, epoch, at),
                 What::Deliver { conn, dir } => self.deliver(conn, dir),
                 What::FaultStart(i) => self.fault_start(i),
                 What::FaultEnd(i) => self.fault_end(i),
@@ -594,7 +609,7 @@ impl World {
                     conn: None,
                 },
             ],
-            queues: [VecDeque::new(), VecDeque::new()],
+            queues: [SegQueue::default(), SegQueue::default()],
             scheduled: [false, false],
             dead: false,
             accepted: false,
@@ -639,7 +654,7 @@ impl World {
             .enumerate()
             .filter(|(i, c)| {
                 c.ends.iter().all(|e| e.conn.is_none())
-                    && c.queues.iter().all(VecDeque::is_empty)
+                    && c.queues.iter().all(SegQueue::is_empty)
                     && !c.scheduled.iter().any(|&s| s)
                     && !held.contains(i)
             })
@@ -962,7 +977,12 @@ impl World {
         let Some(c) = self.conns.get(sc_id) else {
             return;
         };
-        let client_addr = self.nodes.get(c.ends[0].node).map(|n| n.addr);
+        // Only an accept needs the dialling node's address: data, the common case, does
+        // not look at that node at all.
+        let client_addr = match what {
+            Held::Accepted { .. } => self.nodes.get(c.ends[0].node).map(|n| n.addr),
+            _ => None,
+        };
         let Some(n) = self.nodes.get_mut(node) else {
             return;
         };
@@ -1118,6 +1138,51 @@ impl World {
                 e.conn = None;
             }
             self.send(sc, end, SegKind::Fin);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A direction's queue with its head inline keeps the order of a plain deque under
+    /// sends, deliveries, retransmissions put back in front, and resets that clear it.
+    #[test]
+    fn seg_queue_keeps_deque_order() {
+        let mut rng = Rng::new(3);
+        let mut q = SegQueue::default();
+        let mut model: VecDeque<Seg> = VecDeque::new();
+        let seg = |sent: u64| Seg {
+            kind: SegKind::Data(Bytes::new(&sent.to_le_bytes())),
+            sent,
+            attempts: 0,
+        };
+        let key = |s: Option<Seg>| s.map(|s| (s.sent, s.kind));
+        for step in 0..20_000u64 {
+            match rng.range(0, 9) {
+                0..=3 => {
+                    q.push_back(seg(step));
+                    model.push_back(seg(step));
+                }
+                4..=6 => assert_eq!(key(q.pop_front()), key(model.pop_front()), "{step}"),
+                7 => {
+                    if let Some(s) = model.pop_front() {
+                        assert_eq!(key(q.pop_front()), key(Some(s.clone())), "{step}");
+                        q.push_front(s.clone());
+                        model.push_front(s);
+                    }
+                }
+                8 => {
+                    q.push_front(seg(step));
+                    model.push_front(seg(step));
+                }
+                _ => {
+                    q.clear();
+                    model.clear();
+                }
+            }
+            assert_eq!(q.is_empty(), model.is_empty(), "{step}");
         }
     }
 }
