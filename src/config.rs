@@ -33,6 +33,9 @@ pub struct Node {
     pub name: String,
     /// Where the node listens and, for source checks, the address it connects from.
     pub addr: SocketAddr,
+    /// The node runs the earlier tool: probe it with HTTP `GET /` instead of the line
+    /// protocol (no authentication for it).
+    pub legacy_http: bool,
 }
 
 /// A validated configuration.
@@ -55,6 +58,9 @@ pub struct Config {
     pub listen: Option<SocketAddr>,
     /// Every node of the mesh, this one included, in file order.
     pub nodes: Vec<Node>,
+    /// The file holding the mesh's shared secret (authenticated handshakes), resolved
+    /// like `log_folder`; read by the daemon, not here.
+    pub secret_file: Option<PathBuf>,
 }
 
 impl Config {
@@ -159,6 +165,7 @@ impl Config {
             nodes.push(Node {
                 name: n.name.get_ref().clone(),
                 addr,
+                legacy_http: n.legacy_http.unwrap_or(false),
             });
         }
 
@@ -243,7 +250,34 @@ impl Config {
             },
         };
 
+        let secret_file = match &raw.secret_file {
+            None => None,
+            Some(f) if !cfg!(feature = "auth") => {
+                return Err(fail(
+                    f.span(),
+                    "secret_file is set, but this binary was built without authenticated \
+                     handshakes (cargo feature `auth`): build it with that feature, or leave \
+                     secret_file out"
+                        .into(),
+                ));
+            }
+            Some(f) => {
+                let file = f.get_ref();
+                if file.is_empty() || file.contains('\0') {
+                    return Err(fail(
+                        f.span(),
+                        "secret_file must be a non-empty path".into(),
+                    ));
+                }
+                Some(match path.parent() {
+                    Some(dir) if Path::new(file).is_relative() => dir.join(file),
+                    _ => PathBuf::from(file),
+                })
+            }
+        };
+
         Ok(Config {
+            secret_file,
             whoami,
             me,
             interval_ms,
@@ -324,6 +358,8 @@ struct RawConfig {
     #[serde(alias = "logFolder")]
     log_folder: Spanned<String>,
     listen: Option<Spanned<String>>,
+    #[serde(alias = "secretFile")]
+    secret_file: Option<Spanned<String>>,
     nodes: Vec<RawNode>,
 }
 
@@ -333,6 +369,8 @@ struct RawNode {
     name: Spanned<String>,
     ip: Spanned<String>,
     port: Spanned<i64>,
+    #[serde(alias = "legacyHttp")]
+    legacy_http: Option<bool>,
 }
 
 fn period(value: &Spanned<i64>, field: &str) -> Result<u64, String> {
@@ -431,6 +469,32 @@ port = 47003
             Ok(c) => panic!("accepted: {c:?}"),
             Err(e) => e,
         }
+    }
+
+    #[test]
+    fn secret_file_and_legacy_http() {
+        let text = GOOD
+            .replace("log_folder", "secret_file = \"secret\"\nlog_folder")
+            .replace("port = 47001", "port = 47001\nlegacy_http = true");
+        let c = Config::parse(&text, Path::new("/etc/ut/mesh.toml"), None);
+        if cfg!(feature = "auth") {
+            let c = c.unwrap();
+            assert_eq!(c.secret_file, Some(PathBuf::from("/etc/ut/secret")));
+            assert!(c.nodes[0].legacy_http && !c.nodes[1].legacy_http);
+            let e =
+                parse(&GOOD.replace("log_folder", "secret_file = \"\"\nlog_folder")).unwrap_err();
+            assert!(e.message.contains("non-empty"), "{e}");
+        } else {
+            let e = c.unwrap_err();
+            assert!(
+                e.message.contains("without authenticated handshakes"),
+                "{e}"
+            );
+            assert_eq!(e.position, Some((6, 15)), "{e}");
+        }
+        let c = parse(GOOD).unwrap();
+        assert_eq!(c.secret_file, None);
+        assert!(c.nodes.iter().all(|n| !n.legacy_http));
     }
 
     #[test]

@@ -6,6 +6,8 @@
 //! [`journal`] writes the files; [`daemon`] is the thin shell, the only code that touches
 //! sockets, signals and the clocks; `sim` runs many engines over a simulated network.
 
+#[cfg(feature = "auth")]
+pub mod auth;
 pub mod config;
 pub mod daemon;
 pub mod journal;

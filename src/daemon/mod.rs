@@ -154,6 +154,20 @@ impl Shell {
             stderr_dropped: Cell::new(0),
             accept_paused: false,
         };
+        #[cfg(feature = "auth")]
+        let mut shell = shell;
+        #[cfg(feature = "auth")]
+        if let Some(secret) = pre.take_secret() {
+            shell
+                .engine
+                .set_auth(secret, Box::new(|buf: &mut [u8]| sys::os_random(buf)));
+            if let Some(file) = &cfg.secret_file {
+                shell.say(format_args!(
+                    "handshakes authenticated with the secret in {}",
+                    file.display()
+                ));
+            }
+        }
         for warning in pre.warnings() {
             shell.say(format_args!("{warning}"));
         }

@@ -127,6 +127,14 @@ pub enum CloseReason {
     /// Too many connections from one address were waiting for their `HELLO`; this one was
     /// the oldest.
     Evicted,
+    /// The other side's handshake proof does not match this node's secret.
+    AuthFailed,
+    /// This node has a `secret_file`; the other side sent a plain `HELLO`.
+    AuthRequired,
+    /// The other side asked for an authenticated handshake; this node has no secret.
+    NoSecret,
+    /// This machine could not get random bytes for a handshake nonce.
+    NoRandom,
 }
 
 impl CloseReason {
@@ -151,6 +159,10 @@ impl CloseReason {
             CloseReason::NotReading => "not_reading",
             CloseReason::Replaced => "replaced",
             CloseReason::Evicted => "evicted",
+            CloseReason::AuthFailed => "auth_failed",
+            CloseReason::AuthRequired => "auth_required",
+            CloseReason::NoSecret => "no_secret",
+            CloseReason::NoRandom => "no_random",
         }
     }
 
@@ -166,19 +178,22 @@ impl CloseReason {
             | CloseReason::Unexpected
             | CloseReason::WrongNode => "protocol",
             CloseReason::Replaced | CloseReason::Evicted => "replaced",
+            CloseReason::AuthFailed | CloseReason::AuthRequired | CloseReason::NoSecret => "auth",
+            CloseReason::NoRandom => "local",
         }
     }
 
     /// Whether the failure is this machine's own trouble (out of descriptors, memory or
     /// buffers, no local address), which says nothing about the peer.
     pub fn is_local(self) -> bool {
-        matches!(
-            self,
-            CloseReason::Io { errno, .. } if matches!(
-                errno,
-                libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM | libc::EADDRNOTAVAIL
+        self == CloseReason::NoRandom
+            || matches!(
+                self,
+                CloseReason::Io { errno, .. } if matches!(
+                    errno,
+                    libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM | libc::EADDRNOTAVAIL
+                )
             )
-        )
     }
 
     /// The reason for an I/O error of operation `op`.
@@ -220,6 +235,18 @@ impl fmt::Display for CloseReason {
             CloseReason::Evicted => {
                 f.write_str("evicted: too many connections from this address without HELLO")
             }
+            CloseReason::AuthFailed => f.write_str(
+                "authentication failed: the handshake's proof does not match this node's secret \
+                 (another secret_file?)",
+            ),
+            CloseReason::AuthRequired => f.write_str(
+                "authentication required: this node has a secret_file, the other side sent a \
+                 plain HELLO (no secret_file there?)",
+            ),
+            CloseReason::NoSecret => f.write_str(
+                "the other side wants an authenticated handshake, but this node has no secret_file",
+            ),
+            CloseReason::NoRandom => f.write_str("no random bytes for a handshake nonce"),
         }
     }
 }

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 
 use crate::timer::TimerId;
 use crate::wire::framer::Framer;
+use crate::wire::message::NONCE_LEN;
 
 /// A connection's stable id. The slot index is reused after a close; the generation
 /// tells the old id from the new one.
@@ -70,6 +71,17 @@ pub(crate) struct Conn {
     pub(crate) sent: usize,
     /// The connect/handshake deadline while the connection is not yet established.
     pub(crate) timer: Option<TimerId>,
+    /// The authenticated handshake under way, only while there is one.
+    pub(crate) hs: Option<Box<Handshake>>,
+}
+
+/// An authenticated handshake under way: both nonces (the listener's is zero until it is
+/// known) and the peer the connection is with, or claims to be.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Handshake {
+    pub(crate) nonce_c: [u8; NONCE_LEN],
+    pub(crate) nonce_l: [u8; NONCE_LEN],
+    pub(crate) peer: usize,
 }
 
 impl Conn {
@@ -80,6 +92,7 @@ impl Conn {
             out: Vec::new(),
             sent: 0,
             timer: None,
+            hs: None,
         }
     }
 

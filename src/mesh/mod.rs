@@ -39,6 +39,8 @@
 //! ids (a connection already closed) are ignored.
 
 mod action;
+#[cfg(all(test, feature = "auth"))]
+mod auth_tests;
 mod conn;
 #[cfg(test)]
 mod tests;
@@ -55,7 +57,24 @@ use crate::timer::{TimerId, Wheel};
 use crate::tracker::{Change, ChangeKind, Tracker};
 use crate::wire::framer::{Framer, MAX_LINE};
 use crate::wire::message::{self, Message, PROTOCOL_VERSION};
-use conn::{Conn, Slab};
+use conn::{Conn, Handshake, Slab};
+use message::{MAC_LEN, NONCE_LEN};
+
+/// Where handshake nonces come from: fills the buffer with fresh random bytes (the OS's
+/// in the daemon, a seeded generator in the simulator and tests), or fails (this
+/// machine's trouble: the handshake is dropped and counts against no peer).
+pub type NonceSource = Box<dyn FnMut(&mut [u8]) -> std::io::Result<()>>;
+
+/// The authenticated handshake's secret and nonce source (see [`Engine::set_auth`]).
+#[cfg(feature = "auth")]
+pub struct Auth {
+    secret: crate::auth::Secret,
+    nonces: NonceSource,
+}
+
+/// Without the `auth` feature there is no secret: an `Option<Auth>` is always `None`.
+#[cfg(not(feature = "auth"))]
+pub type Auth = std::convert::Infallible;
 
 /// Most unsent bytes queued on one connection; a peer that does not read is cut off.
 pub const MAX_OUTPUT: usize = 16 * 1024;
@@ -110,6 +129,10 @@ struct Peer {
     /// The class of trouble last reported for it ([`CloseReason::class`]), so a peer
     /// that stays down is reported once; `None` once a handshake succeeded.
     trouble: Option<&'static str>,
+    /// The class of trouble last reported about connections claiming to be it, so a
+    /// stranger failing handshakes in its name is reported once; `None` once one of its
+    /// connections authenticated.
+    inbound_trouble: Option<&'static str>,
     /// Whether a link to it ever completed a handshake.
     ever_connected: bool,
     /// When our current link to it completed its handshake (monotonic ms).
@@ -121,7 +144,19 @@ struct Peer {
 /// One line read from a connection, decoded into owned values so the engine can act on
 /// it after the framer's borrow ends.
 enum Input {
-    Hello { name: String },
+    Hello {
+        name: String,
+    },
+    Challenge {
+        name: String,
+        nonce: [u8; NONCE_LEN],
+    },
+    Response {
+        name: String,
+        nonce: [u8; NONCE_LEN],
+        mac: [u8; MAC_LEN],
+    },
+    Proof([u8; MAC_LEN]),
     Ping(u64),
     Pong(u64),
     Unknown,
@@ -150,6 +185,8 @@ pub struct Engine {
     waiting: Vec<(u64, ConnId, IpAddr)>,
     /// Every configured node's ip (canonical), for the stranger check on each accept.
     peer_ips: HashSet<IpAddr>,
+    /// The secret and nonces of the authenticated handshake, when one is configured.
+    auth: Option<Auth>,
 }
 
 impl Engine {
@@ -166,6 +203,7 @@ impl Engine {
                 link: None,
                 inbound: None,
                 trouble: None,
+                inbound_trouble: None,
                 ever_connected: false,
                 ready_at: 0,
                 missed_at: None,
@@ -189,6 +227,7 @@ impl Engine {
                 .iter()
                 .map(|n| n.addr.ip().to_canonical())
                 .collect(),
+            auth: None,
         };
         for peer in engine.peer_indices() {
             engine.connect(peer, now);
@@ -207,6 +246,20 @@ impl Engine {
         }
         engine.schedule_day_check(now);
         engine
+    }
+
+    /// Turns on the authenticated handshake (`secret_file`): every connection of this
+    /// node, both ways, then proves knowledge of `secret` before any probe is sent,
+    /// answered or counted. `nonces` supplies each handshake's fresh random nonce. Call it
+    /// right after [`Engine::new`], before any event.
+    #[cfg(feature = "auth")]
+    pub fn set_auth(&mut self, secret: crate::auth::Secret, nonces: NonceSource) {
+        self.auth = Some(Auth { secret, nonces });
+    }
+
+    /// Whether handshakes are authenticated.
+    pub fn authenticated(&self) -> bool {
+        self.auth.is_some()
     }
 
     // ---------------------------------------------------------------------------------
@@ -297,7 +350,34 @@ impl Engine {
             return;
         }
         *state = LinkState::Handshaking;
-        self.send_hello(conn, now);
+        let peer = match c.role {
+            Role::Out { peer, .. } => peer,
+            Role::In { .. } => return,
+        };
+        if self.auth.is_none() {
+            return self.send_hello(conn, now);
+        }
+        let Some(nonce_c) = self.nonce() else {
+            return self.close(conn, CloseReason::NoRandom, now);
+        };
+        if let Some(c) = self.conns.get_mut(conn) {
+            c.hs = Some(Box::new(Handshake {
+                nonce_c,
+                nonce_l: [0; NONCE_LEN],
+                peer,
+            }));
+        }
+        let whoami = std::mem::take(&mut self.whoami);
+        self.send_message(
+            conn,
+            Message::Challenge {
+                version: PROTOCOL_VERSION,
+                name: &whoami,
+                nonce: nonce_c,
+            },
+            now,
+        );
+        self.whoami = whoami;
     }
 
     /// A connection from `from` was accepted. Returns its id, or `None` when it is refused
@@ -526,7 +606,14 @@ impl Engine {
                     state: LinkState::Handshaking,
                 },
                 Input::Hello { name },
-            ) => self.link_ready(conn, peer, &name, now),
+            ) if self.auth.is_none() => self.link_ready(conn, peer, &name, now),
+            (
+                Role::Out {
+                    peer,
+                    state: LinkState::Handshaking,
+                },
+                Input::Response { name, nonce, mac },
+            ) if self.auth.is_some() => self.on_response(conn, peer, &name, nonce, &mac, now),
             (
                 Role::Out {
                     peer,
@@ -546,7 +633,27 @@ impl Engine {
                     peer: None, from, ..
                 },
                 Input::Hello { name },
-            ) => self.inbound_hello(conn, from, &name, now),
+            ) => {
+                if self.auth.is_some() {
+                    return self.close(conn, CloseReason::AuthRequired, now);
+                }
+                if let Some(peer) = self.check_claim(conn, from, &name, now) {
+                    self.send_hello(conn, now);
+                    self.inbound_ready(conn, peer, from, now);
+                }
+            }
+            (
+                Role::In {
+                    peer: None, from, ..
+                },
+                Input::Challenge { name, nonce },
+            ) => self.on_challenge(conn, from, &name, nonce, now),
+            (
+                Role::In {
+                    peer: None, from, ..
+                },
+                Input::Proof(mac),
+            ) => self.on_proof(conn, from, &mac, now),
             (Role::In { peer: Some(_), .. }, Input::Ping(seq)) => {
                 self.send_message(conn, Message::Pong { seq }, now)
             }
@@ -593,9 +700,15 @@ impl Engine {
         }
     }
 
-    /// An accepted connection's `HELLO`: it must name a configured peer whose ip it comes
-    /// from.
-    fn inbound_hello(&mut self, conn: ConnId, from: SocketAddr, name: &str, now: Now) {
+    /// An accepted connection's claim to be `name` (its `HELLO` or `CHALLENGE`): it must
+    /// name a configured peer whose ip it comes from. Returns the peer, or closes `conn`.
+    fn check_claim(
+        &mut self,
+        conn: ConnId,
+        from: SocketAddr,
+        name: &str,
+        now: Now,
+    ) -> Option<usize> {
         let ip = from.ip().to_canonical();
         let found = self.peers.iter().position(|p| p.name == name);
         let problem = match found {
@@ -617,11 +730,19 @@ impl Engine {
                 problem.unwrap_or_default()
             );
             self.say_quietly(now, msg);
-            return self.close(conn, CloseReason::WrongNode, now);
+            self.close(conn, CloseReason::WrongNode, now);
+            return None;
         };
+        Some(peer)
+    }
+
+    /// An accepted connection proved to be `peer` (its `HELLO`, or its `PROOF`): its
+    /// `PING`s are answered from now on.
+    fn inbound_ready(&mut self, conn: ConnId, peer: usize, from: SocketAddr, now: Now) {
         let Some(c) = self.conns.get_mut(conn) else {
             return;
         };
+        c.hs = None;
         c.role = Role::In {
             from,
             peer: Some(peer),
@@ -631,7 +752,9 @@ impl Engine {
             self.wheel.cancel(t);
         }
         self.waiting.retain(|w| w.1 != conn);
-        self.send_hello(conn, now);
+        if let Some(p) = self.peers.get_mut(peer) {
+            p.inbound_trouble = None;
+        }
         // The peer reconnected: its older connection is dead from its side.
         let older = self
             .peers
@@ -666,6 +789,200 @@ impl Engine {
                 self.connect(peer, now);
             }
             _ => {}
+        }
+    }
+
+    /// Our link's `CHALLENGE` was answered: the listener must be `peer` and prove it knows
+    /// the secret; then we prove it too, and the link is ready (our `PROOF` goes out
+    /// before any `PING`, on the same ordered stream).
+    fn on_response(
+        &mut self,
+        conn: ConnId,
+        peer: usize,
+        name: &str,
+        nonce_l: [u8; NONCE_LEN],
+        mac: &[u8; MAC_LEN],
+        now: Now,
+    ) {
+        let Some(mut hs) = self.conns.get_mut(conn).and_then(|c| c.hs.take()) else {
+            return self.close(conn, CloseReason::Unexpected, now);
+        };
+        if name != self.name(peer) {
+            // link_ready reports and closes with the name it got.
+            return self.link_ready(conn, peer, name, now);
+        }
+        hs.nonce_l = nonce_l;
+        let (nonce_c, peer_name, whoami) = (hs.nonce_c, name, self.whoami.clone());
+        if !self.verify(
+            Direction::Listener,
+            &nonce_c,
+            &nonce_l,
+            &whoami,
+            peer_name,
+            mac,
+        ) {
+            return self.close(conn, CloseReason::AuthFailed, now);
+        }
+        let Some(proof) = self.prove(Direction::Connector, &nonce_c, &nonce_l, &whoami, peer_name)
+        else {
+            return self.close(conn, CloseReason::Unexpected, now);
+        };
+        self.send_message(conn, Message::Proof { mac: proof }, now);
+        self.link_ready(conn, peer, name, now);
+    }
+
+    /// An accepted connection's `CHALLENGE`: a configured peer from its own ip, answered
+    /// with our nonce and proof; its `PING`s wait for its `PROOF`.
+    fn on_challenge(
+        &mut self,
+        conn: ConnId,
+        from: SocketAddr,
+        name: &str,
+        nonce_c: [u8; NONCE_LEN],
+        now: Now,
+    ) {
+        if self.auth.is_none() {
+            return self.close(conn, CloseReason::NoSecret, now);
+        }
+        if self.conns.get(conn).is_some_and(|c| c.hs.is_some()) {
+            return self.close(conn, CloseReason::Unexpected, now);
+        }
+        let Some(peer) = self.check_claim(conn, from, name, now) else {
+            return;
+        };
+        let Some(nonce_l) = self.nonce() else {
+            return self.close(conn, CloseReason::NoRandom, now);
+        };
+        let whoami = self.whoami.clone();
+        let Some(mac) = self.prove(Direction::Listener, &nonce_c, &nonce_l, name, &whoami) else {
+            return self.close(conn, CloseReason::Unexpected, now);
+        };
+        if let Some(c) = self.conns.get_mut(conn) {
+            c.hs = Some(Box::new(Handshake {
+                nonce_c,
+                nonce_l,
+                peer,
+            }));
+        }
+        self.send_message(
+            conn,
+            Message::Response {
+                version: PROTOCOL_VERSION,
+                name: &whoami,
+                nonce: nonce_l,
+                mac,
+            },
+            now,
+        );
+    }
+
+    /// An accepted connection's `PROOF`: it must be the claimed peer's proof for this
+    /// connection's two nonces.
+    fn on_proof(&mut self, conn: ConnId, from: SocketAddr, mac: &[u8; MAC_LEN], now: Now) {
+        let Some(hs) = self.conns.get_mut(conn).and_then(|c| c.hs.take()) else {
+            return self.close(conn, CloseReason::Unexpected, now);
+        };
+        let peer_name = self.name(hs.peer).to_string();
+        let whoami = self.whoami.clone();
+        if !self.verify(
+            Direction::Connector,
+            &hs.nonce_c,
+            &hs.nonce_l,
+            &peer_name,
+            &whoami,
+            mac,
+        ) {
+            // Once per kind of trouble per peer until it authenticates: anyone on a
+            // peer's address can fail handshakes in its name, as often as it likes.
+            let reason = CloseReason::AuthFailed;
+            if let Some(p) = self.peers.get_mut(hs.peer)
+                && p.inbound_trouble != Some(reason.class())
+            {
+                p.inbound_trouble = Some(reason.class());
+                let msg = format!("connection from {from} (as peer {peer_name}) closed: {reason}");
+                self.say(msg);
+            }
+            return self.close(conn, reason, now);
+        }
+        self.inbound_ready(conn, hs.peer, from, now);
+    }
+
+    /// A fresh nonce, or `None` without a secret or when no random bytes could be had.
+    fn nonce(&mut self) -> Option<[u8; NONCE_LEN]> {
+        #[cfg(feature = "auth")]
+        {
+            let auth = self.auth.as_mut()?;
+            let mut nonce = [0u8; NONCE_LEN];
+            match (auth.nonces)(&mut nonce) {
+                Ok(()) => Some(nonce),
+                Err(e) => {
+                    self.say(format!(
+                        "this machine: no random bytes for a handshake: {e}"
+                    ));
+                    None
+                }
+            }
+        }
+        #[cfg(not(feature = "auth"))]
+        {
+            None
+        }
+    }
+
+    /// `dir`'s proof over the nonces and names (connector's name first).
+    fn prove(
+        &self,
+        dir: Direction,
+        nonce_c: &[u8; NONCE_LEN],
+        nonce_l: &[u8; NONCE_LEN],
+        name_c: &str,
+        name_l: &str,
+    ) -> Option<[u8; MAC_LEN]> {
+        #[cfg(feature = "auth")]
+        {
+            let auth = self.auth.as_ref()?;
+            let t = crate::auth::Transcript {
+                nonce_c,
+                nonce_l,
+                name_c,
+                name_l,
+            };
+            Some(crate::auth::prove(&auth.secret, dir.into(), &t))
+        }
+        #[cfg(not(feature = "auth"))]
+        {
+            let _ = (dir, nonce_c, nonce_l, name_c, name_l);
+            None
+        }
+    }
+
+    /// Whether `mac` is `dir`'s proof over the nonces and names (constant-time compare).
+    fn verify(
+        &self,
+        dir: Direction,
+        nonce_c: &[u8; NONCE_LEN],
+        nonce_l: &[u8; NONCE_LEN],
+        name_c: &str,
+        name_l: &str,
+        mac: &[u8; MAC_LEN],
+    ) -> bool {
+        #[cfg(feature = "auth")]
+        {
+            let Some(auth) = self.auth.as_ref() else {
+                return false;
+            };
+            let t = crate::auth::Transcript {
+                nonce_c,
+                nonce_l,
+                name_c,
+                name_l,
+            };
+            crate::auth::verify(&auth.secret, dir.into(), &t, mac)
+        }
+        #[cfg(not(feature = "auth"))]
+        {
+            let _ = (dir, nonce_c, nonce_l, name_c, name_l, mac);
+            false
         }
     }
 
@@ -812,8 +1129,25 @@ impl Engine {
                 peer: None, from, ..
             } => {
                 self.waiting.retain(|w| w.1 != conn);
-                if !matches!(reason, CloseReason::WrongNode) {
-                    self.say_quietly(now, format!("connection from {from} closed: {reason}"));
+                match (c.hs, reason) {
+                    (_, CloseReason::WrongNode | CloseReason::AuthFailed) => {}
+                    // Hung up on our RESPONSE: it did not accept our proof. Once per peer
+                    // until it authenticates, like a failed proof.
+                    (Some(hs), CloseReason::ClosedByPeer) => {
+                        let name = self.name(hs.peer).to_string();
+                        if let Some(p) = self.peers.get_mut(hs.peer)
+                            && p.inbound_trouble != Some("auth")
+                        {
+                            p.inbound_trouble = Some("auth");
+                            let msg = format!(
+                                "connection from {from} (as peer {name}) closed during the \
+                                 authenticated handshake: it refused our proof (another \
+                                 secret_file?)"
+                            );
+                            self.say(msg);
+                        }
+                    }
+                    _ => self.say_quietly(now, format!("connection from {from} closed: {reason}")),
                 }
             }
             Role::In {
@@ -838,6 +1172,7 @@ impl Engine {
 
     fn report_trouble(&mut self, peer: usize, reason: CloseReason, state: LinkState) {
         let kind = reason.class();
+        let authenticated = self.auth.is_some();
         let own = self.peers.get(self.me).map(|p| p.addr.ip());
         let Some(p) = self.peers.get_mut(peer) else {
             return;
@@ -849,6 +1184,13 @@ impl Engine {
         // A peer that hangs up on our HELLO does not recognise us: most often this
         // node's `ip` in the config is not the address it really connects from.
         let hint = match (state, reason) {
+            (LinkState::Handshaking, CloseReason::ClosedByPeer | CloseReason::Io { .. })
+                if authenticated =>
+            {
+                " during the authenticated handshake: does it have the same secret_file, and \
+                 know this node? (see the peer's own stderr)"
+                    .to_string()
+            }
             (LinkState::Handshaking, CloseReason::ClosedByPeer | CloseReason::Io { .. }) => {
                 format!(
                     " during the handshake: does it know this node? (configured ip {}; see the peer's own stderr)",
@@ -937,6 +1279,23 @@ impl Engine {
     }
 }
 
+/// Which side's proof (mirrors `auth::Direction`, which exists only with the feature).
+#[derive(Debug, Clone, Copy)]
+enum Direction {
+    Connector,
+    Listener,
+}
+
+#[cfg(feature = "auth")]
+impl From<Direction> for crate::auth::Direction {
+    fn from(d: Direction) -> Self {
+        match d {
+            Direction::Connector => crate::auth::Direction::Connector,
+            Direction::Listener => crate::auth::Direction::Listener,
+        }
+    }
+}
+
 /// Decodes one line into owned values.
 fn decode(line: &[u8]) -> Input {
     match message::parse(line) {
@@ -945,6 +1304,18 @@ fn decode(line: &[u8]) -> Input {
         },
         Ok(Message::Ping { seq }) => Input::Ping(seq),
         Ok(Message::Pong { seq }) => Input::Pong(seq),
+        Ok(Message::Challenge { name, nonce, .. }) => Input::Challenge {
+            name: name.to_string(),
+            nonce,
+        },
+        Ok(Message::Response {
+            name, nonce, mac, ..
+        }) => Input::Response {
+            name: name.to_string(),
+            nonce,
+            mac,
+        },
+        Ok(Message::Proof { mac }) => Input::Proof(mac),
         Ok(Message::Unknown { .. }) => Input::Unknown,
         Err(e) => Input::Bad(CloseReason::Malformed(e)),
     }

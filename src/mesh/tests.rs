@@ -28,8 +28,10 @@ fn config(nodes: u8, threshold: u32) -> Config {
             .map(|i| Node {
                 name: format!("node{i}"),
                 addr: addr(i),
+                legacy_http: false,
             })
             .collect(),
+        secret_file: None,
     }
 }
 

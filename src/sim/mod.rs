@@ -74,6 +74,7 @@ pub fn mesh_config(n: usize, interval: u64, timeout: u64, threshold: u32) -> Con
                 IpAddr::V4(Ipv4Addr::new(10, 0, (i / 250) as u8, (i % 250 + 1) as u8)),
                 47001,
             ),
+            legacy_http: false,
         })
         .collect();
     Config {
@@ -85,6 +86,7 @@ pub fn mesh_config(n: usize, interval: u64, timeout: u64, threshold: u32) -> Con
         log_folder: "logs".into(),
         listen: None,
         nodes,
+        secret_file: None,
     }
 }
 
