@@ -12,6 +12,7 @@ pub mod config;
 pub mod daemon;
 pub mod journal;
 pub mod json;
+pub mod legacy;
 pub mod logline;
 pub mod mesh;
 pub mod name;

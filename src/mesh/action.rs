@@ -135,6 +135,11 @@ pub enum CloseReason {
     NoSecret,
     /// This machine could not get random bytes for a handshake nonce.
     NoRandom,
+    /// Done with as planned: an HTTP answer given with `Connection: close`, an idle HTTP
+    /// connection, an old node's link whose response ran to the end of the connection.
+    Done,
+    /// An old node's HTTP response is malformed or too large.
+    BadResponse(crate::legacy::response::Error),
 }
 
 impl CloseReason {
@@ -163,6 +168,8 @@ impl CloseReason {
             CloseReason::AuthRequired => "auth_required",
             CloseReason::NoSecret => "no_secret",
             CloseReason::NoRandom => "no_random",
+            CloseReason::Done => "done",
+            CloseReason::BadResponse(_) => "bad_response",
         }
     }
 
@@ -180,6 +187,8 @@ impl CloseReason {
             CloseReason::Replaced | CloseReason::Evicted => "replaced",
             CloseReason::AuthFailed | CloseReason::AuthRequired | CloseReason::NoSecret => "auth",
             CloseReason::NoRandom => "local",
+            CloseReason::Done => "done",
+            CloseReason::BadResponse(_) => "protocol",
         }
     }
 
@@ -247,6 +256,8 @@ impl fmt::Display for CloseReason {
                 "the other side wants an authenticated handshake, but this node has no secret_file",
             ),
             CloseReason::NoRandom => f.write_str("no random bytes for a handshake nonce"),
+            CloseReason::Done => f.write_str("done"),
+            CloseReason::BadResponse(e) => write!(f, "bad HTTP response: {e}"),
         }
     }
 }

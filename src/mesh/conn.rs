@@ -73,6 +73,37 @@ pub(crate) struct Conn {
     pub(crate) timer: Option<TimerId>,
     /// The authenticated handshake under way, only while there is one.
     pub(crate) hs: Option<Box<Handshake>>,
+    /// An accepted connection speaking the earlier tool's HTTP: the request being read.
+    pub(crate) http: Option<HttpIn>,
+    /// Our link to a node of the earlier tool: its response reader and our probes' seqs
+    /// in the order their requests went out.
+    pub(crate) legacy: Option<Box<LegacyOut>>,
+    /// Closed as soon as its output is written (an HTTP answer with `Connection: close`);
+    /// input is ignored meanwhile.
+    pub(crate) closing: bool,
+}
+
+/// An HTTP request being read on an accepted connection.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct HttpIn {
+    /// A request line was read and its head is not complete yet.
+    pub(crate) open: bool,
+    pub(crate) head: bool,
+    pub(crate) http10: bool,
+    pub(crate) close: bool,
+    pub(crate) keep_alive: bool,
+    pub(crate) body: bool,
+    pub(crate) malformed: bool,
+    /// Header lines and bytes of the head so far.
+    pub(crate) lines: usize,
+    pub(crate) bytes: usize,
+}
+
+/// Our link to an old node: what matches its responses to our probes.
+#[derive(Debug, Default)]
+pub(crate) struct LegacyOut {
+    pub(crate) reader: crate::legacy::response::Reader,
+    pub(crate) seqs: std::collections::VecDeque<u64>,
 }
 
 /// An authenticated handshake under way: both nonces (the listener's is zero until it is
@@ -93,6 +124,9 @@ impl Conn {
             sent: 0,
             timer: None,
             hs: None,
+            http: None,
+            legacy: None,
+            closing: false,
         }
     }
 

@@ -52,12 +52,14 @@ pub use action::{Action, CloseReason, IoOp, LogRecord, Now, PeerId};
 pub use conn::{ConnId, LinkState, Role};
 
 use crate::config::Config;
+use crate::legacy::request::{self, Header, RequestLine};
+use crate::legacy::{self as old, Answer};
 use crate::logline;
 use crate::timer::{TimerId, Wheel};
 use crate::tracker::{Change, ChangeKind, Tracker};
 use crate::wire::framer::{Framer, MAX_LINE};
 use crate::wire::message::{self, Message, PROTOCOL_VERSION};
-use conn::{Conn, Handshake, Slab};
+use conn::{Conn, Handshake, HttpIn, Slab};
 use message::{MAC_LEN, NONCE_LEN};
 
 /// Where handshake nonces come from: fills the buffer with fresh random bytes (the OS's
@@ -99,6 +101,12 @@ pub fn user_timeout_ms(interval: u64, timeout: u64) -> u64 {
 /// Most distinct probe phases within an interval (see [`Engine::new`]).
 pub const PHASES: usize = 64;
 
+/// Time an accepted connection from an address that is no configured node's has to send
+/// its first request (only HTTP is answered there).
+pub const STRANGER_TIMEOUT_MS: u64 = 2_000;
+/// Time a kept-alive HTTP connection may stay idle between requests (Bun's default).
+pub const HTTP_IDLE_MS: u64 = 10_000;
+
 /// Shortest time between two reports about strangers' connections.
 const QUIET_MS: u64 = 1_000;
 
@@ -133,6 +141,8 @@ struct Peer {
     /// stranger failing handshakes in its name is reported once; `None` once one of its
     /// connections authenticated.
     inbound_trouble: Option<&'static str>,
+    /// It runs the earlier tool: probed with HTTP `GET /`, no handshake.
+    legacy: bool,
     /// Whether a link to it ever completed a handshake.
     ever_connected: bool,
     /// When our current link to it completed its handshake (monotonic ms).
@@ -157,6 +167,8 @@ enum Input {
         mac: [u8; MAC_LEN],
     },
     Proof([u8; MAC_LEN]),
+    HttpRequest(RequestLine, usize),
+    HttpHeader(Header, usize),
     Ping(u64),
     Pong(u64),
     Unknown,
@@ -187,6 +199,8 @@ pub struct Engine {
     peer_ips: HashSet<IpAddr>,
     /// The secret and nonces of the authenticated handshake, when one is configured.
     auth: Option<Auth>,
+    /// The clocks of the latest event (for a close that [`Engine::wrote`] completes).
+    last: Now,
 }
 
 impl Engine {
@@ -204,6 +218,7 @@ impl Engine {
                 inbound: None,
                 trouble: None,
                 inbound_trouble: None,
+                legacy: n.legacy_http,
                 ever_connected: false,
                 ready_at: 0,
                 missed_at: None,
@@ -228,6 +243,7 @@ impl Engine {
                 .map(|n| n.addr.ip().to_canonical())
                 .collect(),
             auth: None,
+            last: now,
         };
         for peer in engine.peer_indices() {
             engine.connect(peer, now);
@@ -291,6 +307,10 @@ impl Engine {
         if c.sent == c.out.len() {
             c.out.clear();
             c.sent = 0;
+            if c.closing {
+                let now = self.last;
+                self.close(conn, CloseReason::Done, now);
+            }
         }
     }
 
@@ -354,6 +374,12 @@ impl Engine {
             Role::Out { peer, .. } => peer,
             Role::In { .. } => return,
         };
+        if self.peers.get(peer).is_some_and(|p| p.legacy) {
+            // The earlier tool has no handshake: probes go out at once.
+            c.legacy = Some(Box::default());
+            let name = self.name(peer).to_string();
+            return self.link_ready(conn, peer, &name, now);
+        }
         if self.auth.is_none() {
             return self.send_hello(conn, now);
         }
@@ -386,13 +412,9 @@ impl Engine {
     pub fn on_accepted(&mut self, from: SocketAddr, now: Now) -> Option<ConnId> {
         self.roll_day(now);
         let ip = from.ip().to_canonical();
-        if !self.peer_ips.contains(&ip) {
-            self.say_quietly(
-                now,
-                format!("refused a connection from {from}: not a configured node"),
-            );
-            return None;
-        }
+        // Strangers are let in too, briefly: the earlier tool answered anyone's HTTP
+        // request (401 to strangers), and a migrating mesh keeps that.
+        let configured = self.peer_ips.contains(&ip);
         // Fairness: one address cannot hold more than a few waiting slots; the oldest of
         // its waiting connections makes room. A real peer sends HELLO within a round trip,
         // so it is not the oldest for long.
@@ -401,6 +423,19 @@ impl Engine {
             && let Some(&(_, oldest, _)) = from_here.min()
         {
             self.close(oldest, CloseReason::Evicted, now);
+        }
+        if self.waiting.len() >= MAX_PENDING && configured {
+            // A configured node's connection makes room by evicting a stranger's.
+            let peer_ips = &self.peer_ips;
+            let stranger = self
+                .waiting
+                .iter()
+                .filter(|w| !peer_ips.contains(&w.2))
+                .min()
+                .copied();
+            if let Some((_, id, _)) = stranger {
+                self.close(id, CloseReason::Evicted, now);
+            }
         }
         if self.waiting.len() >= MAX_PENDING {
             self.say_quietly(
@@ -415,9 +450,12 @@ impl Engine {
             since: now.mono,
         }));
         self.waiting.push((now.mono, id, ip));
-        let timer = self
-            .wheel
-            .schedule(now.mono + HANDSHAKE_TIMEOUT_MS, Timer::Hello(id));
+        let wait = if configured {
+            HANDSHAKE_TIMEOUT_MS
+        } else {
+            STRANGER_TIMEOUT_MS
+        };
+        let timer = self.wheel.schedule(now.mono + wait, Timer::Hello(id));
         if let Some(c) = self.conns.get_mut(id) {
             c.timer = Some(timer);
         }
@@ -459,6 +497,14 @@ impl Engine {
             let Some(c) = self.conns.get_mut(conn) else {
                 return;
             };
+            if c.closing {
+                return;
+            }
+            if let Some(legacy) = c.legacy.as_mut() {
+                let read = legacy.reader.feed(data);
+                return self.on_responses(conn, read, now);
+            }
+            let mode = line_mode(c);
             let Some(framer) = c.input.as_mut() else {
                 // No partial line pending: take whole lines straight from `data`, with
                 // the framer's rules (`\n` ends a line, one `\r` before it is dropped,
@@ -479,7 +525,7 @@ impl Engine {
                 }
                 let line = data.get(..end).unwrap_or_default();
                 let line = line.strip_suffix(b"\r").unwrap_or(line);
-                let input = decode(line);
+                let input = decode(mode, line);
                 data = data.get(end + 1..).unwrap_or_default();
                 self.on_input(conn, input, now);
                 continue;
@@ -490,10 +536,11 @@ impl Engine {
             loop {
                 let input = match self.conns.get_mut(conn) {
                     None => return,
-                    Some(c) => match c.input.as_mut().map(|f| f.next_line()) {
-                        None | Some(Ok(None)) => break,
-                        Some(Ok(Some(line))) => decode(line),
-                        Some(Err(_)) => Input::Bad(CloseReason::LineTooLong),
+                    Some(c) if c.closing => return,
+                    Some(c) => match (line_mode(c), c.input.as_mut().map(|f| f.next_line())) {
+                        (_, None | Some(Ok(None))) => break,
+                        (mode, Some(Ok(Some(line)))) => decode(mode, line),
+                        (_, Some(Err(_))) => Input::Bad(CloseReason::LineTooLong),
                     },
                 };
                 self.on_input(conn, input, now);
@@ -510,8 +557,19 @@ impl Engine {
     }
 
     /// `conn`'s socket failed or was closed by the other side.
-    pub fn on_closed(&mut self, conn: ConnId, reason: CloseReason, now: Now) {
+    pub fn on_closed(&mut self, conn: ConnId, mut reason: CloseReason, now: Now) {
         self.roll_day(now);
+        // An old node closing our link with no request outstanding (its response ran to
+        // the end, or it closes idle connections) is routine: the next probe redials.
+        if reason == CloseReason::ClosedByPeer
+            && self
+                .conns
+                .get(conn)
+                .and_then(|c| c.legacy.as_ref())
+                .is_some_and(|l| l.seqs.is_empty())
+        {
+            reason = CloseReason::Done;
+        }
         self.close(conn, reason, now);
     }
 
@@ -648,6 +706,23 @@ impl Engine {
                 },
                 Input::Challenge { name, nonce },
             ) => self.on_challenge(conn, from, &name, nonce, now),
+            (Role::In { peer: None, .. }, Input::HttpRequest(line, len)) => {
+                if let Some(c) = self.conns.get_mut(conn) {
+                    c.http = Some(HttpIn {
+                        open: true,
+                        head: line.head,
+                        http10: line.http10,
+                        bytes: len,
+                        ..HttpIn::default()
+                    });
+                }
+            }
+            (
+                Role::In {
+                    peer: None, from, ..
+                },
+                Input::HttpHeader(header, len),
+            ) => self.http_header(conn, from, header, len, now),
             (
                 Role::In {
                     peer: None, from, ..
@@ -696,7 +771,7 @@ impl Engine {
         // Probes started while the link was down go out now.
         let waiting: Vec<u64> = self.tracker.outstanding(peer).collect();
         for seq in waiting {
-            self.send_message(conn, Message::Ping { seq }, now);
+            self.send_probe(conn, seq, now);
         }
     }
 
@@ -907,6 +982,134 @@ impl Engine {
         self.inbound_ready(conn, hs.peer, from, now);
     }
 
+    /// One header line of an HTTP request on an accepted connection; the empty line ends
+    /// the head and gets the earlier tool's answer for the source address.
+    fn http_header(
+        &mut self,
+        conn: ConnId,
+        from: SocketAddr,
+        header: Header,
+        len: usize,
+        now: Now,
+    ) {
+        let Some(c) = self.conns.get_mut(conn) else {
+            return;
+        };
+        let Some(http) = c.http.as_mut().filter(|h| h.open) else {
+            return self.close(conn, CloseReason::Unexpected, now);
+        };
+        http.lines += 1;
+        http.bytes = http.bytes.saturating_add(len);
+        match header {
+            Header::End => {}
+            Header::Connection { close, keep_alive } => {
+                http.close |= close;
+                http.keep_alive |= keep_alive;
+            }
+            Header::Body => http.body = true,
+            Header::Other => {}
+            Header::Malformed => http.malformed = true,
+        }
+        let too_large = http.lines > request::MAX_HEADERS || http.bytes > request::MAX_HEAD;
+        if header != Header::End && !too_large {
+            return;
+        }
+        let http = *http;
+        c.http = Some(HttpIn {
+            open: false,
+            ..http
+        });
+        let mut out = Vec::new();
+        if too_large || http.malformed || http.body {
+            old::refusal(&mut out, too_large);
+            self.queue(conn, &out, now);
+            return self.finish(conn, now);
+        }
+        let ip = from.ip().to_canonical();
+        let answer = Answer::for_source(ip, self.peer_ips.contains(&ip));
+        // Strangers get their 401 and the door: only the earlier tool's probers (its
+        // configured nodes) and its LAN had a reason to stay.
+        let keep =
+            answer != Answer::Unauthorized && !http.close && (!http.http10 || http.keep_alive);
+        old::answer(&mut out, answer, keep, http.http10, http.head);
+        self.queue(conn, &out, now);
+        if !keep {
+            return self.finish(conn, now);
+        }
+        let timer = self
+            .wheel
+            .schedule(now.mono + HTTP_IDLE_MS, Timer::Hello(conn));
+        if let Some(old) = self
+            .conns
+            .get_mut(conn)
+            .and_then(|c| c.timer.replace(timer))
+        {
+            self.wheel.cancel(old);
+        }
+    }
+
+    /// Closes `conn` once its output is written.
+    fn finish(&mut self, conn: ConnId, now: Now) {
+        let Some(c) = self.conns.get_mut(conn) else {
+            return;
+        };
+        if c.unsent().is_empty() {
+            self.close(conn, CloseReason::Done, now);
+        } else {
+            c.closing = true;
+        }
+    }
+
+    /// Sends probe `seq` on our ready link `conn`: a `PING`, or to an old node an HTTP
+    /// `GET /` (its response is matched to the oldest request without one).
+    fn send_probe(&mut self, conn: ConnId, seq: u64, now: Now) {
+        let Some(c) = self.conns.get_mut(conn) else {
+            return;
+        };
+        let (Some(legacy), Role::Out { peer, .. }) = (c.legacy.as_mut(), c.role) else {
+            return self.send_message(conn, Message::Ping { seq }, now);
+        };
+        if legacy.reader.until_close() {
+            // The old node's last response runs to the end of the connection: this one
+            // cannot carry another request. A fresh link takes the waiting probes.
+            self.close(conn, CloseReason::Done, now);
+            return self.connect(peer, now);
+        }
+        legacy.seqs.push_back(seq);
+        let Some(addr) = self.peers.get(peer).map(|p| p.addr) else {
+            return;
+        };
+        let mut out = Vec::new();
+        old::probe_request(&mut out, addr);
+        self.queue(conn, &out, now);
+    }
+
+    /// `read` HTTP responses came in on our link to an old node: each is the reply to the
+    /// oldest probe whose request has no response yet.
+    fn on_responses(&mut self, conn: ConnId, read: Result<usize, old::response::Error>, now: Now) {
+        let n = match read {
+            Ok(n) => n,
+            Err(e) => return self.close(conn, CloseReason::BadResponse(e), now),
+        };
+        for _ in 0..n {
+            let Some(c) = self.conns.get_mut(conn) else {
+                return;
+            };
+            let (Some(legacy), Role::Out { peer, .. }) = (c.legacy.as_mut(), c.role) else {
+                return;
+            };
+            let Some(seq) = legacy.seqs.pop_front() else {
+                return self.close(conn, CloseReason::Unexpected, now);
+            };
+            if let Some((timer, change)) = self.tracker.reply(peer, seq, now.mono) {
+                self.wheel.cancel(timer);
+                if let Some(change) = change {
+                    self.log_change(change, now);
+                }
+            }
+        }
+    }
+
     /// A fresh nonce, or `None` without a secret or when no random bytes could be had.
     fn nonce(&mut self) -> Option<[u8; NONCE_LEN]> {
         #[cfg(feature = "auth")]
@@ -1058,7 +1261,7 @@ impl Engine {
                     ..
                 }) = self.role(id)
                 {
-                    self.send_message(id, Message::Ping { seq }, now);
+                    self.send_probe(id, seq, now);
                 }
             }
         }
@@ -1103,6 +1306,11 @@ impl Engine {
                 {
                     p.link = None;
                 }
+                if reason == CloseReason::Done {
+                    // An old node's link whose response ran to the end of the connection:
+                    // its probes are redialled with the link, nothing failed.
+                    return;
+                }
                 if reason.is_local() {
                     // This machine's trouble, not the peer's: its probes are void and
                     // its count holds; the next turn tries again.
@@ -1130,7 +1338,9 @@ impl Engine {
             } => {
                 self.waiting.retain(|w| w.1 != conn);
                 match (c.hs, reason) {
-                    (_, CloseReason::WrongNode | CloseReason::AuthFailed) => {}
+                    (_, CloseReason::WrongNode | CloseReason::AuthFailed | CloseReason::Done) => {}
+                    // An HTTP client going away, or idle too long: routine.
+                    (_, CloseReason::ClosedByPeer | CloseReason::NoHello) if c.http.is_some() => {}
                     // Hung up on our RESPONSE: it did not accept our proof. Once per peer
                     // until it authenticates, like a failed proof.
                     (Some(hs), CloseReason::ClosedByPeer) => {
@@ -1235,6 +1445,7 @@ impl Engine {
     /// change a count, so each carried count is the one the new file's next line for that
     /// peer continues from: every day's file reads on its own.
     fn roll_day(&mut self, now: Now) {
+        self.last = now;
         let day = logline::day_number(now.wall);
         if day == self.day {
             return;
@@ -1296,8 +1507,40 @@ impl From<Direction> for crate::auth::Direction {
     }
 }
 
+/// How a connection's next line is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LineMode {
+    /// The mesh protocol.
+    Protocol,
+    /// An accepted connection between requests: an HTTP request line, or the protocol.
+    MaybeHttp,
+    /// Inside an HTTP request head: header lines.
+    Http,
+}
+
+fn line_mode(c: &Conn) -> LineMode {
+    match c.role {
+        Role::In { peer: None, .. } if c.hs.is_none() => match c.http {
+            Some(h) if h.open => LineMode::Http,
+            _ => LineMode::MaybeHttp,
+        },
+        _ => LineMode::Protocol,
+    }
+}
+
 /// Decodes one line into owned values.
-fn decode(line: &[u8]) -> Input {
+fn decode(mode: LineMode, line: &[u8]) -> Input {
+    // Each line's length with its line end (counted as 2, `\r\n`), for the head limit.
+    let len = line.len().saturating_add(2);
+    match mode {
+        LineMode::Http => return Input::HttpHeader(request::header(line), len),
+        LineMode::MaybeHttp => {
+            if let Some(request) = request::request_line(line) {
+                return Input::HttpRequest(request, len);
+            }
+        }
+        LineMode::Protocol => {}
+    }
     match message::parse(line) {
         Ok(Message::Hello { name, .. }) => Input::Hello {
             name: name.to_string(),
