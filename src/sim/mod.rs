@@ -431,7 +431,33 @@ impl World {
         };
         n.journal.start(now.wall);
         n.starts.push(t);
-        n.engine = Some(Box::new(Engine::new(&n.cfg, now)));
+        #[allow(unused_mut)] // mutated only with the `auth` feature
+        let mut engine = Box::new(Engine::new(&n.cfg, now));
+        // Odd seeds run the mesh with a shared secret: authenticated handshakes, their
+        // nonces drawn from the seed, the node and its start (so a restart's differ).
+        #[cfg(feature = "auth")]
+        if self.opts.seed % 2 == 1
+            && let Some(secret) = crate::auth::Secret::new(b"simulated mesh secret")
+        {
+            let mut rng = Rng::new(
+                self.opts.seed
+                    ^ (node as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                    ^ ((n.starts.len() as u64) << 48),
+            );
+            engine.set_auth(
+                secret,
+                Box::new(move |buf: &mut [u8]| {
+                    for chunk in buf.chunks_mut(8) {
+                        let bytes = rng.next_u64().to_le_bytes();
+                        for (b, r) in chunk.iter_mut().zip(bytes) {
+                            *b = r;
+                        }
+                    }
+                    Ok(())
+                }),
+            );
+        }
+        n.engine = Some(engine);
         n.frozen = false;
         self.settle(node);
     }
