@@ -173,9 +173,19 @@ fn print_summary(cfg: &Config, pre: &daemon::Preflight) {
     uptime_tracker::outln!("timeout:           {} ms", cfg.timeout_ms);
     uptime_tracker::outln!("offline_threshold: {}", cfg.offline_threshold);
     uptime_tracker::outln!("log_folder:        {}", cfg.log_folder.display());
+    if let Some(file) = &cfg.secret_file {
+        uptime_tracker::outln!(
+            "secret_file:       {} (handshakes authenticated)",
+            file.display()
+        );
+    }
     uptime_tracker::outln!("nodes:");
     for (i, n) in cfg.nodes.iter().enumerate() {
-        let me = if i == cfg.me { "  (this node)" } else { "" };
+        let me = match (i == cfg.me, n.legacy_http) {
+            (true, _) => "  (this node)",
+            (false, true) => "  (earlier tool: probed with HTTP GET /)",
+            (false, false) => "",
+        };
         uptime_tracker::outln!("  {:<16} {}{me}", n.name, n.addr);
     }
 }

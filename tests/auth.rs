@@ -123,4 +123,18 @@ fn a_secret_file_readable_by_others_or_empty_is_refused() {
         }
         fs::remove_file(&s).unwrap();
     }
+    // A good one: check-config says handshakes are authenticated, and never the secret.
+    secret_file(dir.path(), "secret", "s3cret\n", 0o600);
+    let config = dir.path().join("mesh.toml");
+    let out = run_cli(
+        &["check-config", "--config", config.to_str().unwrap()],
+        dir.path(),
+    );
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stdout.contains("(handshakes authenticated)"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("s3cret") && !out.stderr.contains("s3cret"));
 }

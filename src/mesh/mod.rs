@@ -29,6 +29,16 @@
 //!   [`MAX_PENDING_PER_SOURCE`] connections per address wait for their `HELLO` (a new one
 //!   evicts the oldest, so a flood from a peer's own address cannot lock that peer out),
 //!   and at most [`MAX_PENDING`] in all.
+//! - **Authentication.** With a secret ([`Engine::set_auth`]), `HELLO` is replaced by
+//!   `CHALLENGE`/`RESPONSE`/`PROOF`: both sides prove knowledge of the secret over both
+//!   fresh nonces, both names and the direction before any probe is sent, answered or
+//!   counted (proofs in [`crate::auth`]; nonces from the shell, so runs stay
+//!   reproducible).
+//! - **The earlier tool.** An accepted connection whose first line is an HTTP request
+//!   gets the earlier tool's answer for its source address ([`crate::legacy`]); strangers
+//!   are let in for that alone, briefly, and evicted first when slots run out. A peer
+//!   with `legacy_http` is probed with HTTP `GET /` on a kept-alive link, its responses
+//!   matched to the probes in order.
 //! - **Log.** Each change becomes a [`LogRecord::Event`]; when the UTC day of the wall
 //!   clock changes (checked on every record and at least every minute) a
 //!   [`LogRecord::NewDay`] carries the non-zero counts into the new file first.
