@@ -5,8 +5,9 @@
 //! Input: one byte of chunk size (0: the whole stream at once), then a byte stream.
 //!
 //! Checks:
-//! - fed in chunks or whole, the reader completes the same number of responses and fails
-//!   (or not) with the same error; after an error, it is never fed again;
+//! - fed in chunks or whole, the reader completes the same number of responses (those
+//!   before an error included) and fails (or not) with the same error; after an error,
+//!   it is never fed again;
 //! - each completed response needed a status line: at most as many responses as
 //!   `HTTP/1.` occurs in the stream;
 //! - every line of the stream: `request_line` accepts only `METHOD SP target SP HTTP/1.x`
@@ -23,9 +24,10 @@ fn feed_all(stream: &[u8], chunk: usize) -> (usize, Option<uptime_tracker::legac
     let mut r = Reader::new();
     let mut n = 0;
     for piece in stream.chunks(chunk.max(1)) {
-        match r.feed(piece) {
-            Ok(k) => n += k,
-            Err(e) => return (n, Some(e)),
+        let (k, result) = r.feed(piece);
+        n += k;
+        if let Err(e) = result {
+            return (n, Some(e));
         }
     }
     (n, None)

@@ -96,13 +96,19 @@ impl Reader {
         self.state == State::Status && self.line.is_empty()
     }
 
-    /// Feeds `data`; returns how many responses' heads it completed (each a reply). After
-    /// an error the stream is unusable (the caller closes the connection).
-    pub fn feed(&mut self, mut data: &[u8]) -> Result<usize, Error> {
+    /// Feeds `data`; returns how many responses' heads it completed (each a reply), and
+    /// the error that stopped it, if one did: the responses completed before the error
+    /// still count. After an error the stream is unusable (the caller closes it).
+    pub fn feed(&mut self, data: &[u8]) -> (usize, Result<(), Error>) {
         let mut done = 0;
+        let result = self.feed_counting(data, &mut done);
+        (done, result)
+    }
+
+    fn feed_counting(&mut self, mut data: &[u8], done: &mut usize) -> Result<(), Error> {
         while !data.is_empty() {
             match self.state {
-                State::UntilClose => return Ok(done),
+                State::UntilClose => return Ok(()),
                 State::Body(left) | State::ChunkData(left) => {
                     let take = usize::try_from(left).unwrap_or(usize::MAX).min(data.len());
                     data = data.get(take..).unwrap_or_default();
@@ -131,7 +137,7 @@ impl Reader {
                     }
                     self.line.extend_from_slice(part);
                     let Some(rest) = rest else {
-                        return Ok(done);
+                        return Ok(());
                     };
                     data = rest;
                     let mut line = std::mem::take(&mut self.line);
@@ -141,13 +147,13 @@ impl Reader {
                     if matches!(self.state, State::Status | State::Headers { .. }) {
                         self.head += line.len() + 2;
                     }
-                    done += usize::from(self.on_line(&line)?);
+                    *done += usize::from(self.on_line(&line)?);
                     line.clear();
                     self.line = line;
                 }
             }
         }
-        Ok(done)
+        Ok(())
     }
 
     /// One whole line; returns whether it completed a (final) response head.
@@ -292,7 +298,9 @@ mod tests {
             let mut r = Reader::new();
             let mut n = 0;
             for chunk in stream.chunks(cut) {
-                n += r.feed(chunk).unwrap();
+                let (k, result) = r.feed(chunk);
+                result.unwrap();
+                n += k;
             }
             assert_eq!(n, 3, "cut {cut}");
             assert!(r.idle());
@@ -305,12 +313,12 @@ mod tests {
         let s = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
             5;x=y\r\nhello\r\n0\r\nX-T: 1\r\n\r\nHTTP/1.0 204 No Content\r\nContent-Length: 9\r\n\r\n\
             HTTP/1.1 401 Unauthorized\r\nContent-Length: 12\r\n\r\nUnauthorized";
-        assert_eq!(r.feed(s), Ok(3));
+        assert_eq!(r.feed(s), (3, Ok(())));
         assert!(r.idle());
         let mut r = Reader::new();
-        assert_eq!(r.feed(b"HTTP/1.0 200 OK\n\nanything at all"), Ok(1));
+        assert_eq!(r.feed(b"HTTP/1.0 200 OK\n\nanything at all"), (1, Ok(())));
         assert!(r.until_close());
-        assert_eq!(r.feed(b"HTTP/1.1 200 OK\r\n\r\n"), Ok(0));
+        assert_eq!(r.feed(b"HTTP/1.1 200 OK\r\n\r\n"), (0, Ok(())));
     }
 
     #[test]
@@ -335,16 +343,24 @@ mod tests {
                 Error::Chunk,
             ),
         ] {
+            // A chunked body's trouble comes after its head, which counted.
+            let heads = usize::from(e == Error::Chunk);
             assert_eq!(
                 Reader::new().feed(s),
-                Err(e),
+                (heads, Err(e)),
                 "{}",
                 String::from_utf8_lossy(s)
             );
         }
         let mut r = Reader::new();
-        assert_eq!(r.feed(b"HTTP/1.1 200 OK\r\n"), Ok(0));
+        assert_eq!(r.feed(b"HTTP/1.1 200 OK\r\n"), (0, Ok(())));
         let big = vec![b'x'; MAX_HEAD];
-        assert_eq!(r.feed(&big), Err(Error::TooLarge));
+        assert_eq!(r.feed(&big), (0, Err(Error::TooLarge)));
+        // A response, then garbage in the same read: the response still counts.
+        let mut r = Reader::new();
+        assert_eq!(
+            r.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nHELLO 1 x\n"),
+            (1, Err(Error::StatusLine))
+        );
     }
 }

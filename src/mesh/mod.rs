@@ -1096,11 +1096,12 @@ impl Engine {
 
     /// `read` HTTP responses came in on our link to an old node: each is the reply to the
     /// oldest probe whose request has no response yet.
-    fn on_responses(&mut self, conn: ConnId, read: Result<usize, old::response::Error>, now: Now) {
-        let n = match read {
-            Ok(n) => n,
-            Err(e) => return self.close(conn, CloseReason::BadResponse(e), now),
-        };
+    fn on_responses(
+        &mut self,
+        conn: ConnId,
+        (n, result): (usize, Result<(), old::response::Error>),
+        now: Now,
+    ) {
         for _ in 0..n {
             let Some(c) = self.conns.get_mut(conn) else {
                 return;
@@ -1117,6 +1118,10 @@ impl Engine {
                     self.log_change(change, now);
                 }
             }
+        }
+        // The responses before the garbage counted; the garbage ends the link.
+        if let Err(e) = result {
+            self.close(conn, CloseReason::BadResponse(e), now);
         }
     }
 
