@@ -135,6 +135,15 @@ fn serve(s: TcpStream, from: SocketAddr, configured: &[IpAddr], stop: &AtomicBoo
     }
 }
 
+/// A connection from `src` to `dst`; a refusal is an error (a failed probe), not a panic.
+fn try_connect_from(src: Ipv4Addr, dst: SocketAddr) -> std::io::Result<TcpStream> {
+    use socket2::{Domain, Socket, Type};
+    let s = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+    s.bind(&SocketAddr::new(IpAddr::V4(src), 0).into())?;
+    s.connect_timeout(&dst.into(), Duration::from_secs(2))?;
+    Ok(s.into())
+}
+
 /// The earlier tool's prober: `GET /` every interval on a kept-alive connection from
 /// `src`, any response within the timeout a success.
 struct OldProber {
@@ -158,7 +167,7 @@ impl OldProber {
                 let started = Instant::now();
                 let result = (|| -> std::io::Result<(u16, String, bool)> {
                     if conn.is_none() {
-                        let s = connect_from(src, dst);
+                        let s = try_connect_from(src, dst)?;
                         s.set_read_timeout(Some(timeout))?;
                         conn = Some((s.try_clone()?, BufReader::new(s)));
                     }
@@ -232,6 +241,9 @@ fn a_mixed_mesh_with_the_earlier_tool_both_ways() {
         dir.path(),
         dir.path(),
     );
+    wait_for("node1 to listen", DEADLINE, || {
+        daemon.stderr().contains("listening on").then_some(())
+    });
     let prober = OldProber::start(
         IP2,
         ours.addr(),
