@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the static (musl) binaries for routers and checks them against the size budgets:
-#   router build (daemon only: --no-default-features --features auth)  <= 600 KiB, x86_64
+#   router build (daemon only: --no-default-features)  <= 600 KiB, x86_64
 #   full build (default features: simulate, ...)        <= 1 MiB,  x86_64
 # The router build uses nightly with the standard library built from source and panics
 # that abort at once (no unwinding or panic-message machinery: a panic is a bug, and the
@@ -25,11 +25,11 @@ build_router() { # target, extra env
     && rustup component add rust-src --toolchain nightly >/dev/null 2>&1 \
     && rustup target add "$target" --toolchain nightly >/dev/null 2>&1; then
     RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort" \
-      cargo +nightly build --release --no-default-features --features auth --target "$target" \
+      cargo +nightly build --release --no-default-features --target "$target" \
       -Z build-std=std,panic_abort --target-dir "$dir" >&2
   else
     echo "router build: nightly with rust-src is not available here; building with stable std (larger)" >&2
-    cargo build --release --no-default-features --features auth --target "$target" --target-dir "$dir" >&2
+    cargo build --release --no-default-features --target "$target" --target-dir "$dir" >&2
   fi
   echo "$dir/$target/release/uptime-tracker"
 }
