@@ -31,7 +31,7 @@ if ! [[ $seconds =~ ^[0-9]+$ ]] || [[ $seconds -eq 0 ]]; then
     echo "usage: scripts/fuzz.sh [SECONDS] [TARGET...]" >&2
     exit 2
 fi
-all_targets=(framer message config tracker logline wheel mesh http)
+all_targets=(framer message config tracker logline wheel mesh http legacy)
 targets=("${@:-${all_targets[@]}}")
 for t in "${targets[@]}"; do
     if [[ ! -f fuzz/fuzz_targets/$t.rs ]]; then

@@ -46,6 +46,9 @@ pub struct Node {
     pub name: String,
     /// Where the node listens and, for source checks, the address it connects from.
     pub addr: SocketAddr,
+    /// The node runs the earlier tool: probe it with HTTP `GET /` instead of the line
+    /// protocol (no authentication for it).
+    pub legacy_http: bool,
 }
 
 /// A validated configuration.
@@ -78,6 +81,9 @@ pub struct Config {
     /// Day files of this node older than this many days are deleted at each UTC
     /// midnight (and at start and reload); `None`: kept forever.
     pub log_retention_days: Option<u32>,
+    /// The file holding the mesh's shared secret (authenticated handshakes), resolved
+    /// like `log_folder`; read by the daemon, not here.
+    pub secret_file: Option<PathBuf>,
 }
 
 impl Config {
@@ -190,6 +196,7 @@ impl Config {
             nodes.push(Node {
                 name: n.name.get_ref().clone(),
                 addr,
+                legacy_http: n.legacy_http.unwrap_or(false),
             });
         }
 
@@ -336,7 +343,34 @@ impl Config {
             },
         };
 
+        let secret_file = match &raw.secret_file {
+            None => None,
+            Some(f) if !cfg!(feature = "auth") => {
+                return Err(fail(
+                    f.span(),
+                    "secret_file is set, but this binary was built without authenticated \
+                     handshakes (cargo feature `auth`): build it with that feature, or leave \
+                     secret_file out"
+                        .into(),
+                ));
+            }
+            Some(f) => {
+                let file = f.get_ref();
+                if file.is_empty() || file.contains('\0') {
+                    return Err(fail(
+                        f.span(),
+                        "secret_file must be a non-empty path".into(),
+                    ));
+                }
+                Some(match path.parent() {
+                    Some(dir) if Path::new(file).is_relative() => dir.join(file),
+                    _ => PathBuf::from(file),
+                })
+            }
+        };
+
         Ok(Config {
+            secret_file,
             whoami,
             me,
             interval_ms,
@@ -372,6 +406,9 @@ impl Config {
         }
         if self.metrics_listen != new.metrics_listen {
             what.push("metrics_listen".to_string());
+        }
+        if self.secret_file != new.secret_file {
+            what.push("secret_file".to_string());
         }
         if self.log_folder != new.log_folder {
             what.push(format!(
@@ -453,6 +490,8 @@ struct RawConfig {
     log_folder: Spanned<String>,
     listen: Option<Spanned<String>>,
     metrics_listen: Option<Spanned<String>>,
+    #[serde(alias = "secretFile")]
+    secret_file: Option<Spanned<String>>,
     nodes: Vec<RawNode>,
     #[serde(alias = "onlineThreshold")]
     online_threshold: Option<Spanned<i64>>,
@@ -470,6 +509,8 @@ struct RawNode {
     name: Spanned<String>,
     ip: Spanned<String>,
     port: Spanned<i64>,
+    #[serde(alias = "legacyHttp")]
+    legacy_http: Option<bool>,
 }
 
 fn period(value: &Spanned<i64>, field: &str) -> Result<u64, String> {
@@ -604,6 +645,32 @@ port = 47003
             Ok(c) => panic!("accepted: {c:?}"),
             Err(e) => e,
         }
+    }
+
+    #[test]
+    fn secret_file_and_legacy_http() {
+        let text = GOOD
+            .replace("log_folder", "secret_file = \"secret\"\nlog_folder")
+            .replace("port = 47001", "port = 47001\nlegacy_http = true");
+        let c = Config::parse(&text, Path::new("/etc/ut/mesh.toml"), None);
+        if cfg!(feature = "auth") {
+            let c = c.unwrap();
+            assert_eq!(c.secret_file, Some(PathBuf::from("/etc/ut/secret")));
+            assert!(c.nodes[0].legacy_http && !c.nodes[1].legacy_http);
+            let e =
+                parse(&GOOD.replace("log_folder", "secret_file = \"\"\nlog_folder")).unwrap_err();
+            assert!(e.message.contains("non-empty"), "{e}");
+        } else {
+            let e = c.unwrap_err();
+            assert!(
+                e.message.contains("without authenticated handshakes"),
+                "{e}"
+            );
+            assert_eq!(e.position, Some((6, 15)), "{e}");
+        }
+        let c = parse(GOOD).unwrap();
+        assert_eq!(c.secret_file, None);
+        assert!(c.nodes.iter().all(|n| !n.legacy_http));
     }
 
     #[test]

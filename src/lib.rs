@@ -6,11 +6,14 @@
 //! [`journal`] writes the files; [`daemon`] is the thin shell, the only code that touches
 //! sockets, signals and the clocks; `sim` runs many engines over a simulated network.
 
+#[cfg(feature = "auth")]
+pub mod auth;
 pub mod config;
 pub mod daemon;
 pub mod http;
 pub mod journal;
 pub mod json;
+pub mod legacy;
 pub mod logline;
 pub mod mesh;
 pub mod metrics;

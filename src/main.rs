@@ -231,9 +231,19 @@ fn print_summary(cfg: &Config, pre: &daemon::Preflight) {
         ),
         None => uptime_tracker::outln!("on_change:         none"),
     }
+    if let Some(file) = &cfg.secret_file {
+        uptime_tracker::outln!(
+            "secret_file:       {} (handshakes authenticated)",
+            file.display()
+        );
+    }
     uptime_tracker::outln!("nodes:");
     for (i, n) in cfg.nodes.iter().enumerate() {
-        let me = if i == cfg.me { "  (this node)" } else { "" };
+        let me = match (i == cfg.me, n.legacy_http) {
+            (true, _) => "  (this node)",
+            (false, true) => "  (earlier tool: probed with HTTP GET /)",
+            (false, false) => "",
+        };
         uptime_tracker::outln!("  {:<16} {}{me}", n.name, n.addr);
     }
 }

@@ -7,12 +7,16 @@
 //! - `m.validate()` is Ok; its encoding is ASCII, ends with its only `\n`, fits in
 //!   `MAX_LINE`, and goes through a `Framer` as exactly one line;
 //! - that line parses to `m` again, and encoding that gives the same bytes (canonical);
-//! - a known message (`HELLO`, `PING`, `PONG`) is byte for byte its own encoding (the
+//! - a known message (`HELLO`, `PING`, `PONG`, and the authenticated handshake's
+//!   `CHALLENGE`, `RESPONSE`, `PROOF`, nonces and proofs in lowercase hex) is byte for
+//!   byte its own encoding (the
 //!   grammar admits one spelling per message); an `Unknown` message's verb is the line's
 //!   first word, followed by a space or the end of the line.
 //!
 //! And for messages built from the input (a `HELLO` with the input as its name and the
-//! version read from its first bytes, an `Unknown` with the input as its verb):
+//! version read from its first bytes, a `CHALLENGE` and a `RESPONSE` with the input as
+//! their name and nonces and proofs from its bytes, an `Unknown` with the input as its
+//! verb):
 //! `validate()` is Ok exactly when the encoding parses back to the same message.
 
 #![no_main]
@@ -28,8 +32,24 @@ fn encode(m: &Message<'_>) -> Vec<u8> {
 
 /// What `encode` writes, without its `\n`, for any message, valid or not (`encode`
 /// itself debug-asserts validity).
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn spelled(m: &Message<'_>) -> Vec<u8> {
     match *m {
+        Message::Challenge {
+            version,
+            name,
+            nonce,
+        } => format!("CHALLENGE {version} {name} {}", hex(&nonce)).into_bytes(),
+        Message::Response {
+            version,
+            name,
+            nonce,
+            mac,
+        } => format!("RESPONSE {version} {name} {} {}", hex(&nonce), hex(&mac)).into_bytes(),
+        Message::Proof { mac } => format!("PROOF {}", hex(&mac)).into_bytes(),
         Message::Hello { version, name } => format!("HELLO {version} {name}").into_bytes(),
         Message::Ping { seq } => format!("PING {seq}").into_bytes(),
         Message::Pong { seq } => format!("PONG {seq}").into_bytes(),
@@ -63,7 +83,10 @@ fn check_parsed(line: &[u8], m: Message<'_>) {
 
     match m {
         Message::Unknown { verb } => {
-            assert!(!matches!(verb, "HELLO" | "PING" | "PONG"));
+            assert!(!matches!(
+                verb,
+                "HELLO" | "PING" | "PONG" | "CHALLENGE" | "RESPONSE" | "PROOF"
+            ));
             let rest = line
                 .strip_prefix(verb.as_bytes())
                 .expect("verb starts the line");
@@ -104,6 +127,20 @@ fuzz_target!(|line: &[u8]| {
                 name: text,
             });
         }
+        let nonce: [u8; 16] = std::array::from_fn(|i| line.get(i).copied().unwrap_or(0));
+        let mac: [u8; 32] = std::array::from_fn(|i| line.get(i + 3).copied().unwrap_or(0xa5));
+        check_validate(Message::Challenge {
+            version: 1,
+            name: text,
+            nonce,
+        });
+        check_validate(Message::Response {
+            version: 1,
+            name: text,
+            nonce,
+            mac,
+        });
+        check_validate(Message::Proof { mac });
         check_validate(Message::Unknown { verb: text });
     }
 });

@@ -47,8 +47,23 @@ for name, line in [
     ("bad-spacing", b"PING  1"),
     ("bad-cr", b"PING 1\r"),
     ("empty", b""),
+    ("challenge", b"CHALLENGE 1 node1 00112233445566778899aabbccddeeff"),
+    ("response", b"RESPONSE 1 node2 00112233445566778899aabbccddeeff " + b"0f" * 32),
+    ("proof", b"PROOF " + b"ab" * 32),
+    ("bad-proof-upper", b"PROOF " + b"AB" * 32),
 ]:
     write("message", name, line)
+
+# ---- legacy: an old node's HTTP responses, chunk sizes in the first byte
+bun = (b"HTTP/1.1 200 OK\r\ncontent-type: text/plain;charset=utf-8\r\n"
+       b"Date: Tue, 25 Nov 2026 20:00:00 GMT\r\nContent-Length: 12\r\n\r\nstill online")
+write("legacy", "bun-three", bytes([0]) + bun * 3)
+write("legacy", "bun-split", bytes([7]) + bun * 2)
+write("legacy", "chunked", bytes([3]) + b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n"
+      b"Transfer-Encoding: chunked\r\n\r\n5;x=y\r\nhello\r\n0\r\nX-T: 1\r\n\r\n")
+write("legacy", "until-close", bytes([0]) + b"HTTP/1.0 200 OK\n\nanything")
+write("legacy", "request-head", bytes([1]) + b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+write("legacy", "bad", bytes([0]) + b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n")
 
 # ---- config: the example config and variants
 example = open(os.path.join(HERE, "..", "..", "config.example.toml"), "rb").read()

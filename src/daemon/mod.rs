@@ -192,6 +192,20 @@ impl Shell {
             chld: false,
             hooks: HookProcs::default(),
         };
+        #[cfg(feature = "auth")]
+        let mut shell = shell;
+        #[cfg(feature = "auth")]
+        if let Some(secret) = pre.take_secret() {
+            shell
+                .engine
+                .set_auth(secret, Box::new(|buf: &mut [u8]| sys::os_random(buf)));
+            if let Some(file) = &cfg.secret_file {
+                shell.say(format_args!(
+                    "handshakes authenticated with the secret in {}",
+                    file.display()
+                ));
+            }
+        }
         for warning in pre.warnings() {
             shell.say(format_args!("{warning}"));
         }

@@ -57,6 +57,9 @@ pub struct Preflight {
     listener: Option<TcpListener>,
     /// The bound metrics listener (`metrics_listen`), when set and binding succeeded.
     metrics_listener: Option<TcpListener>,
+    /// The shared secret read from `secret_file`, when one is set and could be read.
+    #[cfg(feature = "auth")]
+    secret: Option<crate::auth::Secret>,
 }
 
 impl Preflight {
@@ -137,12 +140,28 @@ impl Preflight {
                 message,
             });
         }
+        // The secret is read (and its file's mode checked) here, so check-config finds a
+        // bad file too; it is never printed.
+        #[cfg(feature = "auth")]
+        let secret = match cfg.secret_file.as_deref().map(crate::auth::Secret::load) {
+            None => None,
+            Some(Ok(secret)) => Some(secret),
+            Some(Err(message)) => {
+                findings.push(Finding {
+                    severity: Severity::Error,
+                    message,
+                });
+                None
+            }
+        };
         Preflight {
             listen,
             own_ip_local,
             findings,
             listener,
             metrics_listener,
+            #[cfg(feature = "auth")]
+            secret,
         }
     }
 
@@ -173,6 +192,12 @@ impl Preflight {
     /// The bound metrics listener, once.
     pub(super) fn take_metrics_listener(&mut self) -> Option<TcpListener> {
         self.metrics_listener.take()
+    }
+
+    /// The secret read from `secret_file`, if any (taken: `run` hands it to the engine).
+    #[cfg(feature = "auth")]
+    pub(super) fn take_secret(&mut self) -> Option<crate::auth::Secret> {
+        self.secret.take()
     }
 }
 

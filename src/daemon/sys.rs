@@ -208,6 +208,30 @@ unsafe fn errno_location() -> *mut libc::c_int {
     std::ptr::null_mut()
 }
 
+/// Fills `buf` with random bytes from the OS (`getrandom(2)`, retried on `EINTR` and
+/// short reads; `/dev/urandom` where the kernel lacks the call).
+#[cfg(feature = "auth")]
+pub(crate) fn os_random(buf: &mut [u8]) -> io::Result<()> {
+    let mut filled = 0;
+    while let Some(rest) = buf.get_mut(filled..).filter(|r| !r.is_empty()) {
+        // SAFETY: writes at most `rest.len()` bytes into `rest`.
+        let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(libc::ENOSYS) => {
+                    use std::io::Read as _;
+                    return std::fs::File::open("/dev/urandom")?.read_exact(rest);
+                }
+                _ => return Err(e),
+            }
+        }
+        filled += n as usize;
+    }
+    Ok(())
+}
+
 /// Routes SIGINT, SIGTERM (stop), SIGHUP (reload) and SIGCHLD (a hook ended) into a pipe
 /// the poll loop watches (the self-pipe trick), one byte per signal, its number: each
 /// wakes the loop and is handled between events, never mid-write.

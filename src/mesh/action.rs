@@ -219,11 +219,24 @@ pub enum CloseReason {
     Evicted,
     /// A config reload removed the peer or changed its address.
     Reconfigured,
+    /// The other side's handshake proof does not match this node's secret.
+    AuthFailed,
+    /// This node has a `secret_file`; the other side sent a plain `HELLO`.
+    AuthRequired,
+    /// The other side asked for an authenticated handshake; this node has no secret.
+    NoSecret,
+    /// This machine could not get random bytes for a handshake nonce.
+    NoRandom,
+    /// Done with as planned: an HTTP answer given with `Connection: close`, an idle HTTP
+    /// connection, an old node's link whose response ran to the end of the connection.
+    Done,
+    /// An old node's HTTP response is malformed or too large.
+    BadResponse(crate::legacy::response::Error),
 }
 
 impl CloseReason {
     /// Every [`CloseReason::kind`], in [`CloseReason::index`] order.
-    pub const KINDS: [&'static str; 15] = [
+    pub const KINDS: [&'static str; 21] = [
         "closed_by_peer",
         "connect_error",
         "read_error",
@@ -239,6 +252,12 @@ impl CloseReason {
         "replaced",
         "evicted",
         "reconfigured",
+        "auth_failed",
+        "auth_required",
+        "no_secret",
+        "no_random",
+        "done",
+        "bad_response",
     ];
 
     /// A short, stable label (for metrics and for reporting a peer's trouble once).
@@ -268,6 +287,12 @@ impl CloseReason {
             CloseReason::Replaced => 12,
             CloseReason::Evicted => 13,
             CloseReason::Reconfigured => 14,
+            CloseReason::AuthFailed => 15,
+            CloseReason::AuthRequired => 16,
+            CloseReason::NoSecret => 17,
+            CloseReason::NoRandom => 18,
+            CloseReason::Done => 19,
+            CloseReason::BadResponse(_) => 20,
         }
     }
 
@@ -284,19 +309,24 @@ impl CloseReason {
             | CloseReason::WrongNode => "protocol",
             CloseReason::Replaced | CloseReason::Evicted => "replaced",
             CloseReason::Reconfigured => "reconfigured",
+            CloseReason::AuthFailed | CloseReason::AuthRequired | CloseReason::NoSecret => "auth",
+            CloseReason::NoRandom => "local",
+            CloseReason::Done => "done",
+            CloseReason::BadResponse(_) => "protocol",
         }
     }
 
     /// Whether the failure is this machine's own trouble (out of descriptors, memory or
     /// buffers, no local address), which says nothing about the peer.
     pub fn is_local(self) -> bool {
-        matches!(
-            self,
-            CloseReason::Io { errno, .. } if matches!(
-                errno,
-                libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM | libc::EADDRNOTAVAIL
+        self == CloseReason::NoRandom
+            || matches!(
+                self,
+                CloseReason::Io { errno, .. } if matches!(
+                    errno,
+                    libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM | libc::EADDRNOTAVAIL
+                )
             )
-        )
     }
 
     /// The reason for an I/O error of operation `op`.
@@ -339,6 +369,20 @@ impl fmt::Display for CloseReason {
                 f.write_str("evicted: too many connections from this address without HELLO")
             }
             CloseReason::Reconfigured => f.write_str("the config changed"),
+            CloseReason::AuthFailed => f.write_str(
+                "authentication failed: the handshake's proof does not match this node's secret \
+                 (another secret_file?)",
+            ),
+            CloseReason::AuthRequired => f.write_str(
+                "authentication required: this node has a secret_file, the other side sent a \
+                 plain HELLO (no secret_file there?)",
+            ),
+            CloseReason::NoSecret => f.write_str(
+                "the other side wants an authenticated handshake, but this node has no secret_file",
+            ),
+            CloseReason::NoRandom => f.write_str("no random bytes for a handshake nonce"),
+            CloseReason::Done => f.write_str("done"),
+            CloseReason::BadResponse(e) => write!(f, "bad HTTP response: {e}"),
         }
     }
 }

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 
 use crate::timer::TimerId;
 use crate::wire::framer::Framer;
+use crate::wire::message::NONCE_LEN;
 
 /// A connection's stable id. The slot index is reused after a close; the generation
 /// tells the old id from the new one.
@@ -70,6 +71,48 @@ pub(crate) struct Conn {
     pub(crate) sent: usize,
     /// The connect/handshake deadline while the connection is not yet established.
     pub(crate) timer: Option<TimerId>,
+    /// The authenticated handshake under way, only while there is one.
+    pub(crate) hs: Option<Box<Handshake>>,
+    /// An accepted connection speaking the earlier tool's HTTP: the request being read.
+    pub(crate) http: Option<HttpIn>,
+    /// Our link to a node of the earlier tool: its response reader and our probes' seqs
+    /// in the order their requests went out.
+    pub(crate) legacy: Option<Box<LegacyOut>>,
+    /// Closed as soon as its output is written (an HTTP answer with `Connection: close`);
+    /// input is ignored meanwhile.
+    pub(crate) closing: bool,
+}
+
+/// An HTTP request being read on an accepted connection.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct HttpIn {
+    /// A request line was read and its head is not complete yet.
+    pub(crate) open: bool,
+    pub(crate) head: bool,
+    pub(crate) http10: bool,
+    pub(crate) close: bool,
+    pub(crate) keep_alive: bool,
+    pub(crate) body: bool,
+    pub(crate) malformed: bool,
+    /// Header lines and bytes of the head so far.
+    pub(crate) lines: usize,
+    pub(crate) bytes: usize,
+}
+
+/// Our link to an old node: what matches its responses to our probes.
+#[derive(Debug, Default)]
+pub(crate) struct LegacyOut {
+    pub(crate) reader: crate::legacy::response::Reader,
+    pub(crate) seqs: std::collections::VecDeque<u64>,
+}
+
+/// An authenticated handshake under way: both nonces (the listener's is zero until it is
+/// known) and the peer the connection is with, or claims to be.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Handshake {
+    pub(crate) nonce_c: [u8; NONCE_LEN],
+    pub(crate) nonce_l: [u8; NONCE_LEN],
+    pub(crate) peer: usize,
 }
 
 impl Conn {
@@ -80,6 +123,10 @@ impl Conn {
             out: Vec::new(),
             sent: 0,
             timer: None,
+            hs: None,
+            http: None,
+            legacy: None,
+            closing: false,
         }
     }
 

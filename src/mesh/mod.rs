@@ -29,6 +29,16 @@
 //!   [`MAX_PENDING_PER_SOURCE`] connections per address wait for their `HELLO` (a new one
 //!   evicts the oldest, so a flood from a peer's own address cannot lock that peer out),
 //!   and at most [`MAX_PENDING`] in all.
+//! - **Authentication.** With a secret ([`Engine::set_auth`]), `HELLO` is replaced by
+//!   `CHALLENGE`/`RESPONSE`/`PROOF`: both sides prove knowledge of the secret over both
+//!   fresh nonces, both names and the direction before any probe is sent, answered or
+//!   counted (proofs in [`crate::auth`]; nonces from the shell, so runs stay
+//!   reproducible).
+//! - **The earlier tool.** An accepted connection whose first line is an HTTP request
+//!   gets the earlier tool's answer for its source address ([`crate::legacy`]); strangers
+//!   are let in for that alone, briefly, and evicted first when slots run out. A peer
+//!   with `legacy_http` is probed with HTTP `GET /` on a kept-alive link, its responses
+//!   matched to the probes in order.
 //! - **Log.** Each change becomes a [`LogRecord::Event`]; when the UTC day of the wall
 //!   clock changes (checked on every record and at least every minute) a
 //!   [`LogRecord::NewDay`] carries the non-zero counts into the new file first.
@@ -39,6 +49,8 @@
 //! ids (a connection already closed) are ignored.
 
 mod action;
+#[cfg(all(test, feature = "auth"))]
+mod auth_tests;
 mod conn;
 mod hooks;
 mod reload;
@@ -55,12 +67,31 @@ pub use hooks::MAX_RUNNING as MAX_RUNNING_HOOKS;
 pub use stats::{Closes, ConnCounts, Histogram, PeerStats, RTT_BUCKETS_US};
 
 use crate::config::Config;
+use crate::legacy::request::{self, Header, RequestLine};
+use crate::legacy::{self as old, Answer};
 use crate::logline;
 use crate::timer::{TimerId, Wheel};
 use crate::tracker::{Change, ChangeKind, Tracker};
 use crate::wire::framer::{Framer, MAX_LINE};
 use crate::wire::message::{self, Message, PROTOCOL_VERSION};
-use conn::{Conn, Slab};
+use conn::{Conn, Handshake, HttpIn, Slab};
+use message::{MAC_LEN, NONCE_LEN};
+
+/// Where handshake nonces come from: fills the buffer with fresh random bytes (the OS's
+/// in the daemon, a seeded generator in the simulator and tests), or fails (this
+/// machine's trouble: the handshake is dropped and counts against no peer).
+pub type NonceSource = Box<dyn FnMut(&mut [u8]) -> std::io::Result<()>>;
+
+/// The authenticated handshake's secret and nonce source (see [`Engine::set_auth`]).
+#[cfg(feature = "auth")]
+pub struct Auth {
+    secret: crate::auth::Secret,
+    nonces: NonceSource,
+}
+
+/// Without the `auth` feature there is no secret: an `Option<Auth>` is always `None`.
+#[cfg(not(feature = "auth"))]
+pub type Auth = std::convert::Infallible;
 
 /// Most unsent bytes queued on one connection; a peer that does not read is cut off.
 pub const MAX_OUTPUT: usize = 16 * 1024;
@@ -84,6 +115,12 @@ pub fn user_timeout_ms(interval: u64, timeout: u64) -> u64 {
 
 /// Most distinct probe phases within an interval (see [`Engine::new`]).
 pub const PHASES: usize = 64;
+
+/// Time an accepted connection from an address that is no configured node's has to send
+/// its first request (only HTTP is answered there).
+pub const STRANGER_TIMEOUT_MS: u64 = 2_000;
+/// Time a kept-alive HTTP connection may stay idle between requests (Bun's default).
+pub const HTTP_IDLE_MS: u64 = 10_000;
 
 /// Shortest time between two reports about strangers' connections.
 const QUIET_MS: u64 = 1_000;
@@ -117,6 +154,12 @@ struct Peer {
     /// The class of trouble last reported for it ([`CloseReason::class`]), so a peer
     /// that stays down is reported once; `None` once a handshake succeeded.
     trouble: Option<&'static str>,
+    /// The class of trouble last reported about connections claiming to be it, so a
+    /// stranger failing handshakes in its name is reported once; `None` once one of its
+    /// connections authenticated.
+    inbound_trouble: Option<&'static str>,
+    /// It runs the earlier tool: probed with HTTP `GET /`, no handshake.
+    legacy: bool,
     /// Whether a link to it ever completed a handshake.
     ever_connected: bool,
     /// When our current link to it completed its handshake (monotonic ms).
@@ -134,13 +177,15 @@ struct Peer {
 }
 
 impl Peer {
-    fn new(name: String, addr: SocketAddr, wall: i64) -> Peer {
+    fn new(name: String, addr: SocketAddr, legacy: bool, wall: i64) -> Peer {
         Peer {
             name,
             addr,
             link: None,
             inbound: None,
             trouble: None,
+            inbound_trouble: None,
+            legacy,
             ever_connected: false,
             ready_at: 0,
             missed_at: None,
@@ -172,7 +217,21 @@ pub struct PeerView<'a> {
 /// One line read from a connection, decoded into owned values so the engine can act on
 /// it after the framer's borrow ends.
 enum Input {
-    Hello { name: String },
+    Hello {
+        name: String,
+    },
+    Challenge {
+        name: String,
+        nonce: [u8; NONCE_LEN],
+    },
+    Response {
+        name: String,
+        nonce: [u8; NONCE_LEN],
+        mac: [u8; MAC_LEN],
+    },
+    Proof([u8; MAC_LEN]),
+    HttpRequest(RequestLine, usize),
+    HttpHeader(Header, usize),
     Ping(u64),
     Pong(u64),
     Unknown,
@@ -211,6 +270,10 @@ pub struct Engine {
     /// Hooks: the deadline of a run if `on_change` is set, the runs going on, and the
     /// peers whose change waits (see [`hooks`]).
     hooks: hooks::Hooks,
+    /// The secret and nonces of the authenticated handshake, when one is configured.
+    auth: Option<Auth>,
+    /// The clocks of the latest event (for a close that [`Engine::wrote`] completes).
+    last: Now,
 }
 
 impl Engine {
@@ -221,7 +284,7 @@ impl Engine {
         let peers = cfg
             .nodes
             .iter()
-            .map(|n| Peer::new(n.name.clone(), n.addr, now.wall))
+            .map(|n| Peer::new(n.name.clone(), n.addr, n.legacy_http, now.wall))
             .collect();
         let mut tracker = Tracker::new(cfg.nodes.len(), cfg.offline_threshold);
         tracker.set_online_threshold(cfg.online_threshold);
@@ -247,6 +310,8 @@ impl Engine {
             retention_days: cfg.log_retention_days,
             header_nodes: cfg.nodes.iter().map(|n| (n.name.clone(), n.addr)).collect(),
             hooks: hooks::Hooks::new(cfg.on_change.as_ref().map(|h| h.timeout_ms)),
+            auth: None,
+            last: now,
         };
         let peers: Vec<usize> = engine.peer_indices().collect();
         for peer in peers {
@@ -270,6 +335,20 @@ impl Engine {
         engine.schedule_day_check(now);
         engine.prune_logs(now);
         engine
+    }
+
+    /// Turns on the authenticated handshake (`secret_file`): every connection of this
+    /// node, both ways, then proves knowledge of `secret` before any probe is sent,
+    /// answered or counted. `nonces` supplies each handshake's fresh random nonce. Call it
+    /// right after [`Engine::new`], before any event.
+    #[cfg(feature = "auth")]
+    pub fn set_auth(&mut self, secret: crate::auth::Secret, nonces: NonceSource) {
+        self.auth = Some(Auth { secret, nonces });
+    }
+
+    /// Whether handshakes are authenticated.
+    pub fn authenticated(&self) -> bool {
+        self.auth.is_some()
     }
 
     // ---------------------------------------------------------------------------------
@@ -301,6 +380,10 @@ impl Engine {
         if c.sent == c.out.len() {
             c.out.clear();
             c.sent = 0;
+            if c.closing {
+                let now = self.last;
+                self.close(conn, CloseReason::Done, now);
+            }
         }
     }
 
@@ -406,7 +489,40 @@ impl Engine {
             return;
         }
         *state = LinkState::Handshaking;
-        self.send_hello(conn, now);
+        let peer = match c.role {
+            Role::Out { peer, .. } => peer,
+            Role::In { .. } => return,
+        };
+        if self.peers.get(peer).is_some_and(|p| p.legacy) {
+            // The earlier tool has no handshake: probes go out at once.
+            c.legacy = Some(Box::default());
+            let name = self.name(peer).to_string();
+            return self.link_ready(conn, peer, &name, now);
+        }
+        if self.auth.is_none() {
+            return self.send_hello(conn, now);
+        }
+        let Some(nonce_c) = self.nonce() else {
+            return self.close(conn, CloseReason::NoRandom, now);
+        };
+        if let Some(c) = self.conns.get_mut(conn) {
+            c.hs = Some(Box::new(Handshake {
+                nonce_c,
+                nonce_l: [0; NONCE_LEN],
+                peer,
+            }));
+        }
+        let whoami = std::mem::take(&mut self.whoami);
+        self.send_message(
+            conn,
+            Message::Challenge {
+                version: PROTOCOL_VERSION,
+                name: &whoami,
+                nonce: nonce_c,
+            },
+            now,
+        );
+        self.whoami = whoami;
     }
 
     /// A connection from `from` was accepted. Returns its id, or `None` when it is refused
@@ -415,13 +531,9 @@ impl Engine {
     pub fn on_accepted(&mut self, from: SocketAddr, now: Now) -> Option<ConnId> {
         self.roll_day(now);
         let ip = from.ip().to_canonical();
-        if !self.peer_ips.contains(&ip) {
-            self.say_quietly(
-                now,
-                format!("refused a connection from {from}: not a configured node"),
-            );
-            return None;
-        }
+        // Strangers are let in too, briefly: the earlier tool answered anyone's HTTP
+        // request (401 to strangers), and a migrating mesh keeps that.
+        let configured = self.peer_ips.contains(&ip);
         // Fairness: one address cannot hold more than a few waiting slots; the oldest of
         // its waiting connections makes room. A real peer sends HELLO within a round trip,
         // so it is not the oldest for long.
@@ -430,6 +542,19 @@ impl Engine {
             && let Some(&(_, oldest, _)) = from_here.min()
         {
             self.close(oldest, CloseReason::Evicted, now);
+        }
+        if self.waiting.len() >= MAX_PENDING && configured {
+            // A configured node's connection makes room by evicting a stranger's.
+            let peer_ips = &self.peer_ips;
+            let stranger = self
+                .waiting
+                .iter()
+                .filter(|w| !peer_ips.contains(&w.2))
+                .min()
+                .copied();
+            if let Some((_, id, _)) = stranger {
+                self.close(id, CloseReason::Evicted, now);
+            }
         }
         if self.waiting.len() >= MAX_PENDING {
             self.say_quietly(
@@ -444,9 +569,12 @@ impl Engine {
             since: now.mono,
         }));
         self.waiting.push((now.mono, id, ip));
-        let timer = self
-            .wheel
-            .schedule(now.mono + HANDSHAKE_TIMEOUT_MS, Timer::Hello(id));
+        let wait = if configured {
+            HANDSHAKE_TIMEOUT_MS
+        } else {
+            STRANGER_TIMEOUT_MS
+        };
+        let timer = self.wheel.schedule(now.mono + wait, Timer::Hello(id));
         if let Some(c) = self.conns.get_mut(id) {
             c.timer = Some(timer);
         }
@@ -488,6 +616,14 @@ impl Engine {
             let Some(c) = self.conns.get_mut(conn) else {
                 return;
             };
+            if c.closing {
+                return;
+            }
+            if let Some(legacy) = c.legacy.as_mut() {
+                let read = legacy.reader.feed(data);
+                return self.on_responses(conn, read, now);
+            }
+            let mode = line_mode(c);
             let Some(framer) = c.input.as_mut() else {
                 // No partial line pending: take whole lines straight from `data`, with
                 // the framer's rules (`\n` ends a line, one `\r` before it is dropped,
@@ -508,7 +644,7 @@ impl Engine {
                 }
                 let line = data.get(..end).unwrap_or_default();
                 let line = line.strip_suffix(b"\r").unwrap_or(line);
-                let input = decode(line);
+                let input = decode(mode, line);
                 data = data.get(end + 1..).unwrap_or_default();
                 self.on_input(conn, input, now);
                 continue;
@@ -519,10 +655,11 @@ impl Engine {
             loop {
                 let input = match self.conns.get_mut(conn) {
                     None => return,
-                    Some(c) => match c.input.as_mut().map(|f| f.next_line()) {
-                        None | Some(Ok(None)) => break,
-                        Some(Ok(Some(line))) => decode(line),
-                        Some(Err(_)) => Input::Bad(CloseReason::LineTooLong),
+                    Some(c) if c.closing => return,
+                    Some(c) => match (line_mode(c), c.input.as_mut().map(|f| f.next_line())) {
+                        (_, None | Some(Ok(None))) => break,
+                        (mode, Some(Ok(Some(line)))) => decode(mode, line),
+                        (_, Some(Err(_))) => Input::Bad(CloseReason::LineTooLong),
                     },
                 };
                 self.on_input(conn, input, now);
@@ -539,8 +676,19 @@ impl Engine {
     }
 
     /// `conn`'s socket failed or was closed by the other side.
-    pub fn on_closed(&mut self, conn: ConnId, reason: CloseReason, now: Now) {
+    pub fn on_closed(&mut self, conn: ConnId, mut reason: CloseReason, now: Now) {
         self.roll_day(now);
+        // An old node closing our link with no request outstanding (its response ran to
+        // the end, or it closes idle connections) is routine: the next probe redials.
+        if reason == CloseReason::ClosedByPeer
+            && self
+                .conns
+                .get(conn)
+                .and_then(|c| c.legacy.as_ref())
+                .is_some_and(|l| l.seqs.is_empty())
+        {
+            reason = CloseReason::Done;
+        }
         self.close(conn, reason, now);
     }
 
@@ -612,13 +760,6 @@ impl Engine {
     }
 
     /// Sends probe `seq` to `peer` on `conn`, noting when (for its round-trip time).
-    fn send_ping(&mut self, conn: ConnId, peer: usize, seq: u64, now: Now) {
-        if let Some(p) = self.peers.get_mut(peer) {
-            p.stats.sent(seq, now.mono_us());
-        }
-        self.send_message(conn, Message::Ping { seq }, now);
-    }
-
     fn send_message(&mut self, conn: ConnId, msg: Message<'_>, now: Now) {
         let mut buf = [0u8; 64];
         let mut out = Vec::new();
@@ -647,7 +788,14 @@ impl Engine {
                     state: LinkState::Handshaking,
                 },
                 Input::Hello { name },
-            ) => self.link_ready(conn, peer, &name, now),
+            ) if self.auth.is_none() => self.link_ready(conn, peer, &name, now),
+            (
+                Role::Out {
+                    peer,
+                    state: LinkState::Handshaking,
+                },
+                Input::Response { name, nonce, mac },
+            ) if self.auth.is_some() => self.on_response(conn, peer, &name, nonce, &mac, now),
             (
                 Role::Out {
                     peer,
@@ -655,22 +803,51 @@ impl Engine {
                 },
                 Input::Pong(seq),
             ) => {
-                if let Some((timer, change)) = self.tracker.reply(peer, seq, now.mono) {
-                    self.wheel.cancel(timer);
-                    if let Some(p) = self.peers.get_mut(peer) {
-                        p.stats.replied(seq, now.mono_us());
-                    }
-                    if let Some(change) = change {
-                        self.log_change(change, now);
-                    }
-                }
+                self.replied(peer, seq, now);
             }
             (
                 Role::In {
                     peer: None, from, ..
                 },
                 Input::Hello { name },
-            ) => self.inbound_hello(conn, from, &name, now),
+            ) => {
+                if self.auth.is_some() {
+                    return self.close(conn, CloseReason::AuthRequired, now);
+                }
+                if let Some(peer) = self.check_claim(conn, from, &name, now) {
+                    self.send_hello(conn, now);
+                    self.inbound_ready(conn, peer, from, now);
+                }
+            }
+            (
+                Role::In {
+                    peer: None, from, ..
+                },
+                Input::Challenge { name, nonce },
+            ) => self.on_challenge(conn, from, &name, nonce, now),
+            (Role::In { peer: None, .. }, Input::HttpRequest(line, len)) => {
+                if let Some(c) = self.conns.get_mut(conn) {
+                    c.http = Some(HttpIn {
+                        open: true,
+                        head: line.head,
+                        http10: line.http10,
+                        bytes: len,
+                        ..HttpIn::default()
+                    });
+                }
+            }
+            (
+                Role::In {
+                    peer: None, from, ..
+                },
+                Input::HttpHeader(header, len),
+            ) => self.http_header(conn, from, header, len, now),
+            (
+                Role::In {
+                    peer: None, from, ..
+                },
+                Input::Proof(mac),
+            ) => self.on_proof(conn, from, &mac, now),
             (Role::In { peer: Some(_), .. }, Input::Ping(seq)) => {
                 self.send_message(conn, Message::Pong { seq }, now)
             }
@@ -713,13 +890,19 @@ impl Engine {
         // Probes started while the link was down go out now.
         let waiting: Vec<u64> = self.tracker.outstanding(peer).collect();
         for seq in waiting {
-            self.send_ping(conn, peer, seq, now);
+            self.send_probe(conn, peer, seq, now);
         }
     }
 
-    /// An accepted connection's `HELLO`: it must name a configured peer whose ip it comes
-    /// from.
-    fn inbound_hello(&mut self, conn: ConnId, from: SocketAddr, name: &str, now: Now) {
+    /// An accepted connection's claim to be `name` (its `HELLO` or `CHALLENGE`): it must
+    /// name a configured peer whose ip it comes from. Returns the peer, or closes `conn`.
+    fn check_claim(
+        &mut self,
+        conn: ConnId,
+        from: SocketAddr,
+        name: &str,
+        now: Now,
+    ) -> Option<usize> {
         let ip = from.ip().to_canonical();
         let found = self.peers.iter().position(|p| p.active && p.name == name);
         let problem = match found {
@@ -741,11 +924,19 @@ impl Engine {
                 problem.unwrap_or_default()
             );
             self.say_quietly(now, msg);
-            return self.close(conn, CloseReason::WrongNode, now);
+            self.close(conn, CloseReason::WrongNode, now);
+            return None;
         };
+        Some(peer)
+    }
+
+    /// An accepted connection proved to be `peer` (its `HELLO`, or its `PROOF`): its
+    /// `PING`s are answered from now on.
+    fn inbound_ready(&mut self, conn: ConnId, peer: usize, from: SocketAddr, now: Now) {
         let Some(c) = self.conns.get_mut(conn) else {
             return;
         };
+        c.hs = None;
         c.role = Role::In {
             from,
             peer: Some(peer),
@@ -755,7 +946,9 @@ impl Engine {
             self.wheel.cancel(t);
         }
         self.waiting.retain(|w| w.1 != conn);
-        self.send_hello(conn, now);
+        if let Some(p) = self.peers.get_mut(peer) {
+            p.inbound_trouble = None;
+        }
         // The peer reconnected: its older connection is dead from its side.
         let older = self
             .peers
@@ -790,6 +983,344 @@ impl Engine {
                 self.connect(peer, now);
             }
             _ => {}
+        }
+    }
+
+    /// Our link's `CHALLENGE` was answered: the listener must be `peer` and prove it knows
+    /// the secret; then we prove it too, and the link is ready (our `PROOF` goes out
+    /// before any `PING`, on the same ordered stream).
+    fn on_response(
+        &mut self,
+        conn: ConnId,
+        peer: usize,
+        name: &str,
+        nonce_l: [u8; NONCE_LEN],
+        mac: &[u8; MAC_LEN],
+        now: Now,
+    ) {
+        let Some(mut hs) = self.conns.get_mut(conn).and_then(|c| c.hs.take()) else {
+            return self.close(conn, CloseReason::Unexpected, now);
+        };
+        if name != self.name(peer) {
+            // link_ready reports and closes with the name it got.
+            return self.link_ready(conn, peer, name, now);
+        }
+        hs.nonce_l = nonce_l;
+        let (nonce_c, peer_name, whoami) = (hs.nonce_c, name, self.whoami.clone());
+        if !self.verify(
+            Direction::Listener,
+            &nonce_c,
+            &nonce_l,
+            &whoami,
+            peer_name,
+            mac,
+        ) {
+            return self.close(conn, CloseReason::AuthFailed, now);
+        }
+        let Some(proof) = self.prove(Direction::Connector, &nonce_c, &nonce_l, &whoami, peer_name)
+        else {
+            return self.close(conn, CloseReason::Unexpected, now);
+        };
+        self.send_message(conn, Message::Proof { mac: proof }, now);
+        self.link_ready(conn, peer, name, now);
+    }
+
+    /// An accepted connection's `CHALLENGE`: a configured peer from its own ip, answered
+    /// with our nonce and proof; its `PING`s wait for its `PROOF`.
+    fn on_challenge(
+        &mut self,
+        conn: ConnId,
+        from: SocketAddr,
+        name: &str,
+        nonce_c: [u8; NONCE_LEN],
+        now: Now,
+    ) {
+        if self.auth.is_none() {
+            return self.close(conn, CloseReason::NoSecret, now);
+        }
+        if self.conns.get(conn).is_some_and(|c| c.hs.is_some()) {
+            return self.close(conn, CloseReason::Unexpected, now);
+        }
+        let Some(peer) = self.check_claim(conn, from, name, now) else {
+            return;
+        };
+        let Some(nonce_l) = self.nonce() else {
+            return self.close(conn, CloseReason::NoRandom, now);
+        };
+        let whoami = self.whoami.clone();
+        let Some(mac) = self.prove(Direction::Listener, &nonce_c, &nonce_l, name, &whoami) else {
+            return self.close(conn, CloseReason::Unexpected, now);
+        };
+        if let Some(c) = self.conns.get_mut(conn) {
+            c.hs = Some(Box::new(Handshake {
+                nonce_c,
+                nonce_l,
+                peer,
+            }));
+        }
+        self.send_message(
+            conn,
+            Message::Response {
+                version: PROTOCOL_VERSION,
+                name: &whoami,
+                nonce: nonce_l,
+                mac,
+            },
+            now,
+        );
+    }
+
+    /// An accepted connection's `PROOF`: it must be the claimed peer's proof for this
+    /// connection's two nonces.
+    fn on_proof(&mut self, conn: ConnId, from: SocketAddr, mac: &[u8; MAC_LEN], now: Now) {
+        let Some(hs) = self.conns.get_mut(conn).and_then(|c| c.hs.take()) else {
+            return self.close(conn, CloseReason::Unexpected, now);
+        };
+        let peer_name = self.name(hs.peer).to_string();
+        let whoami = self.whoami.clone();
+        if !self.verify(
+            Direction::Connector,
+            &hs.nonce_c,
+            &hs.nonce_l,
+            &peer_name,
+            &whoami,
+            mac,
+        ) {
+            // Once per kind of trouble per peer until it authenticates: anyone on a
+            // peer's address can fail handshakes in its name, as often as it likes.
+            let reason = CloseReason::AuthFailed;
+            if let Some(p) = self.peers.get_mut(hs.peer)
+                && p.inbound_trouble != Some(reason.class())
+            {
+                p.inbound_trouble = Some(reason.class());
+                let msg = format!("connection from {from} (as peer {peer_name}) closed: {reason}");
+                self.say(msg);
+            }
+            return self.close(conn, reason, now);
+        }
+        self.inbound_ready(conn, hs.peer, from, now);
+    }
+
+    /// One header line of an HTTP request on an accepted connection; the empty line ends
+    /// the head and gets the earlier tool's answer for the source address.
+    fn http_header(
+        &mut self,
+        conn: ConnId,
+        from: SocketAddr,
+        header: Header,
+        len: usize,
+        now: Now,
+    ) {
+        let Some(c) = self.conns.get_mut(conn) else {
+            return;
+        };
+        let Some(http) = c.http.as_mut().filter(|h| h.open) else {
+            return self.close(conn, CloseReason::Unexpected, now);
+        };
+        http.lines += 1;
+        http.bytes = http.bytes.saturating_add(len);
+        match header {
+            Header::End => {}
+            Header::Connection { close, keep_alive } => {
+                http.close |= close;
+                http.keep_alive |= keep_alive;
+            }
+            Header::Body => http.body = true,
+            Header::Other => {}
+            Header::Malformed => http.malformed = true,
+        }
+        let too_large = http.lines > request::MAX_HEADERS || http.bytes > request::MAX_HEAD;
+        if header != Header::End && !too_large {
+            return;
+        }
+        let http = *http;
+        c.http = Some(HttpIn {
+            open: false,
+            ..http
+        });
+        let mut out = Vec::new();
+        if too_large || http.malformed || http.body {
+            old::refusal(&mut out, too_large);
+            self.queue(conn, &out, now);
+            return self.finish(conn, now);
+        }
+        let ip = from.ip().to_canonical();
+        let answer = Answer::for_source(ip, self.peer_ips.contains(&ip));
+        // Strangers get their 401 and the door: only the earlier tool's probers (its
+        // configured nodes) and its LAN had a reason to stay.
+        let keep =
+            answer != Answer::Unauthorized && !http.close && (!http.http10 || http.keep_alive);
+        old::answer(&mut out, answer, keep, http.http10, http.head);
+        self.queue(conn, &out, now);
+        if !keep {
+            return self.finish(conn, now);
+        }
+        let timer = self
+            .wheel
+            .schedule(now.mono + HTTP_IDLE_MS, Timer::Hello(conn));
+        if let Some(old) = self
+            .conns
+            .get_mut(conn)
+            .and_then(|c| c.timer.replace(timer))
+        {
+            self.wheel.cancel(old);
+        }
+    }
+
+    /// Closes `conn` once its output is written.
+    fn finish(&mut self, conn: ConnId, now: Now) {
+        let Some(c) = self.conns.get_mut(conn) else {
+            return;
+        };
+        if c.unsent().is_empty() {
+            self.close(conn, CloseReason::Done, now);
+        } else {
+            c.closing = true;
+        }
+    }
+
+    /// Sends probe `seq` on our ready link `conn`: a `PING`, or to an old node an HTTP
+    /// `GET /` (its response is matched to the oldest request without one).
+    fn send_probe(&mut self, conn: ConnId, peer: usize, seq: u64, now: Now) {
+        if let Some(p) = self.peers.get_mut(peer) {
+            p.stats.sent(seq, now.mono_us());
+        }
+        let Some(c) = self.conns.get_mut(conn) else {
+            return;
+        };
+        let (Some(legacy), Role::Out { peer, .. }) = (c.legacy.as_mut(), c.role) else {
+            return self.send_message(conn, Message::Ping { seq }, now);
+        };
+        if legacy.reader.until_close() {
+            // The old node's last response runs to the end of the connection: this one
+            // cannot carry another request. A fresh link takes the waiting probes.
+            self.close(conn, CloseReason::Done, now);
+            return self.connect(peer, now);
+        }
+        legacy.seqs.push_back(seq);
+        let Some(addr) = self.peers.get(peer).map(|p| p.addr) else {
+            return;
+        };
+        let mut out = Vec::new();
+        old::probe_request(&mut out, addr);
+        self.queue(conn, &out, now);
+    }
+
+    /// `read` HTTP responses came in on our link to an old node: each is the reply to the
+    /// oldest probe whose request has no response yet.
+    fn on_responses(
+        &mut self,
+        conn: ConnId,
+        (n, result): (usize, Result<(), old::response::Error>),
+        now: Now,
+    ) {
+        for _ in 0..n {
+            let Some(c) = self.conns.get_mut(conn) else {
+                return;
+            };
+            let (Some(legacy), Role::Out { peer, .. }) = (c.legacy.as_mut(), c.role) else {
+                return;
+            };
+            let Some(seq) = legacy.seqs.pop_front() else {
+                return self.close(conn, CloseReason::Unexpected, now);
+            };
+            self.replied(peer, seq, now);
+        }
+        // The responses before the garbage counted; the garbage ends the link.
+        if let Err(e) = result {
+            self.close(conn, CloseReason::BadResponse(e), now);
+        }
+    }
+
+    /// Probe `seq` to `peer` was answered (a `PONG`, or an old node's HTTP response).
+    fn replied(&mut self, peer: usize, seq: u64, now: Now) {
+        if let Some((timer, change)) = self.tracker.reply(peer, seq, now.mono) {
+            self.wheel.cancel(timer);
+            if let Some(p) = self.peers.get_mut(peer) {
+                p.stats.replied(seq, now.mono_us());
+            }
+            if let Some(change) = change {
+                self.log_change(change, now);
+            }
+        }
+    }
+
+    /// A fresh nonce, or `None` without a secret or when no random bytes could be had.
+    fn nonce(&mut self) -> Option<[u8; NONCE_LEN]> {
+        #[cfg(feature = "auth")]
+        {
+            let auth = self.auth.as_mut()?;
+            let mut nonce = [0u8; NONCE_LEN];
+            match (auth.nonces)(&mut nonce) {
+                Ok(()) => Some(nonce),
+                Err(e) => {
+                    self.say(format!(
+                        "this machine: no random bytes for a handshake: {e}"
+                    ));
+                    None
+                }
+            }
+        }
+        #[cfg(not(feature = "auth"))]
+        {
+            None
+        }
+    }
+
+    /// `dir`'s proof over the nonces and names (connector's name first).
+    fn prove(
+        &self,
+        dir: Direction,
+        nonce_c: &[u8; NONCE_LEN],
+        nonce_l: &[u8; NONCE_LEN],
+        name_c: &str,
+        name_l: &str,
+    ) -> Option<[u8; MAC_LEN]> {
+        #[cfg(feature = "auth")]
+        {
+            let auth = self.auth.as_ref()?;
+            let t = crate::auth::Transcript {
+                nonce_c,
+                nonce_l,
+                name_c,
+                name_l,
+            };
+            Some(crate::auth::prove(&auth.secret, dir.into(), &t))
+        }
+        #[cfg(not(feature = "auth"))]
+        {
+            let _ = (dir, nonce_c, nonce_l, name_c, name_l);
+            None
+        }
+    }
+
+    /// Whether `mac` is `dir`'s proof over the nonces and names (constant-time compare).
+    fn verify(
+        &self,
+        dir: Direction,
+        nonce_c: &[u8; NONCE_LEN],
+        nonce_l: &[u8; NONCE_LEN],
+        name_c: &str,
+        name_l: &str,
+        mac: &[u8; MAC_LEN],
+    ) -> bool {
+        #[cfg(feature = "auth")]
+        {
+            let Some(auth) = self.auth.as_ref() else {
+                return false;
+            };
+            let t = crate::auth::Transcript {
+                nonce_c,
+                nonce_l,
+                name_c,
+                name_l,
+            };
+            crate::auth::verify(&auth.secret, dir.into(), &t, mac)
+        }
+        #[cfg(not(feature = "auth"))]
+        {
+            let _ = (dir, nonce_c, nonce_l, name_c, name_l, mac);
+            false
         }
     }
 
@@ -878,7 +1409,7 @@ impl Engine {
                     ..
                 }) = self.role(id)
                 {
-                    self.send_ping(id, peer, seq, now);
+                    self.send_probe(id, peer, seq, now);
                 }
             }
         }
@@ -924,13 +1455,23 @@ impl Engine {
                 {
                     p.link = None;
                 }
+                if reason == CloseReason::Done {
+                    // An old node's link whose response ran to the end of the connection:
+                    // its probes are redialled with the link, nothing failed.
+                    return;
+                }
                 if reason == CloseReason::Reconfigured {
                     // The peer was removed or moved: what was in flight on the old link
                     // says nothing about it now. Its count holds.
                     let wheel = &mut self.wheel;
+                    let mut n = 0;
                     self.tracker.void_all(peer, |timer| {
                         wheel.cancel(timer);
+                        n += 1;
                     });
+                    if let Some(p) = self.peers.get_mut(peer) {
+                        p.stats.settled_all(n, true);
+                    }
                     return;
                 }
                 if reason.is_local() {
@@ -964,8 +1505,27 @@ impl Engine {
                 peer: None, from, ..
             } => {
                 self.waiting.retain(|w| w.1 != conn);
-                if !matches!(reason, CloseReason::WrongNode) {
-                    self.say_quietly(now, format!("connection from {from} closed: {reason}"));
+                match (c.hs, reason) {
+                    (_, CloseReason::WrongNode | CloseReason::AuthFailed | CloseReason::Done) => {}
+                    // An HTTP client going away, or idle too long: routine.
+                    (_, CloseReason::ClosedByPeer | CloseReason::NoHello) if c.http.is_some() => {}
+                    // Hung up on our RESPONSE: it did not accept our proof. Once per peer
+                    // until it authenticates, like a failed proof.
+                    (Some(hs), CloseReason::ClosedByPeer) => {
+                        let name = self.name(hs.peer).to_string();
+                        if let Some(p) = self.peers.get_mut(hs.peer)
+                            && p.inbound_trouble != Some("auth")
+                        {
+                            p.inbound_trouble = Some("auth");
+                            let msg = format!(
+                                "connection from {from} (as peer {name}) closed during the \
+                                 authenticated handshake: it refused our proof (another \
+                                 secret_file?)"
+                            );
+                            self.say(msg);
+                        }
+                    }
+                    _ => self.say_quietly(now, format!("connection from {from} closed: {reason}")),
                 }
             }
             Role::In {
@@ -993,6 +1553,7 @@ impl Engine {
 
     fn report_trouble(&mut self, peer: usize, reason: CloseReason, state: LinkState) {
         let kind = reason.class();
+        let authenticated = self.auth.is_some();
         let own = self.peers.get(self.me).map(|p| p.addr.ip());
         let Some(p) = self.peers.get_mut(peer) else {
             return;
@@ -1004,6 +1565,13 @@ impl Engine {
         // A peer that hangs up on our HELLO does not recognise us: most often this
         // node's `ip` in the config is not the address it really connects from.
         let hint = match (state, reason) {
+            (LinkState::Handshaking, CloseReason::ClosedByPeer | CloseReason::Io { .. })
+                if authenticated =>
+            {
+                " during the authenticated handshake: does it have the same secret_file, and \
+                 know this node? (see the peer's own stderr)"
+                    .to_string()
+            }
             (LinkState::Handshaking, CloseReason::ClosedByPeer | CloseReason::Io { .. }) => {
                 format!(
                     " during the handshake: does it know this node? (configured ip {}; see the peer's own stderr)",
@@ -1053,6 +1621,7 @@ impl Engine {
     /// change a count, so each carried count is the one the new file's next line for that
     /// peer continues from: every day's file reads on its own.
     fn roll_day(&mut self, now: Now) {
+        self.last = now;
         let day = logline::day_number(now.wall);
         if day == self.day {
             return;
@@ -1122,14 +1691,75 @@ impl Engine {
     }
 }
 
+/// Which side's proof (mirrors `auth::Direction`, which exists only with the feature).
+#[derive(Debug, Clone, Copy)]
+enum Direction {
+    Connector,
+    Listener,
+}
+
+#[cfg(feature = "auth")]
+impl From<Direction> for crate::auth::Direction {
+    fn from(d: Direction) -> Self {
+        match d {
+            Direction::Connector => crate::auth::Direction::Connector,
+            Direction::Listener => crate::auth::Direction::Listener,
+        }
+    }
+}
+
+/// How a connection's next line is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LineMode {
+    /// The mesh protocol.
+    Protocol,
+    /// An accepted connection between requests: an HTTP request line, or the protocol.
+    MaybeHttp,
+    /// Inside an HTTP request head: header lines.
+    Http,
+}
+
+fn line_mode(c: &Conn) -> LineMode {
+    match c.role {
+        Role::In { peer: None, .. } if c.hs.is_none() => match c.http {
+            Some(h) if h.open => LineMode::Http,
+            _ => LineMode::MaybeHttp,
+        },
+        _ => LineMode::Protocol,
+    }
+}
+
 /// Decodes one line into owned values.
-fn decode(line: &[u8]) -> Input {
+fn decode(mode: LineMode, line: &[u8]) -> Input {
+    // Each line's length with its line end (counted as 2, `\r\n`), for the head limit.
+    let len = line.len().saturating_add(2);
+    match mode {
+        LineMode::Http => return Input::HttpHeader(request::header(line), len),
+        LineMode::MaybeHttp => {
+            if let Some(request) = request::request_line(line) {
+                return Input::HttpRequest(request, len);
+            }
+        }
+        LineMode::Protocol => {}
+    }
     match message::parse(line) {
         Ok(Message::Hello { name, .. }) => Input::Hello {
             name: name.to_string(),
         },
         Ok(Message::Ping { seq }) => Input::Ping(seq),
         Ok(Message::Pong { seq }) => Input::Pong(seq),
+        Ok(Message::Challenge { name, nonce, .. }) => Input::Challenge {
+            name: name.to_string(),
+            nonce,
+        },
+        Ok(Message::Response {
+            name, nonce, mac, ..
+        }) => Input::Response {
+            name: name.to_string(),
+            nonce,
+            mac,
+        },
+        Ok(Message::Proof { mac }) => Input::Proof(mac),
         Ok(Message::Unknown { .. }) => Input::Unknown,
         Err(e) => Input::Bad(CloseReason::Malformed(e)),
     }

@@ -62,14 +62,18 @@ impl Engine {
                 .find(|&i| self.peers.get(i).is_some_and(|p| p.name == node.name));
             match slot {
                 Some(slot) => {
-                    if self.peers.get(slot).is_some_and(|p| p.addr != node.addr) {
+                    if self
+                        .peers
+                        .get(slot)
+                        .is_some_and(|p| p.addr != node.addr || p.legacy != node.legacy_http)
+                    {
                         moved.push(node.name.clone());
-                        self.readdress(slot, node.addr, now);
+                        self.readdress(slot, node.addr, node.legacy_http, now);
                     }
                 }
                 None => {
                     added.push(node.name.clone());
-                    self.add_peer(node.name.clone(), node.addr, now);
+                    self.add_peer(node.name.clone(), node.addr, node.legacy_http, now);
                 }
             }
         }
@@ -176,13 +180,15 @@ impl Engine {
         self.forget_hook(slot);
     }
 
-    /// `slot`'s node moved to `addr`: redial it there; count, state and phase kept.
-    fn readdress(&mut self, slot: usize, addr: std::net::SocketAddr, now: Now) {
+    /// `slot`'s node moved to `addr` (or to or from the earlier tool's HTTP): redial it
+    /// there; count, state and phase kept.
+    fn readdress(&mut self, slot: usize, addr: std::net::SocketAddr, legacy: bool, now: Now) {
         let Some(p) = self.peers.get_mut(slot) else {
             return;
         };
         let ip_changed = p.addr.ip().to_canonical() != addr.ip().to_canonical();
         p.addr = addr;
+        p.legacy = legacy;
         p.trouble = None;
         p.ever_connected = false;
         let link = p.link.take();
@@ -192,14 +198,19 @@ impl Engine {
         }
         // Probes started while the old link was down are void too.
         let wheel = &mut self.wheel;
+        let mut n = 0;
         self.tracker.void_all(slot, |t| {
             wheel.cancel(t);
+            n += 1;
         });
+        if let Some(p) = self.peers.get_mut(slot) {
+            p.stats.settled_all(n, true);
+        }
         self.connect(slot, now);
     }
 
     /// A new peer in a free slot (or a new one): dialled now, first turn one interval on.
-    fn add_peer(&mut self, name: String, addr: std::net::SocketAddr, now: Now) {
+    fn add_peer(&mut self, name: String, addr: std::net::SocketAddr, legacy: bool, now: Now) {
         let free = self
             .peers
             .iter()
@@ -208,12 +219,12 @@ impl Engine {
         let slot = match free {
             Some(slot) => {
                 if let Some(p) = self.peers.get_mut(slot) {
-                    *p = Peer::new(name, addr, now.wall);
+                    *p = Peer::new(name, addr, legacy, now.wall);
                 }
                 slot
             }
             None => {
-                self.peers.push(Peer::new(name, addr, now.wall));
+                self.peers.push(Peer::new(name, addr, legacy, now.wall));
                 // The tracker grows with the table: both hold one entry per slot.
                 self.tracker.add_peer()
             }

@@ -29,11 +29,13 @@ fn config(nodes: u8, threshold: u32) -> Config {
             .map(|i| Node {
                 name: format!("node{i}"),
                 addr: addr(i),
+                legacy_http: false,
             })
             .collect(),
         online_threshold: 1,
         on_change: None,
         log_retention_days: None,
+        secret_file: None,
     }
 }
 
@@ -276,9 +278,20 @@ fn recovery_logs_zero_and_says_back_online() {
 fn the_listener_checks_who_is_calling() {
     let mut h = Harness::new(3, 3);
     h.actions();
+    // A stranger is let in (for the earlier tool's HTTP), but a protocol line closes it,
+    // and so does silence, sooner than a configured node's.
     let stranger = SocketAddr::from(([127, 0, 0, 9], 5000));
-    assert_eq!(h.engine.on_accepted(stranger, h.now), None);
-    assert!(says(&h.actions(), "not a configured node"));
+    let c = h.engine.on_accepted(stranger, h.now).unwrap();
+    let acts = h.data(c, "HELLO 1 node2\n");
+    assert_eq!(closes(&acts), vec![(c, CloseReason::WrongNode)]);
+    assert!(says(&acts, "comes from 127.0.0.9"), "{acts:?}");
+    let c = h.engine.on_accepted(stranger, h.now).unwrap();
+    let acts = h.at(h.now.mono + STRANGER_TIMEOUT_MS);
+    assert!(
+        closes(&acts).contains(&(c, CloseReason::NoHello)),
+        "{acts:?}"
+    );
+    h.now.mono += 2_000; // past the stranger-report quiet time
 
     // node3's address claiming to be node2.
     let c = h
@@ -889,4 +902,249 @@ fn counters_follow_probes_transitions_and_closes() {
     assert_eq!(by_kind("probe_timeout"), 1, "the silent link");
     assert!(by_kind("connect_error") >= 1);
     assert_eq!(closed, by_kind("probe_timeout") + by_kind("connect_error"));
+}
+
+// ---------------------------------------------------------------------------------------
+// The earlier tool: its HTTP requests answered on the mesh port, its nodes probed by HTTP.
+
+fn harness_with(cfg: Config) -> Harness {
+    let now = Now {
+        mono: 0,
+        wall: WALL0 - 60_000,
+        micros: 0,
+    };
+    Harness {
+        engine: Engine::new(&cfg, now),
+        now,
+    }
+}
+
+const GET: &str = "GET / HTTP/1.1\r\nHost: 127.0.0.1:47001\r\nUser-Agent: Bun/1.1.34\r\nAccept: */*\r\nConnection: keep-alive\r\nAccept-Encoding: gzip, deflate, br\r\n\r\n";
+
+fn answer_bytes(body: &str, status: &str, close: bool) -> String {
+    format!(
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain;charset=utf-8\r\nContent-Length: {}\r\n{}\r\n{body}",
+        body.len(),
+        if close { "Connection: close\r\n" } else { "" }
+    )
+}
+
+#[test]
+fn http_requests_get_the_earlier_tools_answer_by_source() {
+    let mut h = Harness::new(3, 3);
+    h.actions();
+    // A configured node (node2's ip): "still online", kept alive for the next request.
+    let c = h
+        .engine
+        .on_accepted(SocketAddr::from(([127, 0, 0, 2], 5000)), h.now)
+        .unwrap();
+    let acts = h.data(c, GET);
+    assert!(closes(&acts).is_empty(), "{acts:?}");
+    assert_eq!(
+        h.take_output(c),
+        answer_bytes("still online", "200 OK", false)
+    );
+    // The next request on the same connection, cut across reads.
+    let (a, b) = GET.split_at(20);
+    h.data(c, a);
+    assert_eq!(h.take_output(c), "");
+    h.data(c, b);
+    assert_eq!(
+        h.take_output(c),
+        answer_bytes("still online", "200 OK", false)
+    );
+    // Idle past HTTP_IDLE_MS: closed quietly.
+    let acts = h.at(h.now.mono + HTTP_IDLE_MS - 1);
+    assert!(!closes(&acts).iter().any(|x| x.0 == c), "{acts:?}");
+    let acts = h.at(h.now.mono + 1);
+    assert!(
+        closes(&acts).contains(&(c, CloseReason::NoHello)),
+        "{acts:?}"
+    );
+    assert!(
+        !acts
+            .iter()
+            .any(|a| matches!(a, Action::Say(s) if s.contains("127.0.0.2:5000"))),
+        "{acts:?}"
+    );
+
+    // A private address that is no node: "hello world"; Connection: close is honoured
+    // once the answer is written.
+    let c = h
+        .engine
+        .on_accepted(SocketAddr::from(([127, 0, 0, 9], 5001)), h.now)
+        .unwrap();
+    let acts = h.data(c, &GET.replace("keep-alive", "close"));
+    assert!(closes(&acts).is_empty(), "{acts:?}");
+    assert_eq!(
+        h.take_output(c),
+        answer_bytes("hello world", "200 OK", true)
+    );
+    assert_eq!(closes(&h.actions()), vec![(c, CloseReason::Done)]);
+
+    // A public address (injected: loopback cannot have one): 401 and closed.
+    let c = h
+        .engine
+        .on_accepted(SocketAddr::from(([203, 0, 113, 7], 5002)), h.now)
+        .unwrap();
+    h.data(c, GET);
+    assert_eq!(
+        h.take_output(c),
+        answer_bytes("Unauthorized", "401 Unauthorized", true)
+    );
+    assert_eq!(closes(&h.actions()), vec![(c, CloseReason::Done)]);
+
+    // HTTP/1.0 without keep-alive, and HEAD: no body, closed.
+    let c = h
+        .engine
+        .on_accepted(SocketAddr::from(([127, 0, 0, 3], 5003)), h.now)
+        .unwrap();
+    h.data(c, "HEAD /x HTTP/1.0\r\n\r\n");
+    let out = h.take_output(c);
+    assert!(out.ends_with("Connection: close\r\n\r\n"), "{out}");
+    assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");
+    assert_eq!(closes(&h.actions()), vec![(c, CloseReason::Done)]);
+}
+
+#[test]
+fn http_requests_are_bounded() {
+    let mut h = Harness::new(3, 3);
+    h.actions();
+    let from = SocketAddr::from(([127, 0, 0, 2], 5000));
+    // Too many header lines: 431, closed.
+    let c = h.engine.on_accepted(from, h.now).unwrap();
+    let mut req = String::from("GET / HTTP/1.1\r\n");
+    for i in 0..70 {
+        req.push_str(&format!("X-{i}: y\r\n"));
+    }
+    h.data(c, &req);
+    assert!(h.take_output(c).starts_with("HTTP/1.1 431 "));
+    assert_eq!(closes(&h.actions()), vec![(c, CloseReason::Done)]);
+    // A body: 400, closed. Bytes after the head are ignored while closing.
+    let c = h.engine.on_accepted(from, h.now).unwrap();
+    h.data(c, "POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc");
+    assert!(h.take_output(c).starts_with("HTTP/1.1 400 "));
+    assert_eq!(closes(&h.actions()), vec![(c, CloseReason::Done)]);
+    // A line over the limit closes at once, as on the mesh protocol.
+    let c = h.engine.on_accepted(from, h.now).unwrap();
+    let long = format!("GET / HTTP/1.1\r\nX: {}\r\n", "a".repeat(600));
+    assert_eq!(
+        closes(&h.data(c, &long)),
+        vec![(c, CloseReason::LineTooLong)]
+    );
+    // A head that never ends: closed at the deadline.
+    let c = h.engine.on_accepted(from, h.now).unwrap();
+    h.data(c, "GET / HTTP/1.1\r\nHost: x\r\n");
+    let acts = h.at(h.now.mono + HANDSHAKE_TIMEOUT_MS);
+    assert!(
+        closes(&acts).contains(&(c, CloseReason::NoHello)),
+        "{acts:?}"
+    );
+    // No PONG for a PING inside HTTP.
+    let c = h.engine.on_accepted(from, h.now).unwrap();
+    h.data(c, "GET / HTTP/1.1\r\nPING 1\r\n");
+    assert_eq!(h.take_output(c), "");
+}
+
+#[test]
+fn a_configured_nodes_connection_evicts_a_strangers_when_all_slots_are_taken() {
+    let mut h = Harness::new(2, 3);
+    h.actions();
+    let mut strangers = Vec::new();
+    for i in 0..MAX_PENDING {
+        let from = SocketAddr::from(([10, 0, (i / 200) as u8, (i % 200) as u8 + 1], 5000));
+        strangers.push(h.engine.on_accepted(from, h.now).unwrap());
+        h.now.mono += 1;
+    }
+    assert!(!h.engine.accepting());
+    let more = SocketAddr::from(([10, 9, 9, 9], 5000));
+    assert_eq!(h.engine.on_accepted(more, h.now), None);
+    let node2 = h
+        .engine
+        .on_accepted(SocketAddr::from(([127, 0, 0, 2], 5000)), h.now)
+        .unwrap();
+    let acts = h.actions();
+    assert!(closes(&acts).contains(&(strangers[0], CloseReason::Evicted)));
+    h.data(node2, "HELLO 1 node2\n");
+    assert_eq!(h.take_output(node2), "HELLO 1 node1\n");
+}
+
+fn legacy_pair() -> (Harness, ConnId) {
+    let mut cfg = config(2, 2);
+    cfg.nodes[1].legacy_http = true;
+    let mut h = harness_with(cfg);
+    let link = connects(&h.actions())[0].0;
+    h.engine.on_connected(link, h.now);
+    assert!(says(&h.actions(), "peer node2: connected"));
+    assert_eq!(h.take_output(link), "", "no HELLO to an old node");
+    assert_eq!(h.engine.link_state(PeerId(1)), Some(LinkState::Ready));
+    (h, link)
+}
+
+const BUN_OK: &str = "HTTP/1.1 200 OK\r\ncontent-type: text/plain;charset=utf-8\r\nDate: Tue, 25 Nov 2026 20:00:00 GMT\r\nContent-Length: 12\r\n\r\nstill online";
+
+#[test]
+fn an_old_node_is_probed_with_http_get() {
+    let (mut h, link) = legacy_pair();
+    h.at(INTERVAL);
+    assert_eq!(
+        h.take_output(link),
+        format!(
+            "GET / HTTP/1.1\r\nHost: {}\r\nUser-Agent: uptime-tracker\r\nAccept: */*\r\nConnection: keep-alive\r\n\r\n",
+            addr(2)
+        )
+    );
+    let acts = h.data(link, BUN_OK);
+    assert!(
+        events(&acts).is_empty() && closes(&acts).is_empty(),
+        "{acts:?}"
+    );
+    // Unanswered: a timeout at the deadline, the link redialled.
+    h.at(2 * INTERVAL);
+    assert!(h.take_output(link).starts_with("GET / "));
+    let acts = h.at(2 * INTERVAL + TIMEOUT);
+    assert_eq!(events(&acts), vec![(2, 1)]);
+    let relink = connects(&acts)[0].0;
+    h.engine.on_connected(relink, h.now);
+    h.actions();
+    // Any response is a reply, a 401 too, and in pieces.
+    h.at(3 * INTERVAL);
+    assert!(h.take_output(relink).starts_with("GET / "));
+    let r = "HTTP/1.1 401 Unauthorized\r\nContent-Length: 12\r\n\r\nUnauthorized";
+    h.data(relink, &r[..10]);
+    let acts = h.data(relink, &r[10..]);
+    assert_eq!(events(&acts), vec![(2, 0)]);
+    // Garbage closes the link and fails the probes waiting on it.
+    h.at(4 * INTERVAL);
+    h.take_output(relink);
+    let acts = h.data(relink, "HELLO 1 node2\n");
+    assert!(matches!(
+        closes(&acts)[..],
+        [(c, CloseReason::BadResponse(_))] if c == relink
+    ));
+    assert_eq!(events(&acts), vec![(2, 1)]);
+}
+
+#[test]
+fn an_old_node_closing_its_connection_between_probes_is_routine() {
+    let (mut h, link) = legacy_pair();
+    h.at(INTERVAL);
+    h.take_output(link);
+    h.data(
+        link,
+        "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nstill online",
+    );
+    h.engine.on_closed(link, CloseReason::ClosedByPeer, h.now);
+    let acts = h.actions();
+    assert!(events(&acts).is_empty(), "{acts:?}");
+    assert!(
+        !acts.iter().any(|a| matches!(a, Action::Say(_))),
+        "{acts:?}"
+    );
+    // The next round redials and sends its GET on the new link.
+    let acts = h.at(2 * INTERVAL);
+    let relink = connects(&acts)[0].0;
+    h.engine.on_connected(relink, h.now);
+    h.actions();
+    assert!(h.take_output(relink).starts_with("GET / "));
 }

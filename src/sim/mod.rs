@@ -75,6 +75,7 @@ pub fn mesh_config(n: usize, interval: u64, timeout: u64, threshold: u32) -> Con
                 IpAddr::V4(Ipv4Addr::new(10, 0, (i / 250) as u8, (i % 250 + 1) as u8)),
                 47001,
             ),
+            legacy_http: false,
         })
         .collect();
     Config {
@@ -90,6 +91,7 @@ pub fn mesh_config(n: usize, interval: u64, timeout: u64, threshold: u32) -> Con
         online_threshold: 1,
         on_change: None,
         log_retention_days: None,
+        secret_file: None,
     }
 }
 
@@ -446,7 +448,33 @@ impl World {
         };
         n.journal.start(now.wall);
         n.starts.push(t);
-        n.engine = Some(Box::new(Engine::new(&n.cfg, now)));
+        #[allow(unused_mut)] // mutated only with the `auth` feature
+        let mut engine = Box::new(Engine::new(&n.cfg, now));
+        // Odd seeds run the mesh with a shared secret: authenticated handshakes, their
+        // nonces drawn from the seed, the node and its start (so a restart's differ).
+        #[cfg(feature = "auth")]
+        if self.opts.seed % 2 == 1
+            && let Some(secret) = crate::auth::Secret::new(b"simulated mesh secret")
+        {
+            let mut rng = Rng::new(
+                self.opts.seed
+                    ^ (node as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                    ^ ((n.starts.len() as u64) << 48),
+            );
+            engine.set_auth(
+                secret,
+                Box::new(move |buf: &mut [u8]| {
+                    for chunk in buf.chunks_mut(8) {
+                        let bytes = rng.next_u64().to_le_bytes();
+                        for (b, r) in chunk.iter_mut().zip(bytes) {
+                            *b = r;
+                        }
+                    }
+                    Ok(())
+                }),
+            );
+        }
+        n.engine = Some(engine);
         n.frozen = false;
         self.settle(node);
     }
@@ -778,6 +806,12 @@ impl World {
                 200
             };
             let wait = (base << seg.attempts.min(9)).min(60_000);
+            // A lost segment is a delay from when it was sent until its retransmission at
+            // the earliest, whether or not that ever arrives (its connection may be closed
+            // first, and what queues behind it waits as long).
+            if (now + wait).saturating_sub(seg.sent) * 2 > self.timeout {
+                self.disturb(from.node, to.node, seg.sent, now + wait);
+            }
             seg.attempts += 1;
             if let Some(c) = self.conns.get_mut(sc) {
                 c.queues[dir].push_front(seg);

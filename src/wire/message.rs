@@ -22,9 +22,31 @@ pub enum Message<'a> {
     Ping { seq: u64 },
     /// Reply echoing a probe's `seq`.
     Pong { seq: u64 },
+    /// Authenticated handshake, step 1 (connecting node): its protocol version, its name
+    /// and a fresh random nonce.
+    Challenge {
+        version: u32,
+        name: &'a str,
+        nonce: [u8; NONCE_LEN],
+    },
+    /// Authenticated handshake, step 2 (listener): its version, its name, its own fresh
+    /// nonce and its proof (an HMAC over both nonces, both names and the direction).
+    Response {
+        version: u32,
+        name: &'a str,
+        nonce: [u8; NONCE_LEN],
+        mac: [u8; MAC_LEN],
+    },
+    /// Authenticated handshake, step 3 (connecting node): its proof.
+    Proof { mac: [u8; MAC_LEN] },
     /// A verb this version does not know (a newer peer's message): callers ignore it.
     Unknown { verb: &'a str },
 }
+
+/// Bytes of a handshake nonce (sent as 32 lowercase hex digits).
+pub const NONCE_LEN: usize = 16;
+/// Bytes of a handshake proof, an HMAC-SHA256 (sent as 64 lowercase hex digits).
+pub const MAC_LEN: usize = 32;
 
 /// Why a line is not a valid message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +68,8 @@ pub enum ParseError {
     BadNumber,
     /// The `HELLO` version is 0.
     BadVersion,
+    /// A nonce or proof is not the right number of lowercase hex digits.
+    BadHex,
     /// The `HELLO` name breaks the node-name rule.
     BadName(NameError),
 }
@@ -68,6 +92,9 @@ impl fmt::Display for ParseError {
                 "malformed number (want canonical decimal without sign, leading zeros or overflow)",
             ),
             ParseError::BadVersion => f.write_str("protocol version must be at least 1"),
+            ParseError::BadHex => f.write_str(
+                "malformed nonce or proof (want 32 or 64 lowercase hex digits, as the verb says)",
+            ),
             ParseError::BadName(e) => write!(f, "bad node name: {e}"),
         }
     }
@@ -85,6 +112,9 @@ impl std::error::Error for ParseError {
 const HELLO: &str = "HELLO";
 const PING: &str = "PING";
 const PONG: &str = "PONG";
+const CHALLENGE: &str = "CHALLENGE";
+const RESPONSE: &str = "RESPONSE";
+const PROOF: &str = "PROOF";
 
 /// Parses one line, without its line terminator (what [`Framer::next_line`] returns).
 ///
@@ -101,14 +131,33 @@ pub fn parse(line: &[u8]) -> Result<Message<'_>, ParseError> {
     match verb {
         HELLO => {
             let [version, name] = fields(rest)?;
-            let version =
-                u32::try_from(parse_number(version)?).map_err(|_| ParseError::BadNumber)?;
-            if version == 0 {
-                return Err(ParseError::BadVersion);
-            }
-            let name = std::str::from_utf8(name).map_err(|_| ParseError::NotAscii)?;
-            name::check(name).map_err(ParseError::BadName)?;
+            let (version, name) = version_name(version, name)?;
             Ok(Message::Hello { version, name })
+        }
+        CHALLENGE => {
+            let [version, name, nonce] = fields(rest)?;
+            let (version, name) = version_name(version, name)?;
+            Ok(Message::Challenge {
+                version,
+                name,
+                nonce: parse_hex(nonce)?,
+            })
+        }
+        RESPONSE => {
+            let [version, name, nonce, mac] = fields(rest)?;
+            let (version, name) = version_name(version, name)?;
+            Ok(Message::Response {
+                version,
+                name,
+                nonce: parse_hex(nonce)?,
+                mac: parse_hex(mac)?,
+            })
+        }
+        PROOF => {
+            let [mac] = fields(rest)?;
+            Ok(Message::Proof {
+                mac: parse_hex(mac)?,
+            })
         }
         PING => {
             let [seq] = fields(rest)?;
@@ -156,6 +205,36 @@ impl Message<'_> {
                 out.push(b' ');
                 push_decimal(out, seq);
             }
+            Message::Challenge {
+                version,
+                name,
+                nonce,
+            } => {
+                out.extend_from_slice(CHALLENGE.as_bytes());
+                out.push(b' ');
+                push_decimal(out, u64::from(version));
+                out.push(b' ');
+                out.extend_from_slice(name.as_bytes());
+                push_hex(out, &nonce);
+            }
+            Message::Response {
+                version,
+                name,
+                nonce,
+                mac,
+            } => {
+                out.extend_from_slice(RESPONSE.as_bytes());
+                out.push(b' ');
+                push_decimal(out, u64::from(version));
+                out.push(b' ');
+                out.extend_from_slice(name.as_bytes());
+                push_hex(out, &nonce);
+                push_hex(out, &mac);
+            }
+            Message::Proof { mac } => {
+                out.extend_from_slice(PROOF.as_bytes());
+                push_hex(out, &mac);
+            }
             Message::Unknown { verb } => out.extend_from_slice(verb.as_bytes()),
         }
         out.push(b'\n');
@@ -168,7 +247,9 @@ impl Message<'_> {
     /// Use it to check this node's own name before sending `HELLO`.
     pub fn validate(&self) -> Result<(), ParseError> {
         match *self {
-            Message::Hello { version, name } => {
+            Message::Hello { version, name }
+            | Message::Challenge { version, name, .. }
+            | Message::Response { version, name, .. } => {
                 if version == 0 {
                     return Err(ParseError::BadVersion);
                 }
@@ -177,9 +258,9 @@ impl Message<'_> {
                 }
                 name::check(name).map_err(ParseError::BadName)
             }
-            Message::Ping { .. } | Message::Pong { .. } => Ok(()),
+            Message::Ping { .. } | Message::Pong { .. } | Message::Proof { .. } => Ok(()),
             Message::Unknown { verb } => match check_verb(verb.as_bytes())? {
-                HELLO | PING | PONG => Err(ParseError::BadVerb),
+                HELLO | PING | PONG | CHALLENGE | RESPONSE | PROOF => Err(ParseError::BadVerb),
                 _ => Ok(()),
             },
         }
@@ -192,6 +273,9 @@ impl Message<'_> {
             Message::Hello { .. } => HELLO,
             Message::Ping { .. } => PING,
             Message::Pong { .. } => PONG,
+            Message::Challenge { .. } => CHALLENGE,
+            Message::Response { .. } => RESPONSE,
+            Message::Proof { .. } => PROOF,
             Message::Unknown { verb } => verb,
         }
     }
@@ -255,6 +339,50 @@ fn parse_number(field: &[u8]) -> Result<u64, ParseError> {
 }
 
 /// Appends `n` in decimal, without allocating beyond `out`'s growth.
+/// A version field (canonical decimal, at least 1) and a name field.
+fn version_name<'a>(version: &[u8], name: &'a [u8]) -> Result<(u32, &'a str), ParseError> {
+    let version = u32::try_from(parse_number(version)?).map_err(|_| ParseError::BadNumber)?;
+    if version == 0 {
+        return Err(ParseError::BadVersion);
+    }
+    let name = std::str::from_utf8(name).map_err(|_| ParseError::NotAscii)?;
+    name::check(name).map_err(ParseError::BadName)?;
+    Ok((version, name))
+}
+
+/// Exactly `2 * N` lowercase hex digits (the canonical form: upper case is refused, so a
+/// message has one encoding).
+fn parse_hex<const N: usize>(field: &[u8]) -> Result<[u8; N], ParseError> {
+    let digit = |b: u8| match b {
+        b'0'..=b'9' => Ok(b.wrapping_sub(b'0')),
+        b'a'..=b'f' => Ok(b.wrapping_sub(b'a').wrapping_add(10)),
+        _ => Err(ParseError::BadHex),
+    };
+    let mut out = [0u8; N];
+    let mut pairs = field.chunks(2);
+    for byte in out.iter_mut() {
+        let Some(&[hi, lo]) = pairs.next() else {
+            return Err(ParseError::BadHex);
+        };
+        *byte = (digit(hi)? << 4) | digit(lo)?;
+    }
+    if pairs.next().is_some() {
+        return Err(ParseError::BadHex);
+    }
+    Ok(out)
+}
+
+/// A space, then `bytes` as lowercase hex.
+fn push_hex(out: &mut Vec<u8>, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    out.push(b' ');
+    for &b in bytes {
+        for nibble in [b >> 4, b & 15] {
+            out.push(DIGITS.get(usize::from(nibble)).copied().unwrap_or(b'0'));
+        }
+    }
+}
+
 fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
     let mut digits = [b'0'; 20]; // u64::MAX has 20 digits
     for slot in digits.iter_mut().rev() {
@@ -534,6 +662,59 @@ mod tests {
             assert_eq!(out, n.to_string().into_bytes());
             assert_eq!(parse_number(&out), Ok(n));
         }
+    }
+
+    #[test]
+    fn handshake_messages() {
+        let nonce: [u8; NONCE_LEN] = core::array::from_fn(|i| i as u8 * 17);
+        let mac: [u8; MAC_LEN] = core::array::from_fn(|i| 255 - i as u8);
+        let lines = [
+            Message::Challenge {
+                version: 1,
+                name: "node1",
+                nonce,
+            },
+            Message::Response {
+                version: 1,
+                name: "n2",
+                nonce,
+                mac,
+            },
+            Message::Proof { mac },
+        ];
+        for m in lines {
+            let e = enc(&m);
+            assert!(e.len() <= super::super::MAX_LINE);
+            assert_eq!(parse(&e[..e.len() - 1]), Ok(m));
+        }
+        assert_eq!(
+            enc(&Message::Challenge {
+                version: 1,
+                name: "a",
+                nonce
+            }),
+            b"CHALLENGE 1 a 00112233445566778899aabbccddeeff\n"
+        );
+        let hex32 = "00112233445566778899aabbccddeeff";
+        let hex64 = hex32.repeat(2);
+        use ParseError::*;
+        for (line, err) in [
+            (format!("CHALLENGE 1 a {}", &hex32[1..]), BadHex),
+            (format!("CHALLENGE 1 a {}", hex32.to_uppercase()), BadHex),
+            (format!("CHALLENGE 1 a {hex32}0"), BadHex),
+            (format!("CHALLENGE 1 a {hex32} x"), ExtraField),
+            ("CHALLENGE 1 a".to_string(), MissingField),
+            (format!("CHALLENGE 0 a {hex32}"), BadVersion),
+            (format!("RESPONSE 1 a {hex32} {hex32}"), BadHex),
+            (format!("RESPONSE 1 a {hex64} {hex64}"), BadHex),
+            (format!("PROOF {hex32}"), BadHex),
+            (format!("PROOF {hex64} "), BadSpacing),
+            (format!("PROOF {}g", &hex64[1..]), BadHex),
+        ] {
+            assert_eq!(p(&line), Err(err), "{line}");
+        }
+        assert!(p(&format!("RESPONSE 1 a {hex32} {hex64}")).is_ok());
+        assert!(p(&format!("PROOF {hex64}")).is_ok());
     }
 
     #[test]
