@@ -9,7 +9,8 @@
 #
 # The config's log_folder must be "/logs". A host folder mounted there must be writable
 # by uid 10001 (chown 10001 /var/log/uptime-tracker), or run with --user "$(id -u)".
-# Router build (the daemon alone, no simulate/report): --build-arg FEATURES=--no-default-features
+# Router build (the daemon with auth, no simulate/report):
+#   --build-arg FEATURES="--no-default-features --features auth"
 
 # --- build: Alpine's Rust targets musl, and links statically by default ---
 FROM rust:1-alpine AS build

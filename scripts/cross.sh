@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the router binary (the daemon alone: --no-default-features) as a static musl
+# Builds the router binary (the daemon with auth: --no-default-features --features auth) as a static musl
 # executable for the CPUs routers have, as small as it gets, and prints a table of sizes:
 #
 #   name     Rust target                       notes
@@ -108,7 +108,7 @@ build() { # name
   say "building $name ($target); log: $log"
   rm -f "$OUT/uptime-tracker-$name"
   local start=$SECONDS
-  if RUSTFLAGS="$flags" cargo +nightly zigbuild --release --no-default-features \
+  if RUSTFLAGS="$flags" cargo +nightly zigbuild --release --no-default-features --features auth \
     --target "$target" -Z build-std=std,panic_abort --target-dir "$BUILD_DIR" \
     >"$log" 2>&1; then
     cp "$BUILD_DIR/$target/release/uptime-tracker" "$OUT/uptime-tracker-$name"
