@@ -57,6 +57,18 @@ fn properties_hold_with_loss_and_jitter() {
     assert!(recoveries > 0);
 }
 
+/// Seed 1062 found it: after a heal, probes started during the outage expired one by one
+/// on each fresh link, and each expiry abandoned that link, so the peer came back late.
+/// A link is abandoned for a timed-out probe only once it has been ready a whole timeout.
+#[test]
+fn a_heal_under_jitter_is_not_a_redial_loop() {
+    let cfg = sim::mesh_config(4, 200, 300, 3);
+    let mut opts = Options::quick(1062);
+    opts.loss = 0.02;
+    opts.latency = (1, 60);
+    assert_clean(1062, &sim::run(&cfg, &opts));
+}
+
 #[test]
 fn properties_hold_with_an_online_threshold() {
     let n = seeds(60);

@@ -987,10 +987,12 @@ impl Sim {
             }
         }
         self.same_events("handle_timeout", &want, &b.events);
-        // A probe past its deadline abandons its peer's ready link (and redials it).
+        // A probe past its deadline abandons its peer's link (and redials it) when that
+        // link has been ready for a whole timeout.
         for &p in &t.missed {
             if let Some(&(id, LinkState::Ready)) = links.get(&p)
                 && !overflowed.contains(&p)
+                && now.saturating_sub(self.probes[p].ready_at) >= self.timeout
             {
                 due.insert(id, "probe_timeout");
             }

@@ -1345,8 +1345,15 @@ impl Engine {
                 // A ready link whose probe went unanswered is abandoned and redialled:
                 // TCP would otherwise hold our probes in its retransmit queue, backing
                 // off, long after the path is back. The other probes on it keep their
-                // own deadlines.
-                let link = self.peers.get(peer).and_then(|p| p.link);
+                // own deadlines. Only a link ready for a whole timeout: a probe started
+                // before it was ready (sent on it late, once ready) had no fair chance
+                // on it, and abandoning a fresh link for that redials in a loop after a
+                // heal while such probes expire one by one.
+                let link = self
+                    .peers
+                    .get(peer)
+                    .filter(|p| now.mono.saturating_sub(p.ready_at) >= self.timeout)
+                    .and_then(|p| p.link);
                 if let Some(id) = link
                     && let Some(Role::Out {
                         state: LinkState::Ready,
