@@ -312,7 +312,12 @@ impl Config {
                         "on_change must be the path of a program".into(),
                     ));
                 }
+                // `--config mesh.toml` has the parent "": "./hook.sh", never "hook.sh",
+                // which the spawn would look up in $PATH instead of the file checked.
                 let program_path = match path.parent() {
+                    Some(dir) if Path::new(text).is_relative() && dir.as_os_str().is_empty() => {
+                        Path::new(".").join(text)
+                    }
                     Some(dir) if Path::new(text).is_relative() => dir.join(text),
                     _ => PathBuf::from(text),
                 };
@@ -987,6 +992,16 @@ port = 47003
         let e = Config::load(&file, None).unwrap_err();
         assert!(e.to_string().contains("hook.sh: No such file"), "{e}");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_relative_hook_beside_a_bare_config_name_is_not_looked_up_in_path() {
+        let text = GOOD.replace("log_folder", "on_change = \"hook.sh\"\nlog_folder");
+        let c = Config::parse(&text, Path::new("mesh.toml"), None).unwrap();
+        let program = c.on_change.unwrap().program;
+        assert_eq!(program, Path::new("./hook.sh"));
+        // What spawning sees: a path with a slash, so $PATH plays no part.
+        assert!(program.to_string_lossy().contains('/'));
     }
 
     #[test]

@@ -162,6 +162,9 @@ fn main() -> ExitCode {
     let Some(path) = &args.config else {
         return ExitCode::from(2); // parse_args requires it
     };
+    if matches!(args.command, Command::Run) {
+        daemon::hold_signals();
+    }
     let cfg = match Config::load(path, args.whoami.as_deref()) {
         Ok(cfg) => cfg,
         Err(e) => {

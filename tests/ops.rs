@@ -399,3 +399,95 @@ fn a_hook_flooding_its_output_is_bounded_and_the_daemon_goes_on() {
     });
     m.stop_all_ok();
 }
+
+/// Found by an operator trial: a hook writing more than a pipe holds in one large write
+/// was left blocked (the pipe is edge-triggered and only part of it was read) until its
+/// deadline killed it, so its real work never ran.
+#[test]
+fn a_hook_writing_much_in_one_write_runs_to_its_end() {
+    let mut m = Mesh::new("ops-hookbig", &[IP1, IP2], 200, 300, 1);
+    let dir = m.dir.path().to_path_buf();
+    let hook = dir.join("big.sh");
+    let big = dir.join("big.bin");
+    let done = dir.join("done");
+    // 300 000 bytes in one cat (large writes), then the hook's real work.
+    write_script(
+        &hook,
+        &format!(
+            "head -c 300000 /dev/zero > '{b}'\ncat '{b}'\ntouch '{d}'\n",
+            b = big.display(),
+            d = done.display()
+        ),
+    );
+    let extra = format!(
+        "on_change = \"{}\"\non_change_timeout_ms = 5000\n",
+        hook.display()
+    );
+    fs::write(
+        &m.config,
+        config_with("node1", 200, 300, 1, &m.nodes, &extra),
+    )
+    .unwrap();
+    m.start("node1");
+    wait_for("the hook's end", DEADLINE, || done.exists().then_some(()));
+    let err = m.daemon("node1").stderr();
+    assert!(!err.contains("killed"), "{err}");
+    m.stop_all_ok();
+}
+
+/// Bit of SIGHUP in a /proc/PID/status signal mask line (`SigBlk:`, `SigCgt:`).
+fn has_sighup(status: &str, field: &str) -> Option<bool> {
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    let mask = u64::from_str_radix(line.split_whitespace().nth(1)?, 16).ok()?;
+    Some(mask & (1 << (libc::SIGHUP - 1)) != 0)
+}
+
+/// Found by an operator trial: a SIGHUP in the first milliseconds (a reload right after a
+/// start) killed the daemon, by the default action, before its handlers were installed.
+/// Now `run` holds the signal from the start of `main` until its handler is in place: the
+/// test catches the daemon in that state (signal held, no handler yet), sends SIGHUP
+/// there, and the daemon lives on and reloads.
+#[test]
+fn a_sighup_during_start_up_is_held_for_the_handler() {
+    let mut m = Mesh::new("ops-earlyhup", &[IP1, IP2], 200, 300, 1);
+    let mut caught = 0;
+    for _ in 0..20 {
+        m.start("node1");
+        let d = m.daemon("node1");
+        let path = format!("/proc/{}/status", d.pid());
+        let started = std::time::Instant::now();
+        let mut held_early = false;
+        while started.elapsed() < DEADLINE {
+            let status = fs::read_to_string(&path).unwrap_or_default();
+            match (
+                has_sighup(&status, "SigBlk:"),
+                has_sighup(&status, "SigCgt:"),
+            ) {
+                (Some(true), Some(false)) => {
+                    held_early = true;
+                    break;
+                }
+                (_, Some(true)) => break,
+                _ => {}
+            }
+        }
+        if held_early {
+            caught += 1;
+            d.signal(libc::SIGHUP);
+            wait_for("the reload", DEADLINE, || {
+                d.stderr().contains("reload").then_some(())
+            });
+        }
+        assert!(d.is_running(), "died: {}", d.stderr());
+        d.signal(libc::SIGTERM);
+        let status = d.wait_exit(DEADLINE).expect("exits on SIGTERM");
+        assert!(status.success(), "{status:?}: {}", d.stderr());
+        if caught >= 3 {
+            break;
+        }
+    }
+    assert!(
+        caught > 0,
+        "never saw SIGHUP held before its handler was installed"
+    );
+}

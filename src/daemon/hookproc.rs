@@ -28,7 +28,8 @@ pub const MAX_OUTPUT: usize = 4096;
 /// Longest output line shown; a longer one is cut.
 pub const MAX_LINE: usize = 512;
 /// Most reads from one pipe per readiness event (1 KiB each), so a hook that floods its
-/// output cannot hold up the loop; the rest comes with its next write or at its end.
+/// output cannot hold up the loop; a pipe with more is read on in the next pass (the
+/// pipes are edge-triggered: a writer blocked in one large write sends no new edge).
 const READS_PER_EVENT: usize = 16;
 /// Most reads from one pipe once its process ended (a pipe holds 64 KiB; a child the
 /// hook left behind may keep writing).
@@ -50,6 +51,8 @@ struct Proc {
 #[derive(Default)]
 pub(super) struct HookProcs {
     slots: Vec<Option<Proc>>,
+    /// Pipes whose last read filled its budget: read on in the next pass.
+    unfinished: Vec<Token>,
 }
 
 /// What became of a run.
@@ -143,10 +146,23 @@ impl HookProcs {
         let Some(i) = token.0.checked_sub(FIRST_HOOK) else {
             return lines;
         };
-        if let Some(Some(p)) = self.slots.get_mut(i / 2) {
-            p.drain(registry, i % 2, &mut lines, READS_PER_EVENT);
+        if let Some(Some(p)) = self.slots.get_mut(i / 2)
+            && p.drain(registry, i % 2, &mut lines, READS_PER_EVENT)
+            && !self.unfinished.contains(&token)
+        {
+            self.unfinished.push(token);
         }
         lines
+    }
+
+    /// Whether a pipe has data left from its last read: the loop must not sleep.
+    pub(super) fn has_unfinished(&self) -> bool {
+        !self.unfinished.is_empty()
+    }
+
+    /// The pipes to read on, taken.
+    pub(super) fn take_unfinished(&mut self) -> Vec<Token> {
+        std::mem::take(&mut self.unfinished)
     }
 
     /// Kills run `id` (its whole process group).
@@ -209,11 +225,19 @@ impl HookProcs {
 impl Proc {
     /// Reads pipe `k` until it would block or ends, at most `reads` times; complete
     /// lines go to `lines`.
-    fn drain(&mut self, registry: &Registry, k: usize, lines: &mut Vec<String>, reads: usize) {
+    /// Reads pipe `k` up to `reads` times; `true` when every read filled the buffer's
+    /// worth of budget and the pipe may hold more.
+    fn drain(
+        &mut self,
+        registry: &Registry,
+        k: usize,
+        lines: &mut Vec<String>,
+        reads: usize,
+    ) -> bool {
         let mut buf = [0u8; 1024];
         for _ in 0..reads {
             let Some(r) = self.pipes.get_mut(k).and_then(Option::as_mut) else {
-                return;
+                return false;
             };
             match r.read(&mut buf) {
                 Ok(0) => {
@@ -221,13 +245,14 @@ impl Proc {
                     if let Some(mut r) = self.pipes.get_mut(k).and_then(Option::take) {
                         let _ = registry.deregister(&mut r);
                     }
-                    return;
+                    return false;
                 }
                 Ok(n) => self.take(k, buf.get(..n).unwrap_or_default(), lines),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return, // WouldBlock, or a broken pipe: the reap ends it
+                Err(_) => return false, // WouldBlock, or a broken pipe: the reap ends it
             }
         }
+        true
     }
 
     fn take(&mut self, k: usize, mut bytes: &[u8], lines: &mut Vec<String>) {

@@ -80,6 +80,12 @@ pub struct ConfigSource {
     pub whoami: Option<String>,
 }
 
+/// Holds the signals `run` handles until it can handle them (see `sys::hold_signals`):
+/// call it first thing when the command line asks for `run`.
+pub fn hold_signals() {
+    sys::hold_signals();
+}
+
 /// Runs the daemon until SIGINT or SIGTERM; SIGHUP reopens the log and reloads the config
 /// from `source`. Returns an error if it cannot start (an error of [`preflight`], the log
 /// file cannot be opened) or if polling itself fails.
@@ -232,7 +238,7 @@ impl Shell {
         let mut events = Events::with_capacity(256);
         self.apply_actions(self.now());
         while !self.stop {
-            let timeout = if self.unfinished.is_empty() {
+            let timeout = if self.unfinished.is_empty() && !self.hooks.has_unfinished() {
                 let mono = self.mono();
                 // The engine's timers, the journal's retry of waiting lines / check of its
                 // file, and a listener short of descriptors.
@@ -248,7 +254,8 @@ impl Shell {
                 }
                 Some(Duration::from_millis(at.saturating_sub(mono)))
             } else {
-                // Connections with data left: just collect new events, then read on.
+                // Connections or hook pipes with data left: just collect new events, then
+                // read on.
                 Some(Duration::ZERO)
             };
             if let Err(e) = self.poll.poll(&mut events, timeout) {
@@ -262,6 +269,11 @@ impl Shell {
             let now = self.now();
             for id in std::mem::take(&mut self.unfinished) {
                 self.read(id, false, now);
+            }
+            for token in self.hooks.take_unfinished() {
+                for line in self.hooks.on_readable(self.poll.registry(), token) {
+                    self.say(format_args!("{line}"));
+                }
             }
             if std::mem::take(&mut self.accept_blocked) {
                 // Edge-triggered: connections queued while descriptors were short bring

@@ -232,6 +232,30 @@ pub(crate) fn os_random(buf: &mut [u8]) -> io::Result<()> {
     Ok(())
 }
 
+/// The signals the daemon handles.
+const HANDLED: [libc::c_int; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGCHLD];
+
+/// Blocks (`SIG_BLOCK`) or unblocks (`SIG_UNBLOCK`) the signals the daemon handles.
+fn mask_handled(how: libc::c_int) {
+    // SAFETY: sigset_t is plain data, initialised by sigemptyset before use; the calls
+    // touch only it and this thread's signal mask.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for signal in HANDLED {
+            libc::sigaddset(&mut set, signal);
+        }
+        libc::pthread_sigmask(how, &set, std::ptr::null_mut());
+    }
+}
+
+/// Holds SIGINT, SIGTERM, SIGHUP and SIGCHLD pending from the very start of `run` until
+/// [`install_signal_pipe`] has their handlers: before that, their default action would
+/// kill the daemon (a `systemctl reload` right after a start) mid-start-up.
+pub(super) fn hold_signals() {
+    mask_handled(libc::SIG_BLOCK);
+}
+
 /// Routes SIGINT, SIGTERM (stop), SIGHUP (reload) and SIGCHLD (a hook ended) into a pipe
 /// the poll loop watches (the self-pipe trick), one byte per signal, its number: each
 /// wakes the loop and is handled between events, never mid-write.
@@ -239,7 +263,7 @@ pub(super) fn install_signal_pipe() -> io::Result<pipe::Receiver> {
     let (sender, receiver) = pipe::new()?;
     // The write end lives as long as the process: the handler may run at any time.
     SIGNAL_FD.store(sender.into_raw_fd(), Ordering::Relaxed);
-    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGCHLD] {
+    for signal in HANDLED {
         // SAFETY: a zeroed sigaction is a valid starting point; the handler only calls
         // async-signal-safe functions.
         unsafe {
@@ -253,5 +277,7 @@ pub(super) fn install_signal_pipe() -> io::Result<pipe::Receiver> {
             }
         }
     }
+    // What came while they were held is delivered now, to the handlers.
+    mask_handled(libc::SIG_UNBLOCK);
     Ok(receiver)
 }

@@ -859,6 +859,15 @@ impl Engine {
     fn link_ready(&mut self, conn: ConnId, peer: usize, name: &str, now: Now) {
         let expected = self.name(peer);
         if name != expected {
+            // Said once until a handshake with it succeeds, like the close that follows:
+            // a redial every round would otherwise repeat it all day.
+            let said = self
+                .peers
+                .get(peer)
+                .is_some_and(|p| p.trouble == Some(CloseReason::WrongNode.class()));
+            if said {
+                return self.close(conn, CloseReason::WrongNode, now);
+            }
             let msg = format!(
                 "peer {expected}: the node at {} says it is {name:?}",
                 self.peers

@@ -570,6 +570,19 @@ fn a_link_hello_from_the_wrong_node_is_refused() {
     let acts = h.data(link, "HELLO 1 node7\n");
     assert_eq!(closes(&acts), vec![(link, CloseReason::WrongNode)]);
     assert!(says(&acts, "says it is \"node7\""));
+    // The redials that follow meet the same node: refused, said no more.
+    for turn in 1..=5u64 {
+        let acts = h.at(turn * INTERVAL);
+        let Some(&(relink, _)) = connects(&acts).first() else {
+            continue;
+        };
+        h.engine.on_connected(relink, h.now);
+        h.actions();
+        h.take_output(relink);
+        let acts = h.data(relink, "HELLO 1 node7\n");
+        assert_eq!(closes(&acts), vec![(relink, CloseReason::WrongNode)]);
+        assert!(!says(&acts, "says it is"), "turn {turn}: {acts:?}");
+    }
 }
 
 #[test]

@@ -84,15 +84,26 @@ impl Drop for TempDir {
 
 /// A TCP port that is free right now on `ip` and on the wildcard address (the daemon listens
 /// on all interfaces by default). Never hands out the same port twice in one test binary.
+/// Drawn from 20000..32768, below Linux's ephemeral range: a port the kernel hands out for
+/// `ip:0` may be held on another address by an outgoing connection or a `TIME_WAIT`, and
+/// a machine that just made many connections has thousands of those.
 pub fn free_port(ip: Ipv4Addr) -> u16 {
     static HANDED_OUT: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
-    for _ in 0..1000 {
-        let port = {
-            let l = TcpListener::bind((ip, 0)).expect("bind ip:0");
-            l.local_addr().expect("local_addr").port()
-        };
-        // Binding only; no traffic. Checks the port is not taken on another address.
-        if TcpListener::bind((Ipv4Addr::UNSPECIFIED, port)).is_err() {
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() as u64)
+        ^ u64::from(std::process::id()).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let mut x = seed | 1;
+    for _ in 0..5000 {
+        // xorshift: a different walk per process and run.
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let port = 20000 + (x % 12768) as u16;
+        // Binding only; no traffic.
+        if TcpListener::bind((ip, port)).is_err()
+            || TcpListener::bind((Ipv4Addr::UNSPECIFIED, port)).is_err()
+        {
             continue;
         }
         let mut guard = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
