@@ -49,7 +49,9 @@ pub fn from_config(cfg: &Config, path: &std::path::Path) -> Result<SocketAddr, S
 /// How long to wait for the connection, and then for each read or write.
 pub const TIMEOUT: Duration = Duration::from_secs(2);
 /// Largest response read (a mesh of the largest size fits many times).
-const MAX_RESPONSE: u64 = 64 << 20;
+const MAX_RESPONSE: u64 = 16 << 20;
+/// The most the whole answer may take.
+const TOTAL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One peer's row.
 #[derive(Debug, Clone, PartialEq)]
@@ -103,11 +105,33 @@ pub fn fetch(addr: SocketAddr) -> Result<Vec<Row>, String> {
     stream
         .write_all(b"GET /metrics HTTP/1.1\r\nHost: uptime-tracker\r\nConnection: close\r\n\r\n")
         .map_err(|e| fail("write", e))?;
+    // One deadline for the whole answer: a server trickling a byte a second must not
+    // hold a health check for ever.
+    let deadline = std::time::Instant::now() + TOTAL_TIMEOUT;
     let mut response = Vec::new();
-    stream
-        .take(MAX_RESPONSE)
-        .read_to_end(&mut response)
-        .map_err(|e| fail("read", e))?;
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        if std::time::Instant::now() > deadline {
+            return Err(format!(
+                "{addr} did not finish its answer within {} s",
+                TOTAL_TIMEOUT.as_secs()
+            ));
+        }
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                response.extend_from_slice(buf.get(..n).unwrap_or_default());
+                if response.len() as u64 > MAX_RESPONSE {
+                    return Err(format!(
+                        "{addr} answered more than {} MiB",
+                        MAX_RESPONSE >> 20
+                    ));
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(fail("read", e)),
+        }
+    }
     let text = String::from_utf8_lossy(&response);
     let (head, body) = text
         .split_once("\r\n\r\n")
@@ -218,6 +242,22 @@ pub fn table(rows: &[Row]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_endless_answer_is_cut_off() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\n\r\n");
+            let chunk = [b'#'; 64 * 1024];
+            // Until the client hangs up.
+            while s.write_all(&chunk).is_ok() {}
+        });
+        let e = fetch(addr).unwrap_err();
+        assert!(e.contains("more than 16 MiB"), "{e}");
+        server.join().unwrap();
+    }
 
     #[test]
     fn rows_come_from_the_exposition() {
