@@ -130,6 +130,11 @@ impl Engine {
             }
         }
         parts.extend(timing);
+        let header: Vec<_> = cfg.nodes.iter().map(|n| (n.name.clone(), n.addr)).collect();
+        let new_header = header != self.header_nodes || old_threshold != self.tracker.threshold();
+        if parts.is_empty() && new_header {
+            parts.push("the nodes' order changed (a new log header)".into());
+        }
         if parts.is_empty() {
             parts.push("no change to peers or timings".into());
         }
@@ -146,8 +151,7 @@ impl Engine {
             self.say(msg);
             self.hook(change.peer, PeerState::Offline, change.timeouts, now);
         }
-        let header: Vec<_> = cfg.nodes.iter().map(|n| (n.name.clone(), n.addr)).collect();
-        if header != self.header_nodes || old_threshold != self.tracker.threshold() {
+        if new_header {
             self.header_nodes = header;
             let carried = self.carried();
             self.actions.push_back(Action::Log(LogRecord::Reconfigured {

@@ -262,6 +262,11 @@ fn a_reload_writes_a_header_only_when_the_header_changes() {
             carried: vec![(PeerId(1), 1)],
         }]
     );
+    assert!(
+        acts.iter().any(|a| matches!(a, Action::Say(s)
+            if s == "config reloaded: the nodes' order changed (a new log header)")),
+        "{acts:?}"
+    );
 }
 
 #[test]
