@@ -5,38 +5,27 @@ use std::net::SocketAddr;
 
 use super::*;
 use crate::auth::Secret;
-use crate::config::{Config, Node};
+use crate::config::Config;
 
 const INTERVAL: u64 = 1000;
 const TIMEOUT: u64 = 500;
 const WALL0: i64 = 1_764_000_000_000;
 
+/// Node `i`'s address (1-based), as in the engine tests.
 fn addr(i: usize) -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, i as u8], 47000 + i as u16))
+    super::tests::addr(i as u8)
 }
 
+/// The engine tests' mesh (same addresses), seen from `node{me + 1}`, with these
+/// timings and no fixed listen address.
 fn config(me: usize, nodes: usize) -> Config {
-    Config {
-        whoami: format!("node{}", me + 1),
-        me,
-        interval_ms: INTERVAL,
-        timeout_ms: TIMEOUT,
-        offline_threshold: 2,
-        log_folder: "logs".into(),
-        listen: None,
-        metrics_listen: None,
-        nodes: (1..=nodes)
-            .map(|i| Node {
-                name: format!("node{i}"),
-                addr: addr(i),
-                legacy_http: false,
-            })
-            .collect(),
-        online_threshold: 1,
-        on_change: None,
-        log_retention_days: None,
-        secret_file: None,
-    }
+    let mut c = super::tests::config(nodes as u8, 2);
+    c.whoami = format!("node{}", me + 1);
+    c.me = me;
+    c.interval_ms = INTERVAL;
+    c.timeout_ms = TIMEOUT;
+    c.listen = None;
+    c
 }
 
 /// Nonces 1, 2, 3, ... (as big-endian u128), starting at `seed`: distinct per engine.

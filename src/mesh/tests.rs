@@ -11,11 +11,11 @@ const TIMEOUT: u64 = 300;
 /// 2026-01-01T00:00:00Z minus 1 s, so a test can cross a UTC midnight.
 const WALL0: i64 = 1_767_225_599_000;
 
-fn addr(i: u8) -> SocketAddr {
+pub(super) fn addr(i: u8) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, i], 47000 + u16::from(i)))
 }
 
-fn config(nodes: u8, threshold: u32) -> Config {
+pub(super) fn config(nodes: u8, threshold: u32) -> Config {
     Config {
         whoami: "node1".into(),
         me: 0,
