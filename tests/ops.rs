@@ -27,6 +27,17 @@ fn config_with(
     )
 }
 
+/// Writes the mesh's config for node1 (interval 200, timeout 300, `threshold`) with
+/// `extra` top-level lines, and starts node1.
+fn start_node1_with(m: &mut Mesh, threshold: u32, extra: &str) {
+    fs::write(
+        &m.config,
+        config_with("node1", 200, 300, threshold, &m.nodes, extra),
+    )
+    .unwrap();
+    m.start("node1");
+}
+
 /// Local ports of established TCP connections from `from_ip` to `to` (IPv4, from
 /// /proc/net/tcp): the sockets of a link, whoever owns them.
 fn link_ports(from_ip: std::net::Ipv4Addr, to: &NodeSpec) -> Vec<u16> {
@@ -235,12 +246,7 @@ fn a_hook_gets_the_change_in_its_environment_and_its_output_is_shown() {
         ),
     );
     let extra = format!("on_change = \"{}\"\n", hook.display());
-    fs::write(
-        &m.config,
-        config_with("node1", 200, 300, 2, &m.nodes, &extra),
-    )
-    .unwrap();
-    m.start("node1");
+    start_node1_with(&mut m, 2, &extra);
     let offline = dir.join("env-offline");
     wait_for("the offline hook", DEADLINE, || {
         (env_file(&offline).len() >= 8).then_some(())
@@ -297,12 +303,7 @@ fn a_hung_hook_is_killed_at_its_deadline_with_its_children() {
         "on_change = \"{}\"\non_change_timeout_ms = 700\n",
         hook.display()
     );
-    fs::write(
-        &m.config,
-        config_with("node1", 200, 300, 1, &m.nodes, &extra),
-    )
-    .unwrap();
-    m.start("node1");
+    start_node1_with(&mut m, 1, &extra);
     wait_for("the kill", DEADLINE, || {
         let err = m.daemon("node1").stderr();
         (err.contains("hook node2: still running after 700 ms: killed")
@@ -373,12 +374,7 @@ fn a_hook_flooding_its_output_is_bounded_and_the_daemon_goes_on() {
         "i=0\nline=$(printf '%099d' 0)\nwhile [ $i -lt 2000 ]; do echo \"$line\"; i=$((i+1)); done\necho done >&2\n",
     );
     let extra = format!("on_change = \"{}\"\n", hook.display());
-    fs::write(
-        &m.config,
-        config_with("node1", 200, 300, 1, &m.nodes, &extra),
-    )
-    .unwrap();
-    m.start("node1");
+    start_node1_with(&mut m, 1, &extra);
     wait_for("the hook's end", DEADLINE, || {
         m.daemon("node1")
             .stderr()
@@ -423,12 +419,7 @@ fn a_hook_writing_much_in_one_write_runs_to_its_end() {
         "on_change = \"{}\"\non_change_timeout_ms = 5000\n",
         hook.display()
     );
-    fs::write(
-        &m.config,
-        config_with("node1", 200, 300, 1, &m.nodes, &extra),
-    )
-    .unwrap();
-    m.start("node1");
+    start_node1_with(&mut m, 1, &extra);
     wait_for("the hook's end", DEADLINE, || done.exists().then_some(()));
     let err = m.daemon("node1").stderr();
     assert!(!err.contains("killed"), "{err}");
