@@ -307,9 +307,9 @@ fn promtool() -> Option<&'static str> {
         .status()
         .is_ok_and(|s| s.success());
     if !found {
-        eprintln!(
-            "promtool not found (Debian: apt-get install prometheus; .ci/run does): \
-             skipping the promtool check, the test's own checks still run"
+        skip_or_fail(
+            "the promtool checks: promtool is not installed (Debian: prometheus; .ci/run \
+             installs it); the test's own checks still run",
         );
     }
     found.then_some("promtool")
