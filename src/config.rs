@@ -16,6 +16,8 @@ use toml::Spanned;
 
 use crate::name;
 
+mod explain;
+
 /// Largest `interval` or `timeout`: one day, in milliseconds.
 pub const MAX_PERIOD_MS: u64 = 86_400_000;
 /// Largest mesh. Each peer costs one outbound and at most one inbound connection.
@@ -121,10 +123,13 @@ impl Config {
 
     /// Validates config `text`; `path` is used in errors and to resolve a relative `log_folder`.
     pub fn parse(text: &str, path: &Path, whoami: Option<&str>) -> Result<Config, ConfigError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError {
-            path: path.to_path_buf(),
-            position: e.span().map(|s| line_col(text, s.start)),
-            message: e.message().trim_end().to_string(),
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let (span, message) = explain::toml_error(text, e.message(), e.span());
+            ConfigError {
+                path: path.to_path_buf(),
+                position: span.map(|s| line_col(text, s.start)),
+                message,
+            }
         })?;
         let fail = |span: Range<usize>, message: String| ConfigError {
             path: path.to_path_buf(),
@@ -802,9 +807,17 @@ port = 47003
                 "offline_threshold 0",
             ),
             ("log_folder = \"logs\"", "log_folder = \"\"", "non-empty"),
-            ("log_folder = \"logs\"", "log_folder = 5", "invalid type"),
-            ("log_folder = \"logs\"", "", "missing field `log_folder`"),
-            ("interval = 1000", "interval = \"fast\"", "invalid type"),
+            (
+                "log_folder = \"logs\"",
+                "log_folder = 5",
+                "log_folder must be a string in quotes, not 5",
+            ),
+            ("log_folder = \"logs\"", "", "log_folder is missing"),
+            (
+                "interval = 1000",
+                "interval = \"fast\"",
+                "interval must be a whole number of milliseconds",
+            ),
             (
                 "log_folder = \"logs\"",
                 "log_folder = \"logs\"\nlisten = \"nowhere\"",
@@ -821,12 +834,16 @@ port = 47003
             let e = error(&GOOD.replacen(from, to, 1));
             assert!(e.message.contains(expect), "{to}: {e}");
         }
-        assert!(error("nodes = []\n").message.contains("missing field"));
+        assert!(
+            error("nodes = []\n")
+                .message
+                .contains("interval is missing")
+        );
         let e = error(&GOOD.replace(
             "offline_threshold",
             "offlineThreshold = 3\noffline_threshold",
         ));
-        assert!(e.message.contains("duplicate"), "{e}");
+        assert!(e.message.contains("set twice"), "{e}");
     }
 
     #[test]
