@@ -277,7 +277,12 @@ fn print_summary(cfg: &Config, pre: &daemon::Preflight) {
     uptime_tracker::outln!("whoami:            {}", cfg.whoami);
     uptime_tracker::outln!("listen:            {}", pre.listen);
     if let Some(addr) = cfg.metrics_listen {
-        uptime_tracker::outln!("metrics_listen:    {addr}");
+        let own = if addr.ip() == cfg.own().addr.ip() {
+            " (this node's ip)"
+        } else {
+            ""
+        };
+        uptime_tracker::outln!("metrics_listen:    {addr}{own}");
     }
     uptime_tracker::outln!("interval:          {} ms", cfg.interval_ms);
     uptime_tracker::outln!("timeout:           {} ms", cfg.timeout_ms);
