@@ -8,10 +8,12 @@
 /// else the one candidate `word` begins (`check` for `check-config`; three letters at
 /// least).
 pub fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    let key = |s: &str| -> Vec<char> {
-        s.chars()
-            .filter(|c| *c != '_' && *c != '-')
-            .flat_map(char::to_lowercase)
+    // ASCII case only: the words compared are field and command names (and the
+    // Unicode case tables would cost a router build kilobytes).
+    let key = |s: &str| -> Vec<u8> {
+        s.bytes()
+            .filter(|b| *b != b'_' && *b != b'-')
+            .map(|b| b.to_ascii_lowercase())
             .collect()
     };
     let wanted = key(word);
@@ -41,7 +43,7 @@ pub fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
 
 /// Optimal string alignment distance: insertions, deletions, substitutions and swaps of
 /// two neighbours, each one edit.
-fn distance(a: &[char], b: &[char]) -> usize {
+fn distance(a: &[u8], b: &[u8]) -> usize {
     // Three rows suffice: the swap looks two rows back.
     let mut before = vec![0usize; b.len() + 1];
     let mut prev: Vec<usize> = (0..=b.len()).collect();
@@ -118,12 +120,7 @@ mod tests {
 
     #[test]
     fn distance_counts_each_kind_of_edit_once() {
-        let d = |a: &str, b: &str| {
-            distance(
-                &a.chars().collect::<Vec<_>>(),
-                &b.chars().collect::<Vec<_>>(),
-            )
-        };
+        let d = |a: &str, b: &str| distance(a.as_bytes(), b.as_bytes());
         assert_eq!(d("", ""), 0);
         assert_eq!(d("abc", "abc"), 0);
         assert_eq!(d("abc", "abcd"), 1);

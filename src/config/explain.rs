@@ -448,12 +448,11 @@ fn times(number: &str, factor: u64) -> Option<u64> {
     if int.is_empty() && frac.is_empty() || digits.len() > 18 {
         return None;
     }
-    let scale = 10u128.checked_pow(u32::try_from(frac.len()).ok()?)?;
-    let all: u128 = format!("{int}{frac}").parse().ok()?;
-    let scaled = all.checked_mul(u128::from(factor))?;
-    (scaled % scale == 0)
-        .then(|| u64::try_from(scaled / scale).ok())
-        .flatten()
+    // At most 18 digits: below 10^18, within u64.
+    let scale = 10u64.checked_pow(u32::try_from(frac.len()).ok()?)?;
+    let all: u64 = format!("{int}{frac}").parse().ok()?;
+    let scaled = all.checked_mul(factor)?;
+    (scaled % scale == 0).then_some(scaled / scale)
 }
 
 #[cfg(test)]
