@@ -16,6 +16,8 @@ use toml::Spanned;
 
 use crate::name;
 
+mod explain;
+
 /// Largest `interval` or `timeout`: one day, in milliseconds.
 pub const MAX_PERIOD_MS: u64 = 86_400_000;
 /// Largest mesh. Each peer costs one outbound and at most one inbound connection.
@@ -121,10 +123,13 @@ impl Config {
 
     /// Validates config `text`; `path` is used in errors and to resolve a relative `log_folder`.
     pub fn parse(text: &str, path: &Path, whoami: Option<&str>) -> Result<Config, ConfigError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError {
-            path: path.to_path_buf(),
-            position: e.span().map(|s| line_col(text, s.start)),
-            message: e.message().trim_end().to_string(),
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let (span, message) = explain::toml_error(text, e.message(), e.span());
+            ConfigError {
+                path: path.to_path_buf(),
+                position: span.map(|s| line_col(text, s.start)),
+                message,
+            }
         })?;
         let fail = |span: Range<usize>, message: String| ConfigError {
             path: path.to_path_buf(),
@@ -279,7 +284,12 @@ impl Config {
             },
         };
         let listen = address("listen", &raw.listen)?;
-        let metrics_listen = address("metrics_listen", &raw.metrics_listen)?;
+        let metrics_listen = match &raw.metrics_listen {
+            None => None,
+            Some(m) => {
+                Some(metrics_address(m.get_ref(), &nodes, me).map_err(|e| fail(m.span(), e))?)
+            }
+        };
 
         let online_threshold = match &raw.online_threshold {
             None => 1,
@@ -526,6 +536,65 @@ fn period(value: &Spanned<i64>, field: &str) -> Result<u64, String> {
             value.get_ref()
         )),
     }
+}
+
+/// `metrics_listen` of node `me`: `IP:PORT` as given, or `:PORT`, which is this node's
+/// own ip and that port, so that one file gives every node of a mesh its own address
+/// (several nodes on one machine, each on its own ip). For `:PORT` every node that runs
+/// this daemon (not `legacy_http`) must then get an address of its own that is no
+/// node's mesh address: the same ip twice would make two nodes of one machine share it.
+fn metrics_address(text: &str, nodes: &[Node], me: usize) -> Result<SocketAddr, String> {
+    let Some(port) = text.strip_prefix(':') else {
+        return match text.parse::<SocketAddr>() {
+            Ok(a) if a.port() != 0 => Ok(a),
+            _ if text.parse::<u16>().is_ok() => Err(format!(
+                "metrics_listen {text:?} is a port alone: write \":{text}\" for this node's \
+                 own ip and that port, or IP:PORT (e.g. \"127.0.0.1:{text}\")"
+            )),
+            _ => Err(format!(
+                "metrics_listen {text:?} is not IP:PORT (IPv6 as [addr]:port) or :PORT (this \
+                 node's own ip), port 1..=65535"
+            )),
+        };
+    };
+    let port = match port.parse::<u16>() {
+        Ok(p) if p != 0 => p,
+        _ => {
+            return Err(format!(
+                "metrics_listen {text:?}: the port after ':' must be 1..=65535"
+            ));
+        }
+    };
+    let taken: HashMap<SocketAddr, &Node> = nodes
+        .iter()
+        .map(|n| {
+            (
+                SocketAddr::new(n.addr.ip().to_canonical(), n.addr.port()),
+                n,
+            )
+        })
+        .collect();
+    let mut metrics: HashMap<SocketAddr, &Node> = HashMap::new();
+    for n in nodes.iter().filter(|n| !n.legacy_http) {
+        let addr = SocketAddr::new(n.addr.ip().to_canonical(), port);
+        if let Some(other) = taken.get(&addr) {
+            return Err(format!(
+                "metrics_listen {text:?} gives {:?} {addr}, the mesh address of {:?}: choose \
+                 another port",
+                n.name, other.name
+            ));
+        }
+        if let Some(other) = metrics.insert(addr, n) {
+            return Err(format!(
+                "metrics_listen {text:?} gives {:?} and {:?} the same address {addr} (they \
+                 share an ip): give each node its own ip, or each its own file with \
+                 metrics_listen = IP:PORT",
+                other.name, n.name
+            ));
+        }
+    }
+    let own = nodes.get(me).ok_or("no node of this name")?;
+    Ok(SocketAddr::new(own.addr.ip(), port))
 }
 
 /// Names shown in an error that lists the nodes; the rest are counted.
@@ -802,9 +871,17 @@ port = 47003
                 "offline_threshold 0",
             ),
             ("log_folder = \"logs\"", "log_folder = \"\"", "non-empty"),
-            ("log_folder = \"logs\"", "log_folder = 5", "invalid type"),
-            ("log_folder = \"logs\"", "", "missing field `log_folder`"),
-            ("interval = 1000", "interval = \"fast\"", "invalid type"),
+            (
+                "log_folder = \"logs\"",
+                "log_folder = 5",
+                "log_folder must be a string in quotes, not 5",
+            ),
+            ("log_folder = \"logs\"", "", "log_folder is missing"),
+            (
+                "interval = 1000",
+                "interval = \"fast\"",
+                "interval must be a whole number of milliseconds",
+            ),
             (
                 "log_folder = \"logs\"",
                 "log_folder = \"logs\"\nlisten = \"nowhere\"",
@@ -821,12 +898,78 @@ port = 47003
             let e = error(&GOOD.replacen(from, to, 1));
             assert!(e.message.contains(expect), "{to}: {e}");
         }
-        assert!(error("nodes = []\n").message.contains("missing field"));
+        assert!(
+            error("nodes = []\n")
+                .message
+                .contains("interval is missing")
+        );
         let e = error(&GOOD.replace(
             "offline_threshold",
             "offlineThreshold = 3\noffline_threshold",
         ));
-        assert!(e.message.contains("duplicate"), "{e}");
+        assert!(e.message.contains("set twice"), "{e}");
+    }
+
+    #[test]
+    fn a_metrics_port_alone_follows_each_nodes_own_ip() {
+        let metrics = |m: &str| format!("metrics_listen = \"{m}\"\nlog_folder");
+        let spread = GOOD.replacen(
+            "ip = \"127.0.0.1\"\nport = 47002",
+            "ip = \"127.0.0.2\"\nport = 47002",
+            1,
+        );
+        let text = spread.replace("log_folder", &metrics(":9464"));
+        for (who, addr) in [
+            ("node1", "127.0.0.1:9464"),
+            ("node2", "127.0.0.2:9464"),
+            ("node3", "[::1]:9464"),
+        ] {
+            let c = Config::parse(&text, Path::new("m.toml"), Some(who)).unwrap();
+            assert_eq!(c.metrics_listen, Some(addr.parse().unwrap()), "{who}");
+        }
+        // IP:PORT is taken as given, by every node.
+        let c = parse(&spread.replace("log_folder", &metrics("127.0.0.1:9464"))).unwrap();
+        assert_eq!(c.metrics_listen, Some("127.0.0.1:9464".parse().unwrap()));
+
+        // node1 and node2 share 127.0.0.1 in GOOD: one port alone cannot serve both...
+        let e = error(&GOOD.replace("log_folder", &metrics(":9464")));
+        assert_eq!(
+            e.to_string(),
+            "/etc/ut/mesh.toml:6:18: metrics_listen \":9464\" gives \"node1\" and \"node2\" the \
+             same address 127.0.0.1:9464 (they share an ip): give each node its own ip, or each \
+             its own file with metrics_listen = IP:PORT"
+        );
+        // ...unless one of them runs the earlier tool (which serves no metrics).
+        let legacy = GOOD.replace("port = 47001", "port = 47001\nlegacy_http = true");
+        parse(&legacy.replace("log_folder", &metrics(":9464"))).unwrap();
+        let e = error(&spread.replace("log_folder", &metrics(":47001")));
+        assert!(
+            e.message.ends_with("gives \"node1\" 127.0.0.1:47001, the mesh address of \"node1\": choose another port"),
+            "{e}"
+        );
+        for (m, expect) in [
+            (
+                "9464",
+                "metrics_listen \"9464\" is a port alone: write \":9464\" for this node's own ip and that port, or IP:PORT (e.g. \"127.0.0.1:9464\")",
+            ),
+            (
+                ":0",
+                "metrics_listen \":0\": the port after ':' must be 1..=65535",
+            ),
+            (
+                ":x",
+                "metrics_listen \":x\": the port after ':' must be 1..=65535",
+            ),
+            (
+                "localhost:9464",
+                "metrics_listen \"localhost:9464\" is not IP:PORT (IPv6 as [addr]:port) or :PORT (this node's own ip), port 1..=65535",
+            ),
+        ] {
+            assert_eq!(
+                error(&spread.replace("log_folder", &metrics(m))).message,
+                expect
+            );
+        }
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub mod report;
 #[cfg(feature = "simulate")]
 pub mod sim;
 pub mod status_client;
+pub mod suggest;
 pub mod timer;
 pub mod tracker;
 pub mod wire;

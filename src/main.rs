@@ -1,4 +1,6 @@
-//! Command line: `run`, `check-config`, `status`, `simulate`, `--help`, `--version`.
+//! Command line: `run`, `check-config`, `status`, `simulate`, `report`, `demo`, `help`,
+//! `--help`, `--version`. Each command's own help lives beside its code
+//! (`<command> --help`); this file parses the command line and dispatches.
 //!
 //! Arguments are parsed by hand: four options do not justify an argument-parsing crate
 //! in a binary meant to stay a few hundred KiB.
@@ -15,38 +17,22 @@ Usage:
   uptime-tracker run --config FILE [--whoami NAME]
   uptime-tracker check-config --config FILE [--whoami NAME]
   uptime-tracker status (--config FILE [--whoami NAME] | --metrics ADDR)
-  uptime-tracker simulate [--config FILE | --nodes N] [--hours H] [--seed S]
-                 [--loss PCT] [--latency MS[..MS]] [--faults KIND,...] [--fault-count N]
-                 [--interval MS] [--timeout MS] [--threshold N]
-                 [--out DIR] [--format text|json]
+  uptime-tracker simulate [--config FILE | --nodes N] [--hours H] [OPTION...]
+  uptime-tracker report [OPTION...] PATH...
+  uptime-tracker demo [--keep DIR] [--svg FILE]
   uptime-tracker --help | --version
 
 Commands:
-  run            probe every other node of the mesh and log changes of their state;
-                 runs in the foreground until SIGINT or SIGTERM
+  run            probe every other node of the mesh and log changes of their state
   check-config   validate the config file and make the checks `run` makes before it
-                 serves (port free, log folder writable, own ip an address of this
-                 machine); print errors and warnings, then a summary
-  status         ask the running daemon (at the config's metrics_listen, or at
-                 ADDR, e.g. 127.0.0.1:9464) for its peers and print a table: state,
-                 timeouts, last round-trip time, since when (UTC). Exit status 0
-                 when every peer is up, 1 when one is down, 3 when the daemon
-                 cannot be asked: a health check
-  simulate       run the mesh (the config's nodes and timings, or N nodes with the
-                 example's timings) over a simulated network with injected faults and
-                 print how soon outages and recoveries are logged and how many false
-                 offlines occur; deterministic for a seed. KIND: crash, freeze,
-                 partition, reset, cut, halfopen, clock, all (default), none.
-                 Defaults: 1 hour, seed 1, latency 1..20 ms, loss 0, one fault per
-                 node-hour. --out DIR writes every node's log files and faults.json.
+                 serves
+  status         ask a running daemon for the state of its peers (a health check)
+  simulate       run the mesh over a simulated network with injected faults
+  report         read the log files back: uptime, outages, incidents, a timeline
+  demo           a 3-node mesh on this machine for about 15 s, then its report
 
-Options:
-  --config FILE  the TOML config file
-  --whoami NAME  this node's name, overriding the file's `whoami`
-                 (so one file can serve every node)
-  --metrics ADDR where `status` finds the daemon's metrics responder (IP:PORT)
-  -h, --help     print this help
-  -V, --version  print the version
+`uptime-tracker COMMAND --help` (or `uptime-tracker help COMMAND`) says what COMMAND
+does, its options and its exit status.
 
 Exit status: 0 on success or after SIGINT/SIGTERM (warnings do not change it); 1 on
 a config error, when run cannot start (port in use, log folder not writable) or
@@ -55,10 +41,69 @@ checked property failed (a bug: report it with the command line, which reproduce
 it); 2 on a usage error. status: 0 all peers up, 1 a peer down, 3 cannot ask
 (config error included), 2 on a usage error.";
 
+/// Every command, for "did you mean".
+const COMMANDS: [&str; 7] = [
+    "run",
+    "check-config",
+    "status",
+    "simulate",
+    "report",
+    "demo",
+    "help",
+];
+
+/// The help of `command`, from the module that carries it out.
+fn help_of(command: &str) -> Result<&'static str, String> {
+    match command {
+        "run" => Ok(daemon::RUN_USAGE),
+        "check-config" => Ok(daemon::CHECK_CONFIG_USAGE),
+        "status" => Ok(status_client::USAGE),
+        #[cfg(feature = "simulate")]
+        "simulate" => Ok(uptime_tracker::sim::cli::USAGE),
+        #[cfg(feature = "report")]
+        "report" => Ok(uptime_tracker::report::cli::REPORT_USAGE),
+        #[cfg(feature = "report")]
+        "demo" => Ok(uptime_tracker::report::cli::DEMO_USAGE),
+        #[cfg(not(feature = "simulate"))]
+        "simulate" => Err(not_built(command)),
+        #[cfg(not(feature = "report"))]
+        "report" | "demo" => Err(not_built(command)),
+        "help" => Ok(USAGE),
+        other => Err(match uptime_tracker::suggest::closest(other, &COMMANDS) {
+            Some(meant) => format!("unknown command {other:?}: did you mean `{meant}`?"),
+            None => format!("unknown command {other:?}"),
+        }),
+    }
+}
+
+/// Why `command` is missing from this build.
+#[cfg(not(all(feature = "simulate", feature = "report")))]
+fn not_built(command: &str) -> String {
+    let feature = if command == "simulate" {
+        "simulate"
+    } else {
+        "report"
+    };
+    format!(
+        "`{command}` is not in this build (built without the cargo feature `{feature}`); \
+         rebuild with default features: cargo build --release"
+    )
+}
+
 enum Command {
     Run,
     Check,
     Status,
+}
+
+impl Command {
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Run => "run",
+            Command::Check => "check-config",
+            Command::Status => "status",
+        }
+    }
 }
 
 struct Args {
@@ -71,8 +116,9 @@ struct Args {
 enum Parsed {
     Go(Args),
     #[cfg(feature = "simulate")]
-    Simulate(sim_cli::SimArgs),
-    Help,
+    Simulate(uptime_tracker::sim::cli::SimArgs),
+    /// Print this help.
+    Help(&'static str),
     Version,
 }
 
@@ -82,15 +128,30 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Parsed, String> 
         Some("check-config") => Command::Check,
         Some("status") => Command::Status,
         #[cfg(feature = "simulate")]
-        Some("simulate") => return sim_cli::parse(args).map(Parsed::Simulate),
-        Some("-h" | "--help" | "help") => return Ok(Parsed::Help),
+        Some("simulate") => {
+            return Ok(match uptime_tracker::sim::cli::parse(args)? {
+                Some(sim) => Parsed::Simulate(sim),
+                None => Parsed::Help(uptime_tracker::sim::cli::USAGE),
+            });
+        }
+        Some("-h" | "--help") => return Ok(Parsed::Help(USAGE)),
+        Some("help") => {
+            let command = args.next();
+            if let Some(extra) = args.next() {
+                return Err(format!("help takes one command, got {extra:?}"));
+            }
+            return match command.as_deref() {
+                None | Some("-h" | "--help") => Ok(Parsed::Help(USAGE)),
+                Some(command) => help_of(command).map(Parsed::Help),
+            };
+        }
         Some(flag @ ("-V" | "--version")) => {
             return match args.next() {
                 None => Ok(Parsed::Version),
                 Some(extra) => Err(format!("{flag} takes no argument, got {extra:?}")),
             };
         }
-        Some(other) => return Err(format!("unknown command {other:?}")),
+        Some(other) => return Err(help_of(other).err().unwrap_or_default()),
         None => return Err("no command given".into()),
     };
     let mut config = None;
@@ -105,7 +166,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Parsed, String> 
             "--config" => &mut config,
             "--whoami" => &mut whoami,
             "--metrics" if matches!(command, Command::Status) => &mut metrics,
-            "-h" | "--help" => return Ok(Parsed::Help),
+            "-h" | "--help" => return help_of(command.name()).map(Parsed::Help),
             "-V" | "--version" => return Ok(Parsed::Version),
             _ => return Err(format!("unknown argument {flag:?}")),
         };
@@ -141,10 +202,9 @@ fn main() -> ExitCode {
     let args = match parse_args(std::env::args().skip(1)) {
         Ok(Parsed::Go(args)) => args,
         #[cfg(feature = "simulate")]
-        Ok(Parsed::Simulate(args)) => return sim_cli::run(args),
-        Ok(Parsed::Help) => {
-            uptime_tracker::outln!("{USAGE}");
-            print_report_usage();
+        Ok(Parsed::Simulate(args)) => return uptime_tracker::sim::cli::run(args),
+        Ok(Parsed::Help(text)) => {
+            uptime_tracker::outln!("{text}");
             return ExitCode::SUCCESS;
         }
         Ok(Parsed::Version) => {
@@ -152,7 +212,9 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            uptime_tracker::errln!("uptime-tracker: {e}\n\n{USAGE}");
+            let command = std::env::args().nth(1);
+            let usage = command.and_then(|c| help_of(&c).ok()).unwrap_or(USAGE);
+            uptime_tracker::errln!("uptime-tracker: {e}\n\n{usage}");
             return ExitCode::from(2);
         }
     };
@@ -215,7 +277,12 @@ fn print_summary(cfg: &Config, pre: &daemon::Preflight) {
     uptime_tracker::outln!("whoami:            {}", cfg.whoami);
     uptime_tracker::outln!("listen:            {}", pre.listen);
     if let Some(addr) = cfg.metrics_listen {
-        uptime_tracker::outln!("metrics_listen:    {addr}");
+        let own = if addr.ip() == cfg.own().addr.ip() {
+            " (this node's ip)"
+        } else {
+            ""
+        };
+        uptime_tracker::outln!("metrics_listen:    {addr}{own}");
     }
     uptime_tracker::outln!("interval:          {} ms", cfg.interval_ms);
     uptime_tracker::outln!("timeout:           {} ms", cfg.timeout_ms);
@@ -268,183 +335,6 @@ fn report_commands() -> Option<ExitCode> {
     if command != "report" && command != "demo" {
         return None;
     }
-    uptime_tracker::errln!(
-        "uptime-tracker: `{command}` is not in this build (built without the cargo feature \
-         `report`); rebuild with default features: cargo build --release"
-    );
+    uptime_tracker::errln!("uptime-tracker: {}", not_built(&command));
     Some(ExitCode::from(2))
-}
-
-fn print_report_usage() {
-    #[cfg(feature = "report")]
-    uptime_tracker::outln!(
-        "\nReading the logs back:\n{}",
-        uptime_tracker::report::cli::USAGE
-    );
-}
-
-/// `simulate`'s arguments; the simulation itself is `uptime_tracker::sim`.
-#[cfg(feature = "simulate")]
-mod sim_cli {
-    use std::path::PathBuf;
-    use std::process::ExitCode;
-
-    use uptime_tracker::config::Config;
-    use uptime_tracker::sim::fault::FaultKind;
-    use uptime_tracker::sim::summary::{self, Format, Summary};
-    use uptime_tracker::sim::{self, Options};
-
-    pub struct SimArgs {
-        config: Option<PathBuf>,
-        nodes: Option<usize>,
-        hours: f64,
-        opts: Options,
-        fault_count: Option<usize>,
-        interval: Option<u64>,
-        timeout: Option<u64>,
-        threshold: Option<u32>,
-        out: Option<PathBuf>,
-        format: Format,
-    }
-
-    fn number<T: std::str::FromStr>(flag: &str, v: &str) -> Result<T, String> {
-        v.parse()
-            .map_err(|_| format!("{flag} takes a number, not {v:?}"))
-    }
-
-    pub fn parse(mut args: impl Iterator<Item = String>) -> Result<SimArgs, String> {
-        let mut a = SimArgs {
-            config: None,
-            nodes: None,
-            hours: 1.0,
-            opts: Options::quick(1),
-            fault_count: None,
-            interval: None,
-            timeout: None,
-            threshold: None,
-            out: None,
-            format: Format::Text,
-        };
-        a.opts.start_wall = 1_767_225_600_000 - 1_800_000; // 2025-12-31T23:30:00Z
-        let mut seen: Vec<String> = Vec::new();
-        while let Some(arg) = args.next() {
-            let (flag, inline) = match arg.split_once('=') {
-                Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
-                _ => (arg, None),
-            };
-            if seen.contains(&flag) {
-                return Err(format!("{flag} given twice"));
-            }
-            let value = inline
-                .or_else(|| args.next())
-                .ok_or_else(|| format!("{flag} needs a value"))?;
-            let v = value.as_str();
-            match flag.as_str() {
-                "--config" => a.config = Some(PathBuf::from(v)),
-                "--nodes" => {
-                    let n: usize = number(&flag, v)?;
-                    if !(2..=uptime_tracker::config::MAX_NODES).contains(&n) {
-                        return Err(format!("--nodes takes 2 to {}", uptime_tracker::config::MAX_NODES));
-                    }
-                    a.nodes = Some(n);
-                }
-                "--hours" => {
-                    a.hours = number(&flag, v)?;
-                    if !(a.hours > 0.0 && a.hours <= 24.0 * 366.0) {
-                        return Err("--hours takes more than 0, up to a year".into());
-                    }
-                }
-                "--seed" => a.opts.seed = number(&flag, v)?,
-                "--loss" => {
-                    let pct: f64 = number(&flag, v)?;
-                    if !(0.0..=100.0).contains(&pct) {
-                        return Err("--loss takes a percentage from 0 to 100".into());
-                    }
-                    a.opts.loss = pct / 100.0;
-                }
-                "--latency" => {
-                    let (lo, hi) = v.split_once("..").unwrap_or((v, v));
-                    let (lo, hi): (u64, u64) = (number(&flag, lo)?, number(&flag, hi)?);
-                    if lo > hi || hi > 60_000 {
-                        return Err("--latency takes MS or MIN..MAX, at most 60000 ms".into());
-                    }
-                    a.opts.latency = (lo, hi);
-                }
-                "--faults" => {
-                    a.opts.kinds = match v {
-                        "all" => FaultKind::ALL.to_vec(),
-                        "none" => Vec::new(),
-                        _ => v
-                            .split(',')
-                            .map(|k| {
-                                FaultKind::parse(k.trim()).ok_or_else(|| {
-                                    format!("unknown fault {k:?}: crash, freeze, partition, reset, cut, halfopen, clock, all, none")
-                                })
-                            })
-                            .collect::<Result<_, _>>()?,
-                    }
-                }
-                "--fault-count" => a.fault_count = Some(number(&flag, v)?),
-                "--interval" => a.interval = Some(number(&flag, v)?),
-                "--timeout" => a.timeout = Some(number(&flag, v)?),
-                "--threshold" => a.threshold = Some(number(&flag, v)?),
-                "--out" => a.out = Some(PathBuf::from(v)),
-                "--format" => {
-                    a.format = match v {
-                        "text" => Format::Text,
-                        "json" => Format::Json,
-                        _ => return Err(format!("--format takes text or json, not {v:?}")),
-                    }
-                }
-                _ => return Err(format!("unknown argument {flag:?}")),
-            }
-            seen.push(flag);
-        }
-        if a.config.is_some() && a.nodes.is_some() {
-            return Err("give --config or --nodes, not both".into());
-        }
-        Ok(a)
-    }
-
-    pub fn run(a: SimArgs) -> ExitCode {
-        let mut cfg = match &a.config {
-            Some(path) => match Config::load(path, None) {
-                Ok(cfg) => cfg,
-                Err(e) => {
-                    uptime_tracker::errln!("uptime-tracker: config error: {e}");
-                    return ExitCode::FAILURE;
-                }
-            },
-            None => sim::mesh_config(a.nodes.unwrap_or(3), 1000, 1500, 3),
-        };
-        cfg.interval_ms = a.interval.unwrap_or(cfg.interval_ms);
-        cfg.timeout_ms = a.timeout.unwrap_or(cfg.timeout_ms);
-        cfg.offline_threshold = a.threshold.unwrap_or(cfg.offline_threshold);
-        if cfg.interval_ms == 0 || cfg.timeout_ms == 0 || cfg.offline_threshold == 0 {
-            uptime_tracker::errln!(
-                "uptime-tracker: --interval, --timeout and --threshold must be at least 1"
-            );
-            return ExitCode::from(2);
-        }
-        let mut opts = a.opts;
-        opts.duration_ms = (a.hours * 3_600_000.0) as u64;
-        opts.faults = a
-            .fault_count
-            .unwrap_or(((cfg.nodes.len() as f64 * a.hours).round() as usize).max(1));
-        let out = sim::run(&cfg, &opts);
-        let summary = Summary::new(&cfg, &opts, &out);
-        let text = summary.render(&cfg, &opts, a.format);
-        let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
-        if let Some(dir) = &a.out
-            && let Err(e) = summary::write_out(dir, &cfg, &opts, &out)
-        {
-            uptime_tracker::errln!("uptime-tracker: cannot write the simulated logs: {e}");
-            return ExitCode::FAILURE;
-        }
-        if out.report.violations.is_empty() {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
-        }
-    }
 }

@@ -18,6 +18,24 @@ use crate::logline::write_timestamp;
 /// Exit status when the daemon cannot be asked (or the config cannot be read).
 pub const CANNOT_ASK: u8 = 3;
 
+/// `status --help`.
+pub const USAGE: &str = "\
+Usage:
+  uptime-tracker status (--config FILE [--whoami NAME] | --metrics ADDR)
+
+Asks a running daemon's metrics responder for its peers and prints a table: state,
+consecutive timeouts, last round-trip time, and since when (UTC). A health check.
+
+  --config FILE   ask at the file's metrics_listen (an unspecified address such as
+                  0.0.0.0 is asked on loopback)
+  --whoami NAME   as the node NAME sees the file, instead of its `whoami` (for a
+                  metrics_listen such as \":9464\", which follows each node's ip)
+  --metrics ADDR  or ask at ADDR: IP:PORT, [IPv6]:PORT or localhost:PORT
+
+Exit status: 0 when every peer is up; 1 when one is down; 3 when the daemon cannot be
+asked (nothing listening, no answer in time, not an uptime-tracker, config error); 2
+on a usage error.";
+
 /// Runs `status` against `addr` (or the error finding it): prints the table on stdout,
 /// or the error on stderr. Returns the exit status: 0 every peer up, 1 a peer down,
 /// [`CANNOT_ASK`].

@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::collections::HashSet;
 use std::fs;
 use std::net::{Ipv4Addr, TcpListener};
 use std::ops::RangeInclusive;
@@ -97,6 +98,82 @@ fn version_and_help() {
             out.stdout
         );
     }
+}
+
+/// Each command's `--help` (and `-h`, and `help COMMAND`) prints that command's own help on
+/// stdout and exits 0; every option it names is one the command accepts.
+#[test]
+fn every_command_has_its_own_help() {
+    let dir = TempDir::new("cli-help");
+    let commands = [
+        "run",
+        "check-config",
+        "status",
+        "simulate",
+        "report",
+        "demo",
+    ];
+    let top = run_cli(&["--help"], dir.path());
+    assert_eq!(top.code, Some(0), "{}", top.stderr);
+    for command in commands {
+        let out = run_cli(&[command, "--help"], dir.path());
+        assert_eq!(out.code, Some(0), "{command} --help: {}", out.stderr);
+        assert!(out.stderr.is_empty(), "{command} --help: {}", out.stderr);
+        let help = out.stdout;
+        assert!(
+            help.starts_with(&format!("Usage:\n  uptime-tracker {command} ")),
+            "{command} --help:\n{help}"
+        );
+        assert!(
+            help.contains("\nExit status: 0 "),
+            "{command} --help:\n{help}"
+        );
+        assert_ne!(help, top.stdout, "{command} --help is the general help");
+        for other in commands.iter().filter(|c| **c != command) {
+            assert!(
+                !help.contains(&format!("uptime-tracker {other} ")),
+                "{command} --help shows {other}'s usage:\n{help}"
+            );
+        }
+        assert!(
+            top.stdout.contains(&format!("\n  {command} ")),
+            "--help does not list {command}"
+        );
+        for same in [&[command, "-h"][..], &["help", command]] {
+            let again = run_cli(same, dir.path());
+            assert_eq!(
+                (again.code, again.stdout.as_str()),
+                (Some(0), help.as_str()),
+                "{same:?}"
+            );
+        }
+        let flags: HashSet<&str> = help
+            .split_whitespace()
+            .map(|w| w.trim_start_matches(['[', '(']))
+            .map(|w| w.trim_end_matches([',', ']', ')', ';']))
+            .filter(|w| w.starts_with("--") && w.len() > 2)
+            .collect();
+        assert!(!flags.is_empty(), "{command} --help names no option");
+        for flag in flags {
+            // Without its value: a usage error, but not an unknown argument.
+            let out = run_cli(&[command, flag], dir.path());
+            assert!(
+                !out.stderr.contains("unknown argument"),
+                "{command} --help names {flag}, which {command} refuses: {}",
+                out.stderr
+            );
+        }
+    }
+    let out = run_cli(&["help", "frobnicate"], dir.path());
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    let out = run_cli(&["check", "--config", "x.toml"], dir.path());
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .starts_with("uptime-tracker: unknown command \"check\": did you mean `check-config`?"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]

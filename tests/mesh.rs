@@ -272,9 +272,14 @@ fn restarts_append_to_the_same_file() {
 #[test]
 fn ipv6_mesh_detects_a_killed_peer() {
     use std::net::{Ipv6Addr, SocketAddr, TcpListener};
-    let Ok(probe) = TcpListener::bind((Ipv6Addr::LOCALHOST, 0)) else {
-        eprintln!("SKIP: no IPv6 loopback on this machine");
-        return;
+    let probe = match TcpListener::bind((Ipv6Addr::LOCALHOST, 0)) {
+        Ok(probe) => probe,
+        Err(e) => {
+            skip_or_fail(&format!(
+                "no IPv6 loopback on this machine (bind [::1]:0: {e})"
+            ));
+            return;
+        }
     };
     drop(probe);
     // A port free on [::] (where the daemon listens) is free on ::1 too.

@@ -182,7 +182,7 @@ fn systemd_unit_runs_the_command_line_it_names() {
 
     // systemd's own reading of the unit (with the binary at hand): no warning at all.
     if !have("systemd-analyze") {
-        eprintln!("SKIPPED systemd-analyze verify: systemd-analyze is not installed");
+        skip_or_fail("systemd-analyze verify: systemd-analyze is not installed (Debian: systemd)");
         return;
     }
     let copy = dir.path().join("uptime-tracker.service");
@@ -251,7 +251,9 @@ fn openwrt_init_script_starts_the_command_line_it_names() {
     if have("busybox") {
         shells.push(vec!["busybox", "sh"]); // OpenWrt's shell is busybox ash
     } else {
-        eprintln!("SKIPPED the init script under busybox sh: busybox is not installed");
+        skip_or_fail(
+            "the init script under busybox sh: busybox is not installed (Debian: busybox)",
+        );
     }
     for shell in &shells {
         let mut syntax = Command::new(shell[0]);
@@ -391,7 +393,7 @@ fn dockerfile_runs_the_command_line_it_names() {
 #[test]
 fn logrotate_snippet_compresses_past_days_only() {
     if !have("logrotate") {
-        eprintln!("SKIPPED the logrotate snippet: logrotate is not installed");
+        skip_or_fail("the logrotate snippet: logrotate is not installed (Debian: logrotate)");
         return;
     }
     let snippet = read("packaging/logrotate/uptime-tracker");

@@ -36,7 +36,7 @@
 //! killed, whether the test passes or panics.
 //!
 //! Needs root and `ip` (iproute2) with network namespaces and veth; without them the test
-//! prints `SKIPPED: <why>` and passes.
+//! prints `SKIPPED: <why>` and passes (fails under CI: see `common::skip_or_fail`).
 //!
 //! ```sh
 //! cargo test --release --test partition -- --nocapture
@@ -422,7 +422,7 @@ fn silent_partition_is_detected_and_healed_on_both_sides() {
     let net = match Net::build() {
         Ok(n) => n,
         Err(why) => {
-            eprintln!("SKIPPED: {why}");
+            skip_or_fail(&why);
             return;
         }
     };

@@ -66,6 +66,40 @@ fn startup(what: &str) -> impl FnOnce(io::Error) -> DaemonError + '_ {
     move |e| DaemonError(format!("{what}: {e}"))
 }
 
+/// `run --help`.
+pub const RUN_USAGE: &str = "\
+Usage:
+  uptime-tracker run --config FILE [--whoami NAME]
+
+Probes every other node of the mesh and logs each change of their state to a file per
+UTC day, in the foreground until SIGINT or SIGTERM (it then finishes its log writes).
+SIGHUP reloads the config and reopens the log file. Events (listening, peer offline,
+back online, errors, hooks, reloads) go to stderr, one line each. It first makes the
+checks `check-config` makes, and stops on an error.
+
+  --config FILE   the TOML config file (see config.example.toml)
+  --whoami NAME   this node's name, instead of the file's `whoami` (so one file can
+                  serve every node)
+
+Exit status: 0 after SIGINT or SIGTERM; 1 on a config error, when it cannot start (port
+in use, log folder not writable) or stops on an error; 2 on a usage error.";
+
+/// `check-config --help`.
+pub const CHECK_CONFIG_USAGE: &str = "\
+Usage:
+  uptime-tracker check-config --config FILE [--whoami NAME]
+
+Validates the config file, then makes the checks `run` makes before it serves: its
+listen and metrics addresses can be bound (ports free), the log folder can be written
+(or created; nothing is left behind), this node's ip is an address of this machine.
+Prints errors and warnings on stderr, then a summary of the settings in force.
+
+  --config FILE   the TOML config file
+  --whoami NAME   check it as the node NAME, instead of the file's `whoami`
+
+Exit status: 0 when `run` would start (warnings do not change it); 1 on an error; 2 on
+a usage error.";
+
 /// The checks `run` makes before serving (`check-config` shows them): see [`Preflight`].
 pub fn preflight(cfg: &Config) -> Preflight {
     Preflight::run(cfg)

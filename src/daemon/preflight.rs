@@ -115,7 +115,14 @@ impl Preflight {
                 Err(e) => {
                     let hint = match e.kind() {
                         io::ErrorKind::AddrInUse => {
-                            " (the port is taken: another program, or this node's own `listen`?)"
+                            " (the port is taken: by another program, this node's own \
+                             `listen`, or another node of this machine with the same \
+                             metrics_listen? \":PORT\" gives each node its own ip and that port)"
+                        }
+                        io::ErrorKind::AddrNotAvailable if addr.ip() == own.ip() => {
+                            " (this node's ip is not an address of this machine: behind NAT, \
+                             give metrics_listen an IP:PORT of this machine, e.g. \
+                             \"127.0.0.1:9464\")"
                         }
                         io::ErrorKind::AddrNotAvailable => " (not an address of this machine)",
                         _ => "",

@@ -12,29 +12,42 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::report::{self, DEFAULT_TOLERANCE_MS, Options, Report, demo, export, svg, text, units};
 
-/// Usage of the commands of this module, for `--help`.
-pub const USAGE: &str = "\
+/// `report --help`.
+pub const REPORT_USAGE: &str = "\
+Usage:
   uptime-tracker report [--since T] [--until T] [--format text|json|csv] [--svg FILE]
                         [--tolerance MS] PATH...
+
+Reads log files (files, or folders searched for YYYY-MM-DD-<whoami>.log) and prints
+uptime, outages and blips per observer and observed node, incidents with verdicts,
+and who saw whom down.
+
+  --since T, --until T   the window (default: the earliest and latest lines read);
+                 T is now, YYYY-MM-DD (its 00:00) or YYYY-MM-DDTHH:MM[:SS[.mmm]][Z], UTC
+  --format F     text (default), json or csv
+  --svg FILE     also write a timeline picture, one row per observed node
+  --tolerance MS clock difference between observers still counted as the same
+                 incident (default 5000)
+
+Exit status: 0 when the input had no problem; 1 when it had some (listed on stderr as
+file:line: reason; the rest is still reported); 2 on a usage error; 3 when no log file
+was found or an output could not be written.";
+
+/// `demo --help`.
+pub const DEMO_USAGE: &str = "\
+Usage:
   uptime-tracker demo [--keep DIR] [--svg FILE]
 
-  report         read log files (files, or folders searched for YYYY-MM-DD-<whoami>.log)
-                 and print uptime, outages and blips per observer and observed node,
-                 incidents with verdicts, and who saw whom down
-    --since T, --until T   the window (default: the earliest and latest lines read);
-                 T is now, YYYY-MM-DD (its 00:00) or YYYY-MM-DDTHH:MM[:SS[.mmm]][Z], UTC
-    --format F   text (default), json or csv
-    --svg FILE   also write a timeline picture, one row per observed node
-    --tolerance MS   clock difference between observers still counted as the same
-                 incident (default 5000)
-                 exit status: 0 ok, 1 problems in the input (listed on stderr as
-                 file:line: reason, the rest still reported), 2 usage error,
-                 3 no log file found or output not written
-  demo           run a 3-node mesh of this binary on 127.0.0.1-3 for about 15 s, stop one
-                 node for 5 s, then print the report and write the timeline picture
-    --keep DIR   keep the config, logs and outputs in DIR (new or empty)
-    --svg FILE   where the picture goes (default DIR/report.svg with --keep, else
-                 uptime-tracker-demo.svg in the temporary folder of the system)";
+Runs a 3-node mesh of this binary on 127.0.0.1-3 for about 15 s, stops one node for
+5 s, then prints the report of their logs and writes the timeline picture. Nothing is
+left behind unless --keep is given.
+
+  --keep DIR     keep the config, logs and outputs in DIR (new or empty)
+  --svg FILE     where the picture goes (default DIR/report.svg with --keep, else
+                 uptime-tracker-demo.svg in the temporary folder of the system)
+
+Exit status: 0 when the demo ran to its end; 1 when it could not (a node that did not
+start or exited, a --keep folder not new or empty, interrupted); 2 on a usage error.";
 
 /// Runs `report` or `demo` if `args` (without the program name) starts with one; `None`
 /// for any other command.
@@ -168,11 +181,11 @@ fn report_main(args: &[String]) -> ExitCode {
     let parsed = match parse_report_args(args, now_ms()) {
         Ok(Some(parsed)) => parsed,
         Ok(None) => {
-            crate::outln!("Usage:\n{USAGE}");
+            crate::outln!("{REPORT_USAGE}");
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            crate::errln!("uptime-tracker report: {e}\n\nUsage:\n{USAGE}");
+            crate::errln!("uptime-tracker report: {e}\n\n{REPORT_USAGE}");
             return ExitCode::from(2);
         }
     };

@@ -69,13 +69,13 @@ pub fn main(args: &[String]) -> ExitCode {
             "--keep" => &mut keep,
             "--svg" => &mut svg,
             "-h" | "--help" => {
-                crate::outln!("Usage:\n{}", cli::USAGE);
+                crate::outln!("{}", cli::DEMO_USAGE);
                 return ExitCode::SUCCESS;
             }
             other => {
                 crate::errln!(
-                    "uptime-tracker demo: unknown argument {other:?}\n\nUsage:\n{}",
-                    cli::USAGE
+                    "uptime-tracker demo: unknown argument {other:?}\n\n{}",
+                    cli::DEMO_USAGE
                 );
                 return ExitCode::from(2);
             }

@@ -16,6 +16,7 @@
 //! ground truth and what the checker found.
 
 pub mod check;
+pub mod cli;
 pub mod fault;
 pub mod journal;
 mod queue;

@@ -80,6 +80,45 @@ impl Drop for TempDir {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Skips
+
+/// Whether this run is CI's: the environment variable `CI` set (CI services set `CI=true`),
+/// unless it is empty, `0` or `false`.
+pub fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false"))
+}
+
+/// Skips (part of) the calling test because this machine lacks a tool or a capability it
+/// needs, saying so; under CI ([`under_ci`]) a skip is a failure instead: this panics.
+///
+/// The line `SKIPPED: <test>: <reason>` goes straight to the process's stderr, past the
+/// test harness's capture, so `cargo test` shows it among the results of a passing run; it
+/// is also appended to `target/tmp/skipped-tests.txt` (`.ci/run` empties that file before
+/// the tests and prints it after them, the list of skips at the end of the output).
+/// The caller returns after it when the whole test is skipped.
+#[track_caller]
+pub fn skip_or_fail(reason: &str) {
+    use std::io::Write as _;
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("(unnamed test)")
+        .to_string();
+    let line = format!("SKIPPED: {test}: {reason}\n");
+    let list = Path::new(env!("CARGO_TARGET_TMPDIR")).join("skipped-tests.txt");
+    if let Ok(mut f) = fs::OpenOptions::new().create(true).append(true).open(&list) {
+        let _ = f.write_all(line.as_bytes());
+    }
+    if under_ci() {
+        panic!(
+            "{}a skip is a failure under CI (CI is set): install what the test needs \
+             (.ci/run does), or run it where it can run",
+            line
+        );
+    }
+    let _ = std::io::stderr().write_all(format!("\n*** {line}").as_bytes());
+}
+
+// ---------------------------------------------------------------------------------------------
 // Ports
 
 /// A TCP port that is free right now on `ip` and on the wildcard address (the daemon listens
