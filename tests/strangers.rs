@@ -234,9 +234,21 @@ fn strangers_holding_the_port_do_not_keep_a_restarted_peer_out() {
         hwm_after <= hwm_before + 1024,
         "peak RSS grew from {hwm_before} to {hwm_after} KiB"
     );
-    // Said once (the count follows a minute later), not once per stranger.
+    // Said once, not once per stranger; the count of those held back follows at the end
+    // of the minute, or here when node1 stops.
     let err1 = m.daemon("node1").stderr();
     assert_eq!(err1.matches("handshake slots full").count(), 1, "{err1}");
     m.stop_all_ok();
+    let err1 = m.daemon("node1").stderr();
+    let lines: Vec<&str> = err1
+        .lines()
+        .filter(|l| l.contains("handshake slots full"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{err1}");
+    assert!(
+        lines[1].contains("more strangers refused in the last"),
+        "{err1}"
+    );
+    eprintln!("node1 said:\n  {}", lines.join("\n  "));
     m.validate_logs();
 }

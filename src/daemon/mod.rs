@@ -46,8 +46,10 @@ pub const MAX_READS_PER_EVENT: usize = 8;
 const ACCEPT_RETRY_MS: u64 = 100;
 /// Most connections accepted in one loop pass: a flood waiting in the accept queue is
 /// taken a batch at a time, with every connection's reads (a peer's handshake among
-/// them) between two batches.
-const ACCEPTS_PER_PASS: usize = 16;
+/// them) between two batches. No more than an address's places: a connection is never
+/// evicted by newer ones from its address accepted in its own pass, before its next
+/// line could be read.
+const ACCEPTS_PER_PASS: usize = mesh::MAX_PENDING_PER_SOURCE;
 /// Size of one read.
 const READ_BUF: usize = 2048;
 
@@ -315,6 +317,9 @@ impl Shell {
                 m.handle_timeout(self.poll.registry(), &snap, now.mono);
             }
         }
+        let now = self.now();
+        self.engine.on_stop(now);
+        self.apply_actions(now);
         self.say(format_args!("stopping"));
         // A last try for lines still waiting for the disk; says what stays unwritten.
         self.journal.shutdown(self.now());

@@ -344,6 +344,16 @@ impl Engine {
         self.auth = Some(Auth { secret, nonces });
     }
 
+    /// The node is stopping: says how many operator lines the rate limits held back
+    /// since their last report, which would otherwise never be told.
+    pub fn on_stop(&mut self, now: Now) {
+        for topic in quiet::Topic::ALL {
+            if let Some((held, span, _)) = self.quiet.window_ended(topic, now.mono) {
+                self.say(topic.summary(held, span));
+            }
+        }
+    }
+
     /// Whether handshakes are authenticated.
     pub fn authenticated(&self) -> bool {
         self.auth.is_some()
@@ -1512,8 +1522,8 @@ impl Engine {
             }
             Timer::Hook(id) => self.hook_deadline(id),
             Timer::Quiet(topic) => {
-                if let Some((held, until)) = self.quiet.window_ended(topic, now.mono) {
-                    self.say(topic.summary(held));
+                if let Some((held, span, until)) = self.quiet.window_ended(topic, now.mono) {
+                    self.say(topic.summary(held, span));
                     self.wheel.schedule(until, Timer::Quiet(topic));
                 }
             }

@@ -32,7 +32,8 @@ pub(crate) enum Topic {
 }
 
 impl Topic {
-    const ALL: [Topic; 7] = [
+    /// Every topic.
+    pub(crate) const ALL: [Topic; 7] = [
         Topic::SlotsFull,
         Topic::Strangers,
         Topic::Unproved,
@@ -54,16 +55,21 @@ impl Topic {
         }
     }
 
-    /// The summary of `n` lines held back in the window that just ended.
-    pub(crate) fn summary(self, n: u64) -> String {
+    /// The summary of `n` lines held back in the window that just ended, `span_ms` long
+    /// (a minute, unless the daemon is stopping).
+    pub(crate) fn summary(self, n: u64, span_ms: u64) -> String {
+        let span = if span_ms >= WINDOW_MS {
+            "the last minute".to_string()
+        } else {
+            format!("the last {} s", span_ms.div_ceil(1000))
+        };
         let what = match self {
-            // The one the issue asked for by name: a reader decides by it whether the
-            // port is being flooded.
+            // A reader decides by this one whether the port is being flooded.
             Topic::SlotsFull => {
                 return format!(
-                    "handshake slots full: {n} more strangers refused in the last minute \
-                     (their oldest connections closed to make room; configured nodes' \
-                     addresses have places of their own)"
+                    "handshake slots full: {n} more strangers refused in {span} (their \
+                     oldest connections closed to make room; configured nodes' addresses \
+                     have places of their own)"
                 );
             }
             Topic::Strangers => "closed connections from addresses that are no configured node's",
@@ -75,7 +81,7 @@ impl Topic {
             Topic::PeerConns => "peers' connections closed",
             Topic::Local => "lines about this machine's trouble",
         };
-        format!("{n} similar lines suppressed in the last minute ({what}; counted in the metrics)")
+        format!("{n} similar lines suppressed in {span} ({what}; counted in the metrics)")
     }
 }
 
@@ -83,6 +89,8 @@ impl Topic {
 struct Window {
     /// When the open window ends (0: none open).
     until: u64,
+    /// When it opened.
+    opened: u64,
     /// Lines held back in it.
     held: u64,
 }
@@ -111,20 +119,24 @@ impl Quiet {
             return Verdict::Held;
         }
         w.until = now.saturating_add(WINDOW_MS).max(1);
+        w.opened = now;
         Verdict::SayAndWait { until: w.until }
     }
 
-    /// `topic`'s window ended at `now`: the number of lines held back in it, if any (then
-    /// a new window opened, ending at the second value: call again then).
-    pub(crate) fn window_ended(&mut self, topic: Topic, now: u64) -> Option<(u64, u64)> {
+    /// `topic`'s window ended at `now`: the number of lines held back in it and how long
+    /// it was open, if any were (then a new window opened, ending at the third value:
+    /// call again then).
+    pub(crate) fn window_ended(&mut self, topic: Topic, now: u64) -> Option<(u64, u64, u64)> {
         let w = self.0.get_mut(topic.index())?;
         let held = std::mem::take(&mut w.held);
+        let span = now.saturating_sub(w.opened);
         if held == 0 {
             w.until = 0;
             return None;
         }
         w.until = now.saturating_add(WINDOW_MS).max(1);
-        Some((held, w.until))
+        w.opened = now;
+        Some((held, span, w.until))
     }
 }
 
@@ -152,13 +164,13 @@ mod tests {
         let end = 10 + WINDOW_MS;
         assert_eq!(
             q.window_ended(Topic::Strangers, end),
-            Some((89, end + WINDOW_MS))
+            Some((89, WINDOW_MS, end + WINDOW_MS))
         );
         // The flood goes on: still held, summarised again at the next window's end.
         assert_eq!(q.line(Topic::Strangers, end + 1), Verdict::Held);
         assert_eq!(
             q.window_ended(Topic::Strangers, end + WINDOW_MS),
-            Some((1, end + 2 * WINDOW_MS))
+            Some((1, WINDOW_MS, end + 2 * WINDOW_MS))
         );
         // A window with nothing held closes; the next line is said at once.
         assert_eq!(q.window_ended(Topic::Strangers, end + 2 * WINDOW_MS), None);
@@ -169,13 +181,13 @@ mod tests {
         assert_eq!(q.window_ended(Topic::PeerConns, 50 + WINDOW_MS), None);
         assert!(
             Topic::SlotsFull
-                .summary(7)
-                .contains("7 more strangers refused")
+                .summary(7, WINDOW_MS)
+                .contains("7 more strangers refused in the last minute")
         );
         assert!(
             Topic::Local
-                .summary(3)
-                .starts_with("3 similar lines suppressed")
+                .summary(3, 2_500)
+                .starts_with("3 similar lines suppressed in the last 3 s")
         );
     }
 }
