@@ -42,7 +42,7 @@ pub const GOOD_SECRET_LEN: usize = 32;
 pub enum Direction {
     /// The connecting node's proof (`PROOF`).
     Connector,
-    /// The listener's proof (`RESPONSE`).
+    /// The listener's proof (its `PROOF`, sent after the connecting node's checked out).
     Listener,
 }
 

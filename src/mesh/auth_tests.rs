@@ -315,7 +315,7 @@ fn text(bytes: &[u8]) -> String {
 #[test]
 fn the_wire_bytes_and_a_replayed_handshake_is_refused() {
     let ByHand {
-        mut a,
+        a,
         mut b,
         link,
         acc,
@@ -493,11 +493,11 @@ fn probes_go_out_behind_our_proof_and_count_only_after_the_listeners() {
     a.handle_timeout(at);
     let link = drain(&mut a)
         .into_iter()
-        .filter_map(|x| match x {
+        .rev()
+        .find_map(|x| match x {
             Action::Connect { conn, .. } => Some(conn),
             _ => None,
         })
-        .last()
         .unwrap();
     a.on_connected(link, at);
     let acc = b
