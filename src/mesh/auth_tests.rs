@@ -611,6 +611,27 @@ fn nothing_is_answered_before_the_proof() {
     );
     assert!(b.output(acc).is_empty());
     assert!(b.role(acc).is_none());
+    // A caller that hangs up after our nonce: said without blaming anyone's secret (we
+    // proved nothing yet, and anyone at node1's address can do it). (A fresh node: the
+    // lines above used up this kind's line for the minute.)
+    let mut b = engine(1, 2, Some(b"one"), now);
+    drain(&mut b);
+    let acc = b
+        .on_accepted(SocketAddr::new(addr(1).ip(), 40004), now)
+        .unwrap();
+    b.on_data(
+        acc,
+        b"CHALLENGE 2 node1 00000000000000000000000000000002\n",
+        now,
+    );
+    drain(&mut b);
+    b.on_closed(acc, CloseReason::ClosedByPeer, now);
+    let said: Vec<Action> = drain(&mut b);
+    assert!(
+        said.iter().any(|x| matches!(x, Action::Say(s)
+            if s.contains("(as peer node1) closed by the other side before it proved it knows the secret"))),
+        "{said:?}"
+    );
     // An unknown verb before the handshake closes the connection.
     let acc = b
         .on_accepted(SocketAddr::new(addr(1).ip(), 40003), now)
