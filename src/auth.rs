@@ -142,11 +142,12 @@ impl Secret {
         }
         if body.len() < MIN_SECRET_LEN {
             return Err(format!(
-                "secret_file {shown}: the secret is {} bytes; at least {MIN_SECRET_LEN} are \
+                "secret_file {shown}: the secret is {} byte{}; at least {MIN_SECRET_LEN} are \
                  needed (a recorded handshake lets anyone test guesses offline): make a new \
                  one of {GOOD_SECRET_LEN} random bytes, e.g. head -c {GOOD_SECRET_LEN} \
                  /dev/urandom | base64 > {shown}, and copy it to every node",
-                body.len()
+                body.len(),
+                if body.len() == 1 { "" } else { "s" }
             ));
         }
         Ok(Secret(body.to_vec()))
