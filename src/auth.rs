@@ -7,8 +7,9 @@
 //! "uptime-tracker auth 1" 0x00 direction nonce_c nonce_l len(name_c) name_c len(name_l) name_l
 //! ```
 //!
-//! where `direction` is one byte, `C` for the proof the connecting node sends (`PROOF`)
-//! and `L` for the listener's (`RESPONSE`), `nonce_c` and `nonce_l` are the 16-byte
+//! where `direction` is one byte, `C` for the proof the connecting node sends (its
+//! `PROOF`, sent first) and `L` for the listener's (its `PROOF`, sent only once the
+//! connecting node's checked out), `nonce_c` and `nonce_l` are the 16-byte
 //! nonces of the connecting node and of the listener, and the names are prefixed by their
 //! length as one byte (names are at most 64 bytes). Binding the direction means a proof
 //! cannot be reflected back at its sender; binding both nonces, a proof is good for one
@@ -30,13 +31,18 @@ pub const TAG: &[u8] = b"uptime-tracker auth 1\0";
 
 /// Longest secret file read, in bytes.
 pub const MAX_SECRET_LEN: u64 = 4096;
+/// Shortest secret taken, in bytes: anything shorter is refused. A recorded handshake
+/// lets whoever recorded it test guesses offline, as fast as it can compute HMACs.
+pub const MIN_SECRET_LEN: usize = 16;
+/// Shortest secret taken without a warning, in bytes (32 random bytes, base64: 44).
+pub const GOOD_SECRET_LEN: usize = 32;
 
 /// Which side a proof comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
     /// The connecting node's proof (`PROOF`).
     Connector,
-    /// The listener's proof (`RESPONSE`).
+    /// The listener's proof (its `PROOF`, sent after the connecting node's checked out).
     Listener,
 }
 
@@ -51,32 +57,72 @@ impl fmt::Debug for Secret {
 }
 
 impl Secret {
-    /// A secret from bytes (tests, the simulator); empty is refused.
+    /// A secret from bytes (tests, the simulator); empty is refused. (Files have
+    /// stricter rules: [`Secret::load`].)
     pub fn new(bytes: &[u8]) -> Option<Secret> {
         (!bytes.is_empty()).then(|| Secret(bytes.to_vec()))
     }
 
-    /// Reads `path`: its content without one trailing newline (`\n` or `\r\n`). Refused,
-    /// naming the file: a file readable or writable by group or others (mode & 0o077), not
-    /// a regular file, longer than [`MAX_SECRET_LEN`], or empty. The secret is never shown.
+    /// The secret's length in bytes.
+    pub fn byte_len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Reads `path` (symlinks followed, as in Kubernetes-style secret mounts): its
+    /// content without one trailing newline (`\n` or `\r\n`). Refused, naming the file:
+    /// not a regular file (a FIFO or a device is refused without waiting on it), owned by
+    /// another user than the effective one or root, a mode other than 0600 or 0400,
+    /// longer than [`MAX_SECRET_LEN`] or shorter than [`MIN_SECRET_LEN`] bytes. The
+    /// secret is never shown.
     pub fn load(path: &Path) -> Result<Secret, String> {
         let shown = path.display();
+        // Non-blocking: opening a FIFO for reading would otherwise wait for a writer
+        // (start-up and check-config hung for ever); it is refused below.
         let mut file = std::fs::OpenOptions::new()
             .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
             .open(path)
             .map_err(|e| format!("secret_file {shown}: {e}"))?;
         let meta = file
             .metadata()
             .map_err(|e| format!("secret_file {shown}: {e}"))?;
         if !meta.is_file() {
-            return Err(format!("secret_file {shown}: not a regular file"));
-        }
-        let mode = meta.mode() & 0o777;
-        if mode & 0o077 != 0 {
+            let kind = meta.file_type();
+            use std::os::unix::fs::FileTypeExt as _;
+            let what = if kind.is_dir() {
+                "a folder"
+            } else if kind.is_fifo() {
+                "a FIFO"
+            } else if kind.is_socket() {
+                "a socket"
+            } else if kind.is_char_device() || kind.is_block_device() {
+                "a device"
+            } else {
+                "not a regular file"
+            };
             return Err(format!(
-                "secret_file {shown}: mode {mode:04o} lets others than its owner read or \
-                 change it; make it 0600 or 0400 (chmod 600 {shown})"
+                "secret_file {shown}: {what}; it must be a regular file (a symlink to one is fine)"
+            ));
+        }
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let euid = unsafe { libc::geteuid() };
+        if meta.uid() != euid && meta.uid() != 0 {
+            return Err(format!(
+                "secret_file {shown}: owned by uid {}; it must belong to the user this runs as \
+                 (uid {euid}) or to root, so no one else can change it (chown {euid} {shown})",
+                meta.uid()
+            ));
+        }
+        let mode = meta.mode() & 0o7777;
+        if mode != 0o600 && mode != 0o400 {
+            let why = if mode & 0o077 != 0 {
+                "lets others than its owner read or change it"
+            } else {
+                "is not one of the two allowed"
+            };
+            return Err(format!(
+                "secret_file {shown}: mode {mode:04o} {why}; make it 0600 or 0400 \
+                 (chmod 600 {shown})"
             ));
         }
         let mut bytes = Vec::new();
@@ -91,7 +137,34 @@ impl Secret {
         }
         let body = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
         let body = body.strip_suffix(b"\r").unwrap_or(body);
-        Secret::new(body).ok_or_else(|| format!("secret_file {shown}: the secret is empty"))
+        if body.is_empty() {
+            return Err(format!("secret_file {shown}: the secret is empty"));
+        }
+        if body.len() < MIN_SECRET_LEN {
+            return Err(format!(
+                "secret_file {shown}: the secret is {} byte{}; at least {MIN_SECRET_LEN} are \
+                 needed (a recorded handshake lets anyone test guesses offline): make a new \
+                 one of {GOOD_SECRET_LEN} random bytes, e.g. head -c {GOOD_SECRET_LEN} \
+                 /dev/urandom | base64 > {shown}, and copy it to every node",
+                body.len(),
+                if body.len() == 1 { "" } else { "s" }
+            ));
+        }
+        Ok(Secret(body.to_vec()))
+    }
+
+    /// A warning when the secret is shorter than [`GOOD_SECRET_LEN`] bytes (`path`: its
+    /// file, for the message).
+    pub fn weakness(&self, path: &Path) -> Option<String> {
+        let len = self.byte_len();
+        (len < GOOD_SECRET_LEN).then(|| {
+            format!(
+                "secret_file {}: the secret is {len} bytes; {GOOD_SECRET_LEN} or more random \
+                 bytes are recommended (a recorded handshake lets anyone test guesses offline), \
+                 e.g. head -c {GOOD_SECRET_LEN} /dev/urandom | base64",
+                path.display()
+            )
+        })
     }
 }
 
@@ -215,24 +288,42 @@ mod tests {
             std::fs::write(&f, content).unwrap();
             std::fs::set_permissions(&f, std::fs::Permissions::from_mode(mode)).unwrap();
         };
-        write(b"s3cret\n", 0o600);
-        assert_eq!(Secret::load(&f).unwrap(), Secret::new(b"s3cret").unwrap());
-        write(b"s3cret\r\n", 0o400);
-        assert_eq!(Secret::load(&f).unwrap(), Secret::new(b"s3cret").unwrap());
-        write(b"two\nlines\n\n", 0o600);
+        let good = b"0123456789abcdef0123456789abcdef";
+        let mut line = good.to_vec();
+        line.push(b'\n');
+        write(&line, 0o600);
+        assert_eq!(Secret::load(&f).unwrap(), Secret::new(good).unwrap());
+        line.insert(32, b'\r');
+        write(&line, 0o400);
+        assert_eq!(Secret::load(&f).unwrap(), Secret::new(good).unwrap());
+        write(b"two lines of sixteen\nbytes\n\n", 0o600);
         assert_eq!(
             Secret::load(&f).unwrap(),
-            Secret::new(b"two\nlines\n").unwrap()
+            Secret::new(b"two lines of sixteen\nbytes\n").unwrap()
         );
-        write(b"s3cret\n", 0o640);
+        // Lengths: under 16 refused with the length named; under 32 taken with a warning.
+        write(b"fifteen bytes!!\n", 0o600);
         let e = Secret::load(&f).unwrap_err();
         assert!(
-            e.contains("0640") && e.contains(&f.display().to_string()),
+            e.contains("is 15 bytes") && e.contains("at least 16"),
             "{e}"
         );
-        assert!(!e.contains("s3cret"), "{e}");
-        write(b"s3cret", 0o604);
-        assert!(Secret::load(&f).unwrap_err().contains("0604"));
+        assert!(!e.contains("fifteen"), "{e}");
+        write(b"sixteen bytes!!!\n", 0o600);
+        let s16 = Secret::load(&f).unwrap();
+        let w = s16.weakness(&f).unwrap();
+        assert!(w.contains("is 16 bytes") && w.contains("32"), "{w}");
+        assert!(Secret::new(good).unwrap().weakness(&f).is_none());
+        // Modes: exactly 0600 or 0400.
+        for mode in [0o640, 0o604, 0o700, 0o200, 0o4600] {
+            write(good, mode);
+            let e = Secret::load(&f).unwrap_err();
+            assert!(
+                e.contains(&format!("{mode:04o}")) && e.contains(&f.display().to_string()),
+                "{e}"
+            );
+            assert!(!e.contains("0123456789"), "{e}");
+        }
         write(b"\n", 0o600);
         assert!(Secret::load(&f).unwrap_err().contains("empty"));
         write(&vec![b'x'; MAX_SECRET_LEN as usize + 1], 0o600);
@@ -242,6 +333,19 @@ mod tests {
                 .unwrap_err()
                 .contains("missing")
         );
+        // A symlink to a good file is followed (Kubernetes-style mounts).
+        write(good, 0o400);
+        let link = dir.join("link");
+        std::os::unix::fs::symlink(&f, &link).unwrap();
+        assert_eq!(Secret::load(&link).unwrap(), Secret::new(good).unwrap());
+        // A folder and a FIFO are refused, the FIFO without waiting for a writer.
+        assert!(Secret::load(&dir).unwrap_err().contains("a folder"));
+        let fifo = dir.join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let e = Secret::load(&fifo).unwrap_err();
+        assert!(e.contains("a FIFO"), "{e}");
         assert!(format!("{:?}", Secret::new(b"s3cret").unwrap()) == "Secret(6 bytes)");
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -10,7 +10,8 @@
 //! amounts or onto the next deadline, with or without `handle_timeout`; the wall clock
 //! alone steps across a UTC midnight (forwards or back) or by a few seconds;
 //! `on_connected` for one of our links (or any connection); `on_accepted` from a
-//! configured node's address (or its IPv4/IPv4-mapped twin) or a stranger's; `on_data`
+//! configured node's address (or its IPv4/IPv4-mapped twin) or a stranger's, one at a
+//! time or a flood of strangers from many addresses; `on_data`
 //! with well-formed lines (`HELLO` naming the right node, another node, this node or a
 //! stranger; `PING`; `PONG` for a probe seen on the wire or any number; unknown verbs,
 //! up to and past the line limit; malformed lines; bursts of `PING`s that outgrow the
@@ -52,8 +53,9 @@
 //!   overflows; a peer's turn (unless `MAX_OUTSTANDING` probes are in flight) dials it if
 //!   it has no link and queues its `PING` on its ready link, and nothing else changes any
 //!   output; `on_closed` closes exactly that connection with that reason;
-//!   `on_accept_error` with a shortage evicts exactly the oldest connection without
-//!   `HELLO`, if any, and says whether it did, without one nothing; `on_accepted`,
+//!   `on_accept_error` with a shortage evicts exactly the oldest stranger's connection
+//!   without `HELLO`, else the oldest from a configured address, if any, and says whether
+//!   it did, without one nothing; `on_accepted`,
 //!   `on_accept_error` and `on_connected` never log; only timers and data dial; `wrote`
 //!   does nothing but drop the bytes written;
 //! - each line read, on any connection in any state, has the outcome the protocol rules
@@ -64,9 +66,12 @@
 //!   a valid inbound `HELLO` replaces the peer's older inbound connection and redials a
 //!   missing link, or a ready one that became ready no later than the peer's last miss
 //!   (a probe missed at its deadline or failed with its link); `on_connected` queues
-//!   `HELLO 1 <whoami>`; `on_accepted` lets strangers wait `STRANGER_TIMEOUT_MS`, evicts an oldest waiting
-//!   connection of an address that has `MAX_PENDING_PER_SOURCE`, refuses beyond
-//!   `MAX_PENDING` (out of reach here: 6 nodes' addresses hold at most 24 waiting);
+//!   `HELLO 1 <whoami>`; `on_accepted` takes every connection, lets strangers wait
+//!   `STRANGER_TIMEOUT_MS`, evicts an oldest waiting connection of an address that has
+//!   `MAX_PENDING_PER_SOURCE`, else for a stranger when `MAX_STRANGERS` strangers wait the
+//!   oldest stranger's, and nothing else: a stranger's arrival never closes a connection
+//!   from a configured node's address (a configured node's places are its own); an
+//!   unknown verb is ignored after the handshake and closes the connection before it;
 //! - after every op: `connections()` is the number of live connections, and so is the
 //!   sum of `conn_counts()` (its inbound `awaiting_hello` the waiting handshakes);
 //!   `closes()` counts every `Close` by its reason's kind; each peer's probe counters
@@ -74,7 +79,8 @@
 //!   has the shadow's role and state (states only move forwards; a proved peer is a
 //!   configured node other than this one, from its ip) and `conn_at` finds it; at most
 //!   one link and one proved inbound connection per peer; waiting handshakes within
-//!   `MAX_PENDING` (and per address), `accepting()` exactly while below it; output at
+//!   `MAX_PENDING_PER_SOURCE` per address and `MAX_STRANGERS` for strangers, as
+//!   `waiting()` says; output at
 //!   most `MAX_OUTPUT` bytes, whole lines; `poll_at()` is `Some`, and after
 //!   `handle_timeout(now)` (until the clock moves) it is after `now`, at most one interval
 //!   ahead and not after any peer's next turn;
@@ -101,7 +107,7 @@ use uptime_tracker::config::{Config, Node};
 use uptime_tracker::logline::{DAY_MS, MAX_TIME, day_number};
 use uptime_tracker::mesh::{
     Action, CloseReason, ConnId, Engine, HANDSHAKE_TIMEOUT_MS, STRANGER_TIMEOUT_MS, IoOp, LinkState, LogRecord,
-    MAX_OUTPUT, MAX_PENDING, MAX_PENDING_PER_SOURCE, Now, PHASES, PeerId, Role,
+    MAX_OUTPUT, MAX_PENDING_PER_SOURCE, MAX_STRANGERS, Now, PHASES, PeerId, Role,
 };
 use uptime_tracker::tracker::MAX_OUTSTANDING;
 use uptime_tracker::wire::framer::{Framer, MAX_LINE};
@@ -397,10 +403,11 @@ impl Sim {
             .min()
     }
 
-    fn pending(&self) -> usize {
+    /// Connections waiting for their handshake from strangers' addresses.
+    fn strangers_waiting(&self) -> usize {
         self.live
             .values()
-            .filter(|c| matches!(c.kind, Kind::In { peer: None, .. }))
+            .filter(|c| matches!(c.kind, Kind::In { peer: None, from, .. } if !self.known(from.ip())))
             .count()
     }
 
@@ -698,6 +705,7 @@ impl Sim {
                     }
                     // Authentication, a reload and the earlier tool's HTTP are not driven here.
                     CloseReason::AuthFailed
+                    | CloseReason::OldVersion
                     | CloseReason::AuthRequired
                     | CloseReason::NoRandom
                     | CloseReason::Done
@@ -827,7 +835,13 @@ impl Sim {
             let state = self.link_of(p).map(|l| l.1);
             assert_eq!(self.engine.link_state(PeerId(p)), state, "peer {p} link");
         }
-        assert!(pending <= MAX_PENDING, "{pending} handshakes waiting");
+        let strangers = self.strangers_waiting();
+        assert!(strangers <= MAX_STRANGERS, "{strangers} strangers waiting");
+        assert_eq!(
+            self.engine.waiting(),
+            (pending - strangers, strangers),
+            "waiting()"
+        );
         // Metrics: every probe started is replied, timed out, voided or in flight; the
         // connections by state are the live ones; closes by kind are the closes seen.
         for peer in self.engine.peers() {
@@ -849,11 +863,6 @@ impl Sim {
         );
         let closed: Vec<u64> = self.engine.closes().iter().map(|k| k.1).collect();
         assert_eq!(closed, self.closes_by_kind, "closes() by kind");
-        assert_eq!(
-            self.engine.accepting(),
-            pending < MAX_PENDING,
-            "accepting()"
-        );
         for (ip, n) in sources {
             assert!(n <= MAX_PENDING_PER_SOURCE, "{n} waiting from {ip}");
         }
@@ -1084,79 +1093,81 @@ impl Sim {
 
     fn accepted(&mut self, from: SocketAddr) -> Option<ConnId> {
         let ip = canon(from.ip());
-        let known = self.nodes.iter().any(|n| canon(n.1.ip()) == ip);
+        let known = self.known(ip);
         let waiting = self.pending_from(ip);
         // A full address gives up one of its oldest waiting connections (any of those
-        // accepted in the same millisecond).
-        // Strangers are let in too (the earlier tool's HTTP is answered to anyone).
+        // accepted in the same millisecond). Strangers are let in too (the earlier tool's
+        // HTTP is answered to anyone); with every stranger's place taken, a stranger's
+        // connection evicts the oldest stranger's. A configured address's places are its
+        // own: nobody else's arrival touches them.
         let full = waiting.len() >= MAX_PENDING_PER_SOURCE;
         let oldest = waiting.iter().map(|w| w.0).min();
-        // With every slot taken, a configured node's connection evicts the oldest
-        // stranger's.
-        let stranger = (known && self.pending() - usize::from(full) >= MAX_PENDING)
+        let stranger = (!known && !full && self.strangers_waiting() >= MAX_STRANGERS)
             .then(|| self.oldest_stranger())
             .flatten();
-        let room = self.pending() - usize::from(full) - usize::from(stranger.is_some())
-            < MAX_PENDING;
         let outputs = self.outputs();
         let got = self.engine.on_accepted(from, self.now);
         let b = self.drain(Call::Accepted);
         self.outputs_grew("on_accepted", &outputs, &[]);
-        let mut closes = &b.closes[..];
-        if full {
-            match closes {
-                [(_, _, Kind::In { from: f, since, .. }), rest @ ..] => {
-                    assert_eq!(canon(f.ip()), ip, "evicted a connection from {f}");
-                    assert_eq!(Some(*since), oldest, "evicted a younger connection");
-                    closes = rest;
-                }
-                _ => panic!("{from}: no eviction: {closes:?}"),
+        for (id, _, kind) in &b.closes {
+            if let Kind::In { from: f, .. } = kind {
+                assert!(
+                    known || !self.known(f.ip()),
+                    "a stranger from {from} closed {id:?}, a connection from configured {f}"
+                );
             }
         }
-        match (closes, stranger) {
-            ([], None) => {}
-            ([(_, CloseReason::Evicted, Kind::In { from: f, since, .. })], Some(oldest)) => {
+        match (&b.closes[..], full, stranger) {
+            ([], false, None) => {}
+            ([(_, CloseReason::Evicted, Kind::In { from: f, since, .. })], true, None) => {
+                assert_eq!(canon(f.ip()), ip, "evicted a connection from {f}");
+                assert_eq!(Some(*since), oldest, "evicted a younger connection");
+            }
+            ([(_, CloseReason::Evicted, Kind::In { from: f, since, .. })], false, Some(oldest)) => {
                 assert!(!self.known(f.ip()), "evicted a node's connection from {f}");
                 assert_eq!(*since, oldest, "evicted a younger stranger");
             }
-            (closes, _) => panic!("on_accepted({from}) closed {closes:?}"),
+            (closes, _, _) => panic!("on_accepted({from}) closed {closes:?}"),
         }
         assert!(b.connects.is_empty());
-        match got {
-            Some(id) => {
-                assert!(room, "accepted {from} (known {known}, room {room})");
-                assert!(self.ever.insert(id), "on_accepted reuses id {id:?}");
-                assert_eq!(self.engine.output(id), b"");
-                self.live.insert(
-                    id,
-                    Conn::new(
-                        Kind::In {
-                            from,
-                            peer: None,
-                            since: self.now.mono,
-                        },
-                        self.now.mono,
-                    ),
-                );
-            }
-            None => assert!(!room, "refused {from}"),
-        }
+        let id = got.unwrap_or_else(|| panic!("{from} refused"));
+        assert!(self.ever.insert(id), "on_accepted reuses id {id:?}");
+        assert_eq!(self.engine.output(id), b"");
+        self.live.insert(
+            id,
+            Conn::new(
+                Kind::In {
+                    from,
+                    peer: None,
+                    since: self.now.mono,
+                },
+                self.now.mono,
+            ),
+        );
         got
     }
 
-    /// `accept` failed; on a `shortage` the oldest connection without `HELLO` is evicted
-    /// (any of those accepted in the same millisecond, the engine's lowest id first).
+    /// `accept` failed; on a `shortage` the oldest connection without `HELLO` is evicted,
+    /// a stranger's first (any of those accepted in the same millisecond, the engine's
+    /// lowest id first).
     fn accept_error(&mut self, shortage: bool, errno: i32) {
-        let oldest = self
-            .live
-            .iter()
-            .filter_map(|(_, c)| match c.kind {
-                Kind::In {
-                    peer: None, since, ..
-                } => Some(since),
-                _ => None,
-            })
-            .min();
+        // A stranger's first: the oldest waiting from an address that is no node's, else
+        // the oldest waiting from a configured address.
+        let oldest_at = |strangers: bool| {
+            self.live
+                .iter()
+                .filter_map(|(_, c)| match c.kind {
+                    Kind::In {
+                        peer: None,
+                        since,
+                        from,
+                    } if self.known(from.ip()) != strangers => Some(since),
+                    _ => None,
+                })
+                .min()
+        };
+        let stranger_waiting = oldest_at(true).is_some();
+        let oldest = oldest_at(true).or_else(|| oldest_at(false));
         let outputs = self.outputs();
         let error = std::io::Error::from_raw_os_error(errno);
         let evicted = self.engine.on_accept_error(&error, shortage, self.now);
@@ -1171,8 +1182,12 @@ impl Sim {
         );
         match (&b.closes[..], want) {
             ([], None) => {}
-            ([(_, CloseReason::Evicted, Kind::In { since, .. })], Some(oldest)) => {
+            ([(_, CloseReason::Evicted, Kind::In { since, from, .. })], Some(oldest)) => {
                 assert_eq!(*since, oldest, "evicted a younger connection");
+                assert!(
+                    !self.known(from.ip()) || !stranger_waiting,
+                    "evicted {from} while a stranger waited"
+                );
             }
             (closes, _) => panic!("on_accept_error({shortage}) closed {closes:?}"),
         }
@@ -1299,7 +1314,15 @@ impl Sim {
             }
         };
         match (*kind, msg) {
-            (_, Message::Unknown { .. }) => None,
+            // A newer peer's verb after the handshake; before it, only the handshake.
+            (
+                Kind::Out {
+                    state: LinkState::Ready,
+                    ..
+                }
+                | Kind::In { peer: Some(_), .. },
+                Message::Unknown { .. },
+            ) => None,
             (
                 Kind::Out {
                     peer,
@@ -1830,8 +1853,8 @@ fuzz_target!(|data: &[u8]| {
 
     let (mut blind_done, mut storms) = (false, 0);
     while let Some(op) = input.u8() {
-        trace!("op {} ({} live)", op % 19, sim.live.len());
-        match op % 19 {
+        trace!("op {} ({} live)", op % 20, sim.live.len());
+        match op % 20 {
             0 => {
                 let a = input.u8_or0();
                 sim.advance(u64::from(a & 0x7f));
@@ -1942,6 +1965,28 @@ fuzz_target!(|data: &[u8]| {
                     sim.advance(interval);
                     sim.timeout();
                     sim.blind();
+                }
+            }
+            19 => {
+                // A flood of strangers from up to 64 addresses: it fills their places and
+                // must never touch a configured address's.
+                let a = input.u8_or0();
+                let addresses = 1 + u16::from(a % 64);
+                for k in 0..(4 * u16::from(a)) {
+                    if sim.work >= WORK {
+                        break;
+                    }
+                    let host = k % addresses;
+                    let ip: IpAddr = if a & 1 != 0 {
+                        Ipv4Addr::new(198, 51, 100, host as u8).into()
+                    } else {
+                        Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, host).into()
+                    };
+                    sim.accepted(SocketAddr::new(ip, 20_000 + k));
+                    sim.work += 1;
+                    if k % 16 == 15 {
+                        sim.advance(1);
+                    }
                 }
             }
             18 => {

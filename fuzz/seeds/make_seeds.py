@@ -168,7 +168,7 @@ write("wheel", "overdue", bytes([4, SCHED, 1, 60, POP, 1, 100, SCHED, 0, 0, 0x20
 # 9999's end minus u16).
 (M_ADV, M_ADV16, M_DEADLINE, M_TIMEOUT, M_WALL, M_CONNECTED, M_ACCEPT, M_LINES, M_RAW,
  M_CLOSED, M_WROTE, M_STALE, M_FLUSH, M_COOP, M_ROUNDS, M_ADV_S, M_BLIND, M_STORM,
- M_ACCEPT_ERR) = range(19)
+ M_ACCEPT_ERR, M_STRANGERS) = range(20)
 # M_LINES kinds (+0x40: CRLF, +0x80: HELLO version / u64 PING byte(s) follow)
 L_HELLO, L_HELLO_NODE, L_HELLO_ME, L_HELLO_STRANGER, L_PING, L_PONG, L_GARBAGE, L_UNKNOWN, L_BURST, L_OPENING = range(10)
 
@@ -274,6 +274,14 @@ write("mesh", "local-trouble", local)
 heal = mesh_setup(2, 0, 0, 100, 150, 3) + bytes([M_ADV, 0x80 | 100, M_ADV16, 150, 0, M_TIMEOUT, M_COOP])
 heal += bytes([M_STORM, 1, M_COOP, M_STORM, 1]) + rounds(2) + bytes([M_COOP, M_STORM, 1])
 write("mesh", "partition-heal", heal)
+
+# Strangers flood the port (from 8, then 64 addresses, past the strangers' places) while
+# node2 and node3 connect and prove themselves, and rounds go on: a stranger never takes a
+# configured node's place.
+strangers = mesh_setup(3, 0, 0, 100, 1000, 3) + bytes([M_COOP, M_STRANGERS, 8 * 8 + 7])
+strangers += bytes([M_ACCEPT, 1 << 3, 7, M_ACCEPT, 2 << 3, 8, M_STRANGERS, 63 * 4, M_STORM, 3])
+strangers += bytes([M_ACCEPT_ERR, 3, M_STRANGERS, 255]) + rounds(2) + bytes([M_COOP])
+write("mesh", "stranger-flood", strangers)
 
 # ---- http: the bytes a client sent
 write("http", "scrape", "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:9464\r\nUser-Agent: Prometheus/2.42.0\r\n"

@@ -44,6 +44,12 @@ use sys::{install_signal_pipe, start_connect, wall_ms};
 pub const MAX_READS_PER_EVENT: usize = 8;
 /// How often a listener whose `accept` ran out of descriptors is tried again.
 const ACCEPT_RETRY_MS: u64 = 100;
+/// Most connections accepted in one loop pass: a flood waiting in the accept queue is
+/// taken a batch at a time, with every connection's reads (a peer's handshake among
+/// them) between two batches. No more than an address's places: a connection is never
+/// evicted by newer ones from its address accepted in its own pass, before its next
+/// line could be read.
+const ACCEPTS_PER_PASS: usize = mesh::MAX_PENDING_PER_SOURCE;
 /// Size of one read.
 const READ_BUF: usize = 2048;
 
@@ -147,8 +153,9 @@ struct Shell {
     accept_blocked: bool,
     /// Lines stderr could not take (its reader is not reading).
     stderr_dropped: Cell<u64>,
-    /// Every handshake slot was taken: accepting resumes when one frees.
-    accept_paused: bool,
+    /// The last pass stopped accepting at [`ACCEPTS_PER_PASS`]: the queue may hold more
+    /// (edge-triggered: no new event comes for them).
+    accept_more: bool,
     /// The metrics responder, when `metrics_listen` is set.
     metrics: Option<Responder>,
     /// Wall-clock ms at start, for `process_start_time_seconds`.
@@ -223,7 +230,7 @@ impl Shell {
             unfinished: Vec::new(),
             accept_blocked: false,
             stderr_dropped: Cell::new(0),
-            accept_paused: false,
+            accept_more: false,
             metrics,
             start_wall: now.wall,
             cfg: cfg.clone(),
@@ -272,7 +279,10 @@ impl Shell {
         let mut events = Events::with_capacity(256);
         self.apply_actions(self.now());
         while !self.stop {
-            let timeout = if self.unfinished.is_empty() && !self.hooks.has_unfinished() {
+            let timeout = if self.unfinished.is_empty()
+                && !self.hooks.has_unfinished()
+                && !self.accept_more
+            {
                 let mono = self.mono();
                 // The engine's timers, the journal's retry of waiting lines / check of its
                 // file, and a listener short of descriptors.
@@ -288,8 +298,8 @@ impl Shell {
                 }
                 Some(Duration::from_millis(at.saturating_sub(mono)))
             } else {
-                // Connections or hook pipes with data left: just collect new events, then
-                // read on.
+                // Connections or hook pipes with data left, or an accept queue not yet
+                // drained: just collect new events, then read and accept on.
                 Some(Duration::ZERO)
             };
             if let Err(e) = self.poll.poll(&mut events, timeout) {
@@ -317,6 +327,9 @@ impl Shell {
             for event in events.iter() {
                 self.on_event(event, now);
             }
+            if std::mem::take(&mut self.accept_more) {
+                self.accept(now);
+            }
             if std::mem::take(&mut self.chld) {
                 self.reap_hooks(now);
             }
@@ -325,12 +338,6 @@ impl Shell {
             }
             self.engine.handle_timeout(now);
             self.apply_actions(now);
-            if self.accept_paused && self.engine.accepting() {
-                // Handshake slots freed: take in what waited in the accept queue (no new
-                // edge-triggered event comes for it).
-                self.accept_paused = false;
-                self.accept(now);
-            }
             self.journal.handle_timeout(now);
             self.journal_notes();
             if let Some(m) = &mut self.metrics
@@ -344,6 +351,9 @@ impl Shell {
                 m.handle_timeout(self.poll.registry(), &snap, now.mono);
             }
         }
+        let now = self.now();
+        self.engine.on_stop(now);
+        self.apply_actions(now);
         self.say(format_args!("stopping"));
         // A last try for lines still waiting for the disk; says what stays unwritten.
         self.journal.shutdown(self.now());
@@ -522,12 +532,12 @@ impl Shell {
         }
     }
 
+    /// Takes connections from the listener's queue, at most [`ACCEPTS_PER_PASS`] (the
+    /// rest next pass), and reads what each has sent already: the queue is always
+    /// drained, the engine making room for each connection (see `mesh::admission`), so a
+    /// flood of strangers cannot leave a peer's connection waiting in the kernel.
     fn accept(&mut self, now: Now) {
-        loop {
-            if !self.engine.accepting() {
-                self.accept_paused = true;
-                return;
-            }
+        for _ in 0..ACCEPTS_PER_PASS {
             let (stream, from) = match self.listener.accept() {
                 Ok(pair) => pair,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -558,7 +568,12 @@ impl Shell {
                     .on_closed(id, CloseReason::io(IoOp::Read, &e), now);
             }
             self.apply_actions(now);
+            // A caller's first line is usually there already (a queued connection's
+            // certainly): acted on now, a peer's handshake moves on before the next
+            // connections from its address can crowd it out.
+            self.read(id, false, now);
         }
+        self.accept_more = true;
     }
 
     /// Hands a log record to the journal, stamped with its own wall time (`now.mono` only

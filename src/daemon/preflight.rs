@@ -152,7 +152,16 @@ impl Preflight {
         #[cfg(feature = "auth")]
         let secret = match cfg.secret_file.as_deref().map(crate::auth::Secret::load) {
             None => None,
-            Some(Ok(secret)) => Some(secret),
+            Some(Ok(secret)) => {
+                let weak = cfg.secret_file.as_deref().and_then(|f| secret.weakness(f));
+                if let Some(message) = weak {
+                    findings.push(Finding {
+                        severity: Severity::Warning,
+                        message,
+                    });
+                }
+                Some(secret)
+            }
             Some(Err(message)) => {
                 findings.push(Finding {
                     severity: Severity::Error,

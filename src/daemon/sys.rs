@@ -83,7 +83,10 @@ pub(super) const BASE_FDS: u64 = 16;
 #[allow(clippy::useless_conversion)] // rlim_t is u64 here, u32 on some 32-bit C libraries
 pub(super) fn raise_nofile(peers: usize) -> Result<u64, String> {
     let need = 2 * peers as u64 + BASE_FDS;
-    let want = need + 64; // headroom for handshakes and redials
+    // Headroom for every connection that may wait for its handshake (each peer's address
+    // has its places, strangers theirs: see mesh::admission) and for redials.
+    let waiting = crate::mesh::MAX_PENDING_PER_SOURCE * peers + crate::mesh::MAX_STRANGERS;
+    let want = need + waiting as u64 + 32;
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,

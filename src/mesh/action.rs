@@ -232,11 +232,13 @@ pub enum CloseReason {
     Done,
     /// An old node's HTTP response is malformed or too large.
     BadResponse(crate::legacy::response::Error),
+    /// The other side speaks the previous release's authenticated handshake (version 1).
+    OldVersion,
 }
 
 impl CloseReason {
     /// Every [`CloseReason::kind`], in [`CloseReason::index`] order.
-    pub const KINDS: [&'static str; 21] = [
+    pub const KINDS: [&'static str; 22] = [
         "closed_by_peer",
         "connect_error",
         "read_error",
@@ -258,6 +260,7 @@ impl CloseReason {
         "no_random",
         "done",
         "bad_response",
+        "old_version",
     ];
 
     /// A short, stable label (for metrics and for reporting a peer's trouble once).
@@ -293,6 +296,7 @@ impl CloseReason {
             CloseReason::NoRandom => 18,
             CloseReason::Done => 19,
             CloseReason::BadResponse(_) => 20,
+            CloseReason::OldVersion => 21,
         }
     }
 
@@ -313,6 +317,7 @@ impl CloseReason {
             CloseReason::NoRandom => "local",
             CloseReason::Done => "done",
             CloseReason::BadResponse(_) => "protocol",
+            CloseReason::OldVersion => "version",
         }
     }
 
@@ -370,7 +375,7 @@ impl fmt::Display for CloseReason {
             }
             CloseReason::Reconfigured => f.write_str("the config changed"),
             CloseReason::AuthFailed => f.write_str(
-                "authentication failed: the handshake's proof does not match this node's secret \
+                "authentication failed: the other side's proof does not match this node's secret \
                  (another secret_file?)",
             ),
             CloseReason::AuthRequired => f.write_str(
@@ -383,6 +388,10 @@ impl fmt::Display for CloseReason {
             CloseReason::NoRandom => f.write_str("no random bytes for a handshake nonce"),
             CloseReason::Done => f.write_str("done"),
             CloseReason::BadResponse(e) => write!(f, "bad HTTP response: {e}"),
+            CloseReason::OldVersion => f.write_str(
+                "the other side speaks the previous release's authenticated handshake (version \
+                 1), this release only version 2: upgrade it",
+            ),
         }
     }
 }

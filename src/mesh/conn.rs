@@ -113,6 +113,9 @@ pub(crate) struct Handshake {
     pub(crate) nonce_c: [u8; NONCE_LEN],
     pub(crate) nonce_l: [u8; NONCE_LEN],
     pub(crate) peer: usize,
+    /// On our link: our `PROOF` went out, and our probes behind it; the listener's proof
+    /// is awaited.
+    pub(crate) proved: bool,
 }
 
 impl Conn {

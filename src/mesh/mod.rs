@@ -23,22 +23,30 @@
 //!   probe waiting on it; a link merely dropped for slowness leaves them to their own
 //!   deadlines, so each is counted once, at its time. The [`Tracker`] turns outcomes into
 //!   changes (DESIGN.md §2).
-//! - **Listener side.** An accepted connection must send a `HELLO` naming a configured
-//!   node whose ip it comes from, within [`HANDSHAKE_TIMEOUT_MS`]; then its `PING`s are
-//!   answered. A newer connection from the same peer replaces the older. At most
-//!   [`MAX_PENDING_PER_SOURCE`] connections per address wait for their `HELLO` (a new one
-//!   evicts the oldest, so a flood from a peer's own address cannot lock that peer out),
-//!   and at most [`MAX_PENDING`] in all.
+//! - **Listener side.** Every accepted connection is taken; it must send a `HELLO`
+//!   naming a configured node whose ip it comes from, within [`HANDSHAKE_TIMEOUT_MS`];
+//!   then its `PING`s are answered. A newer connection from the same peer replaces the
+//!   older. Until then it waits in one of two pools ([`admission`]): each configured
+//!   node's address has [`MAX_PENDING_PER_SOURCE`] places of its own, strangers share
+//!   [`MAX_STRANGERS`]; a newcomer evicts the oldest of its pool, so strangers cannot
+//!   take a peer's place and a flood from a peer's own address cannot keep it out.
+//!   Before the handshake, anything but the handshake (or an HTTP request) closes the
+//!   connection, an unknown verb too.
 //! - **Authentication.** With a secret ([`Engine::set_auth`]), `HELLO` is replaced by
-//!   `CHALLENGE`/`RESPONSE`/`PROOF`: both sides prove knowledge of the secret over both
-//!   fresh nonces, both names and the direction before any probe is sent, answered or
-//!   counted (proofs in [`crate::auth`]; nonces from the shell, so runs stay
+//!   the authenticated handshake of version [`AUTH_VERSION`]: both sides send
+//!   `CHALLENGE` (name and fresh nonce), then the connecting node proves knowledge of
+//!   the secret over both nonces, both names and the direction (`PROOF`), and only once
+//!   that proof checks out does the listener send its own. So a caller that knows no
+//!   secret gets no MAC to guess it from. No probe is answered or counted before the
+//!   other side's proof (proofs in [`crate::auth`]; nonces from the shell, so runs stay
 //!   reproducible).
 //! - **The earlier tool.** An accepted connection whose first line is an HTTP request
 //!   gets the earlier tool's answer for its source address ([`crate::legacy`]); strangers
-//!   are let in for that alone, briefly, and evicted first when slots run out. A peer
-//!   with `legacy_http` is probed with HTTP `GET /` on a kept-alive link, its responses
+//!   are let in for that alone, briefly, and closed once answered. A peer with
+//!   `legacy_http` is probed with HTTP `GET /` on a kept-alive link, its responses
 //!   matched to the probes in order.
+//! - **Operator lines** that strangers or floods can cause are rate-limited per kind
+//!   ([`quiet`]): a line, then a count of the similar ones held back.
 //! - **Log.** Each change becomes a [`LogRecord::Event`]; when the UTC day of the wall
 //!   clock changes (checked on every record and at least every minute) a
 //!   [`LogRecord::NewDay`] carries the non-zero counts into the new file first.
@@ -49,10 +57,12 @@
 //! ids (a connection already closed) are ignored.
 
 mod action;
+mod admission;
 #[cfg(all(test, feature = "auth"))]
 mod auth_tests;
 mod conn;
 mod hooks;
+mod quiet;
 mod reload;
 mod stats;
 #[cfg(test)]
@@ -62,8 +72,10 @@ use std::collections::{HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 
 pub use action::{Action, CloseReason, HookId, HookRun, IoOp, LogRecord, Now, PeerId, PeerState};
+pub use admission::{MAX_PENDING_PER_SOURCE, MAX_STRANGERS};
 pub use conn::{ConnId, LinkState, Role};
 pub use hooks::MAX_RUNNING as MAX_RUNNING_HOOKS;
+pub use quiet::WINDOW_MS as QUIET_WINDOW_MS;
 pub use stats::{Closes, ConnCounts, Histogram, PeerStats, RTT_BUCKETS_US};
 
 use crate::config::Config;
@@ -73,9 +85,11 @@ use crate::logline;
 use crate::timer::{TimerId, Wheel};
 use crate::tracker::{Change, ChangeKind, Tracker};
 use crate::wire::framer::{Framer, MAX_LINE};
-use crate::wire::message::{self, Message, PROTOCOL_VERSION};
+use crate::wire::message::{self, AUTH_VERSION, Message, PROTOCOL_VERSION};
+use admission::{Admission, Room};
 use conn::{Conn, Handshake, HttpIn, Slab};
 use message::{MAC_LEN, NONCE_LEN};
+use quiet::{Quiet, Topic, Verdict};
 
 /// Where handshake nonces come from: fills the buffer with fresh random bytes (the OS's
 /// in the daemon, a seeded generator in the simulator and tests), or fails (this
@@ -95,11 +109,6 @@ pub type Auth = std::convert::Infallible;
 
 /// Most unsent bytes queued on one connection; a peer that does not read is cut off.
 pub const MAX_OUTPUT: usize = 16 * 1024;
-/// Most accepted connections waiting for their `HELLO` at once.
-pub const MAX_PENDING: usize = 64;
-/// Most accepted connections from one address waiting for their `HELLO`; one more
-/// evicts the oldest.
-pub const MAX_PENDING_PER_SOURCE: usize = 4;
 /// Time an accepted connection has to send a valid `HELLO`.
 pub const HANDSHAKE_TIMEOUT_MS: u64 = 5_000;
 /// Longest time between two checks of the wall clock's UTC day (an NTP step is noticed
@@ -122,9 +131,6 @@ pub const STRANGER_TIMEOUT_MS: u64 = 2_000;
 /// Time a kept-alive HTTP connection may stay idle between requests (Bun's default).
 pub const HTTP_IDLE_MS: u64 = 10_000;
 
-/// Shortest time between two reports about strangers' connections.
-const QUIET_MS: u64 = 1_000;
-
 /// What a timer is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Timer {
@@ -141,6 +147,8 @@ enum Timer {
     Hello(ConnId),
     /// Hook run `id` reached its deadline.
     Hook(HookId),
+    /// The rate limit's window of a kind of operator line ended.
+    Quiet(Topic),
 }
 
 /// A configured node as the engine keeps it.
@@ -154,10 +162,6 @@ struct Peer {
     /// The class of trouble last reported for it ([`CloseReason::class`]), so a peer
     /// that stays down is reported once; `None` once a handshake succeeded.
     trouble: Option<&'static str>,
-    /// The class of trouble last reported about connections claiming to be it, so a
-    /// stranger failing handshakes in its name is reported once; `None` once one of its
-    /// connections authenticated.
-    inbound_trouble: Option<&'static str>,
     /// It runs the earlier tool: probed with HTTP `GET /`, no handshake.
     legacy: bool,
     /// Whether a link to it ever completed a handshake.
@@ -184,7 +188,6 @@ impl Peer {
             link: None,
             inbound: None,
             trouble: None,
-            inbound_trouble: None,
             legacy,
             ever_connected: false,
             ready_at: 0,
@@ -221,14 +224,12 @@ enum Input {
         name: String,
     },
     Challenge {
+        version: u32,
         name: String,
         nonce: [u8; NONCE_LEN],
     },
-    Response {
-        name: String,
-        nonce: [u8; NONCE_LEN],
-        mac: [u8; MAC_LEN],
-    },
+    /// The previous release's listener answering our `CHALLENGE` (handshake version 1).
+    Response,
     Proof([u8; MAC_LEN]),
     HttpRequest(RequestLine, usize),
     HttpHeader(Header, usize),
@@ -251,13 +252,10 @@ pub struct Engine {
     actions: VecDeque<Action>,
     /// UTC day number of the log file being written.
     day: i64,
-    /// Until when reports about strangers stay quiet.
-    quiet_until: u64,
-    /// Accepted connections still waiting for their `HELLO`.
-    /// Accepted connections still waiting for their `HELLO`: (accepted at, id, source ip).
-    /// At most [`MAX_PENDING`], so the per-address and oldest-first rules scan this short
-    /// list, not every connection, however hard the port is flooded.
-    waiting: Vec<(u64, ConnId, IpAddr)>,
+    /// The rate limits of operator lines, per kind.
+    quiet: Quiet,
+    /// Accepted connections still waiting for their handshake, in their pools.
+    waiting: Admission,
     /// Every configured node's ip (canonical), for the stranger check on each accept.
     peer_ips: HashSet<IpAddr>,
     /// Connections closed, by kind.
@@ -299,8 +297,8 @@ impl Engine {
             tracker,
             actions: VecDeque::new(),
             day: logline::day_number(now.wall),
-            quiet_until: 0,
-            waiting: Vec::new(),
+            quiet: Quiet::default(),
+            waiting: Admission::default(),
             peer_ips: cfg
                 .nodes
                 .iter()
@@ -344,6 +342,16 @@ impl Engine {
     #[cfg(feature = "auth")]
     pub fn set_auth(&mut self, secret: crate::auth::Secret, nonces: NonceSource) {
         self.auth = Some(Auth { secret, nonces });
+    }
+
+    /// The node is stopping: says how many operator lines the rate limits held back
+    /// since their last report, which would otherwise never be told.
+    pub fn on_stop(&mut self, now: Now) {
+        for topic in quiet::Topic::ALL {
+            if let Some((held, span, _)) = self.quiet.window_ended(topic, now.mono) {
+                self.say(topic.summary(held, span));
+            }
+        }
     }
 
     /// Whether handshakes are authenticated.
@@ -510,65 +518,58 @@ impl Engine {
                 nonce_c,
                 nonce_l: [0; NONCE_LEN],
                 peer,
+                proved: false,
             }));
         }
-        let whoami = std::mem::take(&mut self.whoami);
-        self.send_message(
-            conn,
-            Message::Challenge {
-                version: PROTOCOL_VERSION,
-                name: &whoami,
-                nonce: nonce_c,
-            },
-            now,
-        );
-        self.whoami = whoami;
+        self.send_challenge(conn, nonce_c, now);
     }
 
-    /// A connection from `from` was accepted. Returns its id, or `None` when it is refused
-    /// (not a configured node's address, or too many handshakes waiting): the shell then
-    /// closes the socket.
+    /// A connection from `from` was accepted. Returns its id: every connection is taken
+    /// (the shell drains its accept queue), room being made in its pool by evicting the
+    /// oldest waiting one there (see [`admission`]): another connection from the same
+    /// address, or for a stranger, the oldest stranger's. A configured node's connection
+    /// never makes way for a stranger's. (`None` is never returned; the shell closes the
+    /// socket if it ever were.)
     pub fn on_accepted(&mut self, from: SocketAddr, now: Now) -> Option<ConnId> {
         self.roll_day(now);
         let ip = from.ip().to_canonical();
         // Strangers are let in too, briefly: the earlier tool answered anyone's HTTP
         // request (401 to strangers), and a migrating mesh keeps that.
         let configured = self.peer_ips.contains(&ip);
-        // Fairness: one address cannot hold more than a few waiting slots; the oldest of
-        // its waiting connections makes room. A real peer sends HELLO within a round trip,
-        // so it is not the oldest for long.
-        let from_here = self.waiting.iter().filter(|w| w.2 == ip);
-        if from_here.clone().count() >= MAX_PENDING_PER_SOURCE
-            && let Some(&(_, oldest, _)) = from_here.min()
-        {
-            self.close(oldest, CloseReason::Evicted, now);
-        }
-        if self.waiting.len() >= MAX_PENDING && configured {
-            // A configured node's connection makes room by evicting a stranger's.
-            let peer_ips = &self.peer_ips;
-            let stranger = self
-                .waiting
-                .iter()
-                .filter(|w| !peer_ips.contains(&w.2))
-                .min()
-                .copied();
-            if let Some((_, id, _)) = stranger {
-                self.close(id, CloseReason::Evicted, now);
+        match self.waiting.room_for(ip, configured) {
+            None => {}
+            Some(Room::SameAddress(oldest)) => {
+                let old = self.peer_from(oldest);
+                self.close(oldest, CloseReason::Evicted, now);
+                let topic = if configured {
+                    Topic::Unproved
+                } else {
+                    Topic::Strangers
+                };
+                let msg = format!(
+                    "connection from {} closed: {MAX_PENDING_PER_SOURCE} newer ones from its \
+                     address are waiting for their handshake",
+                    old.map_or_else(|| ip.to_string(), |a| a.to_string())
+                );
+                self.say_limited(topic, now, msg);
             }
-        }
-        if self.waiting.len() >= MAX_PENDING {
-            self.say_quietly(
-                now,
-                format!("refused a connection from {from}: {MAX_PENDING} handshakes waiting"),
-            );
-            return None;
+            Some(Room::StrangersFull(oldest)) => {
+                let old = self.peer_from(oldest);
+                self.close(oldest, CloseReason::Evicted, now);
+                let msg = format!(
+                    "handshake slots full: {MAX_STRANGERS} strangers' connections waiting; the \
+                     oldest ({}) closed to make room for one from {from}",
+                    old.map_or_else(String::new, |a| a.to_string())
+                );
+                self.say_limited(Topic::SlotsFull, now, msg);
+            }
         }
         let id = self.conns.insert(Conn::new(Role::In {
             from,
             peer: None,
             since: now.mono,
         }));
-        self.waiting.push((now.mono, id, ip));
+        self.waiting.insert(now.mono, id, ip, configured);
         let wait = if configured {
             HANDSHAKE_TIMEOUT_MS
         } else {
@@ -581,19 +582,28 @@ impl Engine {
         Some(id)
     }
 
+    /// The source address of accepted connection `conn`.
+    fn peer_from(&self, conn: ConnId) -> Option<SocketAddr> {
+        match self.conns.get(conn)?.role {
+            Role::In { from, .. } => Some(from),
+            Role::Out { .. } => None,
+        }
+    }
+
     /// `accept` failed: this machine's trouble (descriptors, memory), never a peer's.
-    /// On a `shortage` of descriptors, the oldest accepted connection still without a
-    /// `HELLO` is evicted to make room (a real peer says `HELLO` within a round trip, so a
-    /// flood cannot hold the descriptors a restarting peer needs). Returns whether one
-    /// was, so the shell can accept again at once.
+    /// On a `shortage` of descriptors, the oldest accepted connection still waiting for
+    /// its handshake is evicted to make room, a stranger's first (a real peer completes
+    /// its handshake within a round trip, so a flood cannot hold the descriptors a
+    /// restarting peer needs). Returns whether one was, so the shell can accept again at
+    /// once.
     pub fn on_accept_error(&mut self, error: &std::io::Error, shortage: bool, now: Now) -> bool {
         self.roll_day(now);
-        self.say_quietly(now, format!("accept: {error}"));
+        self.say_limited(Topic::Local, now, format!("this machine: accept: {error}"));
         if !shortage {
             return false;
         }
-        match self.waiting.iter().min().copied() {
-            Some((_, id, _)) => {
+        match self.waiting.oldest() {
+            Some(id) => {
                 self.close(id, CloseReason::Evicted, now);
                 true
             }
@@ -601,11 +611,11 @@ impl Engine {
         }
     }
 
-    /// Whether a new connection would find a free handshake slot. While it would not,
-    /// the shell leaves connections in the kernel's accept queue (their `HELLO` is
-    /// usually there already) instead of accepting and closing them.
-    pub fn accepting(&self) -> bool {
-        self.waiting.len() < MAX_PENDING
+    /// Connections waiting for their handshake: (from configured nodes' addresses, from
+    /// strangers'). Bounded by [`MAX_PENDING_PER_SOURCE`] per configured address and
+    /// [`MAX_STRANGERS`].
+    pub fn waiting(&self) -> (usize, usize) {
+        self.waiting.len()
     }
 
     /// Bytes read from `conn`. Complete lines are acted on at once (replies queued, probes
@@ -721,11 +731,15 @@ impl Engine {
         self.actions.push_back(Action::Say(msg));
     }
 
-    /// Reports at most once a second: strangers cannot flood stderr.
-    fn say_quietly(&mut self, now: Now, msg: String) {
-        if now.mono >= self.quiet_until {
-            self.quiet_until = now.mono + QUIET_MS;
-            self.say(msg);
+    /// Says `msg` unless `topic`'s rate limit holds it back ([`quiet`]): strangers and
+    /// floods cannot flood stderr, nor hide one kind of line behind another.
+    fn say_limited(&mut self, topic: Topic, now: Now, msg: String) {
+        match self.quiet.line(topic, now.mono) {
+            Verdict::Held => {}
+            Verdict::SayAndWait { until } => {
+                self.say(msg);
+                self.wheel.schedule(until, Timer::Quiet(topic));
+            }
         }
     }
 
@@ -775,13 +789,34 @@ impl Engine {
         self.queue(conn, bytes, now);
     }
 
+    /// Sends our `CHALLENGE`: our name and our fresh nonce (both sides send one).
+    fn send_challenge(&mut self, conn: ConnId, nonce: [u8; NONCE_LEN], now: Now) {
+        let mut out = Vec::new();
+        Message::Challenge {
+            version: AUTH_VERSION,
+            name: &self.whoami,
+            nonce,
+        }
+        .encode(&mut out);
+        self.queue(conn, &out, now);
+    }
+
     fn on_input(&mut self, conn: ConnId, input: Input, now: Now) {
         let Some(role) = self.conns.get(conn).map(|c| c.role) else {
             return;
         };
         match (role, input) {
             (_, Input::Bad(reason)) => self.close(conn, reason, now),
-            (_, Input::Unknown) => {}
+            // After the handshake an unknown verb is a newer peer's business; before it,
+            // only the handshake is spoken (nor can a stranger hold a slot by chatting).
+            (
+                Role::Out {
+                    state: LinkState::Ready,
+                    ..
+                }
+                | Role::In { peer: Some(_), .. },
+                Input::Unknown,
+            ) => {}
             (
                 Role::Out {
                     peer,
@@ -794,8 +829,28 @@ impl Engine {
                     peer,
                     state: LinkState::Handshaking,
                 },
-                Input::Response { name, nonce, mac },
-            ) if self.auth.is_some() => self.on_response(conn, peer, &name, nonce, &mac, now),
+                Input::Challenge {
+                    version,
+                    name,
+                    nonce,
+                },
+            ) if self.auth.is_some() => {
+                self.on_their_challenge(conn, peer, version, &name, nonce, now)
+            }
+            (
+                Role::Out {
+                    peer,
+                    state: LinkState::Handshaking,
+                },
+                Input::Proof(mac),
+            ) if self.auth.is_some() => self.on_their_proof(conn, peer, &mac, now),
+            (
+                Role::Out {
+                    state: LinkState::Handshaking,
+                    ..
+                },
+                Input::Response,
+            ) if self.auth.is_some() => self.close(conn, CloseReason::OldVersion, now),
             (
                 Role::Out {
                     peer,
@@ -823,8 +878,12 @@ impl Engine {
                 Role::In {
                     peer: None, from, ..
                 },
-                Input::Challenge { name, nonce },
-            ) => self.on_challenge(conn, from, &name, nonce, now),
+                Input::Challenge {
+                    version,
+                    name,
+                    nonce,
+                },
+            ) => self.on_challenge(conn, from, version, &name, nonce, now),
             (Role::In { peer: None, .. }, Input::HttpRequest(line, len)) => {
                 if let Some(c) = self.conns.get_mut(conn) {
                     c.http = Some(HttpIn {
@@ -855,19 +914,16 @@ impl Engine {
         }
     }
 
-    /// Our link to `peer` received the peer's `HELLO`.
-    fn link_ready(&mut self, conn: ConnId, peer: usize, name: &str, now: Now) {
+    /// Our link to `peer` reached a node that says it is `name`, not `peer`: said once
+    /// until a handshake with it succeeds (like the close that follows: a redial every
+    /// round would otherwise repeat it all day), and closed.
+    fn wrong_node(&mut self, conn: ConnId, peer: usize, name: &str, now: Now) {
         let expected = self.name(peer);
-        if name != expected {
-            // Said once until a handshake with it succeeds, like the close that follows:
-            // a redial every round would otherwise repeat it all day.
-            let said = self
-                .peers
-                .get(peer)
-                .is_some_and(|p| p.trouble == Some(CloseReason::WrongNode.class()));
-            if said {
-                return self.close(conn, CloseReason::WrongNode, now);
-            }
+        let said = self
+            .peers
+            .get(peer)
+            .is_some_and(|p| p.trouble == Some(CloseReason::WrongNode.class()));
+        if !said {
             let msg = format!(
                 "peer {expected}: the node at {} says it is {name:?}",
                 self.peers
@@ -875,7 +931,15 @@ impl Engine {
                     .map_or_else(String::new, |p| p.addr.to_string())
             );
             self.say(msg);
-            return self.close(conn, CloseReason::WrongNode, now);
+        }
+        self.close(conn, CloseReason::WrongNode, now)
+    }
+
+    /// Our link to `peer` completed its handshake (the peer's `HELLO`, or its `PROOF`):
+    /// the probes waiting for it go out, unless they already went behind our `PROOF`.
+    fn link_ready(&mut self, conn: ConnId, peer: usize, name: &str, now: Now) {
+        if name != self.name(peer) {
+            return self.wrong_node(conn, peer, name, now);
         }
         let Some(c) = self.conns.get_mut(conn) else {
             return;
@@ -884,6 +948,7 @@ impl Engine {
             peer,
             state: LinkState::Ready,
         };
+        let pipelined = c.hs.take().is_some_and(|hs| hs.proved);
         if let Some(t) = c.timer.take() {
             self.wheel.cancel(t);
         }
@@ -896,11 +961,34 @@ impl Engine {
                 self.say(msg);
             }
         }
-        // Probes started while the link was down go out now.
+        if !pipelined {
+            self.send_waiting_probes(conn, peer, now);
+        }
+    }
+
+    /// Probes started while our link to `peer` was not carrying them go out on `conn`.
+    fn send_waiting_probes(&mut self, conn: ConnId, peer: usize, now: Now) {
         let waiting: Vec<u64> = self.tracker.outstanding(peer).collect();
         for seq in waiting {
             self.send_probe(conn, peer, seq, now);
         }
+    }
+
+    /// Whether our link `conn` carries probes now: its handshake is done, or our `PROOF`
+    /// went out (probes follow it on the same ordered stream; their `PONG`s count only
+    /// after the listener's proof, which comes before them).
+    fn carries_probes(&self, conn: ConnId) -> bool {
+        self.conns.get(conn).is_some_and(|c| match c.role {
+            Role::Out {
+                state: LinkState::Ready,
+                ..
+            } => true,
+            Role::Out {
+                state: LinkState::Handshaking,
+                ..
+            } => c.hs.as_ref().is_some_and(|hs| hs.proved),
+            _ => false,
+        })
     }
 
     /// An accepted connection's claim to be `name` (its `HELLO` or `CHALLENGE`): it must
@@ -932,7 +1020,12 @@ impl Engine {
                 "connection from {from} closed: {}",
                 problem.unwrap_or_default()
             );
-            self.say_quietly(now, msg);
+            let topic = if self.peer_ips.contains(&ip) {
+                Topic::Unproved
+            } else {
+                Topic::Strangers
+            };
+            self.say_limited(topic, now, msg);
             self.close(conn, CloseReason::WrongNode, now);
             return None;
         };
@@ -954,10 +1047,7 @@ impl Engine {
         if let Some(t) = c.timer.take() {
             self.wheel.cancel(t);
         }
-        self.waiting.retain(|w| w.1 != conn);
-        if let Some(p) = self.peers.get_mut(peer) {
-            p.inbound_trouble = None;
-        }
+        self.waiting.remove(conn, from.ip().to_canonical());
         // The peer reconnected: its older connection is dead from its side.
         let older = self
             .peers
@@ -995,51 +1085,82 @@ impl Engine {
         }
     }
 
-    /// Our link's `CHALLENGE` was answered: the listener must be `peer` and prove it knows
-    /// the secret; then we prove it too, and the link is ready (our `PROOF` goes out
-    /// before any `PING`, on the same ordered stream).
-    fn on_response(
+    /// Our link's `CHALLENGE` was answered by the listener's: it must be `peer`, speaking
+    /// this handshake's version. We prove first (the listener proves only to a caller
+    /// that did), and our waiting probes follow the `PROOF` at once: no round trip is
+    /// lost to the listener's proof, which comes back ahead of their `PONG`s.
+    fn on_their_challenge(
         &mut self,
         conn: ConnId,
         peer: usize,
+        version: u32,
         name: &str,
         nonce_l: [u8; NONCE_LEN],
-        mac: &[u8; MAC_LEN],
         now: Now,
     ) {
-        let Some(mut hs) = self.conns.get_mut(conn).and_then(|c| c.hs.take()) else {
+        if name != self.name(peer) {
+            return self.wrong_node(conn, peer, name, now);
+        }
+        if version < AUTH_VERSION {
+            return self.close(conn, CloseReason::OldVersion, now);
+        }
+        let Some(mut hs) = self
+            .conns
+            .get_mut(conn)
+            .and_then(|c| c.hs.take())
+            .filter(|hs| !hs.proved)
+        else {
             return self.close(conn, CloseReason::Unexpected, now);
         };
-        if name != self.name(peer) {
-            // link_ready reports and closes with the name it got.
-            return self.link_ready(conn, peer, name, now);
-        }
         hs.nonce_l = nonce_l;
-        let (nonce_c, peer_name, whoami) = (hs.nonce_c, name, self.whoami.clone());
+        hs.proved = true;
+        let whoami = self.whoami.clone();
+        let Some(proof) = self.prove(Direction::Connector, &hs.nonce_c, &nonce_l, &whoami, name)
+        else {
+            return self.close(conn, CloseReason::Unexpected, now);
+        };
+        if let Some(c) = self.conns.get_mut(conn) {
+            c.hs = Some(hs);
+        }
+        self.send_message(conn, Message::Proof { mac: proof }, now);
+        self.send_waiting_probes(conn, peer, now);
+    }
+
+    /// The listener's `PROOF` on our link, after ours: it must prove it knows the secret
+    /// for this connection's nonces; then the link is ready.
+    fn on_their_proof(&mut self, conn: ConnId, peer: usize, mac: &[u8; MAC_LEN], now: Now) {
+        let Some(hs) = self
+            .conns
+            .get(conn)
+            .and_then(|c| c.hs.as_deref())
+            .copied()
+            .filter(|hs| hs.proved)
+        else {
+            return self.close(conn, CloseReason::Unexpected, now);
+        };
+        let (whoami, name) = (self.whoami.clone(), self.name(peer).to_string());
         if !self.verify(
             Direction::Listener,
-            &nonce_c,
-            &nonce_l,
+            &hs.nonce_c,
+            &hs.nonce_l,
             &whoami,
-            peer_name,
+            &name,
             mac,
         ) {
             return self.close(conn, CloseReason::AuthFailed, now);
         }
-        let Some(proof) = self.prove(Direction::Connector, &nonce_c, &nonce_l, &whoami, peer_name)
-        else {
-            return self.close(conn, CloseReason::Unexpected, now);
-        };
-        self.send_message(conn, Message::Proof { mac: proof }, now);
-        self.link_ready(conn, peer, name, now);
+        self.link_ready(conn, peer, &name, now);
     }
 
-    /// An accepted connection's `CHALLENGE`: a configured peer from its own ip, answered
-    /// with our nonce and proof; its `PING`s wait for its `PROOF`.
+    /// An accepted connection's `CHALLENGE`: a configured peer from its own ip, speaking
+    /// this handshake's version, gets our name and nonce, and no proof yet: ours goes only
+    /// to a caller whose own proof checked out (else anyone at a peer's address could
+    /// collect proofs over nonces of its choosing to guess the secret offline).
     fn on_challenge(
         &mut self,
         conn: ConnId,
         from: SocketAddr,
+        version: u32,
         name: &str,
         nonce_c: [u8; NONCE_LEN],
         now: Now,
@@ -1053,34 +1174,34 @@ impl Engine {
         let Some(peer) = self.check_claim(conn, from, name, now) else {
             return;
         };
+        if version < AUTH_VERSION {
+            // Only from the claimed peer's own address (checked above), so what it says
+            // is likely, though anyone there could send it.
+            let msg = format!(
+                "connection from {from} (as peer {name}) closed: it asks for the previous \
+                 release's authenticated handshake (version {version}); this release speaks \
+                 version {AUTH_VERSION} only: upgrade {name}"
+            );
+            self.say_limited(Topic::OldVersion, now, msg);
+            return self.close(conn, CloseReason::OldVersion, now);
+        }
         let Some(nonce_l) = self.nonce() else {
             return self.close(conn, CloseReason::NoRandom, now);
-        };
-        let whoami = self.whoami.clone();
-        let Some(mac) = self.prove(Direction::Listener, &nonce_c, &nonce_l, name, &whoami) else {
-            return self.close(conn, CloseReason::Unexpected, now);
         };
         if let Some(c) = self.conns.get_mut(conn) {
             c.hs = Some(Box::new(Handshake {
                 nonce_c,
                 nonce_l,
                 peer,
+                proved: false,
             }));
         }
-        self.send_message(
-            conn,
-            Message::Response {
-                version: PROTOCOL_VERSION,
-                name: &whoami,
-                nonce: nonce_l,
-                mac,
-            },
-            now,
-        );
+        self.send_challenge(conn, nonce_l, now);
     }
 
     /// An accepted connection's `PROOF`: it must be the claimed peer's proof for this
-    /// connection's two nonces.
+    /// connection's two nonces. Then, and only then, ours goes back, and its `PING`s are
+    /// answered.
     fn on_proof(&mut self, conn: ConnId, from: SocketAddr, mac: &[u8; MAC_LEN], now: Now) {
         let Some(hs) = self.conns.get_mut(conn).and_then(|c| c.hs.take()) else {
             return self.close(conn, CloseReason::Unexpected, now);
@@ -1095,18 +1216,26 @@ impl Engine {
             &whoami,
             mac,
         ) {
-            // Once per kind of trouble per peer until it authenticates: anyone on a
-            // peer's address can fail handshakes in its name, as often as it likes.
-            let reason = CloseReason::AuthFailed;
-            if let Some(p) = self.peers.get_mut(hs.peer)
-                && p.inbound_trouble != Some(reason.class())
-            {
-                p.inbound_trouble = Some(reason.class());
-                let msg = format!("connection from {from} (as peer {peer_name}) closed: {reason}");
-                self.say(msg);
-            }
-            return self.close(conn, reason, now);
+            // Anyone at a peer's address can fail handshakes in its name, as often as it
+            // likes: its own rate limit, and words that blame neither side.
+            let msg = format!(
+                "connection from {from} (as peer {peer_name}) closed: authentication failed: \
+                 its proof does not match this node's secret (another secret_file on \
+                 {peer_name}, or someone else at its address)"
+            );
+            self.say_limited(Topic::AuthFailed, now, msg);
+            return self.close(conn, CloseReason::AuthFailed, now);
         }
+        let Some(proof) = self.prove(
+            Direction::Listener,
+            &hs.nonce_c,
+            &hs.nonce_l,
+            &peer_name,
+            &whoami,
+        ) else {
+            return self.close(conn, CloseReason::Unexpected, now);
+        };
+        self.send_message(conn, Message::Proof { mac: proof }, now);
         self.inbound_ready(conn, hs.peer, from, now);
     }
 
@@ -1155,15 +1284,21 @@ impl Engine {
         }
         let ip = from.ip().to_canonical();
         let answer = Answer::for_source(ip, self.peer_ips.contains(&ip));
-        // Strangers get their 401 and the door: only the earlier tool's probers (its
-        // configured nodes) and its LAN had a reason to stay.
+        // Only the earlier tool's probers (configured nodes) keep their connection for
+        // the next request. A stranger gets one answer per connection and the door, so
+        // it holds a stranger's place only while its request is read and answered: kept
+        // alive, a few strangers held every place (a monitoring check opens a new
+        // connection each time anyway, and any HTTP client takes `Connection: close`).
         let keep =
-            answer != Answer::Unauthorized && !http.close && (!http.http10 || http.keep_alive);
+            answer == Answer::StillOnline && !http.close && (!http.http10 || http.keep_alive);
         old::answer(&mut out, answer, keep, http.http10, http.head);
         self.queue(conn, &out, now);
         if !keep {
             return self.finish(conn, now);
         }
+        // It waits for its next request in its address's places, evicted after those
+        // silent longer.
+        self.waiting.touch(conn, ip, now.mono);
         let timer = self
             .wheel
             .schedule(now.mono + HTTP_IDLE_MS, Timer::Hello(conn));
@@ -1386,6 +1521,12 @@ impl Engine {
                 }
             }
             Timer::Hook(id) => self.hook_deadline(id),
+            Timer::Quiet(topic) => {
+                if let Some((held, span, until)) = self.quiet.window_ended(topic, now.mono) {
+                    self.say(topic.summary(held, span));
+                    self.wheel.schedule(until, Timer::Quiet(topic));
+                }
+            }
         }
     }
 
@@ -1420,11 +1561,7 @@ impl Engine {
         match self.peers.get(peer).and_then(|p| p.link) {
             None => self.connect(peer, now),
             Some(id) => {
-                if let Some(Role::Out {
-                    state: LinkState::Ready,
-                    ..
-                }) = self.role(id)
-                {
+                if self.carries_probes(id) {
                     self.send_probe(id, peer, seq, now);
                 }
             }
@@ -1506,7 +1643,7 @@ impl Engine {
                         "this machine: {reason} (peer {}'s probes are not counted)",
                         self.name(peer)
                     );
-                    self.say_quietly(now, msg);
+                    self.say_limited(Topic::Local, now, msg);
                     return;
                 }
                 self.report_trouble(peer, reason, state);
@@ -1520,28 +1657,40 @@ impl Engine {
             Role::In {
                 peer: None, from, ..
             } => {
-                self.waiting.retain(|w| w.1 != conn);
+                let ip = from.ip().to_canonical();
+                self.waiting.remove(conn, ip);
+                let topic = if self.peer_ips.contains(&ip) {
+                    Topic::Unproved
+                } else {
+                    Topic::Strangers
+                };
                 match (c.hs, reason) {
-                    (_, CloseReason::WrongNode | CloseReason::AuthFailed | CloseReason::Done) => {}
+                    // Said by whoever closed it, or routine.
+                    (
+                        _,
+                        CloseReason::WrongNode
+                        | CloseReason::AuthFailed
+                        | CloseReason::OldVersion
+                        | CloseReason::Evicted
+                        | CloseReason::Done,
+                    ) => {}
                     // An HTTP client going away, or idle too long: routine.
                     (_, CloseReason::ClosedByPeer | CloseReason::NoHello) if c.http.is_some() => {}
-                    // Hung up on our RESPONSE: it did not accept our proof. Once per peer
-                    // until it authenticates, like a failed proof.
+                    // Gone after our nonce, before its proof: nothing of ours was refused
+                    // (we had proved nothing yet), and anyone at a peer's address can do
+                    // it.
                     (Some(hs), CloseReason::ClosedByPeer) => {
-                        let name = self.name(hs.peer).to_string();
-                        if let Some(p) = self.peers.get_mut(hs.peer)
-                            && p.inbound_trouble != Some("auth")
-                        {
-                            p.inbound_trouble = Some("auth");
-                            let msg = format!(
-                                "connection from {from} (as peer {name}) closed during the \
-                                 authenticated handshake: it refused our proof (another \
-                                 secret_file?)"
-                            );
-                            self.say(msg);
-                        }
+                        let msg = format!(
+                            "connection from {from} (as peer {}) closed by the other side \
+                             before it proved it knows the secret",
+                            self.name(hs.peer)
+                        );
+                        self.say_limited(topic, now, msg);
                     }
-                    _ => self.say_quietly(now, format!("connection from {from} closed: {reason}")),
+                    _ => {
+                        let msg = format!("connection from {from} closed: {reason}");
+                        self.say_limited(topic, now, msg);
+                    }
                 }
             }
             Role::In {
@@ -1559,9 +1708,9 @@ impl Engine {
                     CloseReason::ClosedByPeer | CloseReason::Replaced | CloseReason::Reconfigured
                 ) {
                     // Rate-limited: anyone on a peer's host can open connections in its
-                    // name and misbehave.
+                    // name and misbehave (without a secret, that is all it takes).
                     let msg = format!("connection from peer {} closed: {reason}", self.name(peer));
-                    self.say_quietly(now, msg);
+                    self.say_limited(Topic::PeerConns, now, msg);
                 }
             }
         }
@@ -1764,17 +1913,16 @@ fn decode(mode: LineMode, line: &[u8]) -> Input {
         },
         Ok(Message::Ping { seq }) => Input::Ping(seq),
         Ok(Message::Pong { seq }) => Input::Pong(seq),
-        Ok(Message::Challenge { name, nonce, .. }) => Input::Challenge {
+        Ok(Message::Challenge {
+            version,
+            name,
+            nonce,
+        }) => Input::Challenge {
+            version,
             name: name.to_string(),
             nonce,
         },
-        Ok(Message::Response {
-            name, nonce, mac, ..
-        }) => Input::Response {
-            name: name.to_string(),
-            nonce,
-            mac,
-        },
+        Ok(Message::Response { .. }) => Input::Response,
         Ok(Message::Proof { mac }) => Input::Proof(mac),
         Ok(Message::Unknown { .. }) => Input::Unknown,
         Err(e) => Input::Bad(CloseReason::Malformed(e)),

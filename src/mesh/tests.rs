@@ -430,19 +430,116 @@ fn a_flood_from_a_peers_address_does_not_lock_the_peer_out() {
 }
 
 #[test]
-fn at_most_max_pending_handshakes_wait_in_all() {
+fn every_configured_address_has_places_of_its_own() {
     let mut h = Harness::new(255, 3);
     h.actions();
-    let mut accepted = 0;
+    // Every peer's address gets in, however many: none waits for another's place.
     for i in 2..=255u8 {
-        if h.engine
+        h.engine
             .on_accepted(SocketAddr::from(([127, 0, 0, i], 5000)), h.now)
-            .is_some()
-        {
-            accepted += 1;
-        }
+            .unwrap();
     }
-    assert_eq!(accepted, MAX_PENDING);
+    assert!(closes(&h.actions()).is_empty());
+    assert_eq!(h.engine.waiting(), (254, 0));
+    // A stranger flood fills the strangers' places only, and closes only strangers.
+    for i in 0..1000u32 {
+        let ip = [10, 1, (i % 250) as u8, (i / 250) as u8];
+        h.engine
+            .on_accepted(SocketAddr::from((ip, 5000)), h.now)
+            .unwrap();
+        h.now.mono += 1;
+    }
+    assert_eq!(closes(&h.actions()).len(), 1000 - MAX_STRANGERS);
+    assert_eq!(h.engine.waiting(), (254, MAX_STRANGERS));
+}
+
+/// The property the admission rules exist for, over a long pseudo-random run: strangers'
+/// connections (silent, HTTP, garbage, from few or many addresses) and configured nodes'
+/// ones come and go in any order, and no stranger's arrival ever closes a configured
+/// address's connection; each pool stays within its bounds; and the real peer's
+/// connection, arriving at any point, completes its handshake.
+#[test]
+fn a_stranger_never_takes_a_configured_peers_place() {
+    let mut h = Harness::new(3, 3);
+    h.actions();
+    let mut rng: u64 = 0x5eed;
+    let mut next = move || {
+        rng = rng
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (rng >> 33) as u32
+    };
+    let mut peer_conns: Vec<ConnId> = Vec::new();
+    let mut handshakes = 0;
+    for step in 0..20_000u32 {
+        let r = next();
+        match r % 8 {
+            0..=3 => {
+                // A stranger: private or public, few or many addresses.
+                let ip = if r & 0x100 != 0 {
+                    [127, 0, 0, 10 + (r >> 9) as u8 % 60]
+                } else {
+                    [203, 0, (r >> 9) as u8, (r >> 17) as u8]
+                };
+                let c = h
+                    .engine
+                    .on_accepted(SocketAddr::from((ip, 1000)), h.now)
+                    .unwrap();
+                let acts = h.actions();
+                for (closed, _) in closes(&acts) {
+                    assert!(
+                        !peer_conns.contains(&closed),
+                        "step {step}: a stranger from {ip:?} closed a peer's connection"
+                    );
+                }
+                match (r >> 4) % 4 {
+                    0 => {
+                        h.data(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+                    }
+                    1 => {
+                        h.data(c, "FUTURE_VERB x\n");
+                    }
+                    _ => {}
+                }
+            }
+            4 => {
+                // Someone at a configured address, silent (another process there).
+                let ip = [127, 0, 0, 2 + (r >> 4) as u8 % 2];
+                let c = h
+                    .engine
+                    .on_accepted(SocketAddr::from((ip, 2000)), h.now)
+                    .unwrap();
+                peer_conns.push(c);
+                h.actions();
+            }
+            5 => {
+                // The real node2 or node3: its handshake completes at once.
+                let n = 2 + (r >> 4) as u8 % 2;
+                let c = h
+                    .engine
+                    .on_accepted(SocketAddr::from(([127, 0, 0, n], 3000)), h.now)
+                    .unwrap();
+                h.actions();
+                h.data(c, &format!("HELLO 1 node{n}\n"));
+                assert_eq!(h.take_output(c), "HELLO 1 node1\n", "step {step}");
+                handshakes += 1;
+            }
+            _ => {
+                h.at(h.now.mono + u64::from(r >> 4) % 700);
+            }
+        }
+        let (at_peers, strangers) = h.engine.waiting();
+        assert!(
+            strangers <= MAX_STRANGERS,
+            "step {step}: {strangers} strangers"
+        );
+        assert!(
+            at_peers <= 2 * MAX_PENDING_PER_SOURCE,
+            "step {step}: {at_peers}"
+        );
+        peer_conns.retain(|&c| h.engine.role(c).is_some());
+    }
+    assert!(handshakes > 1000, "{handshakes}");
 }
 
 #[test]
@@ -1060,26 +1157,52 @@ fn http_requests_are_bounded() {
 }
 
 #[test]
-fn a_configured_nodes_connection_evicts_a_strangers_when_all_slots_are_taken() {
+fn when_every_strangers_place_is_taken_the_oldest_stranger_goes_and_it_is_said_once() {
     let mut h = Harness::new(2, 3);
     h.actions();
+    let stranger =
+        |i: usize| SocketAddr::from(([10, 0, (i / 200) as u8, (i % 200) as u8 + 1], 5000));
     let mut strangers = Vec::new();
-    for i in 0..MAX_PENDING {
-        let from = SocketAddr::from(([10, 0, (i / 200) as u8, (i % 200) as u8 + 1], 5000));
-        strangers.push(h.engine.on_accepted(from, h.now).unwrap());
+    for i in 0..MAX_STRANGERS {
+        strangers.push(h.engine.on_accepted(stranger(i), h.now).unwrap());
         h.now.mono += 1;
     }
-    assert!(!h.engine.accepting());
-    let more = SocketAddr::from(([10, 9, 9, 9], 5000));
-    assert_eq!(h.engine.on_accepted(more, h.now), None);
+    assert!(closes(&h.actions()).is_empty());
+    // A configured node's connection takes no stranger's place, nor makes one go.
     let node2 = h
         .engine
         .on_accepted(SocketAddr::from(([127, 0, 0, 2], 5000)), h.now)
         .unwrap();
+    assert!(closes(&h.actions()).is_empty());
+    // One more stranger: the oldest stranger goes, said once.
+    let more = h.engine.on_accepted(stranger(1000), h.now).unwrap();
     let acts = h.actions();
-    assert!(closes(&acts).contains(&(strangers[0], CloseReason::Evicted)));
+    assert_eq!(closes(&acts), vec![(strangers[0], CloseReason::Evicted)]);
+    assert!(says(&acts, "handshake slots full"), "{acts:?}");
+    // A hundred more: each evicts the next oldest stranger, in silence.
+    for i in 0..100 {
+        h.engine.on_accepted(stranger(2000 + i), h.now).unwrap();
+        h.now.mono += 1;
+    }
+    let acts = h.actions();
+    assert_eq!(closes(&acts).len(), 100);
+    assert!(
+        !acts.iter().any(|a| matches!(a, Action::Say(_))),
+        "{acts:?}"
+    );
+    assert_eq!(h.engine.waiting(), (1, MAX_STRANGERS));
+    let _ = more;
     h.data(node2, "HELLO 1 node2\n");
     assert_eq!(h.take_output(node2), "HELLO 1 node1\n");
+    // The count comes at the end of the minute.
+    let acts = h.at(QUIET_WINDOW_MS + 200);
+    assert!(
+        says(
+            &acts,
+            "handshake slots full: 100 more strangers refused in the last minute"
+        ),
+        "{acts:?}"
+    );
 }
 
 fn legacy_pair() -> (Harness, ConnId) {

@@ -10,6 +10,11 @@ use crate::name::{self, NameError};
 /// The protocol version this code speaks, sent in `HELLO`.
 pub const PROTOCOL_VERSION: u32 = 1;
 
+/// The authenticated handshake's version, sent in `CHALLENGE`. Version 1 (the previous
+/// release) had the listener prove first, in `RESPONSE`, to anyone; version 2 has the
+/// connecting node prove first, and is the only one spoken.
+pub const AUTH_VERSION: u32 = 2;
+
 /// Longest verb, in bytes.
 pub const MAX_VERB_LEN: usize = 16;
 
@@ -22,24 +27,28 @@ pub enum Message<'a> {
     Ping { seq: u64 },
     /// Reply echoing a probe's `seq`.
     Pong { seq: u64 },
-    /// Authenticated handshake, step 1 (connecting node): its protocol version, its name
+    /// Authenticated handshake, sent by both sides (the connecting node first, the
+    /// listener in reply): the handshake's version ([`AUTH_VERSION`]), the sender's name
     /// and a fresh random nonce.
     Challenge {
         version: u32,
         name: &'a str,
         nonce: [u8; NONCE_LEN],
     },
-    /// Authenticated handshake, step 2 (listener): its version, its name, its own fresh
-    /// nonce and its proof (an HMAC over both nonces, both names and the direction).
+    /// The previous release's listener's answer to a `CHALLENGE` (handshake version 1):
+    /// its version, name, nonce and proof. Parsed only to tell such a node apart; never
+    /// sent by this release.
     Response {
         version: u32,
         name: &'a str,
         nonce: [u8; NONCE_LEN],
         mac: [u8; MAC_LEN],
     },
-    /// Authenticated handshake, step 3 (connecting node): its proof.
+    /// Authenticated handshake: a side's proof (an HMAC over both nonces, both names and
+    /// the direction), the connecting node's first, the listener's once that checked out.
     Proof { mac: [u8; MAC_LEN] },
-    /// A verb this version does not know (a newer peer's message): callers ignore it.
+    /// A verb this version does not know (a newer peer's message): ignored after the
+    /// handshake, closes the connection before it.
     Unknown { verb: &'a str },
 }
 
