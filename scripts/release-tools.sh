@@ -70,7 +70,8 @@ rt_need_zigbuild() {
 # cargo-auditable has no prebuilt package in the registries reached here: cargo install
 # (34 crates, about 45 s on 2 cores).
 rt_need_auditable() {
-  if [ "$(cargo-auditable --version 2>/dev/null | awk '{print $2}')" != "$CARGO_AUDITABLE_VERSION" ]; then
+  # It has no --version of its own: cargo's list of installed packages says.
+  if ! cargo install --list 2>/dev/null | grep -q "^cargo-auditable v$CARGO_AUDITABLE_VERSION:"; then
     rt_say "installing cargo-auditable $CARGO_AUDITABLE_VERSION (cargo install --locked)"
     cargo install --locked "cargo-auditable@$CARGO_AUDITABLE_VERSION" >&2 ||
       { RT_WHY="cargo install cargo-auditable@$CARGO_AUDITABLE_VERSION failed"; return 1; }
