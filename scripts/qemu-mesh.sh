@@ -78,7 +78,7 @@ native_version=$("$native" --version)
 # --- helpers ---------------------------------------------------------------------------
 work=$(mktemp -d)
 pids=()
-# shellcheck disable=SC2329 # run by the EXIT trap
+# shellcheck disable=SC2317,SC2329 # run by the EXIT trap
 cleanup() {
   for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
   wait 2>/dev/null

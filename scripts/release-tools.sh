@@ -7,6 +7,7 @@
 # place for it); release binaries are built with NIGHTLY below, because they need the
 # standard library built from source (-Z build-std) with panics that abort at once.
 
+# shellcheck disable=SC2034 # read by the scripts that source this file
 # rustc 1.97.0-nightly (e50aa6fba 2026-05-19); `rustup toolchain install` fetches this date.
 NIGHTLY=nightly-2026-05-20
 ZIGLANG_VERSION=0.17.1         # PyPI `ziglang`: zig, the C library (musl 1.2.5) and linker
@@ -90,6 +91,7 @@ rt_need_deny() {
 
 # Everything a release build needs. 0, or 1 with RT_WHY set.
 rt_need_all() {
+  # shellcheck disable=SC2034 # read by the caller
   RT_WHY=""
   rt_need_nightly && rt_need_zig && rt_need_zigbuild && rt_need_auditable
 }

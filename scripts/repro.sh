@@ -30,7 +30,7 @@ if ! rt_need_all; then
 fi
 
 work=$(mktemp -d /tmp/ut-repro.XXXXXX)
-# shellcheck disable=SC2329 # run by the EXIT trap
+# shellcheck disable=SC2317,SC2329 # run by the EXIT trap
 cleanup() { [ "${REPRO_KEEP:-0}" = 1 ] || rm -rf "$work"; }
 trap cleanup EXIT
 
