@@ -47,4 +47,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except BrokenPipeError:  # `dep-list.py FILE | head`
+        sys.exit(0)

@@ -80,7 +80,8 @@ mkdir -p "$out"
 for n in x86_64 aarch64 armv7 mipsel mips riscv64 full-x86_64; do
   cp "$T/cross/uptime-tracker-$n" "$out/uptime-tracker-$n"
   # The embedded dependency list names this version and the HMAC crate it links.
-  python3 scripts/dep-list.py "$out/uptime-tracker-$n" | grep -q "^uptime-tracker $version runtime$" || {
+  deps=$(python3 scripts/dep-list.py "$out/uptime-tracker-$n") || exit 1
+  grep -qx "uptime-tracker $version runtime" <<<"$deps" || {
     echo "release.sh: uptime-tracker-$n has no dependency list naming uptime-tracker $version" >&2
     exit 1
   }
