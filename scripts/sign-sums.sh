@@ -12,6 +12,12 @@
 set -euo pipefail
 dir=${1:?usage: sign-sums.sh DIR [--unsigned]}
 unsigned=${2:-}
+# Key paths as given, from where the script was started (it works inside DIR).
+abs() { case $1 in /* | "") echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
+MINISIGN_SECRET_KEY=$(abs "${MINISIGN_SECRET_KEY:-}")
+MINISIGN_PUBLIC_KEY=$(abs "${MINISIGN_PUBLIC_KEY:-}")
+SSH_SIGNING_KEY=$(abs "${SSH_SIGNING_KEY:-}")
+SSH_ALLOWED_SIGNERS=$(abs "${SSH_ALLOWED_SIGNERS:-}")
 cd "$dir"
 rm -f SHA256SUMS SHA256SUMS.minisig SHA256SUMS.sig
 find . -maxdepth 1 -type f ! -name 'SHA256SUMS*' -printf '%f\n' | LC_ALL=C sort |

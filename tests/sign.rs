@@ -67,11 +67,13 @@ fn minisign_signature_verifies_and_catches_changes() {
         .success()
     );
     let dir = release_dir(tmp.path());
+    // Keys named relative to where the script starts (it works inside the folder).
     let out = run(Command::new("bash")
         .arg(script())
         .arg(&dir)
-        .env("MINISIGN_SECRET_KEY", &secret)
-        .env("MINISIGN_PUBLIC_KEY", &public));
+        .current_dir(tmp.path())
+        .env("MINISIGN_SECRET_KEY", "minisign.key")
+        .env("MINISIGN_PUBLIC_KEY", "minisign.pub"));
     assert!(out.status.success(), "sign-sums.sh failed");
     let sums = fs::read_to_string(dir.join("SHA256SUMS")).unwrap();
     assert_eq!(sums.lines().count(), 2, "{sums}");
