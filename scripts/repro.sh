@@ -10,7 +10,7 @@
 # The source is the working tree's tracked files (uncommitted changes included:
 # `git stash create`), copied with `git archive`. Prints both SHA-256 sums, then
 # "REPRODUCIBLE" (exit 0) or "DIFFERENT" with the first differing bytes (exit 1); exit 3
-# with SKIPPED when a tool cannot be had. About 6 minutes on 2 cores (two builds of std);
+# with SKIPPED when a tool cannot be had. 4 to 8 minutes on 2 cores (two builds of std);
 # not part of .ci/run (RELEASE.md's checklist runs it). The build folders are removed at
 # exit unless REPRO_KEEP=1.
 set -uo pipefail
