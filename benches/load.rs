@@ -978,10 +978,11 @@ impl Sim {
                 return self.out_failed(i, e, now);
             }
             p.out = Out::HelloSent;
-        } else if ev.is_writable() && !c.out.is_empty() {
-            if let Err(e) = c.flush() {
-                return self.out_failed(i, e, now);
-            }
+        } else if ev.is_writable()
+            && !c.out.is_empty()
+            && let Err(e) = c.flush()
+        {
+            return self.out_failed(i, e, now);
         }
         if !(ev.is_readable() || ev.is_read_closed() || ev.is_error()) {
             return;

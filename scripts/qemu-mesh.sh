@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs each router binary built by scripts/cross.sh (target/cross/uptime-tracker-<name>)
+# Runs each router binary built by scripts/cross.sh (T/cross/uptime-tracker-<name>, T being
+# $CARGO_TARGET_DIR when set, else target/)
 # as one node of a 3-node loopback mesh whose two other nodes are native builds of this
 # machine, the foreign CPUs under qemu-user (qemu-<cpu>-static), and checks, per target:
 #   1. `check-config` under qemu accepts the mesh's config (exit 0, "config ok"),
@@ -16,7 +17,7 @@
 #
 # Usage: scripts/qemu-mesh.sh [NAME...]   (default: x86_64 aarch64 armv7 mipsel mips riscv64)
 # Installs qemu-user-static (apt-get) when a qemu is missing. The native nodes run
-# target/release/uptime-tracker (built with `cargo build --release` when missing;
+# T/release/uptime-tracker (built with `cargo build --release` when missing;
 # UPTIME_TRACKER_NATIVE=PATH picks another binary). Nodes listen on 127.0.0.1-3 on ports
 # chosen free at run time; everything started is killed and removed at exit.
 # Exit status: 0 when every target passed, 1 when one FAILED, 3 when none failed but one
@@ -25,12 +26,13 @@ set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
 
 ALL=(x86_64 aarch64 armv7 mipsel mips riscv64)
-CROSS_DIR=${CROSS_DIR:-target/cross}
+T=${CARGO_TARGET_DIR:-target}
+CROSS_DIR=${CROSS_DIR:-$T/cross}
 DEADLINE=${QEMU_MESH_DEADLINE:-30} # seconds for anything that should happen "soon"
 
 qemu_of() {
   case $1 in
-    x86_64) echo "" ;; # this machine's CPU
+    x86_64 | full-x86_64) echo "" ;; # this machine's CPU
     aarch64) echo qemu-aarch64-static ;;
     armv7) echo qemu-arm-static ;;
     mipsel) echo qemu-mipsel-static ;;
@@ -63,7 +65,7 @@ if [ $need_qemu -eq 1 ] && command -v apt-get >/dev/null 2>&1; then
     say "apt-get install qemu-user-static failed; the targets that need it are skipped"
 fi
 
-native=${UPTIME_TRACKER_NATIVE:-target/release/uptime-tracker}
+native=${UPTIME_TRACKER_NATIVE:-$T/release/uptime-tracker}
 if [ -z "${UPTIME_TRACKER_NATIVE:-}" ] && [ ! -x "$native" ]; then
   say "building the native nodes' binary (cargo build --release)"
   cargo build --release >&2 || {
@@ -76,7 +78,7 @@ native_version=$("$native" --version)
 # --- helpers ---------------------------------------------------------------------------
 work=$(mktemp -d)
 pids=()
-# shellcheck disable=SC2329 # run by the EXIT trap
+# shellcheck disable=SC2317,SC2329 # run by the EXIT trap
 cleanup() {
   for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
   wait 2>/dev/null

@@ -1,7 +1,7 @@
 //! The shared secret and the proofs of the authenticated handshake (cargo feature `auth`).
 //!
-//! A node proves it knows the mesh's secret with an HMAC-SHA256 (RustCrypto's `hmac` and
-//! `sha2`; nothing here is hand-written cryptography) over:
+//! A node proves it knows the mesh's secret with an HMAC-SHA256 (the `hmac-sha256` crate:
+//! one dependency-free file; nothing here is hand-written cryptography) over:
 //!
 //! ```text
 //! "uptime-tracker auth 1" 0x00 direction nonce_c nonce_l len(name_c) name_c len(name_l) name_l
@@ -14,15 +14,14 @@
 //! length as one byte (names are at most 64 bytes). Binding the direction means a proof
 //! cannot be reflected back at its sender; binding both nonces, a proof is good for one
 //! connection only; binding both names, it cannot be passed off under another node's name.
-//! Proofs are compared in constant time (`Mac::verify_slice`).
+//! Proofs are compared in constant time (`HMAC::finalize_verify`).
 
 use std::fmt;
 use std::io::Read as _;
 use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
 use std::path::Path;
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use hmac_sha256::HMAC;
 
 use crate::wire::message::{MAC_LEN, NONCE_LEN};
 
@@ -181,12 +180,9 @@ pub struct Transcript<'a> {
     pub name_l: &'a str,
 }
 
-fn keyed(secret: &Secret, dir: Direction, t: &Transcript<'_>) -> Hmac<Sha256> {
-    // HMAC takes keys of any length; `new_from_slice` cannot fail for it.
-    let mut mac = match Hmac::<Sha256>::new_from_slice(&secret.0) {
-        Ok(mac) => mac,
-        Err(_) => unreachable_hmac(),
-    };
+fn keyed(secret: &Secret, dir: Direction, t: &Transcript<'_>) -> HMAC {
+    // HMAC takes keys of any length (a key longer than SHA-256's block is hashed first).
+    let mut mac = HMAC::new(&secret.0);
     mac.update(TAG);
     mac.update(match dir {
         Direction::Connector => b"C",
@@ -196,28 +192,20 @@ fn keyed(secret: &Secret, dir: Direction, t: &Transcript<'_>) -> Hmac<Sha256> {
     mac.update(t.nonce_l);
     for name in [t.name_c, t.name_l] {
         let len = u8::try_from(name.len()).unwrap_or(u8::MAX);
-        mac.update(&[len]);
+        mac.update([len]);
         mac.update(name.as_bytes());
     }
     mac
 }
 
-#[cold]
-fn unreachable_hmac() -> ! {
-    // `Hmac::new_from_slice` only fails for MACs with a fixed key size, which HMAC is not.
-    std::process::abort()
-}
-
 /// The proof `dir`'s side sends for `t`.
 pub fn prove(secret: &Secret, dir: Direction, t: &Transcript<'_>) -> [u8; MAC_LEN] {
-    let mut out = [0u8; MAC_LEN];
-    out.copy_from_slice(&keyed(secret, dir, t).finalize().into_bytes());
-    out
+    keyed(secret, dir, t).finalize()
 }
 
 /// Whether `mac` is `dir`'s proof for `t`, compared in constant time.
 pub fn verify(secret: &Secret, dir: Direction, t: &Transcript<'_>, mac: &[u8; MAC_LEN]) -> bool {
-    keyed(secret, dir, t).verify_slice(mac).is_ok()
+    keyed(secret, dir, t).finalize_verify(mac)
 }
 
 #[cfg(test)]

@@ -458,10 +458,10 @@ impl<T> Wheel<T> {
         } else if let Some(h) = self.head_mut(loc) {
             debug_assert_eq!(*h, index);
             *h = next;
-            if next == NIL {
-                if let Loc::Slot { level, slot } = loc {
-                    self.occupied[usize::from(level) % LEVELS] &= !(1 << (slot % SLOTS as u8));
-                }
+            if next == NIL
+                && let Loc::Slot { level, slot } = loc
+            {
+                self.occupied[usize::from(level) % LEVELS] &= !(1 << (slot % SLOTS as u8));
             }
         }
         if let Some(n) = self.entries.get_mut(next as usize) {

@@ -247,7 +247,7 @@ fn seconds_label(out: &mut String, us: u64) {
     if frac > 0 {
         out.push('.');
         let mut digits = 6;
-        while frac % 10 == 0 {
+        while frac.is_multiple_of(10) {
             frac /= 10;
             digits -= 1;
         }

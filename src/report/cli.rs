@@ -165,10 +165,10 @@ pub fn parse_report_args(args: &[String], now: i64) -> Result<Option<ReportArgs>
     if options.paths.is_empty() {
         return Err("no PATH given (log files or folders)".into());
     }
-    if let (Some(since), Some(until)) = (options.since, options.until) {
-        if since >= until {
-            return Err("--since must be before --until".into());
-        }
+    if let (Some(since), Some(until)) = (options.since, options.until)
+        && since >= until
+    {
+        return Err("--since must be before --until".into());
     }
     Ok(Some(ReportArgs {
         options,
@@ -208,11 +208,11 @@ fn report_main(args: &[String]) -> ExitCode {
             return ExitCode::from(3);
         }
     }
-    if let Some(path) = &parsed.svg {
-        if let Err(e) = write_svg(&report, path) {
-            crate::errln!("uptime-tracker report: {e}");
-            return ExitCode::from(3);
-        }
+    if let Some(path) = &parsed.svg
+        && let Err(e) = write_svg(&report, path)
+    {
+        crate::errln!("uptime-tracker report: {e}");
+        return ExitCode::from(3);
     }
     if report.problems > 0 {
         ExitCode::FAILURE

@@ -160,14 +160,13 @@ impl Node {
     }
 
     fn signal(&mut self, sig: libc::c_int) {
-        if let Some(c) = &mut self.child {
-            if let Ok(None) = c.try_wait() {
-                if let Ok(pid) = libc::pid_t::try_from(c.id()) {
-                    // SAFETY: kill(2) has no memory-safety preconditions; the child is
-                    // not reaped yet, so the pid is still ours.
-                    unsafe { libc::kill(pid, sig) };
-                }
-            }
+        if let Some(c) = &mut self.child
+            && let Ok(None) = c.try_wait()
+            && let Ok(pid) = libc::pid_t::try_from(c.id())
+        {
+            // SAFETY: kill(2) has no memory-safety preconditions; the child is
+            // not reaped yet, so the pid is still ours.
+            unsafe { libc::kill(pid, sig) };
         }
     }
 

@@ -259,11 +259,11 @@ pub fn read_file(
             },
         }
     }
-    if let State::AwaitHeader(at) = state {
-        if sink.wants_more() {
-            problems.report(path, Some(at), LineError::MissingHeader);
-            sink.lost_run();
-        }
+    if let State::AwaitHeader(at) = state
+        && sink.wants_more()
+    {
+        problems.report(path, Some(at), LineError::MissingHeader);
+        sink.lost_run();
     }
     sink.file_end();
     problems.end_file(path);
