@@ -113,6 +113,29 @@ pub fn user_timeout_ms(interval: u64, timeout: u64) -> u64 {
     interval.saturating_add(timeout).max(1000)
 }
 
+/// How this node keeps its links (an experiment's knobs while the policy is measured).
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkPolicy {
+    /// Links kept per peer at all times (1 or 2); each probe goes out on every ready one.
+    pub links: usize,
+    /// Make before break: after a timed-out probe, a second link is dialled beside the first.
+    pub mbb: bool,
+    /// A ready link is abandoned once its oldest unanswered probe is this old (ms); `None`:
+    /// at the first timed-out probe (once ready for a whole timeout).
+    pub stuck_ms: Option<u64>,
+}
+
+impl Default for LinkPolicy {
+    fn default() -> Self {
+        LinkPolicy {
+            links: 1,
+            mbb: false,
+            stuck_ms: None,
+        }
+    }
+}
+
 /// Most distinct probe phases within an interval (see [`Engine::new`]).
 pub const PHASES: usize = 64;
 
@@ -149,8 +172,15 @@ struct Peer {
     addr: SocketAddr,
     /// Our link to it, if one exists (any state).
     link: Option<ConnId>,
+    /// Our second link to it, if one exists (any state): carries a copy of every probe.
+    spare: Option<ConnId>,
+    /// Make before break asked for a second link.
+    want_spare: bool,
     /// Its authenticated inbound connection, if any.
     inbound: Option<ConnId>,
+    /// Its previous authenticated inbound connection, if still open: a peer keeps two
+    /// links to us, each answered.
+    inbound_older: Option<ConnId>,
     /// The class of trouble last reported for it ([`CloseReason::class`]), so a peer
     /// that stays down is reported once; `None` once a handshake succeeded.
     trouble: Option<&'static str>,
@@ -182,7 +212,10 @@ impl Peer {
             name,
             addr,
             link: None,
+            spare: None,
+            want_spare: false,
             inbound: None,
+            inbound_older: None,
             trouble: None,
             inbound_trouble: None,
             legacy,
@@ -274,6 +307,8 @@ pub struct Engine {
     auth: Option<Auth>,
     /// The clocks of the latest event (for a close that [`Engine::wrote`] completes).
     last: Now,
+    /// How links are kept.
+    policy: LinkPolicy,
 }
 
 impl Engine {
@@ -312,6 +347,7 @@ impl Engine {
             hooks: hooks::Hooks::new(cfg.on_change.as_ref().map(|h| h.timeout_ms)),
             auth: None,
             last: now,
+            policy: LinkPolicy::default(),
         };
         let peers: Vec<usize> = engine.peer_indices().collect();
         for peer in peers {
@@ -344,6 +380,12 @@ impl Engine {
     #[cfg(feature = "auth")]
     pub fn set_auth(&mut self, secret: crate::auth::Secret, nonces: NonceSource) {
         self.auth = Some(Auth { secret, nonces });
+    }
+
+    /// Sets how links are kept (experiments).
+    #[doc(hidden)]
+    pub fn set_policy(&mut self, policy: LinkPolicy) {
+        self.policy = policy;
     }
 
     /// Whether handshakes are authenticated.
@@ -420,11 +462,51 @@ impl Engine {
 
     /// The state of our link to `peer`, `None` when there is none.
     pub fn link_state(&self, peer: PeerId) -> Option<LinkState> {
-        let id = self.peers.get(peer.0)?.link?;
-        match self.conns.get(id)?.role {
-            Role::Out { state, .. } => Some(state),
-            Role::In { .. } => None,
-        }
+        let p = self.peers.get(peer.0)?;
+        [p.link, p.spare]
+            .into_iter()
+            .flatten()
+            .filter_map(|id| match self.conns.get(id)?.role {
+                Role::Out { state, .. } => Some(state),
+                Role::In { .. } => None,
+            })
+            .max_by_key(|&s| s as u8)
+    }
+
+    /// `peer`'s links (first, second), each if it exists.
+    fn links(&self, peer: usize) -> [Option<ConnId>; 2] {
+        self.peers
+            .get(peer)
+            .map_or([None, None], |p| [p.link, p.spare])
+    }
+
+    /// `peer`'s ready links.
+    fn ready_links(&self, peer: usize) -> Vec<ConnId> {
+        self.links(peer)
+            .into_iter()
+            .flatten()
+            .filter(|&id| {
+                matches!(
+                    self.role(id),
+                    Some(Role::Out {
+                        state: LinkState::Ready,
+                        ..
+                    })
+                )
+            })
+            .collect()
+    }
+
+    /// Whether ready link `id` has had a probe unanswered on it for the policy's bound.
+    fn stuck(&self, id: ConnId, now: Now) -> bool {
+        let Some(bound) = self.policy.stuck_ms else {
+            return false;
+        };
+        self.conns.get(id).is_some_and(|c| {
+            c.awaiting
+                .front()
+                .is_some_and(|&(_, at)| now.mono.saturating_sub(at) >= bound)
+        })
     }
 
     /// Number of open connections (both directions).
@@ -803,6 +885,16 @@ impl Engine {
                 },
                 Input::Pong(seq),
             ) => {
+                if let Some(c) = self.conns.get_mut(conn) {
+                    // Replies come in order: everything before `seq` was answered too
+                    // (or was never written here).
+                    while let Some(&(s, _)) = c.awaiting.front() {
+                        c.awaiting.pop_front();
+                        if s == seq {
+                            break;
+                        }
+                    }
+                }
                 self.replied(peer, seq, now);
             }
             (
@@ -887,6 +979,7 @@ impl Engine {
         if let Some(t) = c.timer.take() {
             self.wheel.cancel(t);
         }
+        c.ready_at = now.mono;
         if let Some(p) = self.peers.get_mut(peer) {
             let first = !p.ever_connected;
             p.ever_connected = true;
@@ -958,40 +1051,45 @@ impl Engine {
         if let Some(p) = self.peers.get_mut(peer) {
             p.inbound_trouble = None;
         }
-        // The peer reconnected: its older connection is dead from its side.
-        let older = self
-            .peers
-            .get_mut(peer)
-            .and_then(|p| p.inbound.replace(conn));
-        if let Some(older) = older
-            && older != conn
+        // A peer keeps two links to us: a third connection means it redialled, and
+        // the oldest is dead from its side.
+        let oldest = self.peers.get_mut(peer).and_then(|p| {
+            let older = p.inbound.replace(conn).filter(|&c| c != conn)?;
+            p.inbound_older.replace(older)
+        });
+        if let Some(oldest) = oldest
+            && oldest != conn
         {
-            self.close(older, CloseReason::Replaced, now);
+            self.close(oldest, CloseReason::Replaced, now);
         }
         // A fresh handshake proves the peer reachable: if our link to it is down or its
         // probes are going unanswered, redial now instead of at the next round.
-        let link = self.peers.get(peer).and_then(|p| p.link);
-        let link_state = link
-            .and_then(|id| self.conns.get(id))
-            .map(|c| c.role)
-            .and_then(|r| match r {
-                Role::Out { state, .. } => Some(state),
-                Role::In { .. } => None,
-            });
         // A link made since the peer's last miss is fresh: leave it (both sides
         // redialling on each other's new handshakes would knock each other's fresh
         // links down in turn).
-        let stale = self
-            .peers
-            .get(peer)
-            .is_some_and(|p| p.missed_at.is_some_and(|m| p.ready_at <= m));
-        match (link, link_state) {
-            (None, _) => self.connect(peer, now),
-            (Some(id), Some(LinkState::Ready)) if stale => {
+        let missed_at = self.peers.get(peer).and_then(|p| p.missed_at);
+        let links = self.links(peer);
+        if links.iter().all(Option::is_none) {
+            return self.connect(peer, now);
+        }
+        for id in links.into_iter().flatten() {
+            let stale = self.conns.get(id).is_some_and(|c| {
+                matches!(
+                    c.role,
+                    Role::Out {
+                        state: LinkState::Ready,
+                        ..
+                    }
+                ) && missed_at.is_some_and(|m| c.ready_at <= m)
+                    && (self.policy.stuck_ms.is_none()
+                        || c.awaiting
+                            .front()
+                            .is_some_and(|&(_, at)| now.mono.saturating_sub(at) >= self.timeout))
+            });
+            if stale {
                 self.close(id, CloseReason::ProbeTimeout, now);
                 self.connect(peer, now);
             }
-            _ => {}
         }
     }
 
@@ -1197,6 +1295,10 @@ impl Engine {
         let Some(c) = self.conns.get_mut(conn) else {
             return;
         };
+        if c.awaiting.len() >= crate::tracker::MAX_OUTSTANDING {
+            c.awaiting.pop_front();
+        }
+        c.awaiting.push_back((seq, now.mono));
         let (Some(legacy), Role::Out { peer, .. }) = (c.legacy.as_mut(), c.role) else {
             return self.send_message(conn, Message::Ping { seq }, now);
         };
@@ -1233,6 +1335,7 @@ impl Engine {
             let Some(seq) = legacy.seqs.pop_front() else {
                 return self.close(conn, CloseReason::Unexpected, now);
             };
+            c.awaiting.pop_front();
             self.replied(peer, seq, now);
         }
         // The responses before the garbage counted; the garbage ends the link.
@@ -1358,19 +1461,24 @@ impl Engine {
                 // before it was ready (sent on it late, once ready) had no fair chance
                 // on it, and abandoning a fresh link for that redials in a loop after a
                 // heal while such probes expire one by one.
-                let link = self
-                    .peers
-                    .get(peer)
-                    .filter(|p| now.mono.saturating_sub(p.ready_at) >= self.timeout)
-                    .and_then(|p| p.link);
-                if let Some(id) = link
-                    && let Some(Role::Out {
-                        state: LinkState::Ready,
-                        ..
-                    }) = self.role(id)
+                if self.policy.mbb
+                    && let Some(p) = self.peers.get_mut(peer)
                 {
-                    self.close(id, CloseReason::ProbeTimeout, now);
-                    self.connect(peer, now);
+                    p.want_spare = true;
+                }
+                match self.policy.stuck_ms {
+                    None => {
+                        for id in self.ready_links(peer) {
+                            let old = self.conns.get(id).is_some_and(|c| {
+                                now.mono.saturating_sub(c.ready_at) >= self.timeout
+                            });
+                            if old {
+                                self.close(id, CloseReason::ProbeTimeout, now);
+                                self.connect(peer, now);
+                            }
+                        }
+                    }
+                    Some(_) => self.tend_links(peer, now),
                 }
             }
             Timer::Connect(conn) => {
@@ -1417,17 +1525,32 @@ impl Engine {
         if let Some(p) = self.peers.get_mut(peer) {
             p.stats.started += 1;
         }
-        match self.peers.get(peer).and_then(|p| p.link) {
-            None => self.connect(peer, now),
-            Some(id) => {
-                if let Some(Role::Out {
-                    state: LinkState::Ready,
-                    ..
-                }) = self.role(id)
-                {
-                    self.send_probe(id, peer, seq, now);
-                }
+        self.tend_links(peer, now);
+        for id in self.ready_links(peer) {
+            self.send_probe(id, peer, seq, now);
+        }
+    }
+
+    /// Abandons `peer`'s stuck links and dials the links it should have.
+    fn tend_links(&mut self, peer: usize, now: Now) {
+        for id in self.ready_links(peer) {
+            if self.stuck(id, now) {
+                self.close(id, CloseReason::ProbeTimeout, now);
             }
+        }
+        let Some(p) = self.peers.get(peer) else {
+            return;
+        };
+        let want = if p.legacy {
+            1
+        } else if p.want_spare {
+            2
+        } else {
+            self.policy.links.clamp(1, 2)
+        };
+        let have = usize::from(p.link.is_some()) + usize::from(p.spare.is_some());
+        for _ in have..want {
+            self.connect(peer, now);
         }
     }
 
@@ -1447,7 +1570,15 @@ impl Engine {
             c.timer = Some(timer);
         }
         if let Some(p) = self.peers.get_mut(peer) {
-            p.link = Some(conn);
+            if p.link.is_none() {
+                p.link = Some(conn);
+            } else {
+                if let Some(old) = p.spare.replace(conn) {
+                    // Never more than two: the oldest spare goes.
+                    self.actions.push_back(Action::Connect { conn, addr });
+                    return self.close(old, CloseReason::Replaced, now);
+                }
+            }
         }
         self.actions.push_back(Action::Connect { conn, addr });
     }
@@ -1466,11 +1597,25 @@ impl Engine {
         self.closes.count(reason);
         match c.role {
             Role::Out { peer, state } => {
-                if let Some(p) = self.peers.get_mut(peer)
-                    && p.link == Some(conn)
-                {
-                    p.link = None;
+                let mut other = None;
+                if let Some(p) = self.peers.get_mut(peer) {
+                    if p.link == Some(conn) {
+                        p.link = p.spare.take();
+                    } else if p.spare == Some(conn) {
+                        p.spare = None;
+                    }
+                    other = p.link;
                 }
+                // Another ready link still carries the probes: they keep their deadlines.
+                let covered = other.is_some_and(|id| {
+                    matches!(
+                        self.conns.get(id).map(|c| c.role),
+                        Some(Role::Out {
+                            state: LinkState::Ready,
+                            ..
+                        })
+                    )
+                });
                 if reason == CloseReason::Done {
                     // An old node's link whose response ran to the end of the connection:
                     // its probes are redialled with the link, nothing failed.
@@ -1510,10 +1655,14 @@ impl Engine {
                     return;
                 }
                 self.report_trouble(peer, reason, state);
-                if !matches!(
-                    reason,
-                    CloseReason::ProbeTimeout | CloseReason::HandshakeTimeout
-                ) {
+                if !covered
+                    && !matches!(
+                        reason,
+                        CloseReason::ProbeTimeout
+                            | CloseReason::HandshakeTimeout
+                            | CloseReason::Replaced
+                    )
+                {
                     self.fail_probes(peer, now);
                 }
             }
@@ -1547,10 +1696,12 @@ impl Engine {
             Role::In {
                 peer: Some(peer), ..
             } => {
-                if let Some(p) = self.peers.get_mut(peer)
-                    && p.inbound == Some(conn)
-                {
-                    p.inbound = None;
+                if let Some(p) = self.peers.get_mut(peer) {
+                    if p.inbound == Some(conn) {
+                        p.inbound = p.inbound_older.take();
+                    } else if p.inbound_older == Some(conn) {
+                        p.inbound_older = None;
+                    }
                 }
                 // A peer closing its own connection is routine (it restarted or
                 // redialled); anything else is worth a line.

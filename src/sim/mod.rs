@@ -32,6 +32,15 @@ use journal::MemJournal;
 use queue::Queue;
 use rng::Rng;
 
+/// An experiment's knob from `UT_EXP` (`name=value,...`).
+fn exp(name: &str) -> Option<u64> {
+    let v = std::env::var("UT_EXP").ok()?;
+    v.split(',')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == name)
+        .and_then(|(_, v)| v.parse().ok())
+}
+
 /// What to simulate besides the mesh's own config.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -125,6 +134,18 @@ pub fn run(cfg: &Config, opts: &Options) -> Outcome {
         starts: world.nodes.iter().map(|n| n.starts.as_slice()).collect(),
         disturbances: &world.disturbances,
     };
+    if exp("debug").is_some() {
+        let (mut st, mut to) = (0, 0);
+        for n in &world.nodes {
+            if let Some(e) = n.engine.as_ref() {
+                for p in e.peers() {
+                    st += p.stats.started;
+                    to += p.stats.timed_out;
+                }
+            }
+        }
+        eprintln!("probes {st} timed out {to} ({:.2}%)", to as f64 * 100.0 / st.max(1) as f64);
+    }
     let mut report = check::check(&facts);
     for node in &world.nodes {
         for (name, text) in &node.journal.files {
@@ -202,9 +223,15 @@ struct Seg {
     kind: SegKind,
     /// When it was first sent.
     sent: u64,
-    /// Transmissions lost so far.
+    /// When its latest transmission left.
+    tx: u64,
+    /// Transmissions lost so far ([`GIVE_UP`]: the kernel gives the connection up when
+    /// it is due).
     attempts: u32,
 }
+
+/// A segment's `attempts` once its sender's kernel will give up at its next due time.
+const GIVE_UP: u32 = u32::MAX;
 
 /// The segments of one direction of a connection, in order. A direction rarely holds
 /// more than one (a probe or its reply in flight), so the head is kept inline: sending
@@ -327,6 +354,9 @@ struct World {
     disturbances: HashMap<usize, Vec<(u64, u64)>>,
     user_timeout: u64,
     timeout: u64,
+    /// Linux's `TCP_THIN_LINEAR_TIMEOUTS` on every socket: a thin stream's first 6
+    /// retransmissions wait one RTO each, without backoff.
+    thin_linear: bool,
 }
 
 impl World {
@@ -394,8 +424,9 @@ impl World {
             faults,
             active: Vec::new(),
             disturbances: HashMap::new(),
-            user_timeout: mesh::user_timeout_ms(cfg.interval_ms, cfg.timeout_ms),
+            user_timeout: exp("uto").unwrap_or(mesh::user_timeout_ms(cfg.interval_ms, cfg.timeout_ms)),
             timeout: cfg.timeout_ms,
+            thin_linear: exp("thin") == Some(1),
         }
     }
 
@@ -474,6 +505,11 @@ impl World {
                 }),
             );
         }
+        engine.set_policy(mesh::LinkPolicy {
+            links: exp("links").unwrap_or(1) as usize,
+            mbb: exp("mbb") == Some(1),
+            stuck_ms: exp("stuck"),
+        });
         n.engine = Some(engine);
         n.frozen = false;
         self.settle(node);
@@ -712,6 +748,7 @@ impl World {
         q.push_back(Seg {
             kind,
             sent: now,
+            tx: now,
             attempts: 0,
         });
         if !c.scheduled[end] {
@@ -719,6 +756,26 @@ impl World {
             let at = now + self.latency();
             self.push(at, What::Deliver { conn: sc, dir: end });
         }
+    }
+
+    /// The retransmission timeout after `attempts` losses of one segment. A SYN or
+    /// SYN-ACK: 1 s (Linux's `TCP_TIMEOUT_INIT`), doubled each time. Data: Linux's RTO,
+    /// `srtt + max(4 × mdev, 200 ms)` (RFC 6298 with `TCP_RTO_MIN`), with the path's mean
+    /// round trip as `srtt` and the mean deviation of a sum of two uniform latencies as
+    /// `mdev`; doubled each time (exponential backoff), up to `TCP_RTO_MAX`.
+    fn rto(&self, data: bool, attempts: u32) -> u64 {
+        if !data {
+            return (1000u64 << attempts.min(9)).min(120_000);
+        }
+        let (lo, hi) = self.opts.latency;
+        let base = (lo + hi) + (4 * (hi - lo) / 3).max(200);
+        let shift = match exp("thin") {
+            Some(1) => attempts.saturating_sub(5),
+            Some(0) => attempts,
+            Some(k) => attempts.saturating_sub(k as u32 - 1),
+            None => attempts.saturating_sub(1),
+        };
+        (base << shift.min(12)).min(120_000)
     }
 
     fn latency(&mut self) -> u64 {
@@ -770,12 +827,14 @@ impl World {
         };
         let path = self.path(from.node, to.node);
         let lost = path == Some(true) && self.rng.chance(self.opts.loss);
-        if path == Some(false) || lost {
+        if exp("debug") == Some(2) {
+            let k = match &seg.kind { SegKind::Data(b) => String::from_utf8_lossy(b.as_slice()).replace('\n', ";"), k => format!("{k:?}") };
+            eprintln!("{now} c{sc} d{dir} {}->{} sent {} tx {} att {} lost {lost} {k}", from.node, to.node, seg.sent, seg.tx, seg.attempts);
+        }
+        if seg.attempts == GIVE_UP || path == Some(false) || lost {
             // Retransmit with backoff; give up as the kernel would.
-            let gives_up = match seg.kind {
-                SegKind::Data(_) | SegKind::Fin => now - seg.sent >= self.user_timeout,
-                _ => seg.attempts >= 6,
-            };
+            let data = matches!(seg.kind, SegKind::Data(_) | SegKind::Fin);
+            let gives_up = seg.attempts == GIVE_UP || (!data && seg.attempts >= 6);
             if gives_up {
                 if let Some(c) = self.conns.get_mut(sc) {
                     c.queues[dir].clear();
@@ -800,28 +859,53 @@ impl World {
                 }
                 return;
             }
-            let base = if matches!(seg.kind, SegKind::Syn | SegKind::SynAck) {
-                1000
-            } else {
-                200
-            };
-            let wait = (base << seg.attempts.min(9)).min(60_000);
-            // A lost segment is a delay from when it was sent until its retransmission at
-            // the earliest, whether or not that ever arrives (its connection may be closed
-            // first, and what queues behind it waits as long).
-            if (now + wait).saturating_sub(seg.sent) * 2 > self.timeout {
-                self.disturb(from.node, to.node, seg.sent, now + wait);
+            // Linux collapses the small segments queued behind a retransmitted one into it
+            // (`tcp_retrans_try_collapse`): after a stall, what waited arrives at once,
+            // in one segment, not one segment and one loss chance each.
+            if let SegKind::Data(bytes) = &mut seg.kind
+                && let Some(c) = self.conns.get_mut(sc)
+            {
+                let mut joined = bytes.as_slice().to_vec();
+                while let Some(SegKind::Data(next)) = c.queues[dir].head.as_ref().map(|s| &s.kind)
+                {
+                    joined.extend_from_slice(next.as_slice());
+                    c.queues[dir].pop_front();
+                }
+                if joined.len() != bytes.as_slice().len() {
+                    *bytes = Bytes::new(&joined);
+                }
             }
-            seg.attempts += 1;
+            // The retransmission leaves one RTO (backed off) after the transmission that
+            // was lost, and takes a path's latency like any segment. With data still
+            // unacknowledged at TCP_USER_TIMEOUT, the kernel gives up then instead.
+            let next_tx = seg.tx + self.rto(data, seg.attempts);
+            let at = if data && next_tx >= seg.sent + self.user_timeout {
+                seg.attempts = GIVE_UP;
+                (seg.sent + self.user_timeout).max(now)
+            } else {
+                seg.attempts += 1;
+                seg.tx = next_tx;
+                (next_tx + self.latency()).max(now)
+            };
+            // A lost segment is a delay from when it was sent until its retransmission
+            // arrives, whether or not it ever does (its connection may be closed first, and
+            // what queues behind it waits as long).
+            if at.saturating_sub(seg.sent) * 2 > self.timeout {
+                self.disturb(from.node, to.node, seg.sent, at);
+            }
             if let Some(c) = self.conns.get_mut(sc) {
                 c.queues[dir].push_front(seg);
                 c.scheduled[dir] = true;
             }
-            self.push(now + wait, What::Deliver { conn: sc, dir });
+            self.push(at, What::Deliver { conn: sc, dir });
             return;
         }
         let more = self.conns.get_mut(sc).is_some_and(|c| {
             c.scheduled[dir] = !c.queues[dir].is_empty();
+            // The next segment goes out now that the one before it is through.
+            if let Some(next) = c.queues[dir].head.as_mut() {
+                next.tx = now;
+            }
             c.scheduled[dir]
         });
         if more {
@@ -886,6 +970,7 @@ impl World {
                 c.queues[back].push_back(Seg {
                     kind: SegKind::Rst,
                     sent: now,
+                    tx: now,
                     attempts: 0,
                 });
                 if !c.scheduled[back] {
@@ -1190,6 +1275,7 @@ mod tests {
         let seg = |sent: u64| Seg {
             kind: SegKind::Data(Bytes::new(&sent.to_le_bytes())),
             sent,
+            tx: sent,
             attempts: 0,
         };
         let key = |s: Option<Seg>| s.map(|s| (s.sent, s.kind));
