@@ -85,7 +85,8 @@ pub(crate) struct Conn {
     /// (seq, when written, monotonic ms). Replies come back in order on one stream, so
     /// the front says how long the link has been stuck.
     pub(crate) awaiting: std::collections::VecDeque<(u64, u64)>,
-    /// Our link: when its handshake completed (monotonic ms).
+    /// Our link: when its handshake completed; an accepted connection: when it last
+    /// proved itself or brought a `PING` (monotonic ms).
     pub(crate) ready_at: u64,
 }
 

@@ -106,35 +106,36 @@ pub const HANDSHAKE_TIMEOUT_MS: u64 = 5_000;
 /// within it).
 pub const DAY_CHECK_MS: u64 = 60_000;
 /// `TCP_USER_TIMEOUT` for every mesh socket: how long the kernel may hold unacknowledged
-/// data before it gives the connection up. The engine abandons a slow link sooner (a probe
-/// timeout); this bounds what is left to the kernel, e.g. an accepted connection whose
-/// prober vanished.
+/// data before it gives the connection up. Longer than the engine's own bound for a stuck
+/// link ([`stuck_ms`], checked once per round): a loss that TCP is still repairing must not
+/// cost the connection (and with it the probes on it) before the engine decides. Bounds
+/// what is left to the kernel, e.g. an accepted connection whose prober vanished.
 pub fn user_timeout_ms(interval: u64, timeout: u64) -> u64 {
-    interval.saturating_add(timeout).max(1000)
+    stuck_ms(timeout)
+        .saturating_add(interval)
+        .saturating_add(timeout)
 }
 
-/// How this node keeps its links (an experiment's knobs while the policy is measured).
-#[doc(hidden)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LinkPolicy {
-    /// Links kept per peer at all times (1 or 2); each probe goes out on every ready one.
-    pub links: usize,
-    /// Make before break: after a timed-out probe, a second link is dialled beside the first.
-    pub mbb: bool,
-    /// A ready link is abandoned once its oldest unanswered probe is this old (ms); `None`:
-    /// at the first timed-out probe (once ready for a whole timeout).
-    pub stuck_ms: Option<u64>,
+/// How long a ready link may leave a probe unanswered before it is abandoned and
+/// redialled: `max(3 × timeout, 1 s)`. TCP repairs a lost segment after one RTO (at least
+/// 200 ms on Linux; the first retransmission, a tail loss probe, without backoff), then
+/// backs off: a segment lost three times in a row arrives 4 RTOs (800 ms or more) late,
+/// and its next retransmission would be 8 RTOs late. A link stuck that long is worth less
+/// than a redial, which itself costs a second when its SYN is lost (the 1 s floor). Any
+/// sooner, random loss tears links down and the probes queued on them start over on a
+/// redial that loss makes slow (docs/protocol.md, "Links under loss").
+pub fn stuck_ms(timeout: u64) -> u64 {
+    timeout.saturating_mul(3).max(1000)
 }
 
-impl Default for LinkPolicy {
-    fn default() -> Self {
-        LinkPolicy {
-            links: 1,
-            mbb: false,
-            stuck_ms: None,
-        }
-    }
-}
+/// Links this node keeps to each peer (a node of the earlier tool gets one): every probe
+/// goes out on each ready one and the first reply counts, so a loss that stalls one TCP
+/// stream (head-of-line blocking behind a retransmission) rarely stalls both.
+pub const LINKS_PER_PEER: usize = 2;
+
+/// Closes in a row of our older link right after the second came up that make a peer an
+/// earlier version (one link for it).
+const REPLACED_SINGLE: u8 = 3;
 
 /// Most distinct probe phases within an interval (see [`Engine::new`]).
 pub const PHASES: usize = 64;
@@ -174,8 +175,11 @@ struct Peer {
     link: Option<ConnId>,
     /// Our second link to it, if one exists (any state): carries a copy of every probe.
     spare: Option<ConnId>,
-    /// Make before break asked for a second link.
-    want_spare: bool,
+    /// It closes our older link when the second one arrives (a version that answers one
+    /// connection per peer): it gets one link.
+    single: bool,
+    /// Times in a row it closed one of our links right after the other came up.
+    replaced: u8,
     /// Its authenticated inbound connection, if any.
     inbound: Option<ConnId>,
     /// Its previous authenticated inbound connection, if still open: a peer keeps two
@@ -192,8 +196,6 @@ struct Peer {
     legacy: bool,
     /// Whether a link to it ever completed a handshake.
     ever_connected: bool,
-    /// When our current link to it completed its handshake (monotonic ms).
-    ready_at: u64,
     /// When a probe to it last counted as a miss.
     missed_at: Option<u64>,
     /// Its counters, for metrics and `status`.
@@ -213,14 +215,14 @@ impl Peer {
             addr,
             link: None,
             spare: None,
-            want_spare: false,
+            single: false,
+            replaced: 0,
             inbound: None,
             inbound_older: None,
             trouble: None,
             inbound_trouble: None,
             legacy,
             ever_connected: false,
-            ready_at: 0,
             missed_at: None,
             stats: PeerStats::new(wall),
             active: true,
@@ -307,8 +309,8 @@ pub struct Engine {
     auth: Option<Auth>,
     /// The clocks of the latest event (for a close that [`Engine::wrote`] completes).
     last: Now,
-    /// How links are kept.
-    policy: LinkPolicy,
+    /// Links kept per peer ([`LINKS_PER_PEER`]).
+    links_per_peer: usize,
 }
 
 impl Engine {
@@ -347,8 +349,9 @@ impl Engine {
             hooks: hooks::Hooks::new(cfg.on_change.as_ref().map(|h| h.timeout_ms)),
             auth: None,
             last: now,
-            policy: LinkPolicy::default(),
+            links_per_peer: LINKS_PER_PEER,
         };
+        // The second link follows at each peer's first turn.
         let peers: Vec<usize> = engine.peer_indices().collect();
         for peer in peers {
             engine.connect(peer, now);
@@ -382,10 +385,11 @@ impl Engine {
         self.auth = Some(Auth { secret, nonces });
     }
 
-    /// Sets how links are kept (experiments).
+    /// Keeps `n` links (1 or 2) per peer instead of [`LINKS_PER_PEER`], from the next
+    /// turns on: for tests and fuzzing of the one-link rules.
     #[doc(hidden)]
-    pub fn set_policy(&mut self, policy: LinkPolicy) {
-        self.policy = policy;
+    pub fn set_links_per_peer(&mut self, n: usize) {
+        self.links_per_peer = n.clamp(1, LINKS_PER_PEER);
     }
 
     /// Whether handshakes are authenticated.
@@ -497,16 +501,12 @@ impl Engine {
             .collect()
     }
 
-    /// Whether ready link `id` has had a probe unanswered on it for the policy's bound.
-    fn stuck(&self, id: ConnId, now: Now) -> bool {
-        let Some(bound) = self.policy.stuck_ms else {
-            return false;
-        };
-        self.conns.get(id).is_some_and(|c| {
-            c.awaiting
-                .front()
-                .is_some_and(|&(_, at)| now.mono.saturating_sub(at) >= bound)
-        })
+    /// How long link `id` has left its oldest unanswered probe unanswered (0: none).
+    fn stalled(&self, id: ConnId, now: Now) -> u64 {
+        self.conns
+            .get(id)
+            .and_then(|c| c.awaiting.front())
+            .map_or(0, |&(_, at)| now.mono.saturating_sub(at))
     }
 
     /// Number of open connections (both directions).
@@ -941,6 +941,9 @@ impl Engine {
                 Input::Proof(mac),
             ) => self.on_proof(conn, from, &mac, now),
             (Role::In { peer: Some(_), .. }, Input::Ping(seq)) => {
+                if let Some(c) = self.conns.get_mut(conn) {
+                    c.ready_at = now.mono;
+                }
                 self.send_message(conn, Message::Pong { seq }, now)
             }
             (_, _) => self.close(conn, CloseReason::Unexpected, now),
@@ -983,7 +986,6 @@ impl Engine {
         if let Some(p) = self.peers.get_mut(peer) {
             let first = !p.ever_connected;
             p.ever_connected = true;
-            p.ready_at = now.mono;
             if p.trouble.take().is_some() || first {
                 let msg = format!("peer {}: connected", p.name);
                 self.say(msg);
@@ -1051,42 +1053,54 @@ impl Engine {
         if let Some(p) = self.peers.get_mut(peer) {
             p.inbound_trouble = None;
         }
-        // A peer keeps two links to us: a third connection means it redialled, and
-        // the oldest is dead from its side.
-        let oldest = self.peers.get_mut(peer).and_then(|p| {
-            let older = p.inbound.replace(conn).filter(|&c| c != conn)?;
-            p.inbound_older.replace(older)
-        });
-        if let Some(oldest) = oldest
-            && oldest != conn
+        if let Some(c) = self.conns.get_mut(conn) {
+            c.ready_at = now.mono;
+        }
+        // A peer keeps two links to us: a third connection means it redialled one, and
+        // the one it abandoned is the one it stopped probing on (its close may still be
+        // on the way, or lost).
+        let heard = |id: Option<ConnId>| {
+            id.and_then(|id| self.conns.get(id))
+                .map_or(0, |c| c.ready_at)
+        };
+        let (newer, older) = self
+            .peers
+            .get(peer)
+            .map_or((None, None), |p| (p.inbound, p.inbound_older));
+        let dead = match (newer, older) {
+            (Some(n), Some(o)) if n != conn && o != conn => {
+                Some(if heard(Some(n)) < heard(Some(o)) {
+                    n
+                } else {
+                    o
+                })
+            }
+            _ => None,
+        };
+        if let Some(dead) = dead {
+            self.close(dead, CloseReason::Replaced, now);
+        }
+        if let Some(p) = self.peers.get_mut(peer)
+            && p.inbound != Some(conn)
         {
-            self.close(oldest, CloseReason::Replaced, now);
+            p.inbound_older = p.inbound.replace(conn);
         }
         // A fresh handshake proves the peer reachable: if our link to it is down or its
         // probes are going unanswered, redial now instead of at the next round.
-        // A link made since the peer's last miss is fresh: leave it (both sides
-        // redialling on each other's new handshakes would knock each other's fresh
-        // links down in turn).
+        // Only a link with a probe overdue on it is stale; one made since the peer's
+        // last miss is fresh: leave it (both sides redialling on each other's new
+        // handshakes would knock each other's fresh links down in turn).
         let missed_at = self.peers.get(peer).and_then(|p| p.missed_at);
         let links = self.links(peer);
         if links.iter().all(Option::is_none) {
             return self.connect(peer, now);
         }
-        for id in links.into_iter().flatten() {
-            let stale = self.conns.get(id).is_some_and(|c| {
-                matches!(
-                    c.role,
-                    Role::Out {
-                        state: LinkState::Ready,
-                        ..
-                    }
-                ) && missed_at.is_some_and(|m| c.ready_at <= m)
-                    && (self.policy.stuck_ms.is_none()
-                        || c.awaiting
-                            .front()
-                            .is_some_and(|&(_, at)| now.mono.saturating_sub(at) >= self.timeout))
-            });
-            if stale {
+        for id in self.ready_links(peer) {
+            let fresh = self
+                .conns
+                .get(id)
+                .is_none_or(|c| missed_at.is_none_or(|m| c.ready_at > m));
+            if !fresh && self.stalled(id, now) >= self.timeout {
                 self.close(id, CloseReason::ProbeTimeout, now);
                 self.connect(peer, now);
             }
@@ -1454,32 +1468,9 @@ impl Engine {
                 if let Some(change) = change {
                     self.log_change(change, now);
                 }
-                // A ready link whose probe went unanswered is abandoned and redialled:
-                // TCP would otherwise hold our probes in its retransmit queue, backing
-                // off, long after the path is back. The other probes on it keep their
-                // own deadlines. Only a link ready for a whole timeout: a probe started
-                // before it was ready (sent on it late, once ready) had no fair chance
-                // on it, and abandoning a fresh link for that redials in a loop after a
-                // heal while such probes expire one by one.
-                if self.policy.mbb
-                    && let Some(p) = self.peers.get_mut(peer)
-                {
-                    p.want_spare = true;
-                }
-                match self.policy.stuck_ms {
-                    None => {
-                        for id in self.ready_links(peer) {
-                            let old = self.conns.get(id).is_some_and(|c| {
-                                now.mono.saturating_sub(c.ready_at) >= self.timeout
-                            });
-                            if old {
-                                self.close(id, CloseReason::ProbeTimeout, now);
-                                self.connect(peer, now);
-                            }
-                        }
-                    }
-                    Some(_) => self.tend_links(peer, now),
-                }
+                // The links stay: TCP is probably repairing a loss on them, and the
+                // probes queued behind it arrive with the repair. A link stuck too long
+                // is abandoned at the peer's next turn (`tend_links`).
             }
             Timer::Connect(conn) => {
                 if let Some(c) = self.conns.get_mut(conn) {
@@ -1531,22 +1522,34 @@ impl Engine {
         }
     }
 
-    /// Abandons `peer`'s stuck links and dials the links it should have.
+    /// Abandons `peer`'s stuck links (a probe unanswered on it for [`stuck_ms`]: TCP
+    /// would otherwise hold our probes in its backed-off retransmit queue long after the
+    /// path is back) and dials the links it should have.
     fn tend_links(&mut self, peer: usize, now: Now) {
-        for id in self.ready_links(peer) {
-            if self.stuck(id, now) {
+        let bound = stuck_ms(self.timeout);
+        let ready = self.ready_links(peer);
+        for &id in &ready {
+            if self.stalled(id, now) >= bound {
                 self.close(id, CloseReason::ProbeTimeout, now);
             }
+        }
+        // Both links lived side by side for a while: the peer keeps two.
+        let settled = ready.len() == 2
+            && ready.iter().all(|&id| {
+                self.conns.get(id).is_some_and(|c| {
+                    now.mono.saturating_sub(c.ready_at) > self.timeout.saturating_mul(2)
+                })
+            });
+        if settled && let Some(p) = self.peers.get_mut(peer) {
+            p.replaced = 0;
         }
         let Some(p) = self.peers.get(peer) else {
             return;
         };
-        let want = if p.legacy {
+        let want = if p.legacy || p.single {
             1
-        } else if p.want_spare {
-            2
         } else {
-            self.policy.links.clamp(1, 2)
+            self.links_per_peer
         };
         let have = usize::from(p.link.is_some()) + usize::from(p.spare.is_some());
         for _ in have..want {
@@ -1607,15 +1610,40 @@ impl Engine {
                     other = p.link;
                 }
                 // Another ready link still carries the probes: they keep their deadlines.
-                let covered = other.is_some_and(|id| {
+                let covered = other.and_then(|id| self.conns.get(id)).and_then(|o| {
                     matches!(
-                        self.conns.get(id).map(|c| c.role),
-                        Some(Role::Out {
+                        o.role,
+                        Role::Out {
                             state: LinkState::Ready,
                             ..
-                        })
+                        }
                     )
+                    .then_some(o.ready_at)
                 });
+                // A node that closes our older link as soon as the second is up, again and
+                // again, answers one connection per peer (an earlier version): it gets one
+                // link from now on. (Once can be loss: a handshake it completed and we gave
+                // up made it drop one of ours.)
+                if reason == CloseReason::ClosedByPeer
+                    && covered.is_some_and(|at| now.mono.saturating_sub(at) <= self.timeout)
+                    && let Some(p) = self.peers.get_mut(peer)
+                    && !p.single
+                {
+                    p.replaced = p.replaced.saturating_add(1);
+                }
+                if let Some(p) = self.peers.get_mut(peer)
+                    && !p.single
+                    && p.replaced >= REPLACED_SINGLE
+                {
+                    p.single = true;
+                    let msg = format!(
+                        "peer {}: it closes our first link when the second comes up (an earlier \
+                         version?): probing it on one link",
+                        p.name
+                    );
+                    self.say(msg);
+                }
+                let covered = covered.is_some();
                 if reason == CloseReason::Done {
                     // An old node's link whose response ran to the end of the connection:
                     // its probes are redialled with the link, nothing failed.

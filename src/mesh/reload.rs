@@ -196,6 +196,8 @@ impl Engine {
         p.legacy = legacy;
         p.trouble = None;
         p.ever_connected = false;
+        p.single = false;
+        p.replaced = 0;
         let (link, spare) = (p.link.take(), p.spare.take());
         let (inbound, older) = if ip_changed {
             (p.inbound.take(), p.inbound_older.take())

@@ -32,15 +32,6 @@ use journal::MemJournal;
 use queue::Queue;
 use rng::Rng;
 
-/// An experiment's knob from `UT_EXP` (`name=value,...`).
-fn exp(name: &str) -> Option<u64> {
-    let v = std::env::var("UT_EXP").ok()?;
-    v.split(',')
-        .filter_map(|kv| kv.split_once('='))
-        .find(|(k, _)| *k == name)
-        .and_then(|(_, v)| v.parse().ok())
-}
-
 /// What to simulate besides the mesh's own config.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -134,18 +125,6 @@ pub fn run(cfg: &Config, opts: &Options) -> Outcome {
         starts: world.nodes.iter().map(|n| n.starts.as_slice()).collect(),
         disturbances: &world.disturbances,
     };
-    if exp("debug").is_some() {
-        let (mut st, mut to) = (0, 0);
-        for n in &world.nodes {
-            if let Some(e) = n.engine.as_ref() {
-                for p in e.peers() {
-                    st += p.stats.started;
-                    to += p.stats.timed_out;
-                }
-            }
-        }
-        eprintln!("probes {st} timed out {to} ({:.2}%)", to as f64 * 100.0 / st.max(1) as f64);
-    }
     let mut report = check::check(&facts);
     for node in &world.nodes {
         for (name, text) in &node.journal.files {
@@ -354,9 +333,6 @@ struct World {
     disturbances: HashMap<usize, Vec<(u64, u64)>>,
     user_timeout: u64,
     timeout: u64,
-    /// Linux's `TCP_THIN_LINEAR_TIMEOUTS` on every socket: a thin stream's first 6
-    /// retransmissions wait one RTO each, without backoff.
-    thin_linear: bool,
 }
 
 impl World {
@@ -424,9 +400,8 @@ impl World {
             faults,
             active: Vec::new(),
             disturbances: HashMap::new(),
-            user_timeout: exp("uto").unwrap_or(mesh::user_timeout_ms(cfg.interval_ms, cfg.timeout_ms)),
+            user_timeout: mesh::user_timeout_ms(cfg.interval_ms, cfg.timeout_ms),
             timeout: cfg.timeout_ms,
-            thin_linear: exp("thin") == Some(1),
         }
     }
 
@@ -505,11 +480,6 @@ impl World {
                 }),
             );
         }
-        engine.set_policy(mesh::LinkPolicy {
-            links: exp("links").unwrap_or(1) as usize,
-            mbb: exp("mbb") == Some(1),
-            stuck_ms: exp("stuck"),
-        });
         n.engine = Some(engine);
         n.frozen = false;
         self.settle(node);
@@ -758,24 +728,21 @@ impl World {
         }
     }
 
-    /// The retransmission timeout after `attempts` losses of one segment. A SYN or
-    /// SYN-ACK: 1 s (Linux's `TCP_TIMEOUT_INIT`), doubled each time. Data: Linux's RTO,
-    /// `srtt + max(4 × mdev, 200 ms)` (RFC 6298 with `TCP_RTO_MIN`), with the path's mean
-    /// round trip as `srtt` and the mean deviation of a sum of two uniform latencies as
-    /// `mdev`; doubled each time (exponential backoff), up to `TCP_RTO_MAX`.
+    /// The wait before retransmitting a segment lost `attempts + 1` times, from its
+    /// latest transmission. A SYN or SYN-ACK: 1 s (Linux's `TCP_TIMEOUT_INIT`), doubled
+    /// each time. Data: Linux's RTO, `srtt + max(4 × mdev, 200 ms)` (RFC 6298 with
+    /// `TCP_RTO_MIN`), with the path's mean round trip as `srtt` and the mean deviation of
+    /// a sum of two uniform latencies as `mdev`. The first retransmission of a lone
+    /// segment is Linux's tail loss probe, sent when the RTO would fire, without backoff;
+    /// each later one doubles the wait (exponential backoff), up to `TCP_RTO_MAX`. Fitted
+    /// against real loss on this kind of machine (docs/protocol.md, "Links under loss").
     fn rto(&self, data: bool, attempts: u32) -> u64 {
         if !data {
             return (1000u64 << attempts.min(9)).min(120_000);
         }
         let (lo, hi) = self.opts.latency;
         let base = (lo + hi) + (4 * (hi - lo) / 3).max(200);
-        let shift = match exp("thin") {
-            Some(1) => attempts.saturating_sub(5),
-            Some(0) => attempts,
-            Some(k) => attempts.saturating_sub(k as u32 - 1),
-            None => attempts.saturating_sub(1),
-        };
-        (base << shift.min(12)).min(120_000)
+        (base << attempts.saturating_sub(1).min(12)).min(120_000)
     }
 
     fn latency(&mut self) -> u64 {
@@ -827,10 +794,6 @@ impl World {
         };
         let path = self.path(from.node, to.node);
         let lost = path == Some(true) && self.rng.chance(self.opts.loss);
-        if exp("debug") == Some(2) {
-            let k = match &seg.kind { SegKind::Data(b) => String::from_utf8_lossy(b.as_slice()).replace('\n', ";"), k => format!("{k:?}") };
-            eprintln!("{now} c{sc} d{dir} {}->{} sent {} tx {} att {} lost {lost} {k}", from.node, to.node, seg.sent, seg.tx, seg.attempts);
-        }
         if seg.attempts == GIVE_UP || path == Some(false) || lost {
             // Retransmit with backoff; give up as the kernel would.
             let data = matches!(seg.kind, SegKind::Data(_) | SegKind::Fin);
@@ -866,8 +829,7 @@ impl World {
                 && let Some(c) = self.conns.get_mut(sc)
             {
                 let mut joined = bytes.as_slice().to_vec();
-                while let Some(SegKind::Data(next)) = c.queues[dir].head.as_ref().map(|s| &s.kind)
-                {
+                while let Some(SegKind::Data(next)) = c.queues[dir].head.as_ref().map(|s| &s.kind) {
                     joined.extend_from_slice(next.as_slice());
                     c.queues[dir].pop_front();
                 }
