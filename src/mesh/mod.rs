@@ -64,7 +64,7 @@ use std::net::{IpAddr, SocketAddr};
 pub use action::{Action, CloseReason, HookId, HookRun, IoOp, LogRecord, Now, PeerId, PeerState};
 pub use conn::{ConnId, LinkState, Role};
 pub use hooks::MAX_RUNNING as MAX_RUNNING_HOOKS;
-pub use stats::{Closes, ConnCounts, Histogram, PeerStats, RTT_BUCKETS_US};
+pub use stats::{Closes, ConnCounts, Histogram, PeerStats, RECENT_MINUTES, RTT_BUCKETS_US};
 
 use crate::config::Config;
 use crate::legacy::request::{self, Header, RequestLine};
@@ -1462,7 +1462,7 @@ impl Engine {
                     return;
                 };
                 if let Some(p) = self.peers.get_mut(peer) {
-                    p.stats.timed_out(seq);
+                    p.stats.timed_out(seq, now.mono_us());
                 }
                 self.missed(peer, now);
                 if let Some(change) = change {
@@ -1659,7 +1659,7 @@ impl Engine {
                         n += 1;
                     });
                     if let Some(p) = self.peers.get_mut(peer) {
-                        p.stats.settled_all(n, true);
+                        p.stats.settled_all(n, true, now.mono_us());
                     }
                     return;
                 }
@@ -1673,7 +1673,7 @@ impl Engine {
                         n += 1;
                     });
                     if let Some(p) = self.peers.get_mut(peer) {
-                        p.stats.settled_all(n, true);
+                        p.stats.settled_all(n, true, now.mono_us());
                     }
                     let msg = format!(
                         "this machine: {reason} (peer {}'s probes are not counted)",
@@ -1799,7 +1799,7 @@ impl Engine {
             n += 1;
         });
         if let Some(p) = self.peers.get_mut(peer) {
-            p.stats.settled_all(n, false);
+            p.stats.settled_all(n, false, now.mono_us());
         }
         for change in changes {
             self.log_change(change, now);

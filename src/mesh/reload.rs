@@ -215,7 +215,7 @@ impl Engine {
             n += 1;
         });
         if let Some(p) = self.peers.get_mut(slot) {
-            p.stats.settled_all(n, true);
+            p.stats.settled_all(n, true, now.mono_us());
         }
         self.connect(slot, now);
     }
