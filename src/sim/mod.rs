@@ -32,6 +32,14 @@ use journal::MemJournal;
 use queue::Queue;
 use rng::Rng;
 
+/// The simulated TCP's retransmission timeout for data on a path of one-way latency
+/// uniform in `lo..=hi` ms: Linux's `srtt + max(4 × mdev, 200 ms)`, the mean round trip
+/// as `srtt`, the mean deviation of the round trip (a sum of two uniform latencies,
+/// `(hi - lo) / 3`) as `mdev`.
+pub fn data_rto_ms((lo, hi): (u64, u64)) -> u64 {
+    (lo + hi) + (4 * hi.saturating_sub(lo) / 3).max(200)
+}
+
 /// What to simulate besides the mesh's own config.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -740,8 +748,7 @@ impl World {
         if !data {
             return (1000u64 << attempts.min(9)).min(120_000);
         }
-        let (lo, hi) = self.opts.latency;
-        let base = (lo + hi) + (4 * (hi - lo) / 3).max(200);
+        let base = data_rto_ms(self.opts.latency);
         (base << attempts.saturating_sub(1).min(12)).min(120_000)
     }
 
