@@ -1686,9 +1686,7 @@ impl Engine {
                 if !covered
                     && !matches!(
                         reason,
-                        CloseReason::ProbeTimeout
-                            | CloseReason::HandshakeTimeout
-                            | CloseReason::Replaced
+                        CloseReason::ProbeTimeout | CloseReason::HandshakeTimeout
                     )
                 {
                     self.fail_probes(peer, now);
