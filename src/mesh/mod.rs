@@ -9,13 +9,17 @@
 //! the simulator ([`crate::sim`]).
 //!
 //! What it does:
-//! - **Links.** One outbound connection per peer carries this node's probes: `HELLO`
-//!   both ways, then `PING seq` answered by `PONG seq`. A link that has not finished its
-//!   handshake within `timeout` is dropped; a link on which a probe times out is dropped
-//!   and redialled at once (a silently partitioned peer would otherwise be reached again
-//!   only when TCP's backed-off retransmits get through, tens of seconds after the heal).
-//!   A peer that completes a fresh handshake with us while our link to it is down or
-//!   missing replies is redialled at once too: it is reachable.
+//! - **Links.** Two outbound connections per peer ([`LINKS_PER_PEER`]; one to a node of
+//!   the earlier tool) carry this node's probes: `HELLO` both ways, then `PING seq`
+//!   answered by `PONG seq`, each probe on every ready link, the first reply counting. A
+//!   link that has not finished its handshake within `timeout` is dropped; a link on
+//!   which a probe has gone unanswered for [`stuck_ms`] is dropped and redialled at the
+//!   peer's turn (a silently partitioned peer would otherwise be reached again only when
+//!   TCP's backed-off retransmits get through, tens of seconds after the heal), but not
+//!   at a probe's first timeout: under random loss TCP is repairing a segment, and the
+//!   probes behind it arrive with the repair. A peer that completes a fresh handshake
+//!   with us while our link to it is down or has a probe overdue is redialled at once
+//!   too: it is reachable. docs/protocol.md has the measurements.
 //! - **Rounds.** Every `interval` one probe per peer starts, each peer at its own phase
 //!   (peers spread evenly over the interval, stable across rounds), with its own deadline
 //!   of `timeout`; a peer whose link is down is redialled and its probes go out once the
@@ -25,7 +29,8 @@
 //!   changes (DESIGN.md §2).
 //! - **Listener side.** An accepted connection must send a `HELLO` naming a configured
 //!   node whose ip it comes from, within [`HANDSHAKE_TIMEOUT_MS`]; then its `PING`s are
-//!   answered. A newer connection from the same peer replaces the older. At most
+//!   answered. Two from the same peer are kept (its two links); a third replaces the
+//!   one heard from least recently. At most
 //!   [`MAX_PENDING_PER_SOURCE`] connections per address wait for their `HELLO` (a new one
 //!   evicts the oldest, so a flood from a peer's own address cannot lock that peer out),
 //!   and at most [`MAX_PENDING`] in all.
