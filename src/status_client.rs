@@ -84,6 +84,8 @@ pub struct Row {
     pub last_rtt: Option<f64>,
     /// The last change between online and offline (or the daemon's start), Unix seconds.
     pub since: Option<f64>,
+    /// Share of its probes lost over the last minutes (0 to 1).
+    pub lost: Option<f64>,
 }
 
 /// Where the daemon's metrics responder is, from a config's `metrics_listen`: an
@@ -193,6 +195,7 @@ pub fn parse_metrics(text: &str) -> Vec<Row> {
                     timeouts: 0,
                     last_rtt: None,
                     since: None,
+                    lost: None,
                 });
                 rows.len() - 1
             }
@@ -205,6 +208,7 @@ pub fn parse_metrics(text: &str) -> Vec<Row> {
             "timeouts" => row.timeouts = value as u64,
             "last_rtt_seconds" => row.last_rtt = Some(value),
             "last_change_timestamp_seconds" => row.since = Some(value),
+            "probes_lost_ratio" => row.lost = Some(value),
             _ => {}
         }
     }
@@ -228,25 +232,39 @@ fn label_value(s: &str) -> Option<(String, &str)> {
     None
 }
 
+/// Share of probes lost over the last minutes from which an online peer is shown as
+/// `lossy` (its exit status stays 0: it is up).
+pub const LOSSY: f64 = 0.05;
+
 /// The table `status` prints.
 pub fn table(rows: &[Row]) -> String {
     let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(0).max(4);
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<width$}  STATE  TIMEOUTS  LAST RTT     SINCE (UTC)",
+        "{:<width$}  STATE  TIMEOUTS  LOST 5 MIN  LAST RTT     SINCE (UTC)",
         "PEER"
     );
     for r in rows {
         let rtt = r
             .last_rtt
             .map_or_else(|| "-".to_string(), |s| format!("{:.3} ms", s * 1000.0));
+        // "lossy": up, but losing probes; whole percent, "<1 %" for a trace.
+        let lost = match r.lost {
+            None => "-".to_string(),
+            Some(0.0) => "0 %".to_string(),
+            Some(x) if x < 0.01 => "<1 %".to_string(),
+            Some(x) => format!("{:.0} %", x * 100.0),
+        };
+        let state = match (r.up, r.lost) {
+            (false, _) => "down",
+            (true, Some(x)) if x >= LOSSY => "lossy",
+            (true, _) => "up",
+        };
         let _ = write!(
             out,
-            "{:<width$}  {:<5}  {:>8}  {rtt:<11}  ",
-            r.name,
-            if r.up { "up" } else { "down" },
-            r.timeouts
+            "{:<width$}  {state:<5}  {:>8}  {lost:>10}  {rtt:<11}  ",
+            r.name, r.timeouts
         );
         match r.since {
             Some(s) => write_timestamp(&mut out, (s * 1000.0).round() as i64),
@@ -285,9 +303,12 @@ mod tests {
             uptime_tracker_peer_timeouts{peer=\"a\\\"b\\\\c\"} 3\n\
             uptime_tracker_peer_last_rtt_seconds{peer=\"d\"} 0.000250\n\
             uptime_tracker_peer_last_change_timestamp_seconds{peer=\"d\"} 1795647051.153\n\
+            uptime_tracker_peer_probes_lost_ratio{peer=\"d\"} 0.2800\n\
+            uptime_tracker_peer_up{peer=\"e\"} 1\n\
+            uptime_tracker_peer_probes_lost_ratio{peer=\"e\"} 0.0040\n\
             uptime_tracker_rtt_seconds_bucket{peer=\"d\",le=\"0.0005\"} 1\n";
         let rows = parse_metrics(text);
-        assert_eq!(rows.len(), 2);
+        assert_eq!(rows.len(), 3);
         assert_eq!(
             (rows[0].name.as_str(), rows[0].up, rows[0].timeouts),
             ("a\"b\\c", false, 3)
@@ -295,13 +316,17 @@ mod tests {
         assert_eq!((rows[1].up, rows[1].last_rtt), (true, Some(0.00025)));
         let t = table(&rows);
         assert!(
-            t.contains("a\"b\\c  down          3  -            -\n"),
+            t.contains("a\"b\\c  down          3           -  -            -\n"),
             "{t}"
         );
+        // Up, but losing 28 % of its probes: lossy, not down.
         assert!(
-            t.contains("d      up            0  0.250 ms     2026-11-25T22:50:51.153Z\n"),
+            t.contains(
+                "d      lossy         0        28 %  0.250 ms     2026-11-25T22:50:51.153Z\n"
+            ),
             "{t}"
         );
+        assert!(t.contains("e      up            0        <1 %  -"), "{t}");
     }
 
     #[test]

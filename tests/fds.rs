@@ -93,18 +93,19 @@ fn a_mesh_that_cannot_fit_the_descriptor_limit_is_refused_at_start() {
     assert_eq!(status.code(), Some(1));
     let err = m.daemon("node1").stderr();
     assert!(
-        err.contains("needs at least 30 open files") && err.contains("limit is 14"),
+        err.contains("needs at least 44 open files (4 per peer + 16)")
+            && err.contains("limit is 14"),
         "{err}"
     );
 }
 
-/// At the lowest limit `run` accepts (2 per peer + 16), floods from two peers' own
+/// At the lowest limit `run` accepts (4 per peer + 16), floods from two peers' own
 /// addresses take every spare descriptor; the listener then evicts the oldest connection
 /// still without HELLO, so a restarting peer still gets in and nobody is logged offline.
 #[test]
 fn at_the_minimum_descriptor_limit_a_flood_still_lets_a_restarting_peer_in() {
     let mut m = Mesh::new("fds-min", &[IP1, IP2, IP3], 200, 300, 3);
-    m.start_limited("node1", 20);
+    m.start_limited("node1", 24);
     m.start("node2");
     m.start("node3");
     for n in ["node1", "node2", "node3"] {

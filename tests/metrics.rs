@@ -385,6 +385,7 @@ fn metrics_status_and_the_status_command_follow_the_mesh() {
         ("uptime_tracker_peer_transitions_total", "counter"),
         ("uptime_tracker_peer_last_change_timestamp_seconds", "gauge"),
         ("uptime_tracker_peer_last_rtt_seconds", "gauge"),
+        ("uptime_tracker_peer_probes_lost_ratio", "gauge"),
         ("uptime_tracker_probes_sent_total", "counter"),
         ("uptime_tracker_probes_replied_total", "counter"),
         ("uptime_tracker_probes_timed_out_total", "counter"),
@@ -433,8 +434,9 @@ fn metrics_status_and_the_status_command_follow_the_mesh() {
         )
         .unwrap()
     };
-    assert_eq!(conns("out", "ready"), 2.0);
-    assert_eq!(conns("in", "ready"), 2.0);
+    // Two links to each of the two peers, and theirs to us.
+    assert_eq!(conns("out", "ready"), 4.0);
+    assert_eq!(conns("in", "ready"), 4.0);
     let version = samples
         .iter()
         .find(|s| s.name == "uptime_tracker_build_info")
@@ -469,8 +471,9 @@ fn metrics_status_and_the_status_command_follow_the_mesh() {
         assert_eq!(p["timeouts"], 0);
         assert!(p["last_rtt_ms"].as_f64().unwrap() >= 0.0, "{p}");
         assert!(p["probes"]["replied"].as_u64().unwrap() >= 3, "{p}");
+        assert_eq!(p["lost_pct_5min"].as_f64(), Some(0.0), "{p}");
     }
-    assert_eq!(doc["connections"]["out"]["ready"], 2);
+    assert_eq!(doc["connections"]["out"]["ready"], 4);
     assert!(doc["closed"]["probe_timeout"].is_u64());
 
     // The status command: a table, exit 0 while every peer is up.

@@ -83,15 +83,16 @@ fn sighup_with_a_valid_config_adds_a_peer_and_keeps_the_unchanged_link() {
     fs::write(&m.config, config_text("node1", 200, 3000, 3, &first)).unwrap();
     m.start("node1");
     m.start("node2");
-    wait_for("node1's link to node2", DEADLINE, || {
+    // Two links per peer (uptime_tracker::mesh::LINKS_PER_PEER).
+    wait_for("node1's links to node2", DEADLINE, || {
         let ports = link_ports(IP1, &node2);
-        (ports.len() == 1 && m.daemon("node1").stderr().contains("peer node2: connected"))
+        (ports.len() == 2 && m.daemon("node1").stderr().contains("peer node2: connected"))
             .then_some(())
     });
     // Let a few probes go both ways.
     std::thread::sleep(std::time::Duration::from_millis(600));
     let before = link_ports(IP1, &node2);
-    assert_eq!(before.len(), 1, "{before:?}");
+    assert_eq!(before.len(), 2, "{before:?}");
     let said_before = m.daemon("node1").stderr().len();
 
     // node3 joins: every node's config lists it; node1 and node2 reload, node3 starts.
@@ -101,7 +102,7 @@ fn sighup_with_a_valid_config_adds_a_peer_and_keeps_the_unchanged_link() {
     m.start("node3");
     wait_for("node1 to reach node3 after the reload", DEADLINE, || {
         let err = m.daemon("node1").stderr();
-        (err.contains("peer node3: connected") && link_ports(IP1, &node3).len() == 1).then_some(())
+        (err.contains("peer node3: connected") && link_ports(IP1, &node3).len() == 2).then_some(())
     });
     std::thread::sleep(std::time::Duration::from_millis(500));
 
@@ -110,7 +111,7 @@ fn sighup_with_a_valid_config_adds_a_peer_and_keeps_the_unchanged_link() {
         err.contains("config reloaded: added node3; interval 200 -> 100 ms"),
         "{err}"
     );
-    // The link to node2 is the same socket: same local port, no second connection, no
+    // The links to node2 are the same sockets: same local ports, no other connection, no
     // new "connected" line, nothing logged about node2.
     assert_eq!(link_ports(IP1, &node2), before, "{err}");
     let since = &err[said_before..];

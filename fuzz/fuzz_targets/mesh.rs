@@ -2,7 +2,9 @@
 //!
 //! Like `tracker`, one layer up: one `mesh::Engine` (2 to 6 nodes, a config built here
 //! within the config rules) gets any sequence of the events a shell can feed it, and
-//! every action it asks for is carried out and checked.
+//! every action it asks for is carried out and checked. The engine keeps one link per
+//! peer here (`set_links_per_peer(1)`): the shadow models the one-link rules; the second
+//! link's are checked by the engine tests, the simulator and `tests/lossy.rs`.
 //!
 //! Input: setup bytes (node count and address layout, which node this is, interval,
 //! timeout, offline and online thresholds, start clocks), then ops, each an op byte and its arguments: the
@@ -48,9 +50,10 @@
 //!   `Send` only when the output was empty (asked once), and no output waits without one;
 //! - which event may do what: `handle_timeout` closes exactly the handshakes past their
 //!   deadline (a link `timeout` after its dial, an accepted connection
-//!   `HANDSHAKE_TIMEOUT_MS` after its accept), the ready links of peers with a probe
-//!   past its deadline (each redialled at once) and links whose output a turn's `PING`
-//!   overflows; a peer's turn (unless `MAX_OUTSTANDING` probes are in flight) dials it if
+//!   `HANDSHAKE_TIMEOUT_MS` after its accept), the ready links of peers whose turn comes while a probe queued on
+//!   that link has been unanswered on it for `stuck_ms(timeout)` (each redialled at once;
+//!   a probe past its deadline alone abandons nothing), and links whose output a turn's
+//!   `PING` overflows; a peer's turn (unless `MAX_OUTSTANDING` probes are in flight) dials it if
 //!   it has no link and queues its `PING` on its ready link, and nothing else changes any
 //!   output; `on_closed` closes exactly that connection with that reason;
 //!   `on_accept_error` with a shortage evicts exactly the oldest stranger's connection
@@ -63,9 +66,11 @@
 //!   unexpected in this state, a `HELLO` from the wrong node, output over `MAX_OUTPUT`),
 //!   or the new link/handshake state, and exactly the bytes queued (our `HELLO`, a
 //!   `PONG` per `PING`, the `PING`s of every probe in flight when a link becomes ready);
-//!   a valid inbound `HELLO` replaces the peer's older inbound connection and redials a
+//!   a valid inbound `HELLO` beside two proved ones of the same peer closes the one of
+//!   them heard from least recently (proof or `PING`; the older on a tie), and redials a
 //!   missing link, or a ready one that became ready no later than the peer's last miss
-//!   (a probe missed at its deadline or failed with its link); `on_connected` queues
+//!   (a probe missed at its deadline or failed with its link) with a probe unanswered on
+//!   it for `timeout`; `on_connected` queues
 //!   `HELLO 1 <whoami>`; `on_accepted` takes every connection, lets strangers wait
 //!   `STRANGER_TIMEOUT_MS`, evicts an oldest waiting connection of an address that has
 //!   `MAX_PENDING_PER_SOURCE`, else for a stranger when `MAX_STRANGERS` strangers wait the
@@ -78,7 +83,7 @@
 //!   add up (`started = replied + timed_out + voided + in_flight`); every live one
 //!   has the shadow's role and state (states only move forwards; a proved peer is a
 //!   configured node other than this one, from its ip) and `conn_at` finds it; at most
-//!   one link and one proved inbound connection per peer; waiting handshakes within
+//!   one link and two proved inbound connections per peer; waiting handshakes within
 //!   `MAX_PENDING_PER_SOURCE` per address and `MAX_STRANGERS` for strangers, as
 //!   `waiting()` says; output at
 //!   most `MAX_OUTPUT` bytes, whole lines; `poll_at()` is `Some`, and after
@@ -107,7 +112,7 @@ use uptime_tracker::config::{Config, Node};
 use uptime_tracker::logline::{DAY_MS, MAX_TIME, day_number};
 use uptime_tracker::mesh::{
     Action, CloseReason, ConnId, Engine, HANDSHAKE_TIMEOUT_MS, STRANGER_TIMEOUT_MS, IoOp, LinkState, LogRecord,
-    MAX_OUTPUT, MAX_PENDING_PER_SOURCE, MAX_STRANGERS, Now, PHASES, PeerId, Role,
+    MAX_OUTPUT, MAX_PENDING_PER_SOURCE, MAX_STRANGERS, Now, PHASES, PeerId, Role, stuck_ms,
 };
 use uptime_tracker::tracker::MAX_OUTSTANDING;
 use uptime_tracker::wire::framer::{Framer, MAX_LINE};
@@ -186,6 +191,13 @@ struct Conn {
     unanswered: VecDeque<u64>,
     /// Inbound: the `PING`s read whose `PONG`s are still to be written, in order.
     expect_pongs: VecDeque<u64>,
+    /// Our link: the engine's probes queued on it and not answered on it, oldest first:
+    /// (seq, when queued). Its front says how long the link has been stuck.
+    awaiting: VecDeque<(u64, u64)>,
+    /// Inbound, once proved: when it proved itself or last brought a `PING`.
+    heard: u64,
+    /// Inbound, once proved: the order of proofs (a later proof, a larger number).
+    proved: u64,
 }
 
 impl Conn {
@@ -200,6 +212,9 @@ impl Conn {
             last_ping: None,
             unanswered: VecDeque::new(),
             expect_pongs: VecDeque::new(),
+            awaiting: VecDeque::new(),
+            heard: 0,
+            proved: 0,
         }
     }
 }
@@ -301,6 +316,8 @@ impl Snap {
 /// What one `on_data` call is predicted to do.
 #[derive(Debug, Default)]
 struct Effects {
+    /// The connection the line was read on.
+    id: Option<ConnId>,
     /// The connection's close reason (its `kind()`), if it is closed.
     close: Option<&'static str>,
     queued: Vec<u8>,
@@ -321,6 +338,8 @@ struct Sim {
     online_threshold: u32,
     now: Now,
     live: BTreeMap<ConnId, Conn>,
+    /// Proofs of inbound connections so far (for `Conn::proved`).
+    proofs: u64,
     ever: HashSet<ConnId>,
     closed: VecDeque<ConnId>,
     /// Close actions seen, by `CloseReason::index`.
@@ -362,11 +381,37 @@ impl Sim {
         })
     }
 
-    fn inbound_of(&self, peer: usize) -> Option<ConnId> {
-        self.live.iter().find_map(|(&id, c)| match c.kind {
-            Kind::In { peer: Some(p), .. } if p == peer => Some(id),
-            _ => None,
-        })
+    /// The peer's proved inbound connections, oldest proof first.
+    fn inbound_of(&self, peer: usize) -> Vec<ConnId> {
+        let mut v: Vec<(u64, ConnId)> = self
+            .live
+            .iter()
+            .filter_map(|(&id, c)| match c.kind {
+                Kind::In { peer: Some(p), .. } if p == peer => Some((c.proved, id)),
+                _ => None,
+            })
+            .collect();
+        v.sort();
+        v.into_iter().map(|x| x.1).collect()
+    }
+
+    /// How long link `id` has left its oldest queued probe unanswered (0: none).
+    fn stalled(&self, id: ConnId) -> u64 {
+        self.live
+            .get(&id)
+            .and_then(|c| c.awaiting.front())
+            .map_or(0, |&(_, at)| self.now.mono.saturating_sub(at))
+    }
+
+    /// The engine's `send_probe` notes probe `seq` as queued on link `id` now.
+    fn note_queued(&mut self, id: ConnId, seq: u64) {
+        let now = self.now.mono;
+        if let Some(c) = self.live.get_mut(&id) {
+            if c.awaiting.len() >= MAX_OUTSTANDING {
+                c.awaiting.pop_front();
+            }
+            c.awaiting.push_back((seq, now));
+        }
     }
 
     fn pending_from(&self, ip: IpAddr) -> Vec<(u64, ConnId)> {
@@ -822,7 +867,7 @@ impl Sim {
         }
         for p in 0..self.nodes.len() {
             assert!(links[p] <= 1, "peer {p} has {} links", links[p]);
-            assert!(inbound[p] <= 1, "peer {p} has {} inbound", inbound[p]);
+            assert!(inbound[p] <= 2, "peer {p} has {} inbound", inbound[p]);
             assert_eq!(
                 self.counts[p], self.probes[p].count,
                 "peer {p}: log vs model"
@@ -978,6 +1023,17 @@ impl Sim {
             })
             .collect();
 
+        // A turn abandons its peer's ready link (and redials it) when a probe has been
+        // unanswered on it for stuck_ms; a probe past its deadline alone does not.
+        let stuck: BTreeSet<usize> = t
+            .started
+            .keys()
+            .copied()
+            .filter(|p| {
+                matches!(links.get(p), Some(&(id, LinkState::Ready))
+                    if self.stalled(id) >= stuck_ms(self.timeout))
+            })
+            .collect();
         self.engine.handle_timeout(self.now);
         self.timers_current = true;
         let b = self.drain(Call::Timeout);
@@ -996,13 +1052,8 @@ impl Sim {
             }
         }
         self.same_events("handle_timeout", &want, &b.events);
-        // A probe past its deadline abandons its peer's link (and redials it) when that
-        // link has been ready for a whole timeout.
-        for &p in &t.missed {
-            if let Some(&(id, LinkState::Ready)) = links.get(&p)
-                && !overflowed.contains(&p)
-                && now.saturating_sub(self.probes[p].ready_at) >= self.timeout
-            {
+        for p in &stuck {
+            if let Some(&(id, _)) = links.get(p) {
                 due.insert(id, "probe_timeout");
             }
         }
@@ -1040,16 +1091,23 @@ impl Sim {
                 );
             }
         }
-        // A turn's probe goes out on its peer's ready link.
-        let pings: Vec<(ConnId, Vec<u8>)> = t
+        // A turn's probe goes out on its peer's ready link (unless abandoned as stuck).
+        let queued: Vec<(ConnId, u64)> = t
             .started
             .iter()
             .filter_map(|(&p, &seq)| match links.get(&p) {
-                Some(&(id, LinkState::Ready)) => Some((id, format!("PING {seq}\n").into_bytes())),
+                Some(&(id, LinkState::Ready)) if !stuck.contains(&p) => Some((id, seq)),
                 _ => None,
             })
             .collect();
+        let pings: Vec<(ConnId, Vec<u8>)> = queued
+            .iter()
+            .map(|&(id, seq)| (id, format!("PING {seq}\n").into_bytes()))
+            .collect();
         self.outputs_grew("handle_timeout", &outputs, &pings);
+        for (id, seq) in queued {
+            self.note_queued(id, seq);
+        }
     }
 
     // ---------------------------------------------------------------------------------
@@ -1212,7 +1270,10 @@ impl Sim {
         let kind0 = c.kind;
         let mut kind = kind0;
         let before = self.engine.output(id).len();
-        let mut fx = Effects::default();
+        let mut fx = Effects {
+            id: Some(id),
+            ..Effects::default()
+        };
         let mut rest = bytes;
         'feed: loop {
             let taken = framer.push(rest);
@@ -1341,6 +1402,9 @@ impl Sim {
                 // The probes started while the link was down go out now.
                 let seqs: Vec<u64> = self.probes[peer].in_flight.keys().copied().collect();
                 for seq in seqs {
+                    if let Some(id) = fx.id {
+                        self.note_queued(id, seq);
+                    }
                     if let Some(r) = queue(fx, format!("PING {seq}\n").as_bytes()) {
                         return Some(r);
                     }
@@ -1354,6 +1418,15 @@ impl Sim {
                 },
                 Message::Pong { seq },
             ) => {
+                // Replies come in order on a link: everything queued before `seq` is
+                // answered too (or everything, for a seq never queued here).
+                if let Some(c) = fx.id.and_then(|id| self.live.get_mut(&id)) {
+                    while let Some((s, _)) = c.awaiting.pop_front() {
+                        if s == seq {
+                            break;
+                        }
+                    }
+                }
                 let mut events = std::mem::take(&mut fx.events);
                 self.reply(peer, seq, &mut events);
                 fx.events = events;
@@ -1378,17 +1451,28 @@ impl Sim {
                 if let Some(r) = queue(fx, &self.hello_line()) {
                     return Some(r);
                 }
-                if let Some(old) = self.inbound_of(p) {
-                    fx.others.push((old, "replaced"));
+                self.proofs += 1;
+                let (now, proofs) = (self.now.mono, self.proofs);
+                if let Some(c) = fx.id.and_then(|id| self.live.get_mut(&id)) {
+                    c.heard = now;
+                    c.proved = proofs;
+                }
+                // Two inbound connections per peer: a third closes the one of the two
+                // heard from least recently (the older on a tie).
+                if let [older, newer] = self.inbound_of(p)[..] {
+                    let heard = |id: ConnId| self.live.get(&id).map_or(0, |c| c.heard);
+                    let dead = if heard(newer) < heard(older) { newer } else { older };
+                    fx.others.push((dead, "replaced"));
                 }
                 match self.link_of(p) {
                     None => fx.connect = Some(p),
                     // A ready link is redialled only if made no later than the peer's
-                    // last miss (a fresh link is left alone).
+                    // last miss (a fresh link is left alone) and a probe is overdue on it.
                     Some((link, LinkState::Ready))
                         if self.probes[p]
                             .missed_at
-                            .is_some_and(|m| self.probes[p].ready_at <= m) =>
+                            .is_some_and(|m| self.probes[p].ready_at <= m)
+                            && self.stalled(link) >= self.timeout =>
                     {
                         fx.others.push((link, "probe_timeout"));
                         fx.connect = Some(p);
@@ -1400,6 +1484,10 @@ impl Sim {
             // No secret here: a peer asking for an authenticated handshake is refused.
             (Kind::In { peer: None, .. }, Message::Challenge { .. }) => Some("no_secret"),
             (Kind::In { peer: Some(_), .. }, Message::Ping { seq }) => {
+                let now = self.now.mono;
+                if let Some(c) = fx.id.and_then(|id| self.live.get_mut(&id)) {
+                    c.heard = now;
+                }
                 if let Some(r) = queue(fx, format!("PONG {seq}\n").as_bytes()) {
                     return Some(r);
                 }
@@ -1811,7 +1899,13 @@ fuzz_target!(|data: &[u8]| {
     };
     let now = Now::ms(mono, wall);
     let mut sim = Sim {
-        engine: Engine::new(&cfg, now),
+        engine: {
+            // One link per peer: the shadow models the one-link rules (the second link's
+            // are the engine tests', the simulator's and tests/lossy.rs's).
+            let mut e = Engine::new(&cfg, now);
+            e.set_links_per_peer(1);
+            e
+        },
         nodes,
         me,
         interval,
@@ -1820,6 +1914,7 @@ fuzz_target!(|data: &[u8]| {
         online_threshold,
         now,
         live: BTreeMap::new(),
+        proofs: 0,
         ever: HashSet::new(),
         closed: VecDeque::new(),
         closes_by_kind: vec![0; CloseReason::KINDS.len()],

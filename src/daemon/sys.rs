@@ -71,10 +71,13 @@ pub(super) fn start_connect(
     Ok(TcpStream::from_std(socket.into()))
 }
 
-/// Descriptors the daemon needs beyond two per peer (a link and an accepted
-/// connection): stdio, the poller, the signal pipe, the listener, the log file, and room
+/// Descriptors the daemon needs beyond four per peer (two links and two accepted
+/// connections, [`crate::mesh::LINKS_PER_PEER`]): stdio, the poller, the signal pipe, the listener, the log file, and room
 /// for connections waiting for their handshake.
 pub(super) const BASE_FDS: u64 = 16;
+
+/// Descriptors per peer: our links to it and its links to us.
+const FDS_PER_PEER: u64 = 2 * crate::mesh::LINKS_PER_PEER as u64;
 
 /// Raises the soft `RLIMIT_NOFILE` toward the hard limit so `peers` fit, and returns the
 /// soft limit now in force. Fails, saying the numbers, when even the hard limit is too
@@ -82,7 +85,7 @@ pub(super) const BASE_FDS: u64 = 16;
 /// nobody, and peers would stay unprobed.
 #[allow(clippy::useless_conversion)] // rlim_t is u64 here, u32 on some 32-bit C libraries
 pub(super) fn raise_nofile(peers: usize) -> Result<u64, String> {
-    let need = 2 * peers as u64 + BASE_FDS;
+    let need = FDS_PER_PEER * peers as u64 + BASE_FDS;
     // Headroom for every connection that may wait for its handshake (each peer's address
     // has its places, strangers theirs: see mesh::admission) and for redials.
     let waiting = crate::mesh::MAX_PENDING_PER_SOURCE * peers + crate::mesh::MAX_STRANGERS;
@@ -109,7 +112,7 @@ pub(super) fn raise_nofile(peers: usize) -> Result<u64, String> {
     let now = u64::from(lim.rlim_cur);
     if now < need {
         return Err(format!(
-            "this mesh needs at least {need} open files (2 per peer + {BASE_FDS}), but the limit is {now} (hard limit {hard}): raise it (ulimit -n, systemd LimitNOFILE=)"
+            "this mesh needs at least {need} open files ({FDS_PER_PEER} per peer + {BASE_FDS}), but the limit is {now} (hard limit {hard}): raise it (ulimit -n, systemd LimitNOFILE=)"
         ));
     }
     Ok(now.max(soft))

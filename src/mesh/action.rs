@@ -360,9 +360,9 @@ impl fmt::Display for CloseReason {
                 }
             }
             CloseReason::HandshakeTimeout => f.write_str("no handshake within the timeout"),
-            CloseReason::ProbeTimeout => {
-                f.write_str("a probe timed out; reconnecting instead of waiting on TCP")
-            }
+            CloseReason::ProbeTimeout => f.write_str(
+                "a probe unanswered on it too long; reconnecting instead of waiting on TCP",
+            ),
             CloseReason::NoHello => f.write_str("no HELLO in time"),
             CloseReason::LineTooLong => f.write_str("line too long"),
             CloseReason::Malformed(e) => write!(f, "malformed line: {e}"),

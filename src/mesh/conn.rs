@@ -81,6 +81,13 @@ pub(crate) struct Conn {
     /// Closed as soon as its output is written (an HTTP answer with `Connection: close`);
     /// input is ignored meanwhile.
     pub(crate) closing: bool,
+    /// Our link: the probes written on it and not yet answered on it, oldest first, as
+    /// (seq, when written, monotonic ms). Replies come back in order on one stream, so
+    /// the front says how long the link has been stuck.
+    pub(crate) awaiting: std::collections::VecDeque<(u64, u64)>,
+    /// Our link: when its handshake completed; an accepted connection: when it last
+    /// proved itself or brought a `PING` (monotonic ms).
+    pub(crate) ready_at: u64,
 }
 
 /// An HTTP request being read on an accepted connection.
@@ -130,6 +137,8 @@ impl Conn {
             http: None,
             legacy: None,
             closing: false,
+            awaiting: std::collections::VecDeque::new(),
+            ready_at: 0,
         }
     }
 

@@ -9,13 +9,17 @@
 //! the simulator ([`crate::sim`]).
 //!
 //! What it does:
-//! - **Links.** One outbound connection per peer carries this node's probes: `HELLO`
-//!   both ways, then `PING seq` answered by `PONG seq`. A link that has not finished its
-//!   handshake within `timeout` is dropped; a link on which a probe times out is dropped
-//!   and redialled at once (a silently partitioned peer would otherwise be reached again
-//!   only when TCP's backed-off retransmits get through, tens of seconds after the heal).
-//!   A peer that completes a fresh handshake with us while our link to it is down or
-//!   missing replies is redialled at once too: it is reachable.
+//! - **Links.** Two outbound connections per peer ([`LINKS_PER_PEER`]; one to a node of
+//!   the earlier tool) carry this node's probes: `HELLO` both ways, then `PING seq`
+//!   answered by `PONG seq`, each probe on every ready link, the first reply counting. A
+//!   link that has not finished its handshake within `timeout` is dropped; a link on
+//!   which a probe has gone unanswered for [`stuck_ms`] is dropped and redialled at the
+//!   peer's turn (a silently partitioned peer would otherwise be reached again only when
+//!   TCP's backed-off retransmits get through, tens of seconds after the heal), but not
+//!   at a probe's first timeout: under random loss TCP is repairing a segment, and the
+//!   probes behind it arrive with the repair. A peer that completes a fresh handshake
+//!   with us while our link to it is down or has a probe overdue is redialled at once
+//!   too: it is reachable. docs/protocol.md has the measurements.
 //! - **Rounds.** Every `interval` one probe per peer starts, each peer at its own phase
 //!   (peers spread evenly over the interval, stable across rounds), with its own deadline
 //!   of `timeout`; a peer whose link is down is redialled and its probes go out once the
@@ -25,8 +29,8 @@
 //!   changes (DESIGN.md §2).
 //! - **Listener side.** Every accepted connection is taken; it must send a `HELLO`
 //!   naming a configured node whose ip it comes from, within [`HANDSHAKE_TIMEOUT_MS`];
-//!   then its `PING`s are answered. A newer connection from the same peer replaces the
-//!   older. Until then it waits in one of two pools ([`admission`]): each configured
+//!   then its `PING`s are answered. Two from the same peer are kept (its two links); a
+//!   third replaces the one heard from least recently. Until then it waits in one of two pools ([`admission`]): each configured
 //!   node's address has [`MAX_PENDING_PER_SOURCE`] places of its own, strangers share
 //!   [`MAX_STRANGERS`]; a newcomer evicts the oldest of its pool, so strangers cannot
 //!   take a peer's place and a flood from a peer's own address cannot keep it out.
@@ -76,7 +80,7 @@ pub use admission::{MAX_PENDING_PER_SOURCE, MAX_STRANGERS};
 pub use conn::{ConnId, LinkState, Role};
 pub use hooks::MAX_RUNNING as MAX_RUNNING_HOOKS;
 pub use quiet::WINDOW_MS as QUIET_WINDOW_MS;
-pub use stats::{Closes, ConnCounts, Histogram, PeerStats, RTT_BUCKETS_US};
+pub use stats::{Closes, ConnCounts, Histogram, PeerStats, RECENT_MINUTES, RTT_BUCKETS_US};
 
 use crate::config::Config;
 use crate::legacy::request::{self, Header, RequestLine};
@@ -115,12 +119,36 @@ pub const HANDSHAKE_TIMEOUT_MS: u64 = 5_000;
 /// within it).
 pub const DAY_CHECK_MS: u64 = 60_000;
 /// `TCP_USER_TIMEOUT` for every mesh socket: how long the kernel may hold unacknowledged
-/// data before it gives the connection up. The engine abandons a slow link sooner (a probe
-/// timeout); this bounds what is left to the kernel, e.g. an accepted connection whose
-/// prober vanished.
+/// data before it gives the connection up. Longer than the engine's own bound for a stuck
+/// link ([`stuck_ms`], checked once per round): a loss that TCP is still repairing must not
+/// cost the connection (and with it the probes on it) before the engine decides. Bounds
+/// what is left to the kernel, e.g. an accepted connection whose prober vanished.
 pub fn user_timeout_ms(interval: u64, timeout: u64) -> u64 {
-    interval.saturating_add(timeout).max(1000)
+    stuck_ms(timeout)
+        .saturating_add(interval)
+        .saturating_add(timeout)
 }
+
+/// How long a ready link may leave a probe unanswered before it is abandoned and
+/// redialled: `max(3 × timeout, 1 s)`. TCP repairs a lost segment after one RTO (at least
+/// 200 ms on Linux; the first retransmission, a tail loss probe, without backoff), then
+/// backs off: a segment lost three times in a row arrives 4 RTOs (800 ms or more) late,
+/// and its next retransmission would be 8 RTOs late. A link stuck that long is worth less
+/// than a redial, which itself costs a second when its SYN is lost (the 1 s floor). Any
+/// sooner, random loss tears links down and the probes queued on them start over on a
+/// redial that loss makes slow (docs/protocol.md, "Links under loss").
+pub fn stuck_ms(timeout: u64) -> u64 {
+    timeout.saturating_mul(3).max(1000)
+}
+
+/// Links this node keeps to each peer (a node of the earlier tool gets one): every probe
+/// goes out on each ready one and the first reply counts, so a loss that stalls one TCP
+/// stream (head-of-line blocking behind a retransmission) rarely stalls both.
+pub const LINKS_PER_PEER: usize = 2;
+
+/// Closes in a row of our older link right after the second came up that make a peer an
+/// earlier version (one link for it).
+const REPLACED_SINGLE: u8 = 3;
 
 /// Most distinct probe phases within an interval (see [`Engine::new`]).
 pub const PHASES: usize = 64;
@@ -157,8 +185,18 @@ struct Peer {
     addr: SocketAddr,
     /// Our link to it, if one exists (any state).
     link: Option<ConnId>,
+    /// Our second link to it, if one exists (any state): carries a copy of every probe.
+    spare: Option<ConnId>,
+    /// It closes our older link when the second one arrives (a version that answers one
+    /// connection per peer): it gets one link.
+    single: bool,
+    /// Times in a row it closed one of our links right after the other came up.
+    replaced: u8,
     /// Its authenticated inbound connection, if any.
     inbound: Option<ConnId>,
+    /// Its previous authenticated inbound connection, if still open: a peer keeps two
+    /// links to us, each answered.
+    inbound_older: Option<ConnId>,
     /// The class of trouble last reported for it ([`CloseReason::class`]), so a peer
     /// that stays down is reported once; `None` once a handshake succeeded.
     trouble: Option<&'static str>,
@@ -166,8 +204,6 @@ struct Peer {
     legacy: bool,
     /// Whether a link to it ever completed a handshake.
     ever_connected: bool,
-    /// When our current link to it completed its handshake (monotonic ms).
-    ready_at: u64,
     /// When a probe to it last counted as a miss.
     missed_at: Option<u64>,
     /// Its counters, for metrics and `status`.
@@ -186,11 +222,14 @@ impl Peer {
             name,
             addr,
             link: None,
+            spare: None,
+            single: false,
+            replaced: 0,
             inbound: None,
+            inbound_older: None,
             trouble: None,
             legacy,
             ever_connected: false,
-            ready_at: 0,
             missed_at: None,
             stats: PeerStats::new(wall),
             active: true,
@@ -272,6 +311,8 @@ pub struct Engine {
     auth: Option<Auth>,
     /// The clocks of the latest event (for a close that [`Engine::wrote`] completes).
     last: Now,
+    /// Links kept per peer ([`LINKS_PER_PEER`]).
+    links_per_peer: usize,
 }
 
 impl Engine {
@@ -310,7 +351,9 @@ impl Engine {
             hooks: hooks::Hooks::new(cfg.on_change.as_ref().map(|h| h.timeout_ms)),
             auth: None,
             last: now,
+            links_per_peer: LINKS_PER_PEER,
         };
+        // The second link follows at each peer's first turn.
         let peers: Vec<usize> = engine.peer_indices().collect();
         for peer in peers {
             engine.connect(peer, now);
@@ -352,6 +395,13 @@ impl Engine {
                 self.say(topic.summary(held, span));
             }
         }
+    }
+
+    /// Keeps `n` links (1 or 2) per peer instead of [`LINKS_PER_PEER`], from the next
+    /// turns on: for tests and fuzzing of the one-link rules.
+    #[doc(hidden)]
+    pub fn set_links_per_peer(&mut self, n: usize) {
+        self.links_per_peer = n.clamp(1, LINKS_PER_PEER);
     }
 
     /// Whether handshakes are authenticated.
@@ -428,11 +478,40 @@ impl Engine {
 
     /// The state of our link to `peer`, `None` when there is none.
     pub fn link_state(&self, peer: PeerId) -> Option<LinkState> {
-        let id = self.peers.get(peer.0)?.link?;
-        match self.conns.get(id)?.role {
-            Role::Out { state, .. } => Some(state),
-            Role::In { .. } => None,
-        }
+        let p = self.peers.get(peer.0)?;
+        [p.link, p.spare]
+            .into_iter()
+            .flatten()
+            .filter_map(|id| match self.conns.get(id)?.role {
+                Role::Out { state, .. } => Some(state),
+                Role::In { .. } => None,
+            })
+            .max_by_key(|&s| s as u8)
+    }
+
+    /// `peer`'s links (first, second), each if it exists.
+    fn links(&self, peer: usize) -> [Option<ConnId>; 2] {
+        self.peers
+            .get(peer)
+            .map_or([None, None], |p| [p.link, p.spare])
+    }
+
+    /// `peer`'s links that carry probes now (ready, or our `PROOF` sent: see
+    /// [`Engine::carries_probes`]).
+    fn ready_links(&self, peer: usize) -> Vec<ConnId> {
+        self.links(peer)
+            .into_iter()
+            .flatten()
+            .filter(|&id| self.carries_probes(id))
+            .collect()
+    }
+
+    /// How long link `id` has left its oldest unanswered probe unanswered (0: none).
+    fn stalled(&self, id: ConnId, now: Now) -> u64 {
+        self.conns
+            .get(id)
+            .and_then(|c| c.awaiting.front())
+            .map_or(0, |&(_, at)| now.mono.saturating_sub(at))
     }
 
     /// Number of open connections (both directions).
@@ -858,6 +937,16 @@ impl Engine {
                 },
                 Input::Pong(seq),
             ) => {
+                if let Some(c) = self.conns.get_mut(conn) {
+                    // Replies come in order: everything before `seq` was answered too
+                    // (or was never written here).
+                    while let Some(&(s, _)) = c.awaiting.front() {
+                        c.awaiting.pop_front();
+                        if s == seq {
+                            break;
+                        }
+                    }
+                }
                 self.replied(peer, seq, now);
             }
             (
@@ -908,6 +997,9 @@ impl Engine {
                 Input::Proof(mac),
             ) => self.on_proof(conn, from, &mac, now),
             (Role::In { peer: Some(_), .. }, Input::Ping(seq)) => {
+                if let Some(c) = self.conns.get_mut(conn) {
+                    c.ready_at = now.mono;
+                }
                 self.send_message(conn, Message::Pong { seq }, now)
             }
             (_, _) => self.close(conn, CloseReason::Unexpected, now),
@@ -952,10 +1044,10 @@ impl Engine {
         if let Some(t) = c.timer.take() {
             self.wheel.cancel(t);
         }
+        c.ready_at = now.mono;
         if let Some(p) = self.peers.get_mut(peer) {
             let first = !p.ever_connected;
             p.ever_connected = true;
-            p.ready_at = now.mono;
             if p.trouble.take().is_some() || first {
                 let msg = format!("peer {}: connected", p.name);
                 self.say(msg);
@@ -971,6 +1063,14 @@ impl Engine {
         let waiting: Vec<u64> = self.tracker.outstanding(peer).collect();
         for seq in waiting {
             self.send_probe(conn, peer, seq, now);
+        }
+    }
+
+    /// The state of our link `conn` (`None` for an accepted connection or a stale id).
+    fn link_state_of(&self, conn: ConnId) -> Option<LinkState> {
+        match self.conns.get(conn)?.role {
+            Role::Out { state, .. } => Some(state),
+            Role::In { .. } => None,
         }
     }
 
@@ -1048,40 +1148,57 @@ impl Engine {
             self.wheel.cancel(t);
         }
         self.waiting.remove(conn, from.ip().to_canonical());
-        // The peer reconnected: its older connection is dead from its side.
-        let older = self
+        if let Some(c) = self.conns.get_mut(conn) {
+            c.ready_at = now.mono;
+        }
+        // A peer keeps two links to us: a third connection means it redialled one, and
+        // the one it abandoned is the one it stopped probing on (its close may still be
+        // on the way, or lost).
+        let heard = |id: Option<ConnId>| {
+            id.and_then(|id| self.conns.get(id))
+                .map_or(0, |c| c.ready_at)
+        };
+        let (newer, older) = self
             .peers
-            .get_mut(peer)
-            .and_then(|p| p.inbound.replace(conn));
-        if let Some(older) = older
-            && older != conn
+            .get(peer)
+            .map_or((None, None), |p| (p.inbound, p.inbound_older));
+        let dead = match (newer, older) {
+            (Some(n), Some(o)) if n != conn && o != conn => {
+                Some(if heard(Some(n)) < heard(Some(o)) {
+                    n
+                } else {
+                    o
+                })
+            }
+            _ => None,
+        };
+        if let Some(dead) = dead {
+            self.close(dead, CloseReason::Replaced, now);
+        }
+        if let Some(p) = self.peers.get_mut(peer)
+            && p.inbound != Some(conn)
         {
-            self.close(older, CloseReason::Replaced, now);
+            p.inbound_older = p.inbound.replace(conn);
         }
         // A fresh handshake proves the peer reachable: if our link to it is down or its
         // probes are going unanswered, redial now instead of at the next round.
-        let link = self.peers.get(peer).and_then(|p| p.link);
-        let link_state = link
-            .and_then(|id| self.conns.get(id))
-            .map(|c| c.role)
-            .and_then(|r| match r {
-                Role::Out { state, .. } => Some(state),
-                Role::In { .. } => None,
-            });
-        // A link made since the peer's last miss is fresh: leave it (both sides
-        // redialling on each other's new handshakes would knock each other's fresh
-        // links down in turn).
-        let stale = self
-            .peers
-            .get(peer)
-            .is_some_and(|p| p.missed_at.is_some_and(|m| p.ready_at <= m));
-        match (link, link_state) {
-            (None, _) => self.connect(peer, now),
-            (Some(id), Some(LinkState::Ready)) if stale => {
+        // Only a link with a probe overdue on it is stale; one made since the peer's
+        // last miss is fresh: leave it (both sides redialling on each other's new
+        // handshakes would knock each other's fresh links down in turn).
+        let missed_at = self.peers.get(peer).and_then(|p| p.missed_at);
+        let links = self.links(peer);
+        if links.iter().all(Option::is_none) {
+            return self.connect(peer, now);
+        }
+        for id in self.ready_links(peer) {
+            let fresh = self
+                .conns
+                .get(id)
+                .is_none_or(|c| missed_at.is_none_or(|m| c.ready_at > m));
+            if !fresh && self.stalled(id, now) >= self.timeout {
                 self.close(id, CloseReason::ProbeTimeout, now);
                 self.connect(peer, now);
             }
-            _ => {}
         }
     }
 
@@ -1332,6 +1449,10 @@ impl Engine {
         let Some(c) = self.conns.get_mut(conn) else {
             return;
         };
+        if c.awaiting.len() >= crate::tracker::MAX_OUTSTANDING {
+            c.awaiting.pop_front();
+        }
+        c.awaiting.push_back((seq, now.mono));
         let (Some(legacy), Role::Out { peer, .. }) = (c.legacy.as_mut(), c.role) else {
             return self.send_message(conn, Message::Ping { seq }, now);
         };
@@ -1368,6 +1489,7 @@ impl Engine {
             let Some(seq) = legacy.seqs.pop_front() else {
                 return self.close(conn, CloseReason::Unexpected, now);
             };
+            c.awaiting.pop_front();
             self.replied(peer, seq, now);
         }
         // The responses before the garbage counted; the garbage ends the link.
@@ -1480,33 +1602,15 @@ impl Engine {
                     return;
                 };
                 if let Some(p) = self.peers.get_mut(peer) {
-                    p.stats.timed_out(seq);
+                    p.stats.timed_out(seq, now.mono_us());
                 }
                 self.missed(peer, now);
                 if let Some(change) = change {
                     self.log_change(change, now);
                 }
-                // A ready link whose probe went unanswered is abandoned and redialled:
-                // TCP would otherwise hold our probes in its retransmit queue, backing
-                // off, long after the path is back. The other probes on it keep their
-                // own deadlines. Only a link ready for a whole timeout: a probe started
-                // before it was ready (sent on it late, once ready) had no fair chance
-                // on it, and abandoning a fresh link for that redials in a loop after a
-                // heal while such probes expire one by one.
-                let link = self
-                    .peers
-                    .get(peer)
-                    .filter(|p| now.mono.saturating_sub(p.ready_at) >= self.timeout)
-                    .and_then(|p| p.link);
-                if let Some(id) = link
-                    && let Some(Role::Out {
-                        state: LinkState::Ready,
-                        ..
-                    }) = self.role(id)
-                {
-                    self.close(id, CloseReason::ProbeTimeout, now);
-                    self.connect(peer, now);
-                }
+                // The links stay: TCP is probably repairing a loss on them, and the
+                // probes queued behind it arrive with the repair. A link stuck too long
+                // is abandoned at the peer's next turn (`tend_links`).
             }
             Timer::Connect(conn) => {
                 if let Some(c) = self.conns.get_mut(conn) {
@@ -1558,13 +1662,45 @@ impl Engine {
         if let Some(p) = self.peers.get_mut(peer) {
             p.stats.started += 1;
         }
-        match self.peers.get(peer).and_then(|p| p.link) {
-            None => self.connect(peer, now),
-            Some(id) => {
-                if self.carries_probes(id) {
-                    self.send_probe(id, peer, seq, now);
-                }
+        self.tend_links(peer, now);
+        for id in self.ready_links(peer) {
+            self.send_probe(id, peer, seq, now);
+        }
+    }
+
+    /// Abandons `peer`'s stuck links (a probe unanswered on it for [`stuck_ms`]: TCP
+    /// would otherwise hold our probes in its backed-off retransmit queue long after the
+    /// path is back) and dials the links it should have.
+    fn tend_links(&mut self, peer: usize, now: Now) {
+        let bound = stuck_ms(self.timeout);
+        let ready = self.ready_links(peer);
+        for &id in &ready {
+            if self.stalled(id, now) >= bound {
+                self.close(id, CloseReason::ProbeTimeout, now);
             }
+        }
+        // Both links lived side by side for a while: the peer keeps two.
+        let settled = ready.len() == 2
+            && ready.iter().all(|&id| {
+                self.link_state_of(id) == Some(LinkState::Ready)
+                    && self.conns.get(id).is_some_and(|c| {
+                        now.mono.saturating_sub(c.ready_at) > self.timeout.saturating_mul(2)
+                    })
+            });
+        if settled && let Some(p) = self.peers.get_mut(peer) {
+            p.replaced = 0;
+        }
+        let Some(p) = self.peers.get(peer) else {
+            return;
+        };
+        let want = if p.legacy || p.single {
+            1
+        } else {
+            self.links_per_peer
+        };
+        let have = usize::from(p.link.is_some()) + usize::from(p.spare.is_some());
+        for _ in have..want {
+            self.connect(peer, now);
         }
     }
 
@@ -1584,7 +1720,15 @@ impl Engine {
             c.timer = Some(timer);
         }
         if let Some(p) = self.peers.get_mut(peer) {
-            p.link = Some(conn);
+            if p.link.is_none() {
+                p.link = Some(conn);
+            } else {
+                if let Some(old) = p.spare.replace(conn) {
+                    // Never more than two: the oldest spare goes.
+                    self.actions.push_back(Action::Connect { conn, addr });
+                    return self.close(old, CloseReason::Replaced, now);
+                }
+            }
         }
         self.actions.push_back(Action::Connect { conn, addr });
     }
@@ -1603,11 +1747,50 @@ impl Engine {
         self.closes.count(reason);
         match c.role {
             Role::Out { peer, state } => {
-                if let Some(p) = self.peers.get_mut(peer)
-                    && p.link == Some(conn)
-                {
-                    p.link = None;
+                let mut other = None;
+                if let Some(p) = self.peers.get_mut(peer) {
+                    if p.link == Some(conn) {
+                        p.link = p.spare.take();
+                    } else if p.spare == Some(conn) {
+                        p.spare = None;
+                    }
+                    other = p.link;
                 }
+                // Another ready link still carries the probes: they keep their deadlines.
+                let covered = other.and_then(|id| self.conns.get(id)).and_then(|o| {
+                    matches!(
+                        o.role,
+                        Role::Out {
+                            state: LinkState::Ready,
+                            ..
+                        }
+                    )
+                    .then_some(o.ready_at)
+                });
+                // A node that closes our older link as soon as the second is up, again and
+                // again, answers one connection per peer (an earlier version): it gets one
+                // link from now on. (Once can be loss: a handshake it completed and we gave
+                // up made it drop one of ours.)
+                if reason == CloseReason::ClosedByPeer
+                    && covered.is_some_and(|at| now.mono.saturating_sub(at) <= self.timeout)
+                    && let Some(p) = self.peers.get_mut(peer)
+                    && !p.single
+                {
+                    p.replaced = p.replaced.saturating_add(1);
+                }
+                if let Some(p) = self.peers.get_mut(peer)
+                    && !p.single
+                    && p.replaced >= REPLACED_SINGLE
+                {
+                    p.single = true;
+                    let msg = format!(
+                        "peer {}: it closes our first link when the second comes up (an earlier \
+                         version?): probing it on one link",
+                        p.name
+                    );
+                    self.say(msg);
+                }
+                let covered = covered.is_some();
                 if reason == CloseReason::Done {
                     // An old node's link whose response ran to the end of the connection:
                     // its probes are redialled with the link, nothing failed.
@@ -1623,7 +1806,7 @@ impl Engine {
                         n += 1;
                     });
                     if let Some(p) = self.peers.get_mut(peer) {
-                        p.stats.settled_all(n, true);
+                        p.stats.settled_all(n, true, now.mono_us());
                     }
                     return;
                 }
@@ -1637,7 +1820,7 @@ impl Engine {
                         n += 1;
                     });
                     if let Some(p) = self.peers.get_mut(peer) {
-                        p.stats.settled_all(n, true);
+                        p.stats.settled_all(n, true, now.mono_us());
                     }
                     let msg = format!(
                         "this machine: {reason} (peer {}'s probes are not counted)",
@@ -1647,10 +1830,12 @@ impl Engine {
                     return;
                 }
                 self.report_trouble(peer, reason, state);
-                if !matches!(
-                    reason,
-                    CloseReason::ProbeTimeout | CloseReason::HandshakeTimeout
-                ) {
+                if !covered
+                    && !matches!(
+                        reason,
+                        CloseReason::ProbeTimeout | CloseReason::HandshakeTimeout
+                    )
+                {
                     self.fail_probes(peer, now);
                 }
             }
@@ -1696,10 +1881,12 @@ impl Engine {
             Role::In {
                 peer: Some(peer), ..
             } => {
-                if let Some(p) = self.peers.get_mut(peer)
-                    && p.inbound == Some(conn)
-                {
-                    p.inbound = None;
+                if let Some(p) = self.peers.get_mut(peer) {
+                    if p.inbound == Some(conn) {
+                        p.inbound = p.inbound_older.take();
+                    } else if p.inbound_older == Some(conn) {
+                        p.inbound_older = None;
+                    }
                 }
                 // A peer closing its own connection is routine (it restarted or
                 // redialled); anything else is worth a line.
@@ -1769,7 +1956,7 @@ impl Engine {
             n += 1;
         });
         if let Some(p) = self.peers.get_mut(peer) {
-            p.stats.settled_all(n, false);
+            p.stats.settled_all(n, false, now.mono_us());
         }
         for change in changes {
             self.log_change(change, now);

@@ -170,8 +170,9 @@ impl Engine {
             return;
         };
         p.active = false;
-        let (link, inbound, round) = (p.link.take(), p.inbound.take(), p.round.take());
-        for conn in [link, inbound].into_iter().flatten() {
+        let (link, spare, round) = (p.link.take(), p.spare.take(), p.round.take());
+        let (inbound, older) = (p.inbound.take(), p.inbound_older.take());
+        for conn in [link, spare, inbound, older].into_iter().flatten() {
             self.close(conn, CloseReason::Reconfigured, now);
         }
         if let Some(t) = round {
@@ -195,9 +196,15 @@ impl Engine {
         p.legacy = legacy;
         p.trouble = None;
         p.ever_connected = false;
-        let link = p.link.take();
-        let inbound = if ip_changed { p.inbound.take() } else { None };
-        for conn in [link, inbound].into_iter().flatten() {
+        p.single = false;
+        p.replaced = 0;
+        let (link, spare) = (p.link.take(), p.spare.take());
+        let (inbound, older) = if ip_changed {
+            (p.inbound.take(), p.inbound_older.take())
+        } else {
+            (None, None)
+        };
+        for conn in [link, spare, inbound, older].into_iter().flatten() {
             self.close(conn, CloseReason::Reconfigured, now);
         }
         // Probes started while the old link was down are void too.
@@ -208,7 +215,7 @@ impl Engine {
             n += 1;
         });
         if let Some(p) = self.peers.get_mut(slot) {
-            p.stats.settled_all(n, true);
+            p.stats.settled_all(n, true, now.mono_us());
         }
         self.connect(slot, now);
     }

@@ -65,6 +65,42 @@ pub struct PeerStats {
     /// Probes on the wire, in no order: (seq, when it was last written, µs on the
     /// monotonic clock).
     on_wire: Vec<(u64, u64)>,
+    /// Probes settled over the last minutes (see [`PeerStats::recent_loss`]).
+    recent: Recent,
+}
+
+/// Minutes of probes [`PeerStats::recent_loss`] looks back over.
+pub const RECENT_MINUTES: u64 = 5;
+
+/// Replied and lost probes per minute of the monotonic clock, for the last
+/// [`RECENT_MINUTES`] minutes with a probe (the current one included).
+#[derive(Debug, Clone, Default)]
+struct Recent {
+    /// (minute, replied, lost), oldest first.
+    minutes: std::collections::VecDeque<(u64, u32, u32)>,
+}
+
+impl Recent {
+    fn note(&mut self, us: u64, lost: bool) {
+        let minute = us / 60_000_000;
+        while self
+            .minutes
+            .front()
+            .is_some_and(|m| m.0 + RECENT_MINUTES <= minute)
+        {
+            self.minutes.pop_front();
+        }
+        if self.minutes.back().is_none_or(|m| m.0 < minute) {
+            self.minutes.push_back((minute, 0, 0));
+        }
+        if let Some(m) = self.minutes.back_mut() {
+            if lost {
+                m.2 = m.2.saturating_add(1);
+            } else {
+                m.1 = m.1.saturating_add(1);
+            }
+        }
+    }
 }
 
 impl PeerStats {
@@ -88,9 +124,22 @@ impl PeerStats {
         self.on_wire.push((seq, us));
     }
 
+    /// The share of probes settled over the last [`RECENT_MINUTES`] minutes that got no
+    /// reply within the timeout (late, missing, or failed with their connection), 0 to
+    /// 1; `None` before any. A lossy link shows here long before, or without ever,
+    /// reaching `offline_threshold` timeouts in a row.
+    pub fn recent_loss(&self) -> Option<f64> {
+        let (replied, lost) = self.recent.minutes.iter().fold((0u64, 0u64), |(r, l), m| {
+            (r + u64::from(m.1), l + u64::from(m.2))
+        });
+        let all = replied + lost;
+        (all > 0).then(|| lost as f64 / all as f64)
+    }
+
     /// Probe `seq` was answered at `us`.
     pub(super) fn replied(&mut self, seq: u64, us: u64) {
         self.replied += 1;
+        self.recent.note(us, false);
         if let Some(sent) = self.take(seq) {
             let rtt = us.saturating_sub(sent);
             self.last_rtt_us = Some(rtt);
@@ -98,18 +147,22 @@ impl PeerStats {
         }
     }
 
-    /// Probe `seq` timed out.
-    pub(super) fn timed_out(&mut self, seq: u64) {
+    /// Probe `seq` timed out at `us`.
+    pub(super) fn timed_out(&mut self, seq: u64, us: u64) {
         self.timed_out += 1;
+        self.recent.note(us, true);
         self.take(seq);
     }
 
-    /// `n` probes failed with their connection (`voided`: without counting).
-    pub(super) fn settled_all(&mut self, n: u64, voided: bool) {
+    /// `n` probes failed with their connection at `us` (`voided`: without counting).
+    pub(super) fn settled_all(&mut self, n: u64, voided: bool, us: u64) {
         if voided {
             self.voided += n;
         } else {
             self.timed_out += n;
+            for _ in 0..n {
+                self.recent.note(us, true);
+            }
         }
         self.on_wire.clear();
     }
@@ -176,9 +229,26 @@ mod tests {
         assert_eq!(s.rtt.count(), 2);
         assert_eq!(s.rtt.sum_us, 500 + 39_998_900);
         s.sent(3, 0);
-        s.timed_out(3);
-        s.replied(3, 5); // too late
+        s.timed_out(3, 40_000_000);
+        s.replied(3, 40_000_005); // too late
         assert_eq!((s.timed_out, s.rtt.count()), (1, 2));
+    }
+
+    #[test]
+    fn recent_loss_covers_the_last_five_minutes() {
+        let mut s = PeerStats::new(0);
+        assert_eq!(s.recent_loss(), None);
+        let min = 60_000_000;
+        for i in 0..7 {
+            s.replied(i, i);
+        }
+        s.timed_out(7, 1);
+        s.settled_all(2, false, min + 1);
+        s.settled_all(5, true, min + 2); // voided: this machine's trouble, not loss
+        assert_eq!(s.recent_loss(), Some(0.3));
+        // Five minutes on, the first minute has left the window.
+        s.replied(20, 5 * min);
+        assert_eq!(s.recent_loss(), Some(2.0 / 3.0));
     }
 
     #[test]

@@ -14,7 +14,7 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// Per-peer families: name, type, help, and the value of a peer (`None`: no sample).
 type PeerValue = fn(&PeerView<'_>, &mut String) -> bool;
 
-const PEER_FAMILIES: [(&str, &str, &str, PeerValue); 9] = [
+const PEER_FAMILIES: [(&str, &str, &str, PeerValue); 10] = [
     (
         "uptime_tracker_peer_up",
         "gauge",
@@ -49,6 +49,18 @@ const PEER_FAMILIES: [(&str, &str, &str, PeerValue); 9] = [
         |p, o| match p.stats.last_rtt_us {
             Some(us) => {
                 write_micro(o, us);
+                true
+            }
+            None => false,
+        },
+    ),
+    (
+        "uptime_tracker_peer_probes_lost_ratio",
+        "gauge",
+        "Share of the peer's probes over the last 5 minutes with no reply within timeout (late, missing or failed), 0 to 1: a lossy path shows here before, or without, an offline (absent before the first).",
+        |p, o| match p.stats.recent_loss() {
+            Some(r) => {
+                let _ = write!(o, "{:.4}", r);
                 true
             }
             None => false,

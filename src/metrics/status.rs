@@ -54,6 +54,13 @@ pub fn render(snap: &Snapshot<'_>, out: &mut String) {
             Some(us) => write_milli(out, i64::try_from(us).unwrap_or(i64::MAX)),
             None => out.push_str("null"),
         }
+        out.push_str(",\"lost_pct_5min\":");
+        match s.recent_loss() {
+            Some(r) => {
+                let _ = write!(out, "{:.1}", r * 100.0);
+            }
+            None => out.push_str("null"),
+        }
         let _ = write!(
             out,
             ",\"probes\":{{\"sent\":{},\"replied\":{},\"timed_out\":{},\"voided\":{}}}}}",

@@ -180,6 +180,9 @@ pub fn run(a: SimArgs) -> ExitCode {
     opts.faults = a
         .fault_count
         .unwrap_or(((cfg.nodes.len() as f64 * a.hours).round() as usize).max(1));
+    if let Some(warning) = summary::timeout_warning(&cfg, &opts) {
+        crate::errln!("uptime-tracker: warning: {warning}");
+    }
     let out = sim::run(&cfg, &opts);
     let summary = Summary::new(&cfg, &opts, &out);
     let text = summary.render(&cfg, &opts, a.format);

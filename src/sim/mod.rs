@@ -33,6 +33,14 @@ use journal::MemJournal;
 use queue::Queue;
 use rng::Rng;
 
+/// The simulated TCP's retransmission timeout for data on a path of one-way latency
+/// uniform in `lo..=hi` ms: Linux's `srtt + max(4 × mdev, 200 ms)`, the mean round trip
+/// as `srtt`, the mean deviation of the round trip (a sum of two uniform latencies,
+/// `(hi - lo) / 3`) as `mdev`.
+pub fn data_rto_ms((lo, hi): (u64, u64)) -> u64 {
+    (lo + hi) + (4 * hi.saturating_sub(lo) / 3).max(200)
+}
+
 /// What to simulate besides the mesh's own config.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -203,9 +211,15 @@ struct Seg {
     kind: SegKind,
     /// When it was first sent.
     sent: u64,
-    /// Transmissions lost so far.
+    /// When its latest transmission left.
+    tx: u64,
+    /// Transmissions lost so far ([`GIVE_UP`]: the kernel gives the connection up when
+    /// it is due).
     attempts: u32,
 }
+
+/// A segment's `attempts` once its sender's kernel will give up at its next due time.
+const GIVE_UP: u32 = u32::MAX;
 
 /// The segments of one direction of a connection, in order. A direction rarely holds
 /// more than one (a probe or its reply in flight), so the head is kept inline: sending
@@ -713,6 +727,7 @@ impl World {
         q.push_back(Seg {
             kind,
             sent: now,
+            tx: now,
             attempts: 0,
         });
         if !c.scheduled[end] {
@@ -720,6 +735,22 @@ impl World {
             let at = now + self.latency();
             self.push(at, What::Deliver { conn: sc, dir: end });
         }
+    }
+
+    /// The wait before retransmitting a segment lost `attempts + 1` times, from its
+    /// latest transmission. A SYN or SYN-ACK: 1 s (Linux's `TCP_TIMEOUT_INIT`), doubled
+    /// each time. Data: Linux's RTO, `srtt + max(4 × mdev, 200 ms)` (RFC 6298 with
+    /// `TCP_RTO_MIN`), with the path's mean round trip as `srtt` and the mean deviation of
+    /// a sum of two uniform latencies as `mdev`. The first retransmission of a lone
+    /// segment is Linux's tail loss probe, sent when the RTO would fire, without backoff;
+    /// each later one doubles the wait (exponential backoff), up to `TCP_RTO_MAX`. Fitted
+    /// against real loss on this kind of machine (docs/protocol.md, "Links under loss").
+    fn rto(&self, data: bool, attempts: u32) -> u64 {
+        if !data {
+            return (1000u64 << attempts.min(9)).min(120_000);
+        }
+        let base = data_rto_ms(self.opts.latency);
+        (base << attempts.saturating_sub(1).min(12)).min(120_000)
     }
 
     fn latency(&mut self) -> u64 {
@@ -771,12 +802,10 @@ impl World {
         };
         let path = self.path(from.node, to.node);
         let lost = path == Some(true) && self.rng.chance(self.opts.loss);
-        if path == Some(false) || lost {
+        if seg.attempts == GIVE_UP || path == Some(false) || lost {
             // Retransmit with backoff; give up as the kernel would.
-            let gives_up = match seg.kind {
-                SegKind::Data(_) | SegKind::Fin => now - seg.sent >= self.user_timeout,
-                _ => seg.attempts >= 6,
-            };
+            let data = matches!(seg.kind, SegKind::Data(_) | SegKind::Fin);
+            let gives_up = seg.attempts == GIVE_UP || (!data && seg.attempts >= 6);
             if gives_up {
                 if let Some(c) = self.conns.get_mut(sc) {
                     c.queues[dir].clear();
@@ -801,28 +830,52 @@ impl World {
                 }
                 return;
             }
-            let base = if matches!(seg.kind, SegKind::Syn | SegKind::SynAck) {
-                1000
-            } else {
-                200
-            };
-            let wait = (base << seg.attempts.min(9)).min(60_000);
-            // A lost segment is a delay from when it was sent until its retransmission at
-            // the earliest, whether or not that ever arrives (its connection may be closed
-            // first, and what queues behind it waits as long).
-            if (now + wait).saturating_sub(seg.sent) * 2 > self.timeout {
-                self.disturb(from.node, to.node, seg.sent, now + wait);
+            // Linux collapses the small segments queued behind a retransmitted one into it
+            // (`tcp_retrans_try_collapse`): after a stall, what waited arrives at once,
+            // in one segment, not one segment and one loss chance each.
+            if let SegKind::Data(bytes) = &mut seg.kind
+                && let Some(c) = self.conns.get_mut(sc)
+            {
+                let mut joined = bytes.as_slice().to_vec();
+                while let Some(SegKind::Data(next)) = c.queues[dir].head.as_ref().map(|s| &s.kind) {
+                    joined.extend_from_slice(next.as_slice());
+                    c.queues[dir].pop_front();
+                }
+                if joined.len() != bytes.as_slice().len() {
+                    *bytes = Bytes::new(&joined);
+                }
             }
-            seg.attempts += 1;
+            // The retransmission leaves one RTO (backed off) after the transmission that
+            // was lost, and takes a path's latency like any segment. With data still
+            // unacknowledged at TCP_USER_TIMEOUT, the kernel gives up then instead.
+            let next_tx = seg.tx + self.rto(data, seg.attempts);
+            let at = if data && next_tx >= seg.sent + self.user_timeout {
+                seg.attempts = GIVE_UP;
+                (seg.sent + self.user_timeout).max(now)
+            } else {
+                seg.attempts += 1;
+                seg.tx = next_tx;
+                (next_tx + self.latency()).max(now)
+            };
+            // A lost segment is a delay from when it was sent until its retransmission
+            // arrives, whether or not it ever does (its connection may be closed first, and
+            // what queues behind it waits as long).
+            if at.saturating_sub(seg.sent) * 2 > self.timeout {
+                self.disturb(from.node, to.node, seg.sent, at);
+            }
             if let Some(c) = self.conns.get_mut(sc) {
                 c.queues[dir].push_front(seg);
                 c.scheduled[dir] = true;
             }
-            self.push(now + wait, What::Deliver { conn: sc, dir });
+            self.push(at, What::Deliver { conn: sc, dir });
             return;
         }
         let more = self.conns.get_mut(sc).is_some_and(|c| {
             c.scheduled[dir] = !c.queues[dir].is_empty();
+            // The next segment goes out now that the one before it is through.
+            if let Some(next) = c.queues[dir].head.as_mut() {
+                next.tx = now;
+            }
             c.scheduled[dir]
         });
         if more {
@@ -887,6 +940,7 @@ impl World {
                 c.queues[back].push_back(Seg {
                     kind: SegKind::Rst,
                     sent: now,
+                    tx: now,
                     attempts: 0,
                 });
                 if !c.scheduled[back] {
@@ -1191,6 +1245,7 @@ mod tests {
         let seg = |sent: u64| Seg {
             kind: SegKind::Data(Bytes::new(&sent.to_le_bytes())),
             sent,
+            tx: sent,
             attempts: 0,
         };
         let key = |s: Option<Seg>| s.map(|s| (s.sent, s.kind));

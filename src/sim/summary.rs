@@ -66,14 +66,24 @@ impl Summary {
         }
     }
 
-    /// False offline lines per node and simulated day.
-    pub fn false_per_node_day(&self) -> f64 {
+    /// `n` per node and simulated day.
+    fn per_node_day(&self, n: usize) -> f64 {
         let node_days = self.nodes as f64 * self.hours / 24.0;
         if node_days > 0.0 {
-            self.report.false_offlines as f64 / node_days
+            n as f64 / node_days
         } else {
             0.0
         }
+    }
+
+    /// False alarms (offline lines about a reachable peer) per node and simulated day.
+    pub fn false_per_node_day(&self) -> f64 {
+        self.per_node_day(self.report.false_alarms)
+    }
+
+    /// Offline lines per node and simulated day.
+    pub fn offline_per_node_day(&self) -> f64 {
+        self.per_node_day(self.report.offline_lines)
     }
 
     /// The summary in `format`.
@@ -119,10 +129,11 @@ impl Summary {
         );
         let _ = writeln!(
             s,
-            "false offlines: {} ({:.2} per node-day); offline lines in all: {}",
-            r.false_offlines,
-            self.false_per_node_day(),
-            r.offline_lines
+            "offline lines: {} in all ({:.2} per node-day), {} of them false alarms about a reachable peer ({:.2} per node-day)",
+            r.offline_lines,
+            self.offline_per_node_day(),
+            r.false_alarms,
+            self.false_per_node_day()
         );
         let _ = writeln!(
             s,
@@ -134,6 +145,11 @@ impl Summary {
             "recovery latency (heal to back online, bound {} ms): {}",
             self.recovery_bound,
             spread(&r.recovery_ms)
+        );
+        let _ = writeln!(
+            s,
+            "offline lines without any fault or delayed segment to explain them (property 2): {}",
+            r.false_offlines
         );
         let _ = writeln!(s, "property violations: {}", r.violations.len());
         for v in r.violations.iter().take(20) {
@@ -166,8 +182,8 @@ impl Summary {
         format!(
             "{{\"nodes\": {}, \"hours\": {}, \"seed\": {}, \"interval_ms\": {}, \"timeout_ms\": {}, \"offline_threshold\": {}, \
 \"latency_ms\": [{}, {}], \"loss\": {}, \"faults\": {{{}}}, \"detection_bound_ms\": {}, \"recovery_bound_ms\": {}, \
-\"outages\": {}, \"detected\": {}, \"missed\": {}, \"short\": {}, \"false_offlines\": {}, \"false_offlines_per_node_day\": {:.4}, \
-\"offline_lines\": {}, \"detection\": {}, \"recovery\": {}, \"violations\": [{}]}}\n",
+\"outages\": {}, \"detected\": {}, \"missed\": {}, \"short\": {}, \"false_alarms\": {}, \"false_alarms_per_node_day\": {:.4}, \
+\"unexplained_offlines\": {}, \"offline_lines\": {}, \"detection\": {}, \"recovery\": {}, \"violations\": [{}]}}\n",
             self.nodes,
             trim(self.hours),
             opts.seed,
@@ -184,14 +200,29 @@ impl Summary {
             r.detected,
             r.outages - r.detected,
             r.short,
-            r.false_offlines,
+            r.false_alarms,
             self.false_per_node_day(),
+            r.false_offlines,
             r.offline_lines,
             stats(&r.detection_ms),
             stats(&r.recovery_ms),
             violations.join(", ")
         )
     }
+}
+
+/// A warning when `timeout` leaves no room for TCP to repair one lost segment on the
+/// modelled network: the round trip at the largest latency plus one retransmission
+/// timeout ([`super::data_rto_ms`]). Below that, every single loss costs a timeout, and a
+/// lossy link flaps.
+pub fn timeout_warning(cfg: &Config, opts: &Options) -> Option<String> {
+    let need = super::data_rto_ms(opts.latency) + 2 * opts.latency.1;
+    (cfg.timeout_ms < need).then(|| {
+        format!(
+            "timeout {} ms is below the modelled round trip plus one retransmission ({need} ms at one-way latency up to {} ms): each lost segment will cost a timeout; expect false alarms under loss",
+            cfg.timeout_ms, opts.latency.1
+        )
+    })
 }
 
 /// Writes every node's log files and `faults.json` (the ground truth) into `dir`,
