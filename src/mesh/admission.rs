@@ -22,7 +22,11 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use super::conn::ConnId;
+use std::net::SocketAddr;
+
+use super::conn::{Conn, ConnId};
+use super::quiet::Topic;
+use super::{CloseReason, Engine, Now, Role, Timer};
 
 /// Most connections from one address waiting for their handshake; one more evicts the
 /// oldest.
@@ -125,5 +129,219 @@ impl Admission {
             self.peers.values().map(Vec::len).sum(),
             self.strangers.len(),
         )
+    }
+}
+
+/// Time an accepted connection has to send a valid `HELLO`.
+pub const HANDSHAKE_TIMEOUT_MS: u64 = 5_000;
+
+/// Time an accepted connection from an address that is no configured node's has to send
+/// its first request (only HTTP is answered there).
+pub const STRANGER_TIMEOUT_MS: u64 = 2_000;
+
+impl Engine {
+    /// A connection from `from` was accepted. Returns its id: every connection is taken
+    /// (the shell drains its accept queue), room being made in its pool by evicting the
+    /// oldest waiting one there (see [`admission`]): another connection from the same
+    /// address, or for a stranger, the oldest stranger's. A configured node's connection
+    /// never makes way for a stranger's. (`None` is never returned; the shell closes the
+    /// socket if it ever were.)
+    pub fn on_accepted(&mut self, from: SocketAddr, now: Now) -> Option<ConnId> {
+        self.roll_day(now);
+        let ip = from.ip().to_canonical();
+        // Strangers are let in too, briefly: the earlier tool answered anyone's HTTP
+        // request (401 to strangers), and a migrating mesh keeps that.
+        let configured = self.peer_ips.contains(&ip);
+        match self.waiting.room_for(ip, configured) {
+            None => {}
+            Some(Room::SameAddress(oldest)) => {
+                let old = self.peer_from(oldest);
+                self.close(oldest, CloseReason::Evicted, now);
+                let topic = if configured {
+                    Topic::Unproved
+                } else {
+                    Topic::Strangers
+                };
+                let msg = format!(
+                    "connection from {} closed: {MAX_PENDING_PER_SOURCE} newer ones from its \
+                     address are waiting for their handshake",
+                    old.map_or_else(|| ip.to_string(), |a| a.to_string())
+                );
+                self.say_limited(topic, now, msg);
+            }
+            Some(Room::StrangersFull(oldest)) => {
+                let old = self.peer_from(oldest);
+                self.close(oldest, CloseReason::Evicted, now);
+                let msg = format!(
+                    "handshake slots full: {MAX_STRANGERS} strangers' connections waiting; the \
+                     oldest ({}) closed to make room for one from {from}",
+                    old.map_or_else(String::new, |a| a.to_string())
+                );
+                self.say_limited(Topic::SlotsFull, now, msg);
+            }
+        }
+        let id = self.conns.insert(Conn::new(Role::In {
+            from,
+            peer: None,
+            since: now.mono,
+        }));
+        self.waiting.insert(now.mono, id, ip, configured);
+        let wait = if configured {
+            HANDSHAKE_TIMEOUT_MS
+        } else {
+            STRANGER_TIMEOUT_MS
+        };
+        let timer = self.wheel.schedule(now.mono + wait, Timer::Hello(id));
+        if let Some(c) = self.conns.get_mut(id) {
+            c.timer = Some(timer);
+        }
+        Some(id)
+    }
+
+    /// The source address of accepted connection `conn`.
+    pub(super) fn peer_from(&self, conn: ConnId) -> Option<SocketAddr> {
+        match self.conns.get(conn)?.role {
+            Role::In { from, .. } => Some(from),
+            Role::Out { .. } => None,
+        }
+    }
+
+    /// `accept` failed: this machine's trouble (descriptors, memory), never a peer's.
+    /// On a `shortage` of descriptors, the oldest accepted connection still waiting for
+    /// its handshake is evicted to make room, a stranger's first (a real peer completes
+    /// its handshake within a round trip, so a flood cannot hold the descriptors a
+    /// restarting peer needs). Returns whether one was, so the shell can accept again at
+    /// once.
+    pub fn on_accept_error(&mut self, error: &std::io::Error, shortage: bool, now: Now) -> bool {
+        self.roll_day(now);
+        self.say_limited(Topic::Local, now, format!("this machine: accept: {error}"));
+        if !shortage {
+            return false;
+        }
+        match self.waiting.oldest() {
+            Some(id) => {
+                self.close(id, CloseReason::Evicted, now);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Connections waiting for their handshake: (from configured nodes' addresses, from
+    /// strangers'). Bounded by [`MAX_PENDING_PER_SOURCE`] per configured address and
+    /// [`MAX_STRANGERS`].
+    pub fn waiting(&self) -> (usize, usize) {
+        self.waiting.len()
+    }
+
+    /// An accepted connection's claim to be `name` (its `HELLO` or `CHALLENGE`): it must
+    /// name a configured peer whose ip it comes from. Returns the peer, or closes `conn`.
+    pub(super) fn check_claim(
+        &mut self,
+        conn: ConnId,
+        from: SocketAddr,
+        name: &str,
+        now: Now,
+    ) -> Option<usize> {
+        let ip = from.ip().to_canonical();
+        let found = self.peers.iter().position(|p| p.active && p.name == name);
+        let problem = match found {
+            None => Some(format!("HELLO names {name:?}, not a configured node")),
+            Some(i) if i == self.me => Some(format!("HELLO names this node, {name:?}")),
+            Some(i) => {
+                let configured = self.peers.get(i).map(|p| p.addr.ip().to_canonical());
+                (configured != Some(ip)).then(|| {
+                    format!(
+                        "HELLO names {name:?}, whose configured ip is {}, but comes from {ip}",
+                        configured.map_or_else(String::new, |ip| ip.to_string())
+                    )
+                })
+            }
+        };
+        let (Some(peer), None) = (found, problem.as_ref()) else {
+            let msg = format!(
+                "connection from {from} closed: {}",
+                problem.unwrap_or_default()
+            );
+            let topic = if self.peer_ips.contains(&ip) {
+                Topic::Unproved
+            } else {
+                Topic::Strangers
+            };
+            self.say_limited(topic, now, msg);
+            self.close(conn, CloseReason::WrongNode, now);
+            return None;
+        };
+        Some(peer)
+    }
+
+    /// An accepted connection proved to be `peer` (its `HELLO`, or its `PROOF`): its
+    /// `PING`s are answered from now on.
+    pub(super) fn inbound_ready(&mut self, conn: ConnId, peer: usize, from: SocketAddr, now: Now) {
+        let Some(c) = self.conns.get_mut(conn) else {
+            return;
+        };
+        c.hs = None;
+        c.role = Role::In {
+            from,
+            peer: Some(peer),
+            since: now.mono,
+        };
+        if let Some(t) = c.timer.take() {
+            self.wheel.cancel(t);
+        }
+        self.waiting.remove(conn, from.ip().to_canonical());
+        if let Some(c) = self.conns.get_mut(conn) {
+            c.ready_at = now.mono;
+        }
+        // A peer keeps two links to us: a third connection means it redialled one, and
+        // the one it abandoned is the one it stopped probing on (its close may still be
+        // on the way, or lost).
+        let heard = |id: Option<ConnId>| {
+            id.and_then(|id| self.conns.get(id))
+                .map_or(0, |c| c.ready_at)
+        };
+        let (newer, older) = self
+            .peers
+            .get(peer)
+            .map_or((None, None), |p| (p.inbound, p.inbound_older));
+        let dead = match (newer, older) {
+            (Some(n), Some(o)) if n != conn && o != conn => {
+                Some(if heard(Some(n)) < heard(Some(o)) {
+                    n
+                } else {
+                    o
+                })
+            }
+            _ => None,
+        };
+        if let Some(dead) = dead {
+            self.close(dead, CloseReason::Replaced, now);
+        }
+        if let Some(p) = self.peers.get_mut(peer)
+            && p.inbound != Some(conn)
+        {
+            p.inbound_older = p.inbound.replace(conn);
+        }
+        // A fresh handshake proves the peer reachable: if our link to it is down or its
+        // probes are going unanswered, redial now instead of at the next round.
+        // Only a link with a probe overdue on it is stale; one made since the peer's
+        // last miss is fresh: leave it (both sides redialling on each other's new
+        // handshakes would knock each other's fresh links down in turn).
+        let missed_at = self.peers.get(peer).and_then(|p| p.missed_at);
+        let links = self.links(peer);
+        if links.iter().all(Option::is_none) {
+            return self.connect(peer, now);
+        }
+        for id in self.ready_links(peer) {
+            let fresh = self
+                .conns
+                .get(id)
+                .is_none_or(|c| missed_at.is_none_or(|m| c.ready_at > m));
+            if !fresh && self.stalled(id, now) >= self.timeout {
+                self.close(id, CloseReason::ProbeTimeout, now);
+                self.connect(peer, now);
+            }
+        }
     }
 }

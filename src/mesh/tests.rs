@@ -3,8 +3,10 @@
 
 use std::net::SocketAddr;
 
+use super::output::encode_seq;
 use super::*;
 use crate::config::Node;
+use crate::wire::framer::MAX_LINE;
 
 const INTERVAL: u64 = 200;
 const TIMEOUT: u64 = 300;

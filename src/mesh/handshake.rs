@@ -1,0 +1,325 @@
+//! The handshake on both ends of a connection: `HELLO` both ways, or with a secret the
+//! authenticated handshake of version [`AUTH_VERSION`] (`CHALLENGE` both ways, the
+//! connecting node's `PROOF` first, the listener's only once that checked out).
+
+use super::conn::Handshake;
+use super::quiet::Topic;
+use super::{CloseReason, ConnId, Engine, Now};
+use crate::wire::message::{AUTH_VERSION, MAC_LEN, Message, NONCE_LEN, PROTOCOL_VERSION};
+use std::net::SocketAddr;
+
+/// Where handshake nonces come from: fills the buffer with fresh random bytes (the OS's
+/// in the daemon, a seeded generator in the simulator and tests), or fails (this
+/// machine's trouble: the handshake is dropped and counts against no peer).
+pub type NonceSource = Box<dyn FnMut(&mut [u8]) -> std::io::Result<()>>;
+
+/// The authenticated handshake's secret and nonce source (see [`Engine::set_auth`]).
+#[cfg(feature = "auth")]
+pub struct Auth {
+    secret: crate::auth::Secret,
+    nonces: NonceSource,
+}
+
+/// Without the `auth` feature there is no secret: an `Option<Auth>` is always `None`.
+#[cfg(not(feature = "auth"))]
+pub type Auth = std::convert::Infallible;
+
+/// Which side's proof (mirrors `auth::Direction`, which exists only with the feature).
+#[derive(Debug, Clone, Copy)]
+enum Direction {
+    Connector,
+    Listener,
+}
+
+#[cfg(feature = "auth")]
+impl From<Direction> for crate::auth::Direction {
+    fn from(d: Direction) -> Self {
+        match d {
+            Direction::Connector => crate::auth::Direction::Connector,
+            Direction::Listener => crate::auth::Direction::Listener,
+        }
+    }
+}
+
+impl Engine {
+    /// Turns on the authenticated handshake (`secret_file`): every connection of this
+    /// node, both ways, then proves knowledge of `secret` before any probe is sent,
+    /// answered or counted. `nonces` supplies each handshake's fresh random nonce. Call it
+    /// right after [`Engine::new`], before any event.
+    #[cfg(feature = "auth")]
+    pub fn set_auth(&mut self, secret: crate::auth::Secret, nonces: NonceSource) {
+        self.auth = Some(Auth { secret, nonces });
+    }
+
+    /// Whether handshakes are authenticated.
+    pub fn authenticated(&self) -> bool {
+        self.auth.is_some()
+    }
+
+    pub(super) fn send_hello(&mut self, conn: ConnId, now: Now) {
+        let mut out = Vec::new();
+        Message::Hello {
+            version: PROTOCOL_VERSION,
+            name: &self.whoami,
+        }
+        .encode(&mut out);
+        self.queue(conn, &out, now);
+    }
+
+    /// Sends our `CHALLENGE`: our name and our fresh nonce (both sides send one).
+    pub(super) fn send_challenge(&mut self, conn: ConnId, nonce: [u8; NONCE_LEN], now: Now) {
+        let mut out = Vec::new();
+        Message::Challenge {
+            version: AUTH_VERSION,
+            name: &self.whoami,
+            nonce,
+        }
+        .encode(&mut out);
+        self.queue(conn, &out, now);
+    }
+
+    /// Our link's `CHALLENGE` was answered by the listener's: it must be `peer`, speaking
+    /// this handshake's version. We prove first (the listener proves only to a caller
+    /// that did), and our waiting probes follow the `PROOF` at once: no round trip is
+    /// lost to the listener's proof, which comes back ahead of their `PONG`s.
+    pub(super) fn on_their_challenge(
+        &mut self,
+        conn: ConnId,
+        peer: usize,
+        version: u32,
+        name: &str,
+        nonce_l: [u8; NONCE_LEN],
+        now: Now,
+    ) {
+        if name != self.name(peer) {
+            return self.wrong_node(conn, peer, name, now);
+        }
+        if version < AUTH_VERSION {
+            return self.close(conn, CloseReason::OldVersion, now);
+        }
+        let Some(mut hs) = self
+            .conns
+            .get_mut(conn)
+            .and_then(|c| c.hs.take())
+            .filter(|hs| !hs.proved)
+        else {
+            return self.close(conn, CloseReason::Unexpected, now);
+        };
+        hs.nonce_l = nonce_l;
+        hs.proved = true;
+        let whoami = self.whoami.clone();
+        let Some(proof) = self.prove(Direction::Connector, &hs.nonce_c, &nonce_l, &whoami, name)
+        else {
+            return self.close(conn, CloseReason::Unexpected, now);
+        };
+        if let Some(c) = self.conns.get_mut(conn) {
+            c.hs = Some(hs);
+        }
+        self.send_message(conn, Message::Proof { mac: proof }, now);
+        self.send_waiting_probes(conn, peer, now);
+    }
+
+    /// The listener's `PROOF` on our link, after ours: it must prove it knows the secret
+    /// for this connection's nonces; then the link is ready.
+    pub(super) fn on_their_proof(
+        &mut self,
+        conn: ConnId,
+        peer: usize,
+        mac: &[u8; MAC_LEN],
+        now: Now,
+    ) {
+        let Some(hs) = self
+            .conns
+            .get(conn)
+            .and_then(|c| c.hs.as_deref())
+            .copied()
+            .filter(|hs| hs.proved)
+        else {
+            return self.close(conn, CloseReason::Unexpected, now);
+        };
+        let (whoami, name) = (self.whoami.clone(), self.name(peer).to_string());
+        if !self.verify(
+            Direction::Listener,
+            &hs.nonce_c,
+            &hs.nonce_l,
+            &whoami,
+            &name,
+            mac,
+        ) {
+            return self.close(conn, CloseReason::AuthFailed, now);
+        }
+        self.link_ready(conn, peer, &name, now);
+    }
+
+    /// An accepted connection's `CHALLENGE`: a configured peer from its own ip, speaking
+    /// this handshake's version, gets our name and nonce, and no proof yet: ours goes only
+    /// to a caller whose own proof checked out (else anyone at a peer's address could
+    /// collect proofs over nonces of its choosing to guess the secret offline).
+    pub(super) fn on_challenge(
+        &mut self,
+        conn: ConnId,
+        from: SocketAddr,
+        version: u32,
+        name: &str,
+        nonce_c: [u8; NONCE_LEN],
+        now: Now,
+    ) {
+        if self.auth.is_none() {
+            return self.close(conn, CloseReason::NoSecret, now);
+        }
+        if self.conns.get(conn).is_some_and(|c| c.hs.is_some()) {
+            return self.close(conn, CloseReason::Unexpected, now);
+        }
+        let Some(peer) = self.check_claim(conn, from, name, now) else {
+            return;
+        };
+        if version < AUTH_VERSION {
+            // Only from the claimed peer's own address (checked above), so what it says
+            // is likely, though anyone there could send it.
+            let msg = format!(
+                "connection from {from} (as peer {name}) closed: it asks for the previous \
+                 release's authenticated handshake (version {version}); this release speaks \
+                 version {AUTH_VERSION} only: upgrade {name}"
+            );
+            self.say_limited(Topic::OldVersion, now, msg);
+            return self.close(conn, CloseReason::OldVersion, now);
+        }
+        let Some(nonce_l) = self.nonce() else {
+            return self.close(conn, CloseReason::NoRandom, now);
+        };
+        if let Some(c) = self.conns.get_mut(conn) {
+            c.hs = Some(Box::new(Handshake {
+                nonce_c,
+                nonce_l,
+                peer,
+                proved: false,
+            }));
+        }
+        self.send_challenge(conn, nonce_l, now);
+    }
+
+    /// An accepted connection's `PROOF`: it must be the claimed peer's proof for this
+    /// connection's two nonces. Then, and only then, ours goes back, and its `PING`s are
+    /// answered.
+    pub(super) fn on_proof(
+        &mut self,
+        conn: ConnId,
+        from: SocketAddr,
+        mac: &[u8; MAC_LEN],
+        now: Now,
+    ) {
+        let Some(hs) = self.conns.get_mut(conn).and_then(|c| c.hs.take()) else {
+            return self.close(conn, CloseReason::Unexpected, now);
+        };
+        let peer_name = self.name(hs.peer).to_string();
+        let whoami = self.whoami.clone();
+        if !self.verify(
+            Direction::Connector,
+            &hs.nonce_c,
+            &hs.nonce_l,
+            &peer_name,
+            &whoami,
+            mac,
+        ) {
+            // Anyone at a peer's address can fail handshakes in its name, as often as it
+            // likes: its own rate limit, and words that blame neither side.
+            let msg = format!(
+                "connection from {from} (as peer {peer_name}) closed: authentication failed: \
+                 its proof does not match this node's secret (another secret_file on \
+                 {peer_name}, or someone else at its address)"
+            );
+            self.say_limited(Topic::AuthFailed, now, msg);
+            return self.close(conn, CloseReason::AuthFailed, now);
+        }
+        let Some(proof) = self.prove(
+            Direction::Listener,
+            &hs.nonce_c,
+            &hs.nonce_l,
+            &peer_name,
+            &whoami,
+        ) else {
+            return self.close(conn, CloseReason::Unexpected, now);
+        };
+        self.send_message(conn, Message::Proof { mac: proof }, now);
+        self.inbound_ready(conn, hs.peer, from, now);
+    }
+
+    /// A fresh nonce, or `None` without a secret or when no random bytes could be had.
+    pub(super) fn nonce(&mut self) -> Option<[u8; NONCE_LEN]> {
+        #[cfg(feature = "auth")]
+        {
+            let auth = self.auth.as_mut()?;
+            let mut nonce = [0u8; NONCE_LEN];
+            match (auth.nonces)(&mut nonce) {
+                Ok(()) => Some(nonce),
+                Err(e) => {
+                    self.say(format!(
+                        "this machine: no random bytes for a handshake: {e}"
+                    ));
+                    None
+                }
+            }
+        }
+        #[cfg(not(feature = "auth"))]
+        {
+            None
+        }
+    }
+
+    /// `dir`'s proof over the nonces and names (connector's name first).
+    fn prove(
+        &self,
+        dir: Direction,
+        nonce_c: &[u8; NONCE_LEN],
+        nonce_l: &[u8; NONCE_LEN],
+        name_c: &str,
+        name_l: &str,
+    ) -> Option<[u8; MAC_LEN]> {
+        #[cfg(feature = "auth")]
+        {
+            let auth = self.auth.as_ref()?;
+            let t = crate::auth::Transcript {
+                nonce_c,
+                nonce_l,
+                name_c,
+                name_l,
+            };
+            Some(crate::auth::prove(&auth.secret, dir.into(), &t))
+        }
+        #[cfg(not(feature = "auth"))]
+        {
+            let _ = (dir, nonce_c, nonce_l, name_c, name_l);
+            None
+        }
+    }
+
+    /// Whether `mac` is `dir`'s proof over the nonces and names (constant-time compare).
+    fn verify(
+        &self,
+        dir: Direction,
+        nonce_c: &[u8; NONCE_LEN],
+        nonce_l: &[u8; NONCE_LEN],
+        name_c: &str,
+        name_l: &str,
+        mac: &[u8; MAC_LEN],
+    ) -> bool {
+        #[cfg(feature = "auth")]
+        {
+            let Some(auth) = self.auth.as_ref() else {
+                return false;
+            };
+            let t = crate::auth::Transcript {
+                nonce_c,
+                nonce_l,
+                name_c,
+                name_l,
+            };
+            crate::auth::verify(&auth.secret, dir.into(), &t, mac)
+        }
+        #[cfg(not(feature = "auth"))]
+        {
+            let _ = (dir, nonce_c, nonce_l, name_c, name_l, mac);
+            false
+        }
+    }
+}

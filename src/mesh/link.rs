@@ -1,0 +1,302 @@
+//! This node's links to its peers: dialling, the link's life until it carries probes,
+//! stuck links abandoned, and how a link's end is reported.
+
+use super::Timer;
+use super::conn::{Conn, Handshake};
+use super::{Action, CloseReason, ConnId, Engine, LinkState, Now, PeerId, Role};
+use crate::wire::message::NONCE_LEN;
+
+/// `TCP_USER_TIMEOUT` for every mesh socket: how long the kernel may hold unacknowledged
+/// data before it gives the connection up. Longer than the engine's own bound for a stuck
+/// link ([`stuck_ms`], checked once per round): a loss that TCP is still repairing must not
+/// cost the connection (and with it the probes on it) before the engine decides. Bounds
+/// what is left to the kernel, e.g. an accepted connection whose prober vanished.
+pub fn user_timeout_ms(interval: u64, timeout: u64) -> u64 {
+    stuck_ms(timeout)
+        .saturating_add(interval)
+        .saturating_add(timeout)
+}
+
+/// How long a ready link may leave a probe unanswered before it is abandoned and
+/// redialled: `max(3 × timeout, 1 s)`. TCP repairs a lost segment after one RTO (at least
+/// 200 ms on Linux; the first retransmission, a tail loss probe, without backoff), then
+/// backs off: a segment lost three times in a row arrives 4 RTOs (800 ms or more) late,
+/// and its next retransmission would be 8 RTOs late. A link stuck that long is worth less
+/// than a redial, which itself costs a second when its SYN is lost (the 1 s floor). Any
+/// sooner, random loss tears links down and the probes queued on them start over on a
+/// redial that loss makes slow (docs/protocol.md, "Links under loss").
+pub fn stuck_ms(timeout: u64) -> u64 {
+    timeout.saturating_mul(3).max(1000)
+}
+
+/// Links this node keeps to each peer (a node of the earlier tool gets one): every probe
+/// goes out on each ready one and the first reply counts, so a loss that stalls one TCP
+/// stream (head-of-line blocking behind a retransmission) rarely stalls both.
+pub const LINKS_PER_PEER: usize = 2;
+
+/// Closes in a row of our older link right after the second came up that make a peer an
+/// earlier version (one link for it).
+pub(super) const REPLACED_SINGLE: u8 = 3;
+
+impl Engine {
+    /// The state of our link to `peer`, `None` when there is none.
+    pub fn link_state(&self, peer: PeerId) -> Option<LinkState> {
+        let p = self.peers.get(peer.0)?;
+        [p.link, p.spare]
+            .into_iter()
+            .flatten()
+            .filter_map(|id| match self.conns.get(id)?.role {
+                Role::Out { state, .. } => Some(state),
+                Role::In { .. } => None,
+            })
+            .max_by_key(|&s| s as u8)
+    }
+
+    /// `peer`'s links (first, second), each if it exists.
+    pub(super) fn links(&self, peer: usize) -> [Option<ConnId>; 2] {
+        self.peers
+            .get(peer)
+            .map_or([None, None], |p| [p.link, p.spare])
+    }
+
+    /// `peer`'s links that carry probes now (ready, or our `PROOF` sent: see
+    /// [`Engine::carries_probes`]).
+    pub(super) fn ready_links(&self, peer: usize) -> Vec<ConnId> {
+        self.links(peer)
+            .into_iter()
+            .flatten()
+            .filter(|&id| self.carries_probes(id))
+            .collect()
+    }
+
+    /// How long link `id` has left its oldest unanswered probe unanswered (0: none).
+    pub(super) fn stalled(&self, id: ConnId, now: Now) -> u64 {
+        self.conns
+            .get(id)
+            .and_then(|c| c.awaiting.front())
+            .map_or(0, |&(_, at)| now.mono.saturating_sub(at))
+    }
+
+    /// The socket of `conn` (an [`Action::Connect`]) is connected: send our `HELLO`.
+    pub fn on_connected(&mut self, conn: ConnId, now: Now) {
+        self.roll_day(now);
+        let Some(c) = self.conns.get_mut(conn) else {
+            return;
+        };
+        let Role::Out { state, .. } = &mut c.role else {
+            return;
+        };
+        if *state != LinkState::Connecting {
+            return;
+        }
+        *state = LinkState::Handshaking;
+        let peer = match c.role {
+            Role::Out { peer, .. } => peer,
+            Role::In { .. } => return,
+        };
+        if self.peers.get(peer).is_some_and(|p| p.legacy) {
+            // The earlier tool has no handshake: probes go out at once.
+            c.legacy = Some(Box::default());
+            let name = self.name(peer).to_string();
+            return self.link_ready(conn, peer, &name, now);
+        }
+        if self.auth.is_none() {
+            return self.send_hello(conn, now);
+        }
+        let Some(nonce_c) = self.nonce() else {
+            return self.close(conn, CloseReason::NoRandom, now);
+        };
+        if let Some(c) = self.conns.get_mut(conn) {
+            c.hs = Some(Box::new(Handshake {
+                nonce_c,
+                nonce_l: [0; NONCE_LEN],
+                peer,
+                proved: false,
+            }));
+        }
+        self.send_challenge(conn, nonce_c, now);
+    }
+
+    /// Our link to `peer` reached a node that says it is `name`, not `peer`: said once
+    /// until a handshake with it succeeds (like the close that follows: a redial every
+    /// round would otherwise repeat it all day), and closed.
+    pub(super) fn wrong_node(&mut self, conn: ConnId, peer: usize, name: &str, now: Now) {
+        let expected = self.name(peer);
+        let said = self
+            .peers
+            .get(peer)
+            .is_some_and(|p| p.trouble == Some(CloseReason::WrongNode.class()));
+        if !said {
+            let msg = format!(
+                "peer {expected}: the node at {} says it is {name:?}",
+                self.peers
+                    .get(peer)
+                    .map_or_else(String::new, |p| p.addr.to_string())
+            );
+            self.say(msg);
+        }
+        self.close(conn, CloseReason::WrongNode, now)
+    }
+
+    /// Our link to `peer` completed its handshake (the peer's `HELLO`, or its `PROOF`):
+    /// the probes waiting for it go out, unless they already went behind our `PROOF`.
+    pub(super) fn link_ready(&mut self, conn: ConnId, peer: usize, name: &str, now: Now) {
+        if name != self.name(peer) {
+            return self.wrong_node(conn, peer, name, now);
+        }
+        let Some(c) = self.conns.get_mut(conn) else {
+            return;
+        };
+        c.role = Role::Out {
+            peer,
+            state: LinkState::Ready,
+        };
+        let pipelined = c.hs.take().is_some_and(|hs| hs.proved);
+        if let Some(t) = c.timer.take() {
+            self.wheel.cancel(t);
+        }
+        c.ready_at = now.mono;
+        if let Some(p) = self.peers.get_mut(peer) {
+            let first = !p.ever_connected;
+            p.ever_connected = true;
+            if p.trouble.take().is_some() || first {
+                let msg = format!("peer {}: connected", p.name);
+                self.say(msg);
+            }
+        }
+        if !pipelined {
+            self.send_waiting_probes(conn, peer, now);
+        }
+    }
+
+    /// Probes started while our link to `peer` was not carrying them go out on `conn`.
+    pub(super) fn send_waiting_probes(&mut self, conn: ConnId, peer: usize, now: Now) {
+        let waiting: Vec<u64> = self.tracker.outstanding(peer).collect();
+        for seq in waiting {
+            self.send_probe(conn, peer, seq, now);
+        }
+    }
+
+    /// The state of our link `conn` (`None` for an accepted connection or a stale id).
+    pub(super) fn link_state_of(&self, conn: ConnId) -> Option<LinkState> {
+        match self.conns.get(conn)?.role {
+            Role::Out { state, .. } => Some(state),
+            Role::In { .. } => None,
+        }
+    }
+
+    /// Whether our link `conn` carries probes now: its handshake is done, or our `PROOF`
+    /// went out (probes follow it on the same ordered stream; their `PONG`s count only
+    /// after the listener's proof, which comes before them).
+    pub(super) fn carries_probes(&self, conn: ConnId) -> bool {
+        self.conns.get(conn).is_some_and(|c| match c.role {
+            Role::Out {
+                state: LinkState::Ready,
+                ..
+            } => true,
+            Role::Out {
+                state: LinkState::Handshaking,
+                ..
+            } => c.hs.as_ref().is_some_and(|hs| hs.proved),
+            _ => false,
+        })
+    }
+
+    /// Abandons `peer`'s stuck links (a probe unanswered on it for [`stuck_ms`]: TCP
+    /// would otherwise hold our probes in its backed-off retransmit queue long after the
+    /// path is back) and dials the links it should have.
+    pub(super) fn tend_links(&mut self, peer: usize, now: Now) {
+        let bound = stuck_ms(self.timeout);
+        let ready = self.ready_links(peer);
+        for &id in &ready {
+            if self.stalled(id, now) >= bound {
+                self.close(id, CloseReason::ProbeTimeout, now);
+            }
+        }
+        // Both links lived side by side for a while: the peer keeps two.
+        let settled = ready.len() == 2
+            && ready.iter().all(|&id| {
+                self.link_state_of(id) == Some(LinkState::Ready)
+                    && self.conns.get(id).is_some_and(|c| {
+                        now.mono.saturating_sub(c.ready_at) > self.timeout.saturating_mul(2)
+                    })
+            });
+        if settled && let Some(p) = self.peers.get_mut(peer) {
+            p.replaced = 0;
+        }
+        let Some(p) = self.peers.get(peer) else {
+            return;
+        };
+        let want = if p.legacy || p.single {
+            1
+        } else {
+            self.links_per_peer
+        };
+        let have = usize::from(p.link.is_some()) + usize::from(p.spare.is_some());
+        for _ in have..want {
+            self.connect(peer, now);
+        }
+    }
+
+    /// Asks the shell to open a link to `peer`, with a deadline for its handshake.
+    pub(super) fn connect(&mut self, peer: usize, now: Now) {
+        let Some(addr) = self.peers.get(peer).map(|p| p.addr) else {
+            return;
+        };
+        let conn = self.conns.insert(Conn::new(Role::Out {
+            peer,
+            state: LinkState::Connecting,
+        }));
+        let timer = self
+            .wheel
+            .schedule(now.mono + self.timeout, Timer::Connect(conn));
+        if let Some(c) = self.conns.get_mut(conn) {
+            c.timer = Some(timer);
+        }
+        if let Some(p) = self.peers.get_mut(peer) {
+            if p.link.is_none() {
+                p.link = Some(conn);
+            } else {
+                if let Some(old) = p.spare.replace(conn) {
+                    // Never more than two: the oldest spare goes.
+                    self.actions.push_back(Action::Connect { conn, addr });
+                    return self.close(old, CloseReason::Replaced, now);
+                }
+            }
+        }
+        self.actions.push_back(Action::Connect { conn, addr });
+    }
+
+    pub(super) fn report_trouble(&mut self, peer: usize, reason: CloseReason, state: LinkState) {
+        let kind = reason.class();
+        let authenticated = self.auth.is_some();
+        let own = self.peers.get(self.me).map(|p| p.addr.ip());
+        let Some(p) = self.peers.get_mut(peer) else {
+            return;
+        };
+        if p.trouble == Some(kind) {
+            return;
+        }
+        p.trouble = Some(kind);
+        // A peer that hangs up on our HELLO does not recognise us: most often this
+        // node's `ip` in the config is not the address it really connects from.
+        let hint = match (state, reason) {
+            (LinkState::Handshaking, CloseReason::ClosedByPeer | CloseReason::Io { .. })
+                if authenticated =>
+            {
+                " during the authenticated handshake: does it have the same secret_file, and \
+                 know this node? (see the peer's own stderr)"
+                    .to_string()
+            }
+            (LinkState::Handshaking, CloseReason::ClosedByPeer | CloseReason::Io { .. }) => {
+                format!(
+                    " during the handshake: does it know this node? (configured ip {}; see the peer's own stderr)",
+                    own.map_or_else(String::new, |ip| ip.to_string())
+                )
+            }
+            _ => String::new(),
+        };
+        let msg = format!("peer {}: {reason}{hint}", p.name);
+        self.say(msg);
+    }
+}
