@@ -345,3 +345,79 @@ impl Engine {
         }
     }
 }
+
+impl Engine {
+    /// Accepted connection `conn` from `from` closed before its handshake completed: said
+    /// (rate-limited per pool) unless whoever closed it said why, or it is routine.
+    pub(super) fn unproved_closed(
+        &mut self,
+        conn: ConnId,
+        from: SocketAddr,
+        c: &Conn,
+        reason: CloseReason,
+        now: Now,
+    ) {
+        let ip = from.ip().to_canonical();
+        self.waiting.remove(conn, ip);
+        let topic = if self.peer_ips.contains(&ip) {
+            Topic::Unproved
+        } else {
+            Topic::Strangers
+        };
+        match (c.hs.as_deref(), reason) {
+            // Said by whoever closed it, or routine.
+            (
+                _,
+                CloseReason::WrongNode
+                | CloseReason::AuthFailed
+                | CloseReason::OldVersion
+                | CloseReason::Evicted
+                | CloseReason::Done,
+            ) => {}
+            // An HTTP client going away, or idle too long: routine.
+            (_, CloseReason::ClosedByPeer | CloseReason::NoHello) if c.http.is_some() => {}
+            // Gone after our nonce, before its proof: nothing of ours was refused (we had
+            // proved nothing yet), and anyone at a peer's address can do it.
+            (Some(hs), CloseReason::ClosedByPeer) => {
+                let msg = format!(
+                    "connection from {from} (as peer {}) closed by the other side before it \
+                     proved it knows the secret",
+                    self.name(hs.peer)
+                );
+                self.say_limited(topic, now, msg);
+            }
+            _ => {
+                let msg = format!("connection from {from} closed: {reason}");
+                self.say_limited(topic, now, msg);
+            }
+        }
+    }
+
+    /// `peer`'s proved connection `conn` closed: said (rate-limited) unless routine.
+    pub(super) fn inbound_closed(
+        &mut self,
+        conn: ConnId,
+        peer: usize,
+        reason: CloseReason,
+        now: Now,
+    ) {
+        if let Some(p) = self.peers.get_mut(peer) {
+            if p.inbound == Some(conn) {
+                p.inbound = p.inbound_older.take();
+            } else if p.inbound_older == Some(conn) {
+                p.inbound_older = None;
+            }
+        }
+        // A peer closing its own connection is routine (it restarted or redialled);
+        // anything else is worth a line.
+        if !matches!(
+            reason,
+            CloseReason::ClosedByPeer | CloseReason::Replaced | CloseReason::Reconfigured
+        ) {
+            // Rate-limited: anyone on a peer's host can open connections in its name and
+            // misbehave (without a secret, that is all it takes).
+            let msg = format!("connection from peer {} closed: {reason}", self.name(peer));
+            self.say_limited(Topic::PeerConns, now, msg);
+        }
+    }
+}

@@ -3,6 +3,7 @@
 
 use super::Timer;
 use super::conn::{Conn, Handshake};
+use super::quiet::Topic;
 use super::{Action, CloseReason, ConnId, Engine, LinkState, Now, PeerId, Role};
 use crate::wire::message::NONCE_LEN;
 
@@ -265,6 +266,94 @@ impl Engine {
             }
         }
         self.actions.push_back(Action::Connect { conn, addr });
+    }
+
+    /// Our link `conn` to `peer` is gone. A failure fails every probe waiting on it,
+    /// unless another ready link carries them on; a timeout (handshake or probe) leaves
+    /// them to their own deadlines; this machine's trouble, or a reload, voids them.
+    /// Reports a peer's trouble once per kind.
+    pub(super) fn link_closed(
+        &mut self,
+        conn: ConnId,
+        peer: usize,
+        state: LinkState,
+        reason: CloseReason,
+        now: Now,
+    ) {
+        let covered = self.forget_link(conn, peer);
+        self.note_replaced(peer, reason, covered, now);
+        match reason {
+            // An old node's link whose response ran to the end of the connection: its
+            // probes are redialled with the link, nothing failed.
+            CloseReason::Done => {}
+            // The peer was removed or moved: what was in flight on the old link says
+            // nothing about it now. Its count holds.
+            CloseReason::Reconfigured => self.void_probes(peer, now),
+            reason if reason.is_local() => {
+                // This machine's trouble, not the peer's: its probes are void and its
+                // count holds; the next turn tries again.
+                self.void_probes(peer, now);
+                let msg = format!(
+                    "this machine: {reason} (peer {}'s probes are not counted)",
+                    self.name(peer)
+                );
+                self.say_limited(Topic::Local, now, msg);
+            }
+            reason => {
+                self.report_trouble(peer, reason, state);
+                let timeout = matches!(
+                    reason,
+                    CloseReason::ProbeTimeout | CloseReason::HandshakeTimeout
+                );
+                if covered.is_none() && !timeout {
+                    self.fail_probes(peer, now);
+                }
+            }
+        }
+    }
+
+    /// Drops `conn` from `peer`'s links. Returns when the link left came up, if it is
+    /// ready: it carries the probes on, and they keep their deadlines.
+    fn forget_link(&mut self, conn: ConnId, peer: usize) -> Option<u64> {
+        let p = self.peers.get_mut(peer)?;
+        if p.link == Some(conn) {
+            p.link = p.spare.take();
+        } else if p.spare == Some(conn) {
+            p.spare = None;
+        }
+        let o = self.conns.get(p.link?)?;
+        matches!(
+            o.role,
+            Role::Out {
+                state: LinkState::Ready,
+                ..
+            }
+        )
+        .then_some(o.ready_at)
+    }
+
+    /// A node that closes our older link as soon as the second is up (`covered`: the
+    /// other came up then), again and again, answers one connection per peer (an
+    /// earlier version): it gets one link from now on. (Once can be loss: a handshake it
+    /// completed and we gave up made it drop one of ours.)
+    fn note_replaced(&mut self, peer: usize, reason: CloseReason, covered: Option<u64>, now: Now) {
+        let Some(p) = self.peers.get_mut(peer).filter(|p| !p.single) else {
+            return;
+        };
+        if reason == CloseReason::ClosedByPeer
+            && covered.is_some_and(|at| now.mono.saturating_sub(at) <= self.timeout)
+        {
+            p.replaced = p.replaced.saturating_add(1);
+        }
+        if p.replaced >= REPLACED_SINGLE {
+            p.single = true;
+            let msg = format!(
+                "peer {}: it closes our first link when the second comes up (an earlier \
+                 version?): probing it on one link",
+                p.name
+            );
+            self.say(msg);
+        }
     }
 
     pub(super) fn report_trouble(&mut self, peer: usize, reason: CloseReason, state: LinkState) {

@@ -108,7 +108,6 @@ use crate::wire::message::Message;
 use admission::Admission;
 use conn::{HttpIn, Slab};
 use input::Input;
-use link::REPLACED_SINGLE;
 use peer::Peer;
 use quiet::{Quiet, Topic};
 
@@ -519,9 +518,9 @@ impl Engine {
         }
     }
 
-    /// Forgets `conn` and asks the shell to close it. For our link: a failure fails every
-    /// probe waiting on it; a timeout (handshake or probe) leaves them to their own
-    /// deadlines. Reports a peer's trouble once per kind.
+    /// Forgets `conn` and asks the shell to close it; what its end means is for its room
+    /// to say: our link's ([`Engine::link_closed`]), an accepted connection's before its
+    /// handshake ([`Engine::unproved_closed`]) or after ([`Engine::inbound_closed`]).
     fn close(&mut self, conn: ConnId, reason: CloseReason, now: Now) {
         let Some(c) = self.conns.remove(conn) else {
             return;
@@ -532,160 +531,13 @@ impl Engine {
         self.actions.push_back(Action::Close { conn, reason });
         self.closes.count(reason);
         match c.role {
-            Role::Out { peer, state } => {
-                let mut other = None;
-                if let Some(p) = self.peers.get_mut(peer) {
-                    if p.link == Some(conn) {
-                        p.link = p.spare.take();
-                    } else if p.spare == Some(conn) {
-                        p.spare = None;
-                    }
-                    other = p.link;
-                }
-                // Another ready link still carries the probes: they keep their deadlines.
-                let covered = other.and_then(|id| self.conns.get(id)).and_then(|o| {
-                    matches!(
-                        o.role,
-                        Role::Out {
-                            state: LinkState::Ready,
-                            ..
-                        }
-                    )
-                    .then_some(o.ready_at)
-                });
-                // A node that closes our older link as soon as the second is up, again and
-                // again, answers one connection per peer (an earlier version): it gets one
-                // link from now on. (Once can be loss: a handshake it completed and we gave
-                // up made it drop one of ours.)
-                if reason == CloseReason::ClosedByPeer
-                    && covered.is_some_and(|at| now.mono.saturating_sub(at) <= self.timeout)
-                    && let Some(p) = self.peers.get_mut(peer)
-                    && !p.single
-                {
-                    p.replaced = p.replaced.saturating_add(1);
-                }
-                if let Some(p) = self.peers.get_mut(peer)
-                    && !p.single
-                    && p.replaced >= REPLACED_SINGLE
-                {
-                    p.single = true;
-                    let msg = format!(
-                        "peer {}: it closes our first link when the second comes up (an earlier \
-                         version?): probing it on one link",
-                        p.name
-                    );
-                    self.say(msg);
-                }
-                let covered = covered.is_some();
-                if reason == CloseReason::Done {
-                    // An old node's link whose response ran to the end of the connection:
-                    // its probes are redialled with the link, nothing failed.
-                    return;
-                }
-                if reason == CloseReason::Reconfigured {
-                    // The peer was removed or moved: what was in flight on the old link
-                    // says nothing about it now. Its count holds.
-                    let wheel = &mut self.wheel;
-                    let mut n = 0;
-                    self.tracker.void_all(peer, |timer| {
-                        wheel.cancel(timer);
-                        n += 1;
-                    });
-                    if let Some(p) = self.peers.get_mut(peer) {
-                        p.stats.settled_all(n, true, now.mono_us());
-                    }
-                    return;
-                }
-                if reason.is_local() {
-                    // This machine's trouble, not the peer's: its probes are void and
-                    // its count holds; the next turn tries again.
-                    let wheel = &mut self.wheel;
-                    let mut n = 0;
-                    self.tracker.void_all(peer, |timer| {
-                        wheel.cancel(timer);
-                        n += 1;
-                    });
-                    if let Some(p) = self.peers.get_mut(peer) {
-                        p.stats.settled_all(n, true, now.mono_us());
-                    }
-                    let msg = format!(
-                        "this machine: {reason} (peer {}'s probes are not counted)",
-                        self.name(peer)
-                    );
-                    self.say_limited(Topic::Local, now, msg);
-                    return;
-                }
-                self.report_trouble(peer, reason, state);
-                if !covered
-                    && !matches!(
-                        reason,
-                        CloseReason::ProbeTimeout | CloseReason::HandshakeTimeout
-                    )
-                {
-                    self.fail_probes(peer, now);
-                }
-            }
+            Role::Out { peer, state } => self.link_closed(conn, peer, state, reason, now),
             Role::In {
                 peer: None, from, ..
-            } => {
-                let ip = from.ip().to_canonical();
-                self.waiting.remove(conn, ip);
-                let topic = if self.peer_ips.contains(&ip) {
-                    Topic::Unproved
-                } else {
-                    Topic::Strangers
-                };
-                match (c.hs, reason) {
-                    // Said by whoever closed it, or routine.
-                    (
-                        _,
-                        CloseReason::WrongNode
-                        | CloseReason::AuthFailed
-                        | CloseReason::OldVersion
-                        | CloseReason::Evicted
-                        | CloseReason::Done,
-                    ) => {}
-                    // An HTTP client going away, or idle too long: routine.
-                    (_, CloseReason::ClosedByPeer | CloseReason::NoHello) if c.http.is_some() => {}
-                    // Gone after our nonce, before its proof: nothing of ours was refused
-                    // (we had proved nothing yet), and anyone at a peer's address can do
-                    // it.
-                    (Some(hs), CloseReason::ClosedByPeer) => {
-                        let msg = format!(
-                            "connection from {from} (as peer {}) closed by the other side \
-                             before it proved it knows the secret",
-                            self.name(hs.peer)
-                        );
-                        self.say_limited(topic, now, msg);
-                    }
-                    _ => {
-                        let msg = format!("connection from {from} closed: {reason}");
-                        self.say_limited(topic, now, msg);
-                    }
-                }
-            }
+            } => self.unproved_closed(conn, from, &c, reason, now),
             Role::In {
                 peer: Some(peer), ..
-            } => {
-                if let Some(p) = self.peers.get_mut(peer) {
-                    if p.inbound == Some(conn) {
-                        p.inbound = p.inbound_older.take();
-                    } else if p.inbound_older == Some(conn) {
-                        p.inbound_older = None;
-                    }
-                }
-                // A peer closing its own connection is routine (it restarted or
-                // redialled); anything else is worth a line.
-                if !matches!(
-                    reason,
-                    CloseReason::ClosedByPeer | CloseReason::Replaced | CloseReason::Reconfigured
-                ) {
-                    // Rate-limited: anyone on a peer's host can open connections in its
-                    // name and misbehave (without a secret, that is all it takes).
-                    let msg = format!("connection from peer {} closed: {reason}", self.name(peer));
-                    self.say_limited(Topic::PeerConns, now, msg);
-                }
-            }
+            } => self.inbound_closed(conn, peer, reason, now),
         }
     }
 }

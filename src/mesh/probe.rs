@@ -96,6 +96,20 @@ impl Engine {
         }
     }
 
+    /// Every probe in flight to `peer` is void: settled uncounted, its count holds (this
+    /// machine's trouble, or a reload that removed or moved the peer).
+    pub(super) fn void_probes(&mut self, peer: usize, now: Now) {
+        let wheel = &mut self.wheel;
+        let mut n = 0;
+        self.tracker.void_all(peer, |timer| {
+            wheel.cancel(timer);
+            n += 1;
+        });
+        if let Some(p) = self.peers.get_mut(peer) {
+            p.stats.settled_all(n, true, now.mono_us());
+        }
+    }
+
     /// Every probe in flight to `peer` is a miss.
     pub(super) fn fail_probes(&mut self, peer: usize, now: Now) {
         if self.tracker.outstanding_len(peer) > 0 {

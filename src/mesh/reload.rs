@@ -208,15 +208,7 @@ impl Engine {
             self.close(conn, CloseReason::Reconfigured, now);
         }
         // Probes started while the old link was down are void too.
-        let wheel = &mut self.wheel;
-        let mut n = 0;
-        self.tracker.void_all(slot, |t| {
-            wheel.cancel(t);
-            n += 1;
-        });
-        if let Some(p) = self.peers.get_mut(slot) {
-            p.stats.settled_all(n, true, now.mono_us());
-        }
+        self.void_probes(slot, now);
         self.connect(slot, now);
     }
 

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 
+use super::link::REPLACED_SINGLE;
 use super::output::encode_seq;
 use super::*;
 use crate::config::Node;
