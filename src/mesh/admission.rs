@@ -24,7 +24,8 @@ use std::net::IpAddr;
 
 use std::net::SocketAddr;
 
-use super::conn::{Conn, ConnId};
+use super::conn::{Conn, ConnId, State, Talk, Unproved};
+use super::input::Input;
 use super::quiet::Topic;
 use super::{CloseReason, Engine, Now, Role, Timer};
 
@@ -142,10 +143,10 @@ pub const STRANGER_TIMEOUT_MS: u64 = 2_000;
 impl Engine {
     /// A connection from `from` was accepted. Returns its id: every connection is taken
     /// (the shell drains its accept queue), room being made in its pool by evicting the
-    /// oldest waiting one there (see [`admission`]): another connection from the same
-    /// address, or for a stranger, the oldest stranger's. A configured node's connection
-    /// never makes way for a stranger's. (`None` is never returned; the shell closes the
-    /// socket if it ever were.)
+    /// oldest waiting one there (see [`admission`](self)): another connection from the
+    /// same address, or for a stranger, the oldest stranger's. A configured node's
+    /// connection never makes way for a stranger's. (`None` is never returned; the shell
+    /// closes the socket if it ever were.)
     pub fn on_accepted(&mut self, from: SocketAddr, now: Now) -> Option<ConnId> {
         self.roll_day(now);
         let ip = from.ip().to_canonical();
@@ -157,17 +158,12 @@ impl Engine {
             Some(Room::SameAddress(oldest)) => {
                 let old = self.peer_from(oldest);
                 self.close(oldest, CloseReason::Evicted, now);
-                let topic = if configured {
-                    Topic::Unproved
-                } else {
-                    Topic::Strangers
-                };
                 let msg = format!(
                     "connection from {} closed: {MAX_PENDING_PER_SOURCE} newer ones from its \
                      address are waiting for their handshake",
                     old.map_or_else(|| ip.to_string(), |a| a.to_string())
                 );
-                self.say_limited(topic, now, msg);
+                self.say_limited(self.pool_topic(ip), now, msg);
             }
             Some(Room::StrangersFull(oldest)) => {
                 let old = self.peer_from(oldest);
@@ -180,29 +176,40 @@ impl Engine {
                 self.say_limited(Topic::SlotsFull, now, msg);
             }
         }
-        let id = self.conns.insert(Conn::new(Role::In {
-            from,
-            peer: None,
-            since: now.mono,
-        }));
-        self.waiting.insert(now.mono, id, ip, configured);
         let wait = if configured {
             HANDSHAKE_TIMEOUT_MS
         } else {
             STRANGER_TIMEOUT_MS
         };
-        let timer = self.wheel.schedule(now.mono + wait, Timer::Hello(id));
-        if let Some(c) = self.conns.get_mut(id) {
-            c.timer = Some(timer);
-        }
+        let wheel = &mut self.wheel;
+        let id = self.conns.insert_with(|id| {
+            Conn::new(State::Unproved(Unproved {
+                from,
+                since: now.mono,
+                deadline: wheel.schedule(now.mono + wait, Timer::Hello(id)),
+                talk: Talk::Idle,
+                spoke_http: false,
+            }))
+        });
+        self.waiting.insert(now.mono, id, ip, configured);
         Some(id)
     }
 
     /// The source address of accepted connection `conn`.
-    pub(super) fn peer_from(&self, conn: ConnId) -> Option<SocketAddr> {
-        match self.conns.get(conn)?.role {
+    fn peer_from(&self, conn: ConnId) -> Option<SocketAddr> {
+        match self.conns.get(conn)?.role() {
             Role::In { from, .. } => Some(from),
             Role::Out { .. } => None,
+        }
+    }
+
+    /// The rate limit for lines about an unproved connection from `ip`: a configured
+    /// node's address, or a stranger's.
+    fn pool_topic(&self, ip: IpAddr) -> Topic {
+        if self.peer_ips.contains(&ip) {
+            Topic::Unproved
+        } else {
+            Topic::Strangers
         }
     }
 
@@ -234,6 +241,30 @@ impl Engine {
         self.waiting.len()
     }
 
+    /// A line on an unproved connection from `from`: only the handshake (or an HTTP
+    /// request) is spoken here; anything else, an unknown verb too, closes it (nor can
+    /// a stranger hold a place by chatting).
+    pub(super) fn unproved_input(
+        &mut self,
+        conn: ConnId,
+        from: SocketAddr,
+        input: Input,
+        now: Now,
+    ) {
+        match input {
+            Input::Hello { name } => self.on_hello(conn, from, &name, now),
+            Input::Challenge {
+                version,
+                name,
+                nonce,
+            } => self.on_challenge(conn, from, version, &name, nonce, now),
+            Input::Proof(mac) => self.on_proof(conn, from, &mac, now),
+            Input::HttpRequest(line, len) => self.http_request(conn, line, len),
+            Input::HttpHeader(header, len) => self.http_header(conn, from, header, len, now),
+            _ => self.close(conn, CloseReason::Unexpected, now),
+        }
+    }
+
     /// An accepted connection's claim to be `name` (its `HELLO` or `CHALLENGE`): it must
     /// name a configured peer whose ip it comes from. Returns the peer, or closes `conn`.
     pub(super) fn check_claim(
@@ -263,108 +294,28 @@ impl Engine {
                 "connection from {from} closed: {}",
                 problem.unwrap_or_default()
             );
-            let topic = if self.peer_ips.contains(&ip) {
-                Topic::Unproved
-            } else {
-                Topic::Strangers
-            };
-            self.say_limited(topic, now, msg);
+            self.say_limited(self.pool_topic(ip), now, msg);
             self.close(conn, CloseReason::WrongNode, now);
             return None;
         };
         Some(peer)
     }
 
-    /// An accepted connection proved to be `peer` (its `HELLO`, or its `PROOF`): its
-    /// `PING`s are answered from now on.
-    pub(super) fn inbound_ready(&mut self, conn: ConnId, peer: usize, from: SocketAddr, now: Now) {
-        let Some(c) = self.conns.get_mut(conn) else {
-            return;
-        };
-        c.hs = None;
-        c.role = Role::In {
-            from,
-            peer: Some(peer),
-            since: now.mono,
-        };
-        if let Some(t) = c.timer.take() {
-            self.wheel.cancel(t);
-        }
-        self.waiting.remove(conn, from.ip().to_canonical());
-        if let Some(c) = self.conns.get_mut(conn) {
-            c.ready_at = now.mono;
-        }
-        // A peer keeps two links to us: a third connection means it redialled one, and
-        // the one it abandoned is the one it stopped probing on (its close may still be
-        // on the way, or lost).
-        let heard = |id: Option<ConnId>| {
-            id.and_then(|id| self.conns.get(id))
-                .map_or(0, |c| c.ready_at)
-        };
-        let (newer, older) = self
-            .peers
-            .get(peer)
-            .map_or((None, None), |p| (p.inbound, p.inbound_older));
-        let dead = match (newer, older) {
-            (Some(n), Some(o)) if n != conn && o != conn => {
-                Some(if heard(Some(n)) < heard(Some(o)) {
-                    n
-                } else {
-                    o
-                })
-            }
-            _ => None,
-        };
-        if let Some(dead) = dead {
-            self.close(dead, CloseReason::Replaced, now);
-        }
-        if let Some(p) = self.peers.get_mut(peer)
-            && p.inbound != Some(conn)
-        {
-            p.inbound_older = p.inbound.replace(conn);
-        }
-        // A fresh handshake proves the peer reachable: if our link to it is down or its
-        // probes are going unanswered, redial now instead of at the next round.
-        // Only a link with a probe overdue on it is stale; one made since the peer's
-        // last miss is fresh: leave it (both sides redialling on each other's new
-        // handshakes would knock each other's fresh links down in turn).
-        let missed_at = self.peers.get(peer).and_then(|p| p.missed_at);
-        let links = self.links(peer);
-        if links.iter().all(Option::is_none) {
-            return self.connect(peer, now);
-        }
-        for id in self.ready_links(peer) {
-            let fresh = self
-                .conns
-                .get(id)
-                .is_none_or(|c| missed_at.is_none_or(|m| c.ready_at > m));
-            if !fresh && self.stalled(id, now) >= self.timeout {
-                self.close(id, CloseReason::ProbeTimeout, now);
-                self.connect(peer, now);
-            }
-        }
-    }
-}
-
-impl Engine {
-    /// Accepted connection `conn` from `from` closed before its handshake completed: said
-    /// (rate-limited per pool) unless whoever closed it said why, or it is routine.
+    /// Accepted connection `conn` from `from` closed before its handshake completed
+    /// (`talk`: what it was saying): said (rate-limited per pool) unless whoever closed
+    /// it said why, or it is routine.
     pub(super) fn unproved_closed(
         &mut self,
         conn: ConnId,
-        from: SocketAddr,
-        c: &Conn,
+        u: &Unproved,
         reason: CloseReason,
         now: Now,
     ) {
+        let from = u.from;
         let ip = from.ip().to_canonical();
         self.waiting.remove(conn, ip);
-        let topic = if self.peer_ips.contains(&ip) {
-            Topic::Unproved
-        } else {
-            Topic::Strangers
-        };
-        match (c.hs.as_deref(), reason) {
+        let topic = self.pool_topic(ip);
+        match (&u.talk, reason) {
             // Said by whoever closed it, or routine.
             (
                 _,
@@ -375,14 +326,14 @@ impl Engine {
                 | CloseReason::Done,
             ) => {}
             // An HTTP client going away, or idle too long: routine.
-            (_, CloseReason::ClosedByPeer | CloseReason::NoHello) if c.http.is_some() => {}
+            (_, CloseReason::ClosedByPeer | CloseReason::NoHello) if u.spoke_http => {}
             // Gone after our nonce, before its proof: nothing of ours was refused (we had
             // proved nothing yet), and anyone at a peer's address can do it.
-            (Some(hs), CloseReason::ClosedByPeer) => {
+            (Talk::Challenged { peer, .. }, CloseReason::ClosedByPeer) => {
                 let msg = format!(
                     "connection from {from} (as peer {}) closed by the other side before it \
                      proved it knows the secret",
-                    self.name(hs.peer)
+                    self.name(*peer)
                 );
                 self.say_limited(topic, now, msg);
             }
@@ -390,34 +341,6 @@ impl Engine {
                 let msg = format!("connection from {from} closed: {reason}");
                 self.say_limited(topic, now, msg);
             }
-        }
-    }
-
-    /// `peer`'s proved connection `conn` closed: said (rate-limited) unless routine.
-    pub(super) fn inbound_closed(
-        &mut self,
-        conn: ConnId,
-        peer: usize,
-        reason: CloseReason,
-        now: Now,
-    ) {
-        if let Some(p) = self.peers.get_mut(peer) {
-            if p.inbound == Some(conn) {
-                p.inbound = p.inbound_older.take();
-            } else if p.inbound_older == Some(conn) {
-                p.inbound_older = None;
-            }
-        }
-        // A peer closing its own connection is routine (it restarted or redialled);
-        // anything else is worth a line.
-        if !matches!(
-            reason,
-            CloseReason::ClosedByPeer | CloseReason::Replaced | CloseReason::Reconfigured
-        ) {
-            // Rate-limited: anyone on a peer's host can open connections in its name and
-            // misbehave (without a secret, that is all it takes).
-            let msg = format!("connection from peer {} closed: {reason}", self.name(peer));
-            self.say_limited(Topic::PeerConns, now, msg);
         }
     }
 }

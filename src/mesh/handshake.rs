@@ -2,11 +2,14 @@
 //! authenticated handshake of version [`AUTH_VERSION`] (`CHALLENGE` both ways, the
 //! connecting node's `PROOF` first, the listener's only once that checked out).
 
-use super::conn::Handshake;
+use std::net::SocketAddr;
+
+use super::conn::{Conn, Stage, State, Talk, Unproved};
+use super::input::Input;
 use super::quiet::Topic;
 use super::{CloseReason, ConnId, Engine, Now};
+use crate::timer::TimerId;
 use crate::wire::message::{AUTH_VERSION, MAC_LEN, Message, NONCE_LEN, PROTOCOL_VERSION};
-use std::net::SocketAddr;
 
 /// Where handshake nonces come from: fills the buffer with fresh random bytes (the OS's
 /// in the daemon, a seeded generator in the simulator and tests), or fails (this
@@ -56,7 +59,39 @@ impl Engine {
         self.auth.is_some()
     }
 
-    pub(super) fn send_hello(&mut self, conn: ConnId, now: Now) {
+    /// Our link `conn` is connected (its `deadline` armed): we speak first, `HELLO`, or
+    /// with a secret our `CHALLENGE`.
+    pub(super) fn start_handshake(&mut self, conn: ConnId, deadline: TimerId, now: Now) {
+        if self.auth.is_none() {
+            return self.send_hello(conn, now);
+        }
+        let Some(nonce_c) = self.nonce() else {
+            return self.close(conn, CloseReason::NoRandom, now);
+        };
+        if let Some(link) = self.conns.get_mut(conn).and_then(Conn::link_mut) {
+            link.stage = Stage::Challenged { deadline, nonce_c };
+        }
+        self.send_challenge(conn, nonce_c, now);
+    }
+
+    /// A line on our link `conn` to `peer` during its handshake.
+    pub(super) fn link_handshake(&mut self, conn: ConnId, peer: usize, input: Input, now: Now) {
+        let auth = self.auth.is_some();
+        match input {
+            Input::Hello { name } if !auth => self.link_ready(conn, peer, &name, now),
+            Input::Challenge {
+                version,
+                name,
+                nonce,
+            } if auth => self.on_their_challenge(conn, peer, version, &name, nonce, now),
+            Input::Proof(mac) if auth => self.on_their_proof(conn, peer, &mac, now),
+            // The previous release's listener answering our `CHALLENGE` (version 1).
+            Input::Response if auth => self.close(conn, CloseReason::OldVersion, now),
+            _ => self.close(conn, CloseReason::Unexpected, now),
+        }
+    }
+
+    fn send_hello(&mut self, conn: ConnId, now: Now) {
         let mut out = Vec::new();
         Message::Hello {
             version: PROTOCOL_VERSION,
@@ -67,7 +102,7 @@ impl Engine {
     }
 
     /// Sends our `CHALLENGE`: our name and our fresh nonce (both sides send one).
-    pub(super) fn send_challenge(&mut self, conn: ConnId, nonce: [u8; NONCE_LEN], now: Now) {
+    fn send_challenge(&mut self, conn: ConnId, nonce: [u8; NONCE_LEN], now: Now) {
         let mut out = Vec::new();
         Message::Challenge {
             version: AUTH_VERSION,
@@ -82,7 +117,7 @@ impl Engine {
     /// this handshake's version. We prove first (the listener proves only to a caller
     /// that did), and our waiting probes follow the `PROOF` at once: no round trip is
     /// lost to the listener's proof, which comes back ahead of their `PONG`s.
-    pub(super) fn on_their_challenge(
+    fn on_their_challenge(
         &mut self,
         conn: ConnId,
         peer: usize,
@@ -97,23 +132,20 @@ impl Engine {
         if version < AUTH_VERSION {
             return self.close(conn, CloseReason::OldVersion, now);
         }
-        let Some(mut hs) = self
-            .conns
-            .get_mut(conn)
-            .and_then(|c| c.hs.take())
-            .filter(|hs| !hs.proved)
-        else {
+        let Some(&Stage::Challenged { deadline, nonce_c }) = self.link_stage(conn) else {
             return self.close(conn, CloseReason::Unexpected, now);
         };
-        hs.nonce_l = nonce_l;
-        hs.proved = true;
         let whoami = self.whoami.clone();
-        let Some(proof) = self.prove(Direction::Connector, &hs.nonce_c, &nonce_l, &whoami, name)
+        let Some(proof) = self.prove(Direction::Connector, &nonce_c, &nonce_l, &whoami, name)
         else {
             return self.close(conn, CloseReason::Unexpected, now);
         };
-        if let Some(c) = self.conns.get_mut(conn) {
-            c.hs = Some(hs);
+        if let Some(link) = self.conns.get_mut(conn).and_then(Conn::link_mut) {
+            link.stage = Stage::Proved {
+                deadline,
+                nonce_c,
+                nonce_l,
+            };
         }
         self.send_message(conn, Message::Proof { mac: proof }, now);
         self.send_waiting_probes(conn, peer, now);
@@ -121,34 +153,35 @@ impl Engine {
 
     /// The listener's `PROOF` on our link, after ours: it must prove it knows the secret
     /// for this connection's nonces; then the link is ready.
-    pub(super) fn on_their_proof(
-        &mut self,
-        conn: ConnId,
-        peer: usize,
-        mac: &[u8; MAC_LEN],
-        now: Now,
-    ) {
-        let Some(hs) = self
-            .conns
-            .get(conn)
-            .and_then(|c| c.hs.as_deref())
-            .copied()
-            .filter(|hs| hs.proved)
+    fn on_their_proof(&mut self, conn: ConnId, peer: usize, mac: &[u8; MAC_LEN], now: Now) {
+        let Some(&Stage::Proved {
+            nonce_c, nonce_l, ..
+        }) = self.link_stage(conn)
         else {
             return self.close(conn, CloseReason::Unexpected, now);
         };
         let (whoami, name) = (self.whoami.clone(), self.name(peer).to_string());
-        if !self.verify(
-            Direction::Listener,
-            &hs.nonce_c,
-            &hs.nonce_l,
-            &whoami,
-            &name,
-            mac,
-        ) {
+        if !self.verify(Direction::Listener, &nonce_c, &nonce_l, &whoami, &name, mac) {
             return self.close(conn, CloseReason::AuthFailed, now);
         }
         self.link_ready(conn, peer, &name, now);
+    }
+
+    /// How far our link `conn` is.
+    fn link_stage(&self, conn: ConnId) -> Option<&Stage> {
+        Some(&self.conns.get(conn)?.link()?.stage)
+    }
+
+    /// An accepted connection's `HELLO` (no secret here): a configured peer from its own
+    /// ip gets ours, and its `PING`s are answered.
+    pub(super) fn on_hello(&mut self, conn: ConnId, from: SocketAddr, name: &str, now: Now) {
+        if self.auth.is_some() {
+            return self.close(conn, CloseReason::AuthRequired, now);
+        }
+        if let Some(peer) = self.check_claim(conn, from, name, now) {
+            self.send_hello(conn, now);
+            self.inbound_ready(conn, peer, from, now);
+        }
     }
 
     /// An accepted connection's `CHALLENGE`: a configured peer from its own ip, speaking
@@ -167,7 +200,11 @@ impl Engine {
         if self.auth.is_none() {
             return self.close(conn, CloseReason::NoSecret, now);
         }
-        if self.conns.get(conn).is_some_and(|c| c.hs.is_some()) {
+        if let Some(State::Unproved(Unproved {
+            talk: Talk::Challenged { .. },
+            ..
+        })) = self.conns.get(conn).map(|c| &c.state)
+        {
             return self.close(conn, CloseReason::Unexpected, now);
         }
         let Some(peer) = self.check_claim(conn, from, name, now) else {
@@ -187,13 +224,12 @@ impl Engine {
         let Some(nonce_l) = self.nonce() else {
             return self.close(conn, CloseReason::NoRandom, now);
         };
-        if let Some(c) = self.conns.get_mut(conn) {
-            c.hs = Some(Box::new(Handshake {
+        if let Some(u) = self.conns.get_mut(conn).and_then(Conn::unproved_mut) {
+            u.talk = Talk::Challenged {
+                peer,
                 nonce_c,
                 nonce_l,
-                peer,
-                proved: false,
-            }));
+            };
         }
         self.send_challenge(conn, nonce_l, now);
     }
@@ -208,15 +244,25 @@ impl Engine {
         mac: &[u8; MAC_LEN],
         now: Now,
     ) {
-        let Some(hs) = self.conns.get_mut(conn).and_then(|c| c.hs.take()) else {
+        let talk = self
+            .conns
+            .get_mut(conn)
+            .and_then(Conn::unproved_mut)
+            .map(|u| std::mem::replace(&mut u.talk, Talk::Idle));
+        let Some(Talk::Challenged {
+            peer,
+            nonce_c,
+            nonce_l,
+        }) = talk
+        else {
             return self.close(conn, CloseReason::Unexpected, now);
         };
-        let peer_name = self.name(hs.peer).to_string();
+        let peer_name = self.name(peer).to_string();
         let whoami = self.whoami.clone();
         if !self.verify(
             Direction::Connector,
-            &hs.nonce_c,
-            &hs.nonce_l,
+            &nonce_c,
+            &nonce_l,
             &peer_name,
             &whoami,
             mac,
@@ -231,21 +277,16 @@ impl Engine {
             self.say_limited(Topic::AuthFailed, now, msg);
             return self.close(conn, CloseReason::AuthFailed, now);
         }
-        let Some(proof) = self.prove(
-            Direction::Listener,
-            &hs.nonce_c,
-            &hs.nonce_l,
-            &peer_name,
-            &whoami,
-        ) else {
+        let Some(proof) = self.prove(Direction::Listener, &nonce_c, &nonce_l, &peer_name, &whoami)
+        else {
             return self.close(conn, CloseReason::Unexpected, now);
         };
         self.send_message(conn, Message::Proof { mac: proof }, now);
-        self.inbound_ready(conn, hs.peer, from, now);
+        self.inbound_ready(conn, peer, from, now);
     }
 
     /// A fresh nonce, or `None` without a secret or when no random bytes could be had.
-    pub(super) fn nonce(&mut self) -> Option<[u8; NONCE_LEN]> {
+    fn nonce(&mut self) -> Option<[u8; NONCE_LEN]> {
         #[cfg(feature = "auth")]
         {
             let auth = self.auth.as_mut()?;

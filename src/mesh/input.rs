@@ -1,7 +1,7 @@
 //! Bytes in: lines cut from what a connection sends, decoded into owned values.
 
-use super::conn::Conn;
-use super::{CloseReason, ConnId, Engine, Now, Role};
+use super::conn::{Conn, Link, Stage, State, Talk};
+use super::{CloseReason, ConnId, Engine, Now};
 use crate::legacy::request::{self, Header, RequestLine};
 use crate::wire::framer::{Framer, MAX_LINE};
 use crate::wire::message::{self, MAC_LEN, Message, NONCE_LEN};
@@ -37,12 +37,15 @@ impl Engine {
             let Some(c) = self.conns.get_mut(conn) else {
                 return;
             };
-            if c.closing {
+            if c.closing() {
                 return;
             }
-            if let Some(legacy) = c.legacy.as_mut() {
-                let read = legacy.reader.feed(data);
-                return self.on_responses(conn, read, now);
+            if let Some(Link {
+                stage: Stage::Legacy { .. },
+                ..
+            }) = c.link()
+            {
+                return self.legacy_data(conn, data, now);
             }
             let mode = line_mode(c);
             let Some(framer) = c.input.as_mut() else {
@@ -76,7 +79,7 @@ impl Engine {
             loop {
                 let input = match self.conns.get_mut(conn) {
                     None => return,
-                    Some(c) if c.closing => return,
+                    Some(c) if c.closing() => return,
                     Some(c) => match (line_mode(c), c.input.as_mut().map(|f| f.next_line())) {
                         (_, None | Some(Ok(None))) => break,
                         (mode, Some(Ok(Some(line)))) => decode(mode, line),
@@ -109,12 +112,13 @@ enum LineMode {
 }
 
 fn line_mode(c: &Conn) -> LineMode {
-    match c.role {
-        Role::In { peer: None, .. } if c.hs.is_none() => match c.http {
-            Some(h) if h.open => LineMode::Http,
-            _ => LineMode::MaybeHttp,
+    match &c.state {
+        State::Unproved(u) => match u.talk {
+            Talk::Http(_) => LineMode::Http,
+            Talk::Idle | Talk::Closing => LineMode::MaybeHttp,
+            Talk::Challenged { .. } => LineMode::Protocol,
         },
-        _ => LineMode::Protocol,
+        State::Link(_) | State::Inbound(_) => LineMode::Protocol,
     }
 }
 

@@ -1,11 +1,12 @@
 //! This node's links to its peers: dialling, the link's life until it carries probes,
 //! stuck links abandoned, and how a link's end is reported.
 
-use super::Timer;
-use super::conn::{Conn, Handshake};
+use std::collections::VecDeque;
+
+use super::conn::{Conn, Link, Stage, State};
+use super::input::Input;
 use super::quiet::Topic;
-use super::{Action, CloseReason, ConnId, Engine, LinkState, Now, PeerId, Role};
-use crate::wire::message::NONCE_LEN;
+use super::{Action, CloseReason, ConnId, Engine, LinkState, Now, PeerId, Timer};
 
 /// `TCP_USER_TIMEOUT` for every mesh socket: how long the kernel may hold unacknowledged
 /// data before it gives the connection up. Longer than the engine's own bound for a stuck
@@ -46,10 +47,7 @@ impl Engine {
         [p.link, p.spare]
             .into_iter()
             .flatten()
-            .filter_map(|id| match self.conns.get(id)?.role {
-                Role::Out { state, .. } => Some(state),
-                Role::In { .. } => None,
-            })
+            .filter_map(|id| Some(self.conns.get(id)?.link()?.stage.link_state()))
             .max_by_key(|&s| s as u8)
     }
 
@@ -74,48 +72,35 @@ impl Engine {
     pub(super) fn stalled(&self, id: ConnId, now: Now) -> u64 {
         self.conns
             .get(id)
-            .and_then(|c| c.awaiting.front())
+            .and_then(|c| c.link()?.awaiting.front())
             .map_or(0, |&(_, at)| now.mono.saturating_sub(at))
     }
 
-    /// The socket of `conn` (an [`Action::Connect`]) is connected: send our `HELLO`.
+    /// The socket of `conn` (an [`Action::Connect`]) is connected: the handshake starts
+    /// (to a node of the earlier tool, which has none, probes go out at once).
     pub fn on_connected(&mut self, conn: ConnId, now: Now) {
         self.roll_day(now);
-        let Some(c) = self.conns.get_mut(conn) else {
+        let Some(link) = self.conns.get_mut(conn).and_then(Conn::link_mut) else {
             return;
         };
-        let Role::Out { state, .. } = &mut c.role else {
+        let Stage::Connecting { deadline } = link.stage else {
             return;
         };
-        if *state != LinkState::Connecting {
-            return;
-        }
-        *state = LinkState::Handshaking;
-        let peer = match c.role {
-            Role::Out { peer, .. } => peer,
-            Role::In { .. } => return,
-        };
+        link.stage = Stage::Hello { deadline };
+        let peer = link.peer;
         if self.peers.get(peer).is_some_and(|p| p.legacy) {
-            // The earlier tool has no handshake: probes go out at once.
-            c.legacy = Some(Box::default());
-            let name = self.name(peer).to_string();
-            return self.link_ready(conn, peer, &name, now);
-        }
-        if self.auth.is_none() {
-            return self.send_hello(conn, now);
-        }
-        let Some(nonce_c) = self.nonce() else {
-            return self.close(conn, CloseReason::NoRandom, now);
-        };
-        if let Some(c) = self.conns.get_mut(conn) {
-            c.hs = Some(Box::new(Handshake {
-                nonce_c,
-                nonce_l: [0; NONCE_LEN],
+            let prober = Box::default();
+            return self.link_up(
+                conn,
                 peer,
-                proved: false,
-            }));
+                Stage::Legacy {
+                    since: now.mono,
+                    prober,
+                },
+                now,
+            );
         }
-        self.send_challenge(conn, nonce_c, now);
+        self.start_handshake(conn, deadline, now);
     }
 
     /// Our link to `peer` reached a node that says it is `name`, not `peer`: said once
@@ -139,24 +124,26 @@ impl Engine {
         self.close(conn, CloseReason::WrongNode, now)
     }
 
-    /// Our link to `peer` completed its handshake (the peer's `HELLO`, or its `PROOF`):
-    /// the probes waiting for it go out, unless they already went behind our `PROOF`.
+    /// Our link to `peer` completed its handshake (the peer's `HELLO`, or its `PROOF`)
+    /// with a node that says it is `name`.
     pub(super) fn link_ready(&mut self, conn: ConnId, peer: usize, name: &str, now: Now) {
         if name != self.name(peer) {
             return self.wrong_node(conn, peer, name, now);
         }
-        let Some(c) = self.conns.get_mut(conn) else {
+        self.link_up(conn, peer, Stage::Ready { since: now.mono }, now);
+    }
+
+    /// Our link `conn` to `peer` is up, now at `ready` (ready, or to an old node): the
+    /// probes waiting for it go out, unless they already went behind our `PROOF`.
+    fn link_up(&mut self, conn: ConnId, peer: usize, ready: Stage, now: Now) {
+        let Some(link) = self.conns.get_mut(conn).and_then(Conn::link_mut) else {
             return;
         };
-        c.role = Role::Out {
-            peer,
-            state: LinkState::Ready,
-        };
-        let pipelined = c.hs.take().is_some_and(|hs| hs.proved);
-        if let Some(t) = c.timer.take() {
+        let pipelined = matches!(link.stage, Stage::Proved { .. });
+        if let Some(t) = link.stage.deadline() {
             self.wheel.cancel(t);
         }
-        c.ready_at = now.mono;
+        link.stage = ready;
         if let Some(p) = self.peers.get_mut(peer) {
             let first = !p.ever_connected;
             p.ever_connected = true;
@@ -180,27 +167,28 @@ impl Engine {
 
     /// The state of our link `conn` (`None` for an accepted connection or a stale id).
     pub(super) fn link_state_of(&self, conn: ConnId) -> Option<LinkState> {
-        match self.conns.get(conn)?.role {
-            Role::Out { state, .. } => Some(state),
-            Role::In { .. } => None,
-        }
+        Some(self.conns.get(conn)?.link()?.stage.link_state())
     }
 
     /// Whether our link `conn` carries probes now: its handshake is done, or our `PROOF`
     /// went out (probes follow it on the same ordered stream; their `PONG`s count only
     /// after the listener's proof, which comes before them).
     pub(super) fn carries_probes(&self, conn: ConnId) -> bool {
-        self.conns.get(conn).is_some_and(|c| match c.role {
-            Role::Out {
-                state: LinkState::Ready,
-                ..
-            } => true,
-            Role::Out {
-                state: LinkState::Handshaking,
-                ..
-            } => c.hs.as_ref().is_some_and(|hs| hs.proved),
-            _ => false,
+        self.conns.get(conn).and_then(Conn::link).is_some_and(|l| {
+            matches!(
+                l.stage,
+                Stage::Ready { .. } | Stage::Legacy { .. } | Stage::Proved { .. }
+            )
         })
+    }
+
+    /// When our link `conn` became ready (0 while it is not, or is gone).
+    fn ready_since(&self, conn: ConnId) -> u64 {
+        self.conns
+            .get(conn)
+            .and_then(Conn::link)
+            .and_then(|l| l.stage.ready_since())
+            .unwrap_or(0)
     }
 
     /// Abandons `peer`'s stuck links (a probe unanswered on it for [`stuck_ms`]: TCP
@@ -218,9 +206,8 @@ impl Engine {
         let settled = ready.len() == 2
             && ready.iter().all(|&id| {
                 self.link_state_of(id) == Some(LinkState::Ready)
-                    && self.conns.get(id).is_some_and(|c| {
-                        now.mono.saturating_sub(c.ready_at) > self.timeout.saturating_mul(2)
-                    })
+                    && now.mono.saturating_sub(self.ready_since(id))
+                        > self.timeout.saturating_mul(2)
             });
         if settled && let Some(p) = self.peers.get_mut(peer) {
             p.replaced = 0;
@@ -244,16 +231,16 @@ impl Engine {
         let Some(addr) = self.peers.get(peer).map(|p| p.addr) else {
             return;
         };
-        let conn = self.conns.insert(Conn::new(Role::Out {
-            peer,
-            state: LinkState::Connecting,
-        }));
-        let timer = self
-            .wheel
-            .schedule(now.mono + self.timeout, Timer::Connect(conn));
-        if let Some(c) = self.conns.get_mut(conn) {
-            c.timer = Some(timer);
-        }
+        let (wheel, due) = (&mut self.wheel, now.mono + self.timeout);
+        let conn = self.conns.insert_with(|id| {
+            Conn::new(State::Link(Link {
+                peer,
+                stage: Stage::Connecting {
+                    deadline: wheel.schedule(due, Timer::Connect(id)),
+                },
+                awaiting: VecDeque::new(),
+            }))
+        });
         if let Some(p) = self.peers.get_mut(peer) {
             if p.link.is_none() {
                 p.link = Some(conn);
@@ -266,6 +253,47 @@ impl Engine {
             }
         }
         self.actions.push_back(Action::Connect { conn, addr });
+    }
+
+    /// `peer` completed a fresh handshake with us, so it is reachable: if our link to it
+    /// is down or its probes are going unanswered, redial now instead of at the next
+    /// round. Only a link with a probe overdue on it is stale; one made since the peer's
+    /// last miss is fresh: leave it (both sides redialling on each other's new handshakes
+    /// would knock each other's fresh links down in turn).
+    pub(super) fn redial_stale(&mut self, peer: usize, now: Now) {
+        let missed_at = self.peers.get(peer).and_then(|p| p.missed_at);
+        let links = self.links(peer);
+        if links.iter().all(Option::is_none) {
+            return self.connect(peer, now);
+        }
+        for id in self.ready_links(peer) {
+            let fresh = self
+                .conns
+                .get(id)
+                .is_none_or(|_| missed_at.is_none_or(|m| self.ready_since(id) > m));
+            if !fresh && self.stalled(id, now) >= self.timeout {
+                self.close(id, CloseReason::ProbeTimeout, now);
+                self.connect(peer, now);
+            }
+        }
+    }
+
+    /// A line on our link `conn` to `peer`: the handshake's, then the replies.
+    pub(super) fn link_input(
+        &mut self,
+        conn: ConnId,
+        peer: usize,
+        state: LinkState,
+        input: Input,
+        now: Now,
+    ) {
+        match (state, input) {
+            // After the handshake an unknown verb is a newer peer's business.
+            (LinkState::Ready, Input::Unknown) => {}
+            (LinkState::Ready, Input::Pong(seq)) => self.pong(conn, peer, seq, now),
+            (LinkState::Handshaking, input) => self.link_handshake(conn, peer, input, now),
+            _ => self.close(conn, CloseReason::Unexpected, now),
+        }
     }
 
     /// Our link `conn` to `peer` is gone. A failure fails every probe waiting on it,
@@ -321,15 +349,7 @@ impl Engine {
         } else if p.spare == Some(conn) {
             p.spare = None;
         }
-        let o = self.conns.get(p.link?)?;
-        matches!(
-            o.role,
-            Role::Out {
-                state: LinkState::Ready,
-                ..
-            }
-        )
-        .then_some(o.ready_at)
+        self.conns.get(p.link?)?.link()?.stage.ready_since()
     }
 
     /// A node that closes our older link as soon as the second is up (`covered`: the

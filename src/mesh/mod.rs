@@ -68,6 +68,7 @@ mod conn;
 mod day;
 mod handshake;
 mod hooks;
+mod inbound;
 mod input;
 mod legacy_http;
 mod link;
@@ -106,7 +107,7 @@ use crate::timer::{TimerId, Wheel};
 use crate::tracker::Tracker;
 use crate::wire::message::Message;
 use admission::Admission;
-use conn::{HttpIn, Slab};
+use conn::{Conn, Slab, State};
 use input::Input;
 use peer::Peer;
 use quiet::{Quiet, Topic};
@@ -138,7 +139,7 @@ pub struct Engine {
     interval: u64,
     timeout: u64,
     peers: Vec<Peer>,
-    conns: Slab,
+    conns: Slab<Conn>,
     wheel: Wheel<Timer>,
     tracker: Tracker<TimerId>,
     actions: VecDeque<Action>,
@@ -271,7 +272,7 @@ impl Engine {
 
     /// Who `conn` is: our link to a peer, or an accepted connection.
     pub fn role(&self, conn: ConnId) -> Option<Role> {
-        self.conns.get(conn).map(|c| c.role)
+        self.conns.get(conn).map(Conn::role)
     }
 
     /// This node's name.
@@ -307,13 +308,7 @@ impl Engine {
         self.roll_day(now);
         // An old node closing our link with no request outstanding (its response ran to
         // the end, or it closes idle connections) is routine: the next probe redials.
-        if reason == CloseReason::ClosedByPeer
-            && self
-                .conns
-                .get(conn)
-                .and_then(|c| c.legacy.as_ref())
-                .is_some_and(|l| l.seqs.is_empty())
-        {
+        if reason == CloseReason::ClosedByPeer && self.legacy_idle(conn) {
             reason = CloseReason::Done;
         }
         self.close(conn, reason, now);
@@ -348,129 +343,20 @@ impl Engine {
         self.actions.push_back(Action::Say(msg));
     }
 
+    /// One line from `conn`, decoded: each kind of connection has its own rules.
     fn on_input(&mut self, conn: ConnId, input: Input, now: Now) {
-        let Some(role) = self.conns.get(conn).map(|c| c.role) else {
+        let Some(role) = self.role(conn) else {
             return;
         };
-        match (role, input) {
-            (_, Input::Bad(reason)) => self.close(conn, reason, now),
-            // After the handshake an unknown verb is a newer peer's business; before it,
-            // only the handshake is spoken (nor can a stranger hold a slot by chatting).
-            (
-                Role::Out {
-                    state: LinkState::Ready,
-                    ..
-                }
-                | Role::In { peer: Some(_), .. },
-                Input::Unknown,
-            ) => {}
-            (
-                Role::Out {
-                    peer,
-                    state: LinkState::Handshaking,
-                },
-                Input::Hello { name },
-            ) if self.auth.is_none() => self.link_ready(conn, peer, &name, now),
-            (
-                Role::Out {
-                    peer,
-                    state: LinkState::Handshaking,
-                },
-                Input::Challenge {
-                    version,
-                    name,
-                    nonce,
-                },
-            ) if self.auth.is_some() => {
-                self.on_their_challenge(conn, peer, version, &name, nonce, now)
-            }
-            (
-                Role::Out {
-                    peer,
-                    state: LinkState::Handshaking,
-                },
-                Input::Proof(mac),
-            ) if self.auth.is_some() => self.on_their_proof(conn, peer, &mac, now),
-            (
-                Role::Out {
-                    state: LinkState::Handshaking,
-                    ..
-                },
-                Input::Response,
-            ) if self.auth.is_some() => self.close(conn, CloseReason::OldVersion, now),
-            (
-                Role::Out {
-                    peer,
-                    state: LinkState::Ready,
-                },
-                Input::Pong(seq),
-            ) => {
-                if let Some(c) = self.conns.get_mut(conn) {
-                    // Replies come in order: everything before `seq` was answered too
-                    // (or was never written here).
-                    while let Some(&(s, _)) = c.awaiting.front() {
-                        c.awaiting.pop_front();
-                        if s == seq {
-                            break;
-                        }
-                    }
-                }
-                self.replied(peer, seq, now);
-            }
-            (
-                Role::In {
-                    peer: None, from, ..
-                },
-                Input::Hello { name },
-            ) => {
-                if self.auth.is_some() {
-                    return self.close(conn, CloseReason::AuthRequired, now);
-                }
-                if let Some(peer) = self.check_claim(conn, from, &name, now) {
-                    self.send_hello(conn, now);
-                    self.inbound_ready(conn, peer, from, now);
-                }
-            }
-            (
-                Role::In {
-                    peer: None, from, ..
-                },
-                Input::Challenge {
-                    version,
-                    name,
-                    nonce,
-                },
-            ) => self.on_challenge(conn, from, version, &name, nonce, now),
-            (Role::In { peer: None, .. }, Input::HttpRequest(line, len)) => {
-                if let Some(c) = self.conns.get_mut(conn) {
-                    c.http = Some(HttpIn {
-                        open: true,
-                        head: line.head,
-                        http10: line.http10,
-                        bytes: len,
-                        ..HttpIn::default()
-                    });
-                }
-            }
-            (
-                Role::In {
-                    peer: None, from, ..
-                },
-                Input::HttpHeader(header, len),
-            ) => self.http_header(conn, from, header, len, now),
-            (
-                Role::In {
-                    peer: None, from, ..
-                },
-                Input::Proof(mac),
-            ) => self.on_proof(conn, from, &mac, now),
-            (Role::In { peer: Some(_), .. }, Input::Ping(seq)) => {
-                if let Some(c) = self.conns.get_mut(conn) {
-                    c.ready_at = now.mono;
-                }
-                self.send_message(conn, Message::Pong { seq }, now)
-            }
-            (_, _) => self.close(conn, CloseReason::Unexpected, now),
+        if let Input::Bad(reason) = input {
+            return self.close(conn, reason, now);
+        }
+        match role {
+            Role::Out { peer, state } => self.link_input(conn, peer, state, input, now),
+            Role::In {
+                from, peer: None, ..
+            } => self.unproved_input(conn, from, input, now),
+            Role::In { peer: Some(_), .. } => self.inbound_input(conn, input, now),
         }
     }
 
@@ -496,18 +382,8 @@ impl Engine {
                 // probes queued behind it arrive with the repair. A link stuck too long
                 // is abandoned at the peer's next turn (`tend_links`).
             }
-            Timer::Connect(conn) => {
-                if let Some(c) = self.conns.get_mut(conn) {
-                    c.timer = None;
-                    self.close(conn, CloseReason::HandshakeTimeout, now);
-                }
-            }
-            Timer::Hello(conn) => {
-                if let Some(c) = self.conns.get_mut(conn) {
-                    c.timer = None;
-                    self.close(conn, CloseReason::NoHello, now);
-                }
-            }
+            Timer::Connect(conn) => self.close(conn, CloseReason::HandshakeTimeout, now),
+            Timer::Hello(conn) => self.close(conn, CloseReason::NoHello, now),
             Timer::Hook(id) => self.hook_deadline(id),
             Timer::Quiet(topic) => {
                 if let Some((held, span, until)) = self.quiet.window_ended(topic, now.mono) {
@@ -525,19 +401,18 @@ impl Engine {
         let Some(c) = self.conns.remove(conn) else {
             return;
         };
-        if let Some(t) = c.timer {
+        if let Some(t) = c.deadline() {
             self.wheel.cancel(t);
         }
         self.actions.push_back(Action::Close { conn, reason });
         self.closes.count(reason);
-        match c.role {
-            Role::Out { peer, state } => self.link_closed(conn, peer, state, reason, now),
-            Role::In {
-                peer: None, from, ..
-            } => self.unproved_closed(conn, from, &c, reason, now),
-            Role::In {
-                peer: Some(peer), ..
-            } => self.inbound_closed(conn, peer, reason, now),
+        match c.state {
+            State::Link(l) => {
+                let state = l.stage.link_state();
+                self.link_closed(conn, l.peer, state, reason, now)
+            }
+            State::Unproved(u) => self.unproved_closed(conn, &u, reason, now),
+            State::Inbound(i) => self.inbound_closed(conn, i.peer, reason, now),
         }
     }
 }

@@ -23,7 +23,7 @@ impl Engine {
         if c.sent == c.out.len() {
             c.out.clear();
             c.sent = 0;
-            if c.closing {
+            if c.closing() {
                 let now = self.last;
                 self.close(conn, CloseReason::Done, now);
             }

@@ -2,10 +2,8 @@
 //! its deadline or its link's failure settles it; each change of the peer's state becomes
 //! a log record.
 
-use super::{
-    Action, CloseReason, ConnId, Engine, LogRecord, Message, Now, PeerId, PeerState, Role, Timer,
-};
-use crate::legacy as old;
+use super::conn::{Conn, Stage};
+use super::{Action, ConnId, Engine, LogRecord, Message, Now, PeerId, PeerState, Timer};
 use crate::tracker::{Change, ChangeKind};
 
 /// Most distinct probe phases within an interval (see [`Engine::new`]).
@@ -47,34 +45,37 @@ impl Engine {
     }
 
     /// Sends probe `seq` on our ready link `conn`: a `PING`, or to an old node an HTTP
-    /// `GET /` (its response is matched to the oldest request without one).
+    /// `GET /` (see [`Engine::send_legacy_probe`]).
     pub(super) fn send_probe(&mut self, conn: ConnId, peer: usize, seq: u64, now: Now) {
         if let Some(p) = self.peers.get_mut(peer) {
             p.stats.sent(seq, now.mono_us());
         }
-        let Some(c) = self.conns.get_mut(conn) else {
+        let Some(link) = self.conns.get_mut(conn).and_then(Conn::link_mut) else {
             return;
         };
-        if c.awaiting.len() >= crate::tracker::MAX_OUTSTANDING {
-            c.awaiting.pop_front();
+        if link.awaiting.len() >= crate::tracker::MAX_OUTSTANDING {
+            link.awaiting.pop_front();
         }
-        c.awaiting.push_back((seq, now.mono));
-        let (Some(legacy), Role::Out { peer, .. }) = (c.legacy.as_mut(), c.role) else {
-            return self.send_message(conn, Message::Ping { seq }, now);
-        };
-        if legacy.reader.until_close() {
-            // The old node's last response runs to the end of the connection: this one
-            // cannot carry another request. A fresh link takes the waiting probes.
-            self.close(conn, CloseReason::Done, now);
-            return self.connect(peer, now);
+        link.awaiting.push_back((seq, now.mono));
+        if let (Stage::Legacy { .. }, peer) = (&link.stage, link.peer) {
+            return self.send_legacy_probe(conn, peer, seq, now);
         }
-        legacy.seqs.push_back(seq);
-        let Some(addr) = self.peers.get(peer).map(|p| p.addr) else {
-            return;
-        };
-        let mut out = Vec::new();
-        old::probe_request(&mut out, addr);
-        self.queue(conn, &out, now);
+        self.send_message(conn, Message::Ping { seq }, now)
+    }
+
+    /// The `PONG` of probe `seq` on our link `conn` to `peer`.
+    pub(super) fn pong(&mut self, conn: ConnId, peer: usize, seq: u64, now: Now) {
+        if let Some(link) = self.conns.get_mut(conn).and_then(Conn::link_mut) {
+            // Replies come in order: everything before `seq` was answered too (or was
+            // never written here).
+            while let Some(&(s, _)) = link.awaiting.front() {
+                link.awaiting.pop_front();
+                if s == seq {
+                    break;
+                }
+            }
+        }
+        self.replied(peer, seq, now);
     }
 
     /// Probe `seq` to `peer` was answered (a `PONG`, or an old node's HTTP response).

@@ -258,7 +258,7 @@ impl Engine {
     pub fn conn_counts(&self) -> ConnCounts {
         let mut n = ConnCounts::default();
         for (_, c) in self.conns.iter() {
-            let slot = match c.role {
+            let slot = match c.role() {
                 Role::Out { state, .. } => n.out.get_mut(state as usize),
                 Role::In { peer, .. } => n.inbound.get_mut(usize::from(peer.is_some())),
             };
