@@ -6,52 +6,19 @@ use std::net::SocketAddr;
 
 use super::conn::{Conn, Stage, State, Talk, Unproved};
 use super::input::Input;
+use super::proof::{Auth, Direction, NonceSource, Secret, Transcript};
 use super::quiet::Topic;
 use super::{CloseReason, ConnId, Engine, Now};
 use crate::timer::TimerId;
 use crate::wire::message::{AUTH_VERSION, MAC_LEN, Message, NONCE_LEN, PROTOCOL_VERSION};
-
-/// Where handshake nonces come from: fills the buffer with fresh random bytes (the OS's
-/// in the daemon, a seeded generator in the simulator and tests), or fails (this
-/// machine's trouble: the handshake is dropped and counts against no peer).
-pub type NonceSource = Box<dyn FnMut(&mut [u8]) -> std::io::Result<()>>;
-
-/// The authenticated handshake's secret and nonce source (see [`Engine::set_auth`]).
-#[cfg(feature = "auth")]
-pub struct Auth {
-    secret: crate::auth::Secret,
-    nonces: NonceSource,
-}
-
-/// Without the `auth` feature there is no secret: an `Option<Auth>` is always `None`.
-#[cfg(not(feature = "auth"))]
-pub type Auth = std::convert::Infallible;
-
-/// Which side's proof (mirrors `auth::Direction`, which exists only with the feature).
-#[derive(Debug, Clone, Copy)]
-enum Direction {
-    Connector,
-    Listener,
-}
-
-#[cfg(feature = "auth")]
-impl From<Direction> for crate::auth::Direction {
-    fn from(d: Direction) -> Self {
-        match d {
-            Direction::Connector => crate::auth::Direction::Connector,
-            Direction::Listener => crate::auth::Direction::Listener,
-        }
-    }
-}
 
 impl Engine {
     /// Turns on the authenticated handshake (`secret_file`): every connection of this
     /// node, both ways, then proves knowledge of `secret` before any probe is sent,
     /// answered or counted. `nonces` supplies each handshake's fresh random nonce. Call it
     /// right after [`Engine::new`], before any event.
-    #[cfg(feature = "auth")]
-    pub fn set_auth(&mut self, secret: crate::auth::Secret, nonces: NonceSource) {
-        self.auth = Some(Auth { secret, nonces });
+    pub fn set_auth(&mut self, secret: Secret, nonces: NonceSource) {
+        self.auth = Auth::new(secret, nonces);
     }
 
     /// Whether handshakes are authenticated.
@@ -287,27 +254,19 @@ impl Engine {
 
     /// A fresh nonce, or `None` without a secret or when no random bytes could be had.
     fn nonce(&mut self) -> Option<[u8; NONCE_LEN]> {
-        #[cfg(feature = "auth")]
-        {
-            let auth = self.auth.as_mut()?;
-            let mut nonce = [0u8; NONCE_LEN];
-            match (auth.nonces)(&mut nonce) {
-                Ok(()) => Some(nonce),
-                Err(e) => {
-                    self.say(format!(
-                        "this machine: no random bytes for a handshake: {e}"
-                    ));
-                    None
-                }
+        match self.auth.as_mut()?.nonce() {
+            Ok(nonce) => Some(nonce),
+            Err(e) => {
+                self.say(format!(
+                    "this machine: no random bytes for a handshake: {e}"
+                ));
+                None
             }
-        }
-        #[cfg(not(feature = "auth"))]
-        {
-            None
         }
     }
 
-    /// `dir`'s proof over the nonces and names (connector's name first).
+    /// `dir`'s proof over the nonces and names (connector's name first); `None` without
+    /// a secret.
     fn prove(
         &self,
         dir: Direction,
@@ -316,25 +275,17 @@ impl Engine {
         name_c: &str,
         name_l: &str,
     ) -> Option<[u8; MAC_LEN]> {
-        #[cfg(feature = "auth")]
-        {
-            let auth = self.auth.as_ref()?;
-            let t = crate::auth::Transcript {
-                nonce_c,
-                nonce_l,
-                name_c,
-                name_l,
-            };
-            Some(crate::auth::prove(&auth.secret, dir.into(), &t))
-        }
-        #[cfg(not(feature = "auth"))]
-        {
-            let _ = (dir, nonce_c, nonce_l, name_c, name_l);
-            None
-        }
+        let t = Transcript {
+            nonce_c,
+            nonce_l,
+            name_c,
+            name_l,
+        };
+        Some(self.auth.as_ref()?.prove(dir, &t))
     }
 
-    /// Whether `mac` is `dir`'s proof over the nonces and names (constant-time compare).
+    /// Whether `mac` is `dir`'s proof over the nonces and names (constant-time compare);
+    /// never without a secret.
     fn verify(
         &self,
         dir: Direction,
@@ -344,23 +295,12 @@ impl Engine {
         name_l: &str,
         mac: &[u8; MAC_LEN],
     ) -> bool {
-        #[cfg(feature = "auth")]
-        {
-            let Some(auth) = self.auth.as_ref() else {
-                return false;
-            };
-            let t = crate::auth::Transcript {
-                nonce_c,
-                nonce_l,
-                name_c,
-                name_l,
-            };
-            crate::auth::verify(&auth.secret, dir.into(), &t, mac)
-        }
-        #[cfg(not(feature = "auth"))]
-        {
-            let _ = (dir, nonce_c, nonce_l, name_c, name_l, mac);
-            false
-        }
+        let t = Transcript {
+            nonce_c,
+            nonce_l,
+            name_c,
+            name_l,
+        };
+        self.auth.as_ref().is_some_and(|a| a.verify(dir, &t, mac))
     }
 }

@@ -75,6 +75,7 @@ mod link;
 mod output;
 mod peer;
 mod probe;
+mod proof;
 mod quiet;
 mod reload;
 mod stats;
@@ -90,12 +91,12 @@ pub use admission::{
 };
 pub use conn::{ConnId, LinkState, Role};
 pub use day::DAY_CHECK_MS;
-pub use handshake::{Auth, NonceSource};
 pub use hooks::MAX_RUNNING as MAX_RUNNING_HOOKS;
 pub use legacy_http::HTTP_IDLE_MS;
 pub use link::{LINKS_PER_PEER, stuck_ms, user_timeout_ms};
 pub use output::MAX_OUTPUT;
 pub use probe::PHASES;
+pub use proof::{Auth, NonceSource, Secret};
 pub use quiet::WINDOW_MS as QUIET_WINDOW_MS;
 pub use stats::{
     Closes, ConnCounts, Histogram, PeerStats, PeerView, RECENT_MINUTES, RTT_BUCKETS_US,

@@ -463,13 +463,12 @@ impl World {
         };
         n.journal.start(now.wall);
         n.starts.push(t);
-        #[allow(unused_mut)] // mutated only with the `auth` feature
         let mut engine = Box::new(Engine::new(&n.cfg, now));
-        // Odd seeds run the mesh with a shared secret: authenticated handshakes, their
-        // nonces drawn from the seed, the node and its start (so a restart's differ).
-        #[cfg(feature = "auth")]
+        // Odd seeds run the mesh with a shared secret (in a build with `auth`):
+        // authenticated handshakes, their nonces drawn from the seed, the node and its
+        // start (so a restart's differ).
         if self.opts.seed % 2 == 1
-            && let Some(secret) = crate::auth::Secret::new(b"simulated mesh secret")
+            && let Some(secret) = mesh::Secret::new(b"simulated mesh secret")
         {
             let mut rng = Rng::new(
                 self.opts.seed
