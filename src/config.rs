@@ -31,6 +31,8 @@ pub const MAX_FILE_LEN: u64 = 1 << 20;
 pub const DEFAULT_HOOK_TIMEOUT_MS: u64 = 10_000;
 /// Largest `log_retention_days` (about a century).
 pub const MAX_RETENTION_DAYS: u32 = 36_500;
+/// `online_threshold` when the file leaves it out: the earlier tool's rule, one reply.
+pub const DEFAULT_ONLINE_THRESHOLD: u32 = 1;
 
 /// The program run on every change of a peer's state (`on_change`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,7 +55,20 @@ pub struct Node {
     pub legacy_http: bool,
 }
 
-/// A validated configuration.
+impl Node {
+    /// A node of the line protocol (not `legacy_http`).
+    pub fn new(name: impl Into<String>, addr: SocketAddr) -> Node {
+        Node {
+            name: name.into(),
+            addr,
+            legacy_http: false,
+        }
+    }
+}
+
+/// A validated configuration. [`Config::load`] reads one from a file; [`Config::new`]
+/// makes one in code (tests, the simulator), which then says only what it means:
+/// `Config { timeout_ms: 500, ..Config::new(nodes, 0) }`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     /// This node's name.
@@ -89,6 +104,28 @@ pub struct Config {
 }
 
 impl Config {
+    /// The mesh `nodes` seen from node `me` (an index into `nodes`), with the example
+    /// config's timings (interval 1000 ms, timeout 1500 ms, offline after 3 timeouts),
+    /// `log_folder` "logs", and every optional field at its default. Not validated: for
+    /// tests and the simulator, which build their meshes in code.
+    pub fn new(nodes: Vec<Node>, me: usize) -> Config {
+        Config {
+            whoami: nodes.get(me).map(|n| n.name.clone()).unwrap_or_default(),
+            me,
+            interval_ms: 1000,
+            timeout_ms: 1500,
+            offline_threshold: 3,
+            log_folder: "logs".into(),
+            listen: None,
+            metrics_listen: None,
+            nodes,
+            online_threshold: DEFAULT_ONLINE_THRESHOLD,
+            on_change: None,
+            log_retention_days: None,
+            secret_file: None,
+        }
+    }
+
     /// Reads and validates the config file at `path`; `whoami` overrides the file's `whoami`.
     pub fn load(path: &Path, whoami: Option<&str>) -> Result<Config, ConfigError> {
         let err = |message: String| ConfigError {
@@ -292,7 +329,7 @@ impl Config {
         };
 
         let online_threshold = match &raw.online_threshold {
-            None => 1,
+            None => DEFAULT_ONLINE_THRESHOLD,
             Some(t) => match u32::try_from(*t.get_ref()) {
                 Ok(n) if n >= 1 => n,
                 _ => {
@@ -401,10 +438,19 @@ impl Config {
         })
     }
 
+    /// `new` as a reload of this config, the one in force, or why it cannot be one: the
+    /// rules of what needs a restart are here alone ([`Config::restart_needed`]).
+    pub fn reload(&self, new: Config) -> Result<Reload, String> {
+        match self.restart_needed(&new) {
+            Some(why) => Err(why),
+            None => Ok(Reload(new)),
+        }
+    }
+
     /// Why `new` cannot replace this config in a running daemon (a reload), if it
     /// cannot: what a reload cannot change without a restart (this node's name and
-    /// address, where it listens, where it logs).
-    pub fn restart_needed(&self, new: &Config) -> Option<String> {
+    /// address, where it listens, where it logs, its secret).
+    fn restart_needed(&self, new: &Config) -> Option<String> {
         let mut what = Vec::new();
         if self.whoami != new.whoami {
             what.push(format!("whoami ({} -> {})", self.whoami, new.whoami));
@@ -466,6 +512,23 @@ impl Config {
     pub fn own(&self) -> &Node {
         // `me` is an index that `parse` found in `nodes`, and nodes is never emptied.
         &self.nodes[self.me]
+    }
+}
+
+/// A config that may replace the one in force without a restart: made only by
+/// [`Config::reload`], so whatever takes one (the engine) needs no rules of its own.
+#[derive(Debug, Clone)]
+pub struct Reload(Config);
+
+impl Reload {
+    /// The new config.
+    pub fn config(&self) -> &Config {
+        &self.0
+    }
+
+    /// The new config, to keep as the one in force.
+    pub fn into_config(self) -> Config {
+        self.0
     }
 }
 
@@ -1173,5 +1236,13 @@ port = 47003
         let listen =
             parse(&GOOD.replace("log_folder", "listen = \"127.0.0.1:9\"\nlog_folder")).unwrap();
         assert!(c.restart_needed(&listen).unwrap().contains("listen"));
+        // A reload is made only of a config that needs no restart.
+        assert_eq!(c.reload(timings.clone()).unwrap().config(), &timings);
+        assert!(
+            c.reload(other)
+                .unwrap_err()
+                .starts_with("restart to change whoami")
+        );
+        assert!(c.reload(moved).is_err());
     }
 }

@@ -1875,27 +1875,17 @@ fuzz_target!(|data: &[u8]| {
         .map(|i| (format!("node{}", i + 1), node_addr(layout, i)))
         .collect();
     let cfg = Config {
-        whoami: nodes[me].0.clone(),
-        me,
         interval_ms: interval,
         timeout_ms: timeout,
         offline_threshold: threshold,
         log_folder: "/var/log/uptime-tracker".into(),
         // Bit 4: no `listen` (the default); the engine does not read it.
         listen: (clocks & 0x10 == 0).then_some(nodes[me].1),
-        metrics_listen: None,
-        nodes: nodes
-            .iter()
-            .map(|(name, addr)| Node {
-                name: name.clone(),
-                addr: *addr,
-                legacy_http: false,
-            })
-            .collect(),
         online_threshold,
-        on_change: None,
-        log_retention_days: None,
-        secret_file: None,
+        ..Config::new(
+            nodes.iter().map(|(name, addr)| Node::new(name.clone(), *addr)).collect(),
+            me,
+        )
     };
     let now = Now::ms(mono, wall);
     let mut sim = Sim {

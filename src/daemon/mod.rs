@@ -22,7 +22,7 @@ use mio::net::TcpListener;
 use mio::unix::pipe;
 use mio::{Events, Interest, Poll, Token};
 
-use crate::config::Config;
+use crate::config::{Config, Reload};
 use crate::journal::{self, Journal};
 use crate::logline;
 use crate::mesh::{self, Action, CloseReason, ConnId, Engine, IoOp, LogRecord, Now};
@@ -703,22 +703,13 @@ impl Shell {
             Err(why) => self.say(format_args!(
                 "reload: {why}; still running on the previous config"
             )),
-            Ok(new) => {
-                let result = self.engine.reconfigure(&new, now);
-                match result {
-                    Err(why) => self.say(format_args!(
-                        "reload: {}: {why}; still running on the previous config",
-                        path.display()
-                    )),
-                    Ok(()) => {
-                        self.user_timeout = Duration::from_millis(mesh::user_timeout_ms(
-                            new.interval_ms,
-                            new.timeout_ms,
-                        ));
-                        // The log header of the reload lists the new nodes.
-                        self.cfg = new;
-                    }
-                }
+            Ok(reload) => {
+                self.engine.reconfigure(&reload, now);
+                let new = reload.into_config();
+                self.user_timeout =
+                    Duration::from_millis(mesh::user_timeout_ms(new.interval_ms, new.timeout_ms));
+                // The config in force: the next reload is checked against it.
+                self.cfg = new;
             }
         }
         self.apply_actions(now);
@@ -727,14 +718,15 @@ impl Shell {
     }
 
     /// The config file, validated, and checked against the one running.
-    fn load_new_config(&self, path: &Path) -> Result<Config, String> {
+    fn load_new_config(&self, path: &Path) -> Result<Reload, String> {
         let new = Config::load(path, self.source.whoami.as_deref()).map_err(|e| e.to_string())?;
-        if let Some(why) = self.cfg.restart_needed(&new) {
-            return Err(format!("{}: {why}", path.display()));
-        }
-        sys::raise_nofile(new.nodes.len().saturating_sub(1))
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        Ok(new)
+        let peers = new.nodes.len().saturating_sub(1);
+        let reload = self
+            .cfg
+            .reload(new)
+            .map_err(|why| format!("{}: {why}", path.display()))?;
+        sys::raise_nofile(peers).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(reload)
     }
 
     /// SIGCHLD: reaps the hooks that ended and tells the engine.

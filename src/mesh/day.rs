@@ -48,7 +48,7 @@ impl Engine {
     /// that: those of days strictly before `today - days` (so `days` = 7 keeps today's
     /// file and the 7 before it).
     pub(super) fn prune_logs(&mut self, now: Now) {
-        if let Some(days) = self.retention_days {
+        if let Some(days) = self.settings.retention_days {
             let before_day = logline::day_number(now.wall).saturating_sub(i64::from(days));
             self.actions.push_back(Action::PruneLogs { before_day });
         }

@@ -195,7 +195,7 @@ impl Engine {
     /// would otherwise hold our probes in its backed-off retransmit queue long after the
     /// path is back) and dials the links it should have.
     pub(super) fn tend_links(&mut self, peer: usize, now: Now) {
-        let bound = stuck_ms(self.timeout);
+        let bound = stuck_ms(self.settings.timeout);
         let ready = self.ready_links(peer);
         for &id in &ready {
             if self.stalled(id, now) >= bound {
@@ -207,7 +207,7 @@ impl Engine {
             && ready.iter().all(|&id| {
                 self.link_state_of(id) == Some(LinkState::Ready)
                     && now.mono.saturating_sub(self.ready_since(id))
-                        > self.timeout.saturating_mul(2)
+                        > self.settings.timeout.saturating_mul(2)
             });
         if settled && let Some(p) = self.peers.get_mut(peer) {
             p.replaced = 0;
@@ -231,7 +231,7 @@ impl Engine {
         let Some(addr) = self.peers.get(peer).map(|p| p.addr) else {
             return;
         };
-        let (wheel, due) = (&mut self.wheel, now.mono + self.timeout);
+        let (wheel, due) = (&mut self.wheel, now.mono + self.settings.timeout);
         let conn = self.conns.insert_with(|id| {
             Conn::new(State::Link(Link {
                 peer,
@@ -271,7 +271,7 @@ impl Engine {
                 .conns
                 .get(id)
                 .is_none_or(|_| missed_at.is_none_or(|m| self.ready_since(id) > m));
-            if !fresh && self.stalled(id, now) >= self.timeout {
+            if !fresh && self.stalled(id, now) >= self.settings.timeout {
                 self.close(id, CloseReason::ProbeTimeout, now);
                 self.connect(peer, now);
             }
@@ -361,7 +361,7 @@ impl Engine {
             return;
         };
         if reason == CloseReason::ClosedByPeer
-            && covered.is_some_and(|at| now.mono.saturating_sub(at) <= self.timeout)
+            && covered.is_some_and(|at| now.mono.saturating_sub(at) <= self.settings.timeout)
         {
             p.replaced = p.replaced.saturating_add(1);
         }

@@ -78,12 +78,13 @@ mod probe;
 mod proof;
 mod quiet;
 mod reload;
+mod settings;
 mod stats;
 #[cfg(test)]
 mod tests;
 
 use std::collections::{HashSet, VecDeque};
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 pub use action::{Action, CloseReason, HookId, HookRun, IoOp, LogRecord, Now, PeerId, PeerState};
 pub use admission::{
@@ -112,6 +113,7 @@ use conn::{Conn, Slab, State};
 use input::Input;
 use peer::Peer;
 use quiet::{Quiet, Topic};
+use settings::Settings;
 
 /// What a timer is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,10 +137,11 @@ enum Timer {
 
 /// A node's whole protocol state. See the [module documentation](self).
 pub struct Engine {
+    /// This node's name and slot: fixed for the engine's life.
     whoami: String,
     me: usize,
-    interval: u64,
-    timeout: u64,
+    /// The config in force.
+    settings: Settings,
     peers: Vec<Peer>,
     conns: Slab<Conn>,
     wheel: Wheel<Timer>,
@@ -154,11 +157,6 @@ pub struct Engine {
     peer_ips: HashSet<IpAddr>,
     /// Connections closed, by kind.
     closes: Closes,
-    /// `log_retention_days`, if set.
-    retention_days: Option<u32>,
-    /// What the log header says: every node in config order. A reload writes a new
-    /// header only when this or the threshold changes.
-    header_nodes: Vec<(String, SocketAddr)>,
     /// Hooks: the deadline of a run if `on_change` is set, the runs going on, and the
     /// peers whose change waits (see [`hooks`]).
     hooks: hooks::Hooks,
@@ -175,18 +173,17 @@ impl Engine {
     /// (so the first round, one interval later, finds the links up). The shell has
     /// already written the log's `---` and header for `now.wall`.
     pub fn new(cfg: &Config, now: Now) -> Engine {
-        let peers = cfg
+        let settings = Settings::new(cfg);
+        let peers = settings
             .nodes
             .iter()
             .map(|n| Peer::new(n.name.clone(), n.addr, n.legacy_http, now.wall))
             .collect();
-        let mut tracker = Tracker::new(cfg.nodes.len(), cfg.offline_threshold);
-        tracker.set_online_threshold(cfg.online_threshold);
+        let mut tracker = Tracker::new(settings.nodes.len(), settings.offline_threshold);
+        tracker.set_online_threshold(settings.online_threshold);
         let mut engine = Engine {
             whoami: cfg.whoami.clone(),
             me: cfg.me,
-            interval: cfg.interval_ms.max(1),
-            timeout: cfg.timeout_ms.max(1),
             peers,
             conns: Slab::default(),
             wheel: Wheel::new(now.mono),
@@ -195,18 +192,13 @@ impl Engine {
             day: logline::day_number(now.wall),
             quiet: Quiet::default(),
             waiting: Admission::default(),
-            peer_ips: cfg
-                .nodes
-                .iter()
-                .map(|n| n.addr.ip().to_canonical())
-                .collect(),
+            peer_ips: settings.ips(),
             closes: Closes::default(),
-            retention_days: cfg.log_retention_days,
-            header_nodes: cfg.nodes.iter().map(|n| (n.name.clone(), n.addr)).collect(),
-            hooks: hooks::Hooks::new(cfg.on_change.as_ref().map(|h| h.timeout_ms)),
+            hooks: hooks::Hooks::new(settings.hook_timeout),
             auth: None,
             last: now,
             links_per_peer: LINKS_PER_PEER,
+            settings,
         };
         // The second link follows at each peer's first turn.
         let peers: Vec<usize> = engine.peer_indices().collect();
@@ -217,11 +209,11 @@ impl Engine {
         // own slot for good: a round is not a burst of N writes holding up the replies we
         // owe, and a slot's few probes (and their replies) share one wake-up.
         let peers: Vec<usize> = engine.peer_indices().collect();
-        let first = now.mono + engine.interval;
+        let first = now.mono + engine.settings.interval;
         let slots = peers.len().clamp(1, PHASES) as u64;
         for (k, &peer) in peers.iter().enumerate() {
             let slot = k as u64 * slots / peers.len() as u64;
-            let phase = engine.interval * slot / slots;
+            let phase = engine.settings.interval * slot / slots;
             let due = first + phase;
             let timer = engine.wheel.schedule(due, Timer::Round { peer, due });
             if let Some(p) = engine.peers.get_mut(peer) {

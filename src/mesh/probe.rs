@@ -17,13 +17,13 @@ impl Engine {
         if !self.peers.get(peer).is_some_and(|p| p.active) {
             return;
         }
-        let missed = now.mono.saturating_sub(due) / self.interval;
-        let next = due + (missed + 1) * self.interval;
+        let missed = now.mono.saturating_sub(due) / self.settings.interval;
+        let next = due + (missed + 1) * self.settings.interval;
         let timer = self.wheel.schedule(next, Timer::Round { peer, due: next });
         if let Some(p) = self.peers.get_mut(peer) {
             p.round = Some(timer);
         }
-        let deadline = now.mono + self.timeout;
+        let deadline = now.mono + self.settings.timeout;
         let wheel = &mut self.wheel;
         let started = self.tracker.start_probe(peer, |seq| {
             wheel.schedule(deadline, Timer::Probe { peer, seq })

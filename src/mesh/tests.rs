@@ -19,26 +19,12 @@ pub(super) fn addr(i: u8) -> SocketAddr {
 }
 
 pub(super) fn config(nodes: u8, threshold: u32) -> Config {
+    let nodes = (1..=nodes).map(|i| Node::new(format!("node{i}"), addr(i)));
     Config {
-        whoami: "node1".into(),
-        me: 0,
         interval_ms: INTERVAL,
         timeout_ms: TIMEOUT,
         offline_threshold: threshold,
-        log_folder: "logs".into(),
-        listen: Some(addr(1)),
-        metrics_listen: None,
-        nodes: (1..=nodes)
-            .map(|i| Node {
-                name: format!("node{i}"),
-                addr: addr(i),
-                legacy_http: false,
-            })
-            .collect(),
-        online_threshold: 1,
-        on_change: None,
-        log_retention_days: None,
-        secret_file: None,
+        ..Config::new(nodes.collect(), 0)
     }
 }
 
@@ -47,15 +33,18 @@ mod ops;
 struct Harness {
     engine: Engine,
     now: Now,
+    /// The config in force.
+    cfg: Config,
 }
 
 impl Harness {
     fn new(nodes: u8, threshold: u32) -> Harness {
+        let cfg = config(nodes, threshold);
         let now = Now::ms(0, WALL0 - 60_000);
-        let mut engine = Engine::new(&config(nodes, threshold), now);
+        let mut engine = Engine::new(&cfg, now);
         // Most tests here check the rules of one link; `two_links` checks the second.
         engine.set_links_per_peer(1);
-        Harness { engine, now }
+        Harness { engine, now, cfg }
     }
 
     /// Moves both clocks to `mono` and runs the due timers.
@@ -1153,6 +1142,7 @@ fn harness_with(cfg: Config) -> Harness {
     Harness {
         engine: Engine::new(&cfg, now),
         now,
+        cfg,
     }
 }
 

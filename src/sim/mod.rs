@@ -77,30 +77,18 @@ impl Options {
 
 /// A mesh config for `n` simulated nodes named `node1`..: 10.0.x.y, port 47001.
 pub fn mesh_config(n: usize, interval: u64, timeout: u64, threshold: u32) -> Config {
-    let nodes: Vec<CfgNode> = (0..n)
-        .map(|i| CfgNode {
-            name: format!("node{}", i + 1),
-            addr: SocketAddr::new(
-                IpAddr::V4(Ipv4Addr::new(10, 0, (i / 250) as u8, (i % 250 + 1) as u8)),
-                47001,
-            ),
-            legacy_http: false,
-        })
-        .collect();
+    let nodes = (0..n).map(|i| {
+        let ip = Ipv4Addr::new(10, 0, (i / 250) as u8, (i % 250 + 1) as u8);
+        CfgNode::new(
+            format!("node{}", i + 1),
+            SocketAddr::new(IpAddr::V4(ip), 47001),
+        )
+    });
     Config {
-        whoami: "node1".into(),
-        me: 0,
         interval_ms: interval,
         timeout_ms: timeout,
         offline_threshold: threshold,
-        log_folder: "logs".into(),
-        listen: None,
-        metrics_listen: None,
-        nodes,
-        online_threshold: 1,
-        on_change: None,
-        log_retention_days: None,
-        secret_file: None,
+        ..Config::new(nodes.collect(), 0)
     }
 }
 
