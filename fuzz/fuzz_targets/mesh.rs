@@ -650,22 +650,24 @@ impl Sim {
                     let day = day_number(wall);
                     assert_ne!(day, self.day, "NewDay on the same day");
                     self.day = day;
-                    let want: Vec<(PeerId, u32)> = self
+                    let want: Vec<(String, u32)> = self
                         .counts
                         .iter()
                         .enumerate()
                         .filter(|&(_, &n)| n != 0)
-                        .map(|(p, &n)| (PeerId(p), n))
+                        .map(|(p, &n)| (self.nodes[p].0.clone(), n))
                         .collect();
                     assert_eq!(carried, want, "NewDay carries other counts");
                 }
                 Action::Log(LogRecord::Event {
                     wall,
                     peer,
+                    name,
                     timeouts,
                 }) => {
                     let p = peer.0;
                     assert_eq!(wall, self.now.wall);
+                    assert_eq!(Some(&name), self.nodes.get(p).map(|n| &n.0), "Event's name");
                     assert_eq!(day_number(wall), self.day, "Event in the wrong day's file");
                     assert!(p < self.nodes.len(), "Event for unknown peer {p}");
                     assert_ne!(p, self.me, "Event about this node itself");

@@ -581,37 +581,28 @@ impl Shell {
     fn log(&mut self, record: LogRecord, now: Now) {
         let result = match &record {
             LogRecord::NewDay { wall, carried } => {
-                let names: Vec<(&str, u32)> = carried
-                    .iter()
-                    .map(|&(p, n)| (self.engine.peer_name(p), n))
-                    .collect();
-                let at = Now { wall: *wall, ..now };
-                self.journal.roll(at, &names).map(|_| ())
+                let carried = borrowed(carried);
+                self.journal.new_day(Now { wall: *wall, ..now }, &carried)
             }
-            LogRecord::Reconfigured { wall, carried } => {
-                let names: Vec<(&str, u32)> = carried
-                    .iter()
-                    .map(|&(p, n)| (self.engine.peer_name(p), n))
-                    .collect();
-                let nodes: Vec<(&str, SocketAddr)> = self
-                    .cfg
-                    .nodes
-                    .iter()
-                    .map(|n| (n.name.as_str(), n.addr))
-                    .collect();
+            LogRecord::Reconfigured {
+                wall,
+                threshold,
+                nodes,
+                carried,
+            } => {
                 let at = Now { wall: *wall, ..now };
+                let nodes = borrowed(nodes);
                 self.journal
-                    .reconfigure(at, self.cfg.offline_threshold, &nodes, &names)
+                    .reconfigure(at, *threshold, &nodes, &borrowed(carried))
             }
             LogRecord::Event {
                 wall,
-                peer,
+                name,
                 timeouts,
-            } => {
-                let at = Now { wall: *wall, ..now };
-                self.journal
-                    .record(at, self.engine.peer_name(*peer), *timeouts)
-            }
+                ..
+            } => self
+                .journal
+                .record(Now { wall: *wall, ..now }, name, *timeouts),
         };
         if let Err(e) = result {
             self.say(format_args!("log: {e}"));
@@ -746,4 +737,9 @@ impl Shell {
         }
         self.apply_actions(now);
     }
+}
+
+/// `(name, value)` pairs as the journal takes them.
+fn borrowed<T: Copy>(pairs: &[(String, T)]) -> Vec<(&str, T)> {
+    pairs.iter().map(|(n, v)| (n.as_str(), *v)).collect()
 }

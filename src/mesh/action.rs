@@ -140,31 +140,40 @@ pub enum Action {
     },
 }
 
-/// One append to the log, in format 0.0.3 terms.
+/// One append to the log, in format 0.0.3 terms, with every name and the header it
+/// needs: whoever writes it (the shell's journal, the simulator's) asks the engine nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LogRecord {
     /// The UTC day changed: switch to the new day's file, start it with `---` and the
     /// header, then one line per peer whose count is not 0 (`carried`), all at `wall`.
+    /// The engine alone decides when a day ends: the journal follows.
     NewDay {
         /// Wall-clock time of the switch.
         wall: i64,
-        /// Peers with a non-zero count and that count (at most the threshold).
-        carried: Vec<(PeerId, u32)>,
+        /// Peers (by name) with a non-zero count and that count (at most the threshold).
+        carried: Vec<(String, u32)>,
     },
-    /// The config was reloaded: `---` and the new header (the new node list and
-    /// threshold), then one line per peer whose count is not 0, all at `wall`.
+    /// The config was reloaded: `---` and the new header (`threshold` and `nodes`), then
+    /// one line per peer whose count is not 0, all at `wall`.
     Reconfigured {
         /// Wall-clock time of the reload.
         wall: i64,
-        /// Peers with a non-zero count and that count (at most the new threshold).
-        carried: Vec<(PeerId, u32)>,
+        /// The new offline threshold.
+        threshold: u32,
+        /// Every node, this one included, in config order, with its address.
+        nodes: Vec<(String, SocketAddr)>,
+        /// Peers (by name) with a non-zero count and that count (at most the new
+        /// threshold).
+        carried: Vec<(String, u32)>,
     },
-    /// `<wall>|<peer>|<timeouts>`.
+    /// `<wall>|<name>|<timeouts>`.
     Event {
         /// Wall-clock time of the change.
         wall: i64,
         /// The peer.
         peer: PeerId,
+        /// Its name.
+        name: String,
         /// Its new count: 0 on recovery.
         timeouts: u32,
     },

@@ -1,7 +1,7 @@
 //! The log's days: the switch to a new UTC day's file with the counts carried over, and
 //! the pruning of old day files.
 
-use super::{Action, Engine, LogRecord, Now, PeerId, Timer};
+use super::{Action, Engine, LogRecord, Now, Timer};
 use crate::logline;
 
 /// Longest time between two checks of the wall clock's UTC day (an NTP step is noticed
@@ -33,13 +33,13 @@ impl Engine {
         self.prune_logs(now);
     }
 
-    /// Peers with a non-zero count and that count (capped at the threshold).
-    pub(super) fn carried(&self) -> Vec<(PeerId, u32)> {
+    /// Peers with a non-zero count, by name, and that count (capped at the threshold).
+    pub(super) fn carried(&self) -> Vec<(String, u32)> {
         let threshold = self.tracker.threshold();
         self.peer_indices()
             .filter_map(|p| {
                 let n = self.tracker.timeouts(p).min(threshold);
-                (n != 0).then_some((PeerId(p), n))
+                (n != 0).then(|| (self.name(p).to_string(), n))
             })
             .collect()
     }

@@ -132,12 +132,16 @@ impl Engine {
         }
     }
 
+    /// A change of `peer`'s count: its log line, and for a change of state the
+    /// operator's line and the hook.
     pub(super) fn log_change(&mut self, change: Change, now: Now) {
         // Only a wall clock that stepped inside this very event lands here.
         self.roll_day(now);
+        let name = self.name(change.peer).to_string();
         self.actions.push_back(Action::Log(LogRecord::Event {
             wall: now.wall,
             peer: PeerId(change.peer),
+            name: name.clone(),
             timeouts: change.timeouts,
         }));
         if matches!(
@@ -148,7 +152,6 @@ impl Engine {
             p.stats.transitions += 1;
             p.stats.since_wall = now.wall;
         }
-        let name = self.name(change.peer).to_string();
         match change.kind {
             ChangeKind::Missed => {}
             ChangeKind::WentOffline => {

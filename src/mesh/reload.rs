@@ -81,6 +81,8 @@ impl Engine {
             let carried = self.carried();
             self.actions.push_back(Action::Log(LogRecord::Reconfigured {
                 wall: now.wall,
+                threshold: self.tracker.threshold(),
+                nodes: self.settings.header(),
                 carried,
             }));
         }

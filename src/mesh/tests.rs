@@ -728,11 +728,12 @@ fn the_new_day_file_carries_counts_before_the_next_change() {
         vec![
             &LogRecord::NewDay {
                 wall: WALL0 + 1_500,
-                carried: vec![(PeerId(1), 2)]
+                carried: vec![("node2".into(), 2)]
             },
             &LogRecord::Event {
                 wall: WALL0 + 1_500,
                 peer: PeerId(1),
+                name: "node2".into(),
                 timeouts: 3
             },
         ]

@@ -534,20 +534,17 @@ impl World {
                     let t = self.now;
                     match record {
                         LogRecord::NewDay { wall, carried } => {
-                            let names: Vec<(String, u32)> = carried
-                                .iter()
-                                .map(|&(p, c)| (engine.peer_name(p).to_string(), c))
-                                .collect();
                             let refs: Vec<(&str, u32)> =
-                                names.iter().map(|(s, c)| (s.as_str(), *c)).collect();
+                                carried.iter().map(|(s, c)| (s.as_str(), *c)).collect();
                             n.journal.new_day(wall, &refs);
                         }
                         LogRecord::Event {
                             wall,
                             peer,
+                            name,
                             timeouts,
                         } => {
-                            n.journal.event(wall, engine.peer_name(peer), timeouts);
+                            n.journal.event(wall, &name, timeouts);
                             n.events.push((t, peer.0, timeouts));
                         }
                         // Simulated nodes are never reloaded.
