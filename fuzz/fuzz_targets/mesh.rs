@@ -759,6 +759,7 @@ impl Sim {
                     | CloseReason::BadResponse(_)
                     | CloseReason::ClosedByPeer
                     | CloseReason::Io { .. }
+                    | CloseReason::Local { .. }
                     | CloseReason::Reconfigured => false,
                 };
             assert!(ok, "{call:?} closed {id:?} ({kind:?}) with {reason:?}");
@@ -1687,8 +1688,8 @@ impl Sim {
     }
 }
 
-/// Errnos that are this machine's own trouble (`CloseReason::is_local`), as on Linux:
-/// EMFILE, ENFILE, ENOBUFS, ENOMEM, EADDRNOTAVAIL.
+/// Errnos the shell judges this machine's own trouble (`CloseReason::Local`), as on
+/// Linux: EMFILE, ENFILE, ENOBUFS, ENOMEM, EADDRNOTAVAIL.
 const LOCAL_ERRNOS: [i32; 5] = [24, 23, 105, 12, 99];
 
 fn reason(b: u8) -> CloseReason {
@@ -1696,7 +1697,8 @@ fn reason(b: u8) -> CloseReason {
         15 | 16 => {
             let op = [IoOp::Connect, IoOp::Read, IoOp::Write][usize::from(b / 17) % 3];
             let errno = LOCAL_ERRNOS[usize::from(b / 51) % LOCAL_ERRNOS.len()];
-            let r = CloseReason::Io { op, errno };
+            // As the shell tells it (daemon::sys::close_reason).
+            let r = CloseReason::Local { op, errno };
             debug_assert!(r.is_local());
             r
         }

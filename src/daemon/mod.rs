@@ -395,7 +395,7 @@ impl Shell {
                     match sys::connect_outcome(&sock.stream) {
                         None => return,
                         Some(Err(e)) => {
-                            let reason = CloseReason::io(IoOp::Connect, &e);
+                            let reason = sys::close_reason(IoOp::Connect, &e);
                             self.engine.on_closed(id, reason, now);
                             return self.apply_actions(now);
                         }
@@ -435,7 +435,7 @@ impl Shell {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     self.engine
-                        .on_closed(id, CloseReason::io(IoOp::Read, &e), now);
+                        .on_closed(id, sys::close_reason(IoOp::Read, &e), now);
                     return self.apply_actions(now);
                 }
             };
@@ -473,7 +473,7 @@ impl Shell {
                 Err(e) => {
                     return self
                         .engine
-                        .on_closed(id, CloseReason::io(IoOp::Write, &e), now);
+                        .on_closed(id, sys::close_reason(IoOp::Write, &e), now);
                 }
             }
         }
@@ -528,7 +528,7 @@ impl Shell {
             .and_then(|stream| self.socks.insert(self.poll.registry(), id, stream, true));
         if let Err(e) = result {
             self.engine
-                .on_closed(id, CloseReason::io(IoOp::Connect, &e), now);
+                .on_closed(id, sys::close_reason(IoOp::Connect, &e), now);
         }
     }
 
@@ -565,7 +565,7 @@ impl Shell {
             let _ = socket2::SockRef::from(&stream).set_tcp_user_timeout(Some(self.user_timeout));
             if let Err(e) = self.socks.insert(self.poll.registry(), id, stream, false) {
                 self.engine
-                    .on_closed(id, CloseReason::io(IoOp::Read, &e), now);
+                    .on_closed(id, sys::close_reason(IoOp::Read, &e), now);
             }
             self.apply_actions(now);
             // A caller's first line is usually there already (a queued connection's

@@ -203,6 +203,15 @@ pub enum CloseReason {
         /// The OS error number.
         errno: i32,
     },
+    /// A socket operation failed for this machine's own trouble (out of descriptors,
+    /// memory or buffers, no local address), as the shell judged OS error `errno`: it
+    /// says nothing about the peer. Counted as [`CloseReason::Io`] is.
+    Local {
+        /// What failed.
+        op: IoOp,
+        /// The OS error number.
+        errno: i32,
+    },
     /// Our link did not complete its handshake within `timeout`.
     HandshakeTimeout,
     /// A probe on our link had no reply within `timeout`: the link is abandoned and
@@ -281,13 +290,11 @@ impl CloseReason {
     pub fn index(self) -> usize {
         match self {
             CloseReason::ClosedByPeer => 0,
-            CloseReason::Io {
-                op: IoOp::Connect, ..
-            } => 1,
-            CloseReason::Io { op: IoOp::Read, .. } => 2,
-            CloseReason::Io {
-                op: IoOp::Write, ..
-            } => 3,
+            CloseReason::Io { op, .. } | CloseReason::Local { op, .. } => match op {
+                IoOp::Connect => 1,
+                IoOp::Read => 2,
+                IoOp::Write => 3,
+            },
             CloseReason::HandshakeTimeout => 4,
             CloseReason::ProbeTimeout => 5,
             CloseReason::NoHello => 6,
@@ -323,32 +330,17 @@ impl CloseReason {
             CloseReason::Replaced | CloseReason::Evicted => "replaced",
             CloseReason::Reconfigured => "reconfigured",
             CloseReason::AuthFailed | CloseReason::AuthRequired | CloseReason::NoSecret => "auth",
-            CloseReason::NoRandom => "local",
+            CloseReason::NoRandom | CloseReason::Local { .. } => "local",
             CloseReason::Done => "done",
             CloseReason::BadResponse(_) => "protocol",
             CloseReason::OldVersion => "version",
         }
     }
 
-    /// Whether the failure is this machine's own trouble (out of descriptors, memory or
-    /// buffers, no local address), which says nothing about the peer.
+    /// Whether the failure is this machine's own trouble (no random bytes, or what the
+    /// shell judged [`CloseReason::Local`]), which says nothing about the peer.
     pub fn is_local(self) -> bool {
-        self == CloseReason::NoRandom
-            || matches!(
-                self,
-                CloseReason::Io { errno, .. } if matches!(
-                    errno,
-                    libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM | libc::EADDRNOTAVAIL
-                )
-            )
-    }
-
-    /// The reason for an I/O error of operation `op`.
-    pub fn io(op: IoOp, e: &io::Error) -> CloseReason {
-        CloseReason::Io {
-            op,
-            errno: e.raw_os_error().unwrap_or(0),
-        }
+        matches!(self, CloseReason::NoRandom | CloseReason::Local { .. })
     }
 }
 
@@ -356,7 +348,7 @@ impl fmt::Display for CloseReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CloseReason::ClosedByPeer => f.write_str("closed by the other side"),
-            CloseReason::Io { op, errno } => {
+            CloseReason::Io { op, errno } | CloseReason::Local { op, errno } => {
                 let op = match op {
                     IoOp::Connect => "connect",
                     IoOp::Read => "read",

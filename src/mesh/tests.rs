@@ -960,7 +960,8 @@ fn probes_are_spread_over_the_interval_at_stable_phases() {
 fn this_machines_trouble_is_never_counted_against_a_peer() {
     let mut h = Harness::new(2, 3);
     let mut link = connects(&h.actions())[0].0;
-    let emfile = CloseReason::Io {
+    // As the shell tells it (daemon::sys::close_reason): this machine's trouble.
+    let emfile = CloseReason::Local {
         op: IoOp::Connect,
         errno: libc::EMFILE,
     };
