@@ -439,7 +439,7 @@ impl Config {
     }
 
     /// `new` as a reload of this config, the one in force, or why it cannot be one: the
-    /// rules of what needs a restart are here alone ([`Config::restart_needed`]).
+    /// rules of what needs a restart are here alone.
     pub fn reload(&self, new: Config) -> Result<Reload, String> {
         match self.restart_needed(&new) {
             Some(why) => Err(why),

@@ -127,7 +127,7 @@ pub fn hold_signals() {
 }
 
 /// Runs the daemon until SIGINT or SIGTERM; SIGHUP reopens the log and reloads the config
-/// from `source`. Returns an error if it cannot start (an error of [`preflight`], the log
+/// from `source`. Returns an error if it cannot start (an error of [`preflight()`], the log
 /// file cannot be opened) or if polling itself fails.
 pub fn run(cfg: Config, source: ConfigSource) -> Result<(), DaemonError> {
     Shell::new(cfg, source)?.run()

@@ -1,8 +1,11 @@
 //! Who may wait for a handshake on the listener, and who makes room for whom.
 //!
 //! Every accepted connection is taken (the shell always drains its accept queue), and
-//! waits here until it has proved to be a configured node (its `HELLO`, or its `PROOF`)
-//! or is closed. Two pools, so strangers cannot lock peers out:
+//! waits here until it has proved to be a configured node (its `HELLO`, or its `PROOF`,
+//! naming a configured node whose ip it comes from, within [`HANDSHAKE_TIMEOUT_MS`]) or
+//! is closed. Before the handshake, anything but the handshake (or an HTTP request)
+//! closes the connection, an unknown verb too. Two pools, so strangers cannot lock peers
+//! out:
 //!
 //! - **Configured nodes' addresses** each have [`MAX_PENDING_PER_SOURCE`] places of their
 //!   own; a newer connection from the same address evicts that address's least recently
@@ -20,9 +23,7 @@
 //! connections wait at once, however hard the port is flooded.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
-
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use super::conn::{Conn, ConnId, State, Talk, Unproved};
 use super::input::Input;
@@ -143,7 +144,7 @@ pub const STRANGER_TIMEOUT_MS: u64 = 2_000;
 impl Engine {
     /// A connection from `from` was accepted. Returns its id: every connection is taken
     /// (the shell drains its accept queue), room being made in its pool by evicting the
-    /// oldest waiting one there (see [`admission`](self)): another connection from the
+    /// oldest waiting one there (see `mesh/admission.rs`): another connection from the
     /// same address, or for a stranger, the oldest stranger's. A configured node's
     /// connection never makes way for a stranger's. (`None` is never returned; the shell
     /// closes the socket if it ever were.)

@@ -1,5 +1,10 @@
 //! The log's days: the switch to a new UTC day's file with the counts carried over, and
 //! the pruning of old day files.
+//!
+//! The engine alone decides when a day ends: when the UTC day of the wall clock changes
+//! (checked on entry to every event and at least every [`DAY_CHECK_MS`]), a
+//! [`LogRecord::NewDay`] carries the non-zero counts into the new file before anything
+//! else is logged; the journal follows it.
 
 use super::{Action, Engine, LogRecord, Now, Timer};
 use crate::logline;

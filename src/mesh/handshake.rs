@@ -1,6 +1,13 @@
-//! The handshake on both ends of a connection: `HELLO` both ways, or with a secret the
-//! authenticated handshake of version [`AUTH_VERSION`] (`CHALLENGE` both ways, the
-//! connecting node's `PROOF` first, the listener's only once that checked out).
+//! The handshake on both ends of a connection: `HELLO` both ways, or with a secret
+//! ([`Engine::set_auth`]) the authenticated handshake of version [`AUTH_VERSION`].
+//!
+//! Authenticated, both sides send `CHALLENGE` (name and fresh nonce), then the connecting
+//! node proves knowledge of the secret over both nonces, both names and the direction
+//! (`PROOF`), and only once that proof checks out does the listener send its own. So a
+//! caller that knows no secret gets no MAC to guess it from. No probe is answered or
+//! counted before the other side's proof (proofs in [`crate::auth`]; nonces from the
+//! shell, so runs stay reproducible). The connecting node's probes follow its `PROOF` at
+//! once, ahead of the listener's proof.
 
 use std::net::SocketAddr;
 

@@ -1,5 +1,10 @@
 //! The earlier tool's HTTP: answering its probers' requests on the listener, and reading
 //! an old node's responses to our probes.
+//!
+//! An accepted connection whose first line is an HTTP request gets the earlier tool's
+//! answer for its source address ([`crate::legacy`]); strangers are let in for that
+//! alone, briefly, and closed once answered. A peer with `legacy_http` is probed with
+//! HTTP `GET /` on a kept-alive link, its responses matched to the probes in order.
 
 use std::net::SocketAddr;
 

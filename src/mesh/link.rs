@@ -1,5 +1,22 @@
 //! This node's links to its peers: dialling, the link's life until it carries probes,
 //! stuck links abandoned, and how a link's end is reported.
+//!
+//! Two outbound connections per peer ([`LINKS_PER_PEER`]; one to a node of the earlier
+//! tool, or to a peer that closes our older link whenever the second comes up) carry this
+//! node's probes: the handshake, then `PING seq` answered by `PONG seq`, each probe on
+//! every ready link, the first reply counting. A link that has not finished its handshake
+//! within `timeout` is dropped; a link on which a probe has gone unanswered for
+//! [`stuck_ms`] is dropped and redialled at the peer's turn (a silently partitioned peer
+//! would otherwise be reached again only when TCP's backed-off retransmits get through,
+//! tens of seconds after the heal), but not at a probe's first timeout: under random loss
+//! TCP is repairing a segment, and the probes behind it arrive with the repair. A peer
+//! that completes a fresh handshake with us while our link to it is down or has a probe
+//! overdue is redialled at once too: it is reachable. docs/protocol.md has the
+//! measurements.
+//!
+//! A link that fails (refused, reset, closed) fails every probe waiting on it, unless the
+//! other link carries them on; a link merely dropped for slowness leaves them to their
+//! own deadlines, so each is counted once, at its time; this machine's trouble voids them.
 
 use std::collections::VecDeque;
 

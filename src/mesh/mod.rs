@@ -8,57 +8,29 @@
 //! next timer is due. The same engine runs under the real shell ([`crate::daemon`]) and
 //! the simulator ([`crate::sim`]).
 //!
-//! What it does:
-//! - **Links.** Two outbound connections per peer ([`LINKS_PER_PEER`]; one to a node of
-//!   the earlier tool) carry this node's probes: `HELLO` both ways, then `PING seq`
-//!   answered by `PONG seq`, each probe on every ready link, the first reply counting. A
-//!   link that has not finished its handshake within `timeout` is dropped; a link on
-//!   which a probe has gone unanswered for [`stuck_ms`] is dropped and redialled at the
-//!   peer's turn (a silently partitioned peer would otherwise be reached again only when
-//!   TCP's backed-off retransmits get through, tens of seconds after the heal), but not
-//!   at a probe's first timeout: under random loss TCP is repairing a segment, and the
-//!   probes behind it arrive with the repair. A peer that completes a fresh handshake
-//!   with us while our link to it is down or has a probe overdue is redialled at once
-//!   too: it is reachable. docs/protocol.md has the measurements.
-//! - **Rounds.** Every `interval` one probe per peer starts, each peer at its own phase
-//!   (peers spread evenly over the interval, stable across rounds), with its own deadline
-//!   of `timeout`; a peer whose link is down is redialled and its probes go out once the
-//!   handshake completes. A connection that fails (refused, reset, closed) fails every
-//!   probe waiting on it; a link merely dropped for slowness leaves them to their own
-//!   deadlines, so each is counted once, at its time. The [`Tracker`] turns outcomes into
-//!   changes (DESIGN.md §2).
-//! - **Listener side.** Every accepted connection is taken; it must send a `HELLO`
-//!   naming a configured node whose ip it comes from, within [`HANDSHAKE_TIMEOUT_MS`];
-//!   then its `PING`s are answered. Two from the same peer are kept (its two links); a
-//!   third replaces the one heard from least recently. Until then it waits in one of two pools ([`admission`]): each configured
-//!   node's address has [`MAX_PENDING_PER_SOURCE`] places of its own, strangers share
-//!   [`MAX_STRANGERS`]; a newcomer evicts the oldest of its pool, so strangers cannot
-//!   take a peer's place and a flood from a peer's own address cannot keep it out.
-//!   Before the handshake, anything but the handshake (or an HTTP request) closes the
-//!   connection, an unknown verb too.
-//! - **Authentication.** With a secret ([`Engine::set_auth`]), `HELLO` is replaced by
-//!   the authenticated handshake of version [`AUTH_VERSION`]: both sides send
-//!   `CHALLENGE` (name and fresh nonce), then the connecting node proves knowledge of
-//!   the secret over both nonces, both names and the direction (`PROOF`), and only once
-//!   that proof checks out does the listener send its own. So a caller that knows no
-//!   secret gets no MAC to guess it from. No probe is answered or counted before the
-//!   other side's proof (proofs in [`crate::auth`]; nonces from the shell, so runs stay
-//!   reproducible).
-//! - **The earlier tool.** An accepted connection whose first line is an HTTP request
-//!   gets the earlier tool's answer for its source address ([`crate::legacy`]); strangers
-//!   are let in for that alone, briefly, and closed once answered. A peer with
-//!   `legacy_http` is probed with HTTP `GET /` on a kept-alive link, its responses
-//!   matched to the probes in order.
-//! - **Operator lines** that strangers or floods can cause are rate-limited per kind
-//!   ([`quiet`]): a line, then a count of the similar ones held back.
-//! - **Log.** Each change becomes a [`LogRecord::Event`]; when the UTC day of the wall
-//!   clock changes (checked on every record and at least every minute) a
-//!   [`LogRecord::NewDay`] carries the non-zero counts into the new file first.
+//! This file is the engine's face: its state, the events it takes and the timers it
+//! runs, each handed to the room that owns it. The rooms (docs/architecture.md walks
+//! them):
+//! - `link.rs`: our links to each peer, from the dial to their end; `probe.rs`: a
+//!   probe's life on them, from its peer's turn to its fate and the log record of a
+//!   change; `legacy_http.rs`: the earlier tool's HTTP, its probers answered and its
+//!   nodes probed.
+//! - `admission.rs`: accepted connections until they prove themselves (two pools, so
+//!   strangers cannot lock peers out); `inbound.rs`: a peer's proved connections, its
+//!   `PING`s answered.
+//! - `handshake.rs`: `HELLO`, or with a secret the authenticated handshake, on both ends;
+//!   `proof.rs`: its nonces and proofs (a no-op twin without the `auth` feature).
+//! - `input.rs` and `output.rs`: bytes in (lines, decoded) and out (bounded);
+//!   `conn.rs`: what a connection holds in each of its states.
+//! - `day.rs`: the log's days and their pruning; `hooks.rs`: the `on_change` runs;
+//!   `reload.rs`: a new config applied; `settings.rs`: what the engine takes from it;
+//!   `quiet.rs`: rate limits for operator lines; `stats.rs`: counters for metrics.
 //!
-//! Limits: a line is at most [`MAX_LINE`] bytes and a connection's unsent output at most
-//! [`MAX_OUTPUT`] bytes; breaking a limit or the protocol closes that one connection with
-//! a typed [`CloseReason`]. Nothing here panics on any input or sequence of calls; stale
-//! ids (a connection already closed) are ignored.
+//! Limits: a line is at most [`MAX_LINE`](crate::wire::framer::MAX_LINE) bytes and a
+//! connection's unsent output at most [`MAX_OUTPUT`] bytes; breaking a limit or the
+//! protocol closes that one connection with a typed [`CloseReason`]. Nothing here panics
+//! on any input or sequence of calls; stale ids (a connection already closed) are
+//! ignored.
 
 mod action;
 mod admission;

@@ -24,7 +24,7 @@ pub(super) struct Peer {
     /// Its previous authenticated inbound connection, if still open: a peer keeps two
     /// links to us, each answered.
     pub(super) inbound_older: Option<ConnId>,
-    /// The class of trouble last reported for it ([`CloseReason::class`]), so a peer
+    /// The class of trouble last reported for it ([`CloseReason::class`](super::CloseReason::class)), so a peer
     /// that stays down is reported once; `None` once a handshake succeeded.
     pub(super) trouble: Option<&'static str>,
     /// It runs the earlier tool: probed with HTTP `GET /`, no handshake.
@@ -39,7 +39,7 @@ pub(super) struct Peer {
     pub(super) active: bool,
     /// Its next turn's timer.
     pub(super) round: Option<TimerId>,
-    /// A change waiting for its hook to run (see [`hooks`]).
+    /// A change waiting for its hook to run (see `hooks.rs`).
     pub(super) hook_pending: Option<HookRun>,
 }
 

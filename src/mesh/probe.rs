@@ -1,6 +1,12 @@
 //! A probe's life: its peer's turn starts it, it goes out on every ready link, and a reply,
-//! its deadline or its link's failure settles it; each change of the peer's state becomes
+//! its deadline or its link's failure settles it; each change of the peer's count becomes
 //! a log record.
+//!
+//! Every `interval` one probe per peer starts, each peer at its own phase (peers spread
+//! evenly over the interval in at most [`PHASES`] slots, stable across rounds), with its
+//! own deadline of `timeout`; a peer whose link is down is redialled and its probes go
+//! out once the handshake completes. The [`Tracker`](crate::tracker::Tracker) turns
+//! outcomes into changes (DESIGN.md §2).
 
 use super::conn::{Conn, Stage};
 use super::{Action, ConnId, Engine, LogRecord, Message, Now, PeerId, PeerState, Timer};

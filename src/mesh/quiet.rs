@@ -143,7 +143,7 @@ impl Quiet {
 }
 
 impl Engine {
-    /// Says `msg` unless `topic`'s rate limit holds it back ([`quiet`]): strangers and
+    /// Says `msg` unless `topic`'s rate limit holds it back (see above): strangers and
     /// floods cannot flood stderr, nor hide one kind of line behind another.
     pub(super) fn say_limited(&mut self, topic: Topic, now: Now, msg: String) {
         match self.quiet.line(topic, now.mono) {
