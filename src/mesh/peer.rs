@@ -3,7 +3,9 @@
 
 use std::net::SocketAddr;
 
-use super::{ConnId, HookRun, PeerStats};
+use super::action::HookRun;
+use super::conn::ConnId;
+use super::stats::PeerStats;
 use crate::timer::TimerId;
 
 /// A configured node as the engine keeps it.
