@@ -84,6 +84,7 @@ pub fn parse_report_args(args: &[String], now: i64) -> Result<Option<ReportArgs>
         since: None,
         until: None,
         tolerance_ms: DEFAULT_TOLERANCE_MS,
+        now: Some(now),
     };
     let (mut format, mut svg, mut format_seen) = (Format::Text, None, false);
     let mut it = args.iter();

@@ -14,6 +14,7 @@ fn end_code(end: End) -> &'static str {
         End::Recovered => "recovered",
         End::WindowEnd => "window_end",
         End::ObserverStopped => "observer_stopped",
+        End::ClockStep => "clock_step",
     }
 }
 

@@ -3,7 +3,12 @@
 //!
 //! - Outages of the same peer are one incident when they overlap once each is widened by
 //!   the clock tolerance on both sides (observers' clocks differ, and each notices at its
-//!   own probe times).
+//!   own probe times), except that two outages of one observer separated by a stretch it
+//!   logged as up (the first ended with its `|0`) are never one incident: an outage
+//!   joins the earliest open incident it overlaps (within the tolerance) that holds no
+//!   such earlier outage of its observer, else it begins a new one. An incident has a
+//!   span (earliest start to latest end) and a down time (the time at least one of its
+//!   observers had the peer down: the union of its outages).
 //! - An observer *was running* during an incident when it knew about the peer at some
 //!   time inside it (inside by more than the tolerance when the incident is long enough,
 //!   else at its middle). Those that saw it are counted as running whatever.
@@ -21,6 +26,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
 use crate::report::PairReport;
+use crate::report::analyze::End;
 
 /// What an incident most likely was.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +59,9 @@ pub struct Incident {
     pub start: i64,
     /// Latest end of its outages.
     pub end: i64,
+    /// Time at least one observer had the peer down within it (the union of its
+    /// outages), ms: at most `end - start`.
+    pub down_ms: i64,
     /// The verdict.
     pub verdict: Verdict,
     /// Observers that saw it down (names shared between incidents: a year of a large
@@ -81,40 +90,103 @@ pub fn incidents(pairs: &[PairReport], tolerance: i64) -> Vec<Incident> {
     }
     let mut out = Vec::new();
     for (&peer, seers) in &by_peer {
-        let mut items: Vec<(i64, i64, &str)> = seers
+        let mut items: Vec<(i64, i64, bool, &str)> = seers
             .iter()
             .flat_map(|p| {
-                p.outages
-                    .iter()
-                    .map(|o| (o.start, o.end, p.observer.as_str()))
+                p.outages.iter().map(|o| {
+                    (
+                        o.start,
+                        o.end,
+                        o.end_kind == End::Recovered,
+                        p.observer.as_str(),
+                    )
+                })
             })
             .collect();
         items.sort_unstable();
-        let mut i = 0;
-        while let Some(&(start, first_end, _)) = items.get(i) {
-            let mut end = first_end;
-            let mut seen: BTreeSet<&str> = BTreeSet::new();
-            while let Some(&(s, e, observer)) = items.get(i) {
-                if s > end.saturating_add(tolerance) {
-                    break;
-                }
-                end = end.max(e);
-                seen.insert(observer);
-                i += 1;
+        let mut open: Vec<Group<'_>> = Vec::new();
+        for (start, end, recovered, observer) in items {
+            // Incidents that cannot take this outage nor any later one are done.
+            while let Some(k) = open
+                .iter()
+                .position(|g| start > g.end.saturating_add(tolerance))
+            {
+                let g = open.remove(k);
+                out.push(g.judge(peer, seers, &by_observer, &names, tolerance));
             }
-            out.push(judge(
-                peer,
-                (start, end),
-                seen,
-                seers,
-                &by_observer,
-                &names,
-                tolerance,
-            ));
+            let fits = open.iter_mut().find(|g| {
+                !g.seen
+                    .iter()
+                    .any(|&(o, up_at)| o == observer && up_at.is_some_and(|t| t <= start))
+            });
+            let up_at = recovered.then_some(end);
+            match fits {
+                Some(g) => g.add(start, end, observer, up_at),
+                None => open.push(Group::new(start, end, observer, up_at)),
+            }
+        }
+        for g in open {
+            out.push(g.judge(peer, seers, &by_observer, &names, tolerance));
         }
     }
     out.sort_by(|a, b| (a.start, &a.peer).cmp(&(b.start, &b.peer)));
     out
+}
+
+/// An incident being gathered: its span, the union of its outages so far (they come in
+/// order of start), and per outage its observer and when it logged the peer up again.
+struct Group<'a> {
+    start: i64,
+    end: i64,
+    down: i64,
+    union: (i64, i64),
+    seen: Vec<(&'a str, Option<i64>)>,
+}
+
+impl<'a> Group<'a> {
+    fn new(start: i64, end: i64, observer: &'a str, up_at: Option<i64>) -> Group<'a> {
+        Group {
+            start,
+            end,
+            down: 0,
+            union: (start, end),
+            seen: vec![(observer, up_at)],
+        }
+    }
+
+    fn add(&mut self, start: i64, end: i64, observer: &'a str, up_at: Option<i64>) {
+        self.end = self.end.max(end);
+        if start > self.union.1 {
+            self.down += self.union.1 - self.union.0;
+            self.union = (start, end);
+        } else {
+            self.union.1 = self.union.1.max(end);
+        }
+        self.seen.push((observer, up_at));
+    }
+
+    fn judge(
+        self,
+        peer: &str,
+        observers_of_peer: &[&PairReport],
+        by_observer: &BTreeMap<&str, Vec<&PairReport>>,
+        names: &BTreeMap<&str, Rc<str>>,
+        tolerance: i64,
+    ) -> Incident {
+        let seen: BTreeSet<&str> = self.seen.iter().map(|&(o, _)| o).collect();
+        let down = self.down + (self.union.1 - self.union.0);
+        let mut incident = judge(
+            peer,
+            (self.start, self.end),
+            seen,
+            observers_of_peer,
+            by_observer,
+            names,
+            tolerance,
+        );
+        incident.down_ms = down;
+        incident
+    }
 }
 
 fn judge(
@@ -159,6 +231,7 @@ fn judge(
         peer: peer.to_string(),
         start,
         end,
+        down_ms: end - start,
         verdict,
         seen_by: seen.iter().map(|s| shared(s)).collect(),
         not_seen_by: not_seen,
@@ -198,7 +271,18 @@ fn saw_every_peer_down(pairs: &[&PairReport], span: (i64, i64), tolerance: i64) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::analyze::{End, Outage};
+    use crate::report::analyze::Outage;
+
+    fn outage(start: i64, end: i64) -> Outage {
+        Outage {
+            start,
+            end,
+            end_kind: End::Recovered,
+            from_before: false,
+            exact: true,
+            segment: 0,
+        }
+    }
 
     fn pair(observer: &str, peer: &str, outages: &[(i64, i64)]) -> PairReport {
         PairReport {
@@ -209,12 +293,7 @@ mod tests {
             down_ms: outages.iter().map(|(a, b)| b - a).sum(),
             outages: outages
                 .iter()
-                .map(|&(start, end)| Outage {
-                    start,
-                    end,
-                    end_kind: End::Recovered,
-                    from_before: false,
-                })
+                .map(|&(start, end)| outage(start, end))
                 .collect(),
             blips: 0,
         }
@@ -234,18 +313,8 @@ mod tests {
             pair("c", "a", &[(500_500, 560_000)]),
         ];
         let mut pairs = pairs;
-        pairs[0].outages.push(Outage {
-            start: 501_000,
-            end: 559_000,
-            end_kind: End::Recovered,
-            from_before: false,
-        });
-        pairs[2].outages.push(Outage {
-            start: 500_800,
-            end: 559_500,
-            end_kind: End::Recovered,
-            from_before: false,
-        });
+        pairs[0].outages.push(outage(501_000, 559_000));
+        pairs[2].outages.push(outage(500_800, 559_500));
         let got = incidents(&pairs, 5_000);
         type Row<'a> = (&'a str, i64, &'a Verdict, Vec<&'a str>, Vec<&'a str>);
         let summary: Vec<Row<'_>> = got

@@ -1,0 +1,817 @@
+//! The observers' clocks checked against each other, from the logs alone.
+//!
+//! Every line is stamped by its observer's wall clock; nothing in a log says whether that
+//! clock was right. What the logs do hold is the same real events seen by several
+//! observers:
+//!
+//! - **a peer going down and coming back**: when a node dies, every observer logs its
+//!   `|1` within about one probe interval plus the timeout of the others, and its `|0`
+//!   within about an interval of its return;
+//! - **a node's own restart**: its `---` header is written as it starts, and the
+//!   observers that had it down log it `|0` (back) shortly after.
+//!
+//! So each **segment** of a log (a stretch under one clock, see
+//! [`crate::report::analyze`]) has *items* (the outages it logged with a `|1` start, and
+//! its restart header if it began with one), and an item *matches* another observer's
+//! item at offset `d` when, taking `d` off its stamps, its start lies within the tolerance
+//! of the other's start (and its end of the other's end when both recovered), or its
+//! header within the tolerance of the other's `|0` about this node.
+//!
+//! The rule:
+//!
+//! 1. **Agreement.** Two segments of different observers agree when an item of one
+//!    matches an item of the other at offset 0. Segments joined by agreement form groups;
+//!    the **reference** is the group with the most observers (at least two; a tie in
+//!    observers and in matched items leaves no reference, and nothing is judged by
+//!    matching). Its segments agree.
+//! 2. **Skew.** Any other group is compared with the reference at every offset its items
+//!    allow: the offset `d` (beyond the tolerance) that the most of its items match
+//!    reference items at, refined to the median difference. The group's clock was `d`
+//!    off when at least two of its items, half of them or more, and at least three of
+//!    their moments (starts, ends, headers) match at `d`. Outage lengths must agree too,
+//!    so a chance alignment needs several unrelated outages to line up at once.
+//! 3. **Order.** Lines of one file were appended in real time order. Where a segment
+//!    begins (after a restart or a step back) before the segment above it in the same
+//!    file ended, by more than the tolerance, once the known skews are taken off, the one
+//!    without evidence is off by at least that much; when neither has evidence, nothing
+//!    says which is wrong and both are unsettled.
+//! 4. **Now.** A segment without evidence stamped after this machine's clock (by more
+//!    than the tolerance) is ahead by at least that much, unless the reference is in the
+//!    future too (then it is this machine's clock that is behind, and nothing is left
+//!    out).
+//!
+//! A segment found off or unsettled is left out of the report; everything else is used.
+//! A healthy mesh, whose observers see the same events within the tolerance, matches at
+//! offset 0 and is never judged off: the tolerance must cover the detection spread
+//! (about one interval plus the timeout).
+//!
+//! Cost: one index of all outages by peer and start (12 bytes per outage), a binary
+//! search per outage; the search over offsets runs only for segments that match nothing
+//! at offset 0, on at most [`SAMPLE_ITEMS`] of their items.
+
+use std::collections::BTreeMap;
+
+use crate::report::analyze::{Began, End, ObserverLog, Outage, Segment};
+
+/// Items of a group used to propose offsets (all of them are then checked at the best).
+pub const SAMPLE_ITEMS: usize = 64;
+
+/// Why a segment's clock was found off.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Basis {
+    /// `matched` of its group's `items` outages and restarts match those of `observers`
+    /// at the offset.
+    Matches {
+        /// Items that matched.
+        matched: u32,
+        /// Items of the group.
+        items: u32,
+        /// The reference observers they matched.
+        observers: Vec<String>,
+    },
+    /// The order of the lines in its file, against the segment before or after it.
+    Order,
+    /// Stamped after this machine's clock, while other logs are not.
+    Future,
+}
+
+/// What the check says about one segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    /// It matched the reference at offset 0.
+    Agrees,
+    /// No evidence either way: used as it is.
+    Unchecked,
+    /// Its clock was `skew` ms ahead (positive) or behind (negative) of the reference's;
+    /// `at_least`: only a bound is known. Left out.
+    Skewed {
+        /// The offset, ms.
+        skew: i64,
+        /// Only a bound.
+        at_least: bool,
+        /// The evidence.
+        basis: Basis,
+    },
+    /// It and the segment next to it in the same file cannot both be right (the clock
+    /// went back `back_ms` between them), and nothing says which is wrong. Left out.
+    Unsettled {
+        /// How far the clock went back, ms.
+        back_ms: i64,
+    },
+}
+
+impl Status {
+    /// Whether the segment is left out of the report.
+    pub fn left_out(&self) -> bool {
+        matches!(self, Status::Skewed { .. } | Status::Unsettled { .. })
+    }
+}
+
+/// The check's findings.
+#[derive(Debug, Clone, Default)]
+pub struct Clocks {
+    /// Per observer (in the order of the logs), per segment.
+    pub status: Vec<Vec<Status>>,
+    /// The reference's latest stamp is this far after this machine's clock (ms), when
+    /// more than the tolerance: this machine's clock is behind the logs'.
+    pub reference_ahead_of_now: Option<i64>,
+}
+
+impl Clocks {
+    /// The status of `observer`'s segment `segment` (unchecked when unknown).
+    pub fn of(&self, observer: usize, segment: usize) -> &Status {
+        self.status
+            .get(observer)
+            .and_then(|s| s.get(segment))
+            .unwrap_or(&Status::Unchecked)
+    }
+
+    /// Whether `observer`'s segment `segment` is left out.
+    pub fn left_out(&self, observer: usize, segment: usize) -> bool {
+        self.of(observer, segment).left_out()
+    }
+}
+
+/// An outage usable as evidence: (observer, pair, outage) into the logs.
+#[derive(Debug, Clone, Copy)]
+struct Ref {
+    obs: u32,
+    pair: u32,
+    outage: u32,
+}
+
+/// Union-find over segments.
+struct Groups {
+    parent: Vec<u32>,
+}
+
+impl Groups {
+    fn new(n: usize) -> Groups {
+        Groups {
+            parent: (0..n as u32).collect(),
+        }
+    }
+
+    fn find(&mut self, mut x: u32) -> u32 {
+        while let Some(&p) = self.parent.get(x as usize) {
+            if p == x {
+                break;
+            }
+            let grand = self.parent.get(p as usize).copied().unwrap_or(p);
+            if let Some(slot) = self.parent.get_mut(x as usize) {
+                *slot = grand;
+            }
+            x = grand;
+        }
+        x
+    }
+
+    fn union(&mut self, a: u32, b: u32) {
+        let (ra, rb) = (self.find(a), self.find(b));
+        if ra != rb {
+            let (lo, hi) = (ra.min(rb), ra.max(rb));
+            if let Some(slot) = self.parent.get_mut(hi as usize) {
+                *slot = lo;
+            }
+        }
+    }
+}
+
+/// The logs, indexed for the check.
+struct Index<'a> {
+    logs: &'a [ObserverLog],
+    tol: i64,
+    /// First global segment number of each observer.
+    base: Vec<u32>,
+    /// Observer of each global segment.
+    seg_obs: Vec<u32>,
+    /// Peer name -> outages about it with an exact start, by start.
+    by_peer: BTreeMap<&'a str, Vec<Ref>>,
+    /// Observer name -> its index.
+    obs_of: BTreeMap<&'a str, u32>,
+}
+
+impl<'a> Index<'a> {
+    fn new(logs: &'a [ObserverLog], tol: i64) -> Index<'a> {
+        let mut base = Vec::with_capacity(logs.len());
+        let mut seg_obs = Vec::new();
+        let mut by_peer: BTreeMap<&str, Vec<Ref>> = BTreeMap::new();
+        let mut obs_of = BTreeMap::new();
+        for (o, log) in logs.iter().enumerate() {
+            base.push(seg_obs.len() as u32);
+            seg_obs.extend(std::iter::repeat_n(o as u32, log.segments.len()));
+            obs_of.insert(log.name.as_str(), o as u32);
+            for (p, pair) in log.pairs.iter().enumerate() {
+                let list = by_peer.entry(pair.peer.as_str()).or_default();
+                for (i, out) in pair.outages.iter().enumerate() {
+                    if out.exact {
+                        list.push(Ref {
+                            obs: o as u32,
+                            pair: p as u32,
+                            outage: i as u32,
+                        });
+                    }
+                }
+            }
+        }
+        let mut index = Index {
+            logs,
+            tol,
+            base,
+            seg_obs,
+            by_peer,
+            obs_of,
+        };
+        let mut by_peer = std::mem::take(&mut index.by_peer);
+        for list in by_peer.values_mut() {
+            list.sort_unstable_by_key(|r| index.outage(*r).map_or(i64::MIN, |o| o.start));
+        }
+        index.by_peer = by_peer;
+        index
+    }
+
+    fn outage(&self, r: Ref) -> Option<&'a Outage> {
+        self.logs
+            .get(r.obs as usize)?
+            .pairs
+            .get(r.pair as usize)?
+            .outages
+            .get(r.outage as usize)
+    }
+
+    fn global(&self, obs: u32, segment: u32) -> u32 {
+        self.base.get(obs as usize).copied().unwrap_or(0) + segment
+    }
+
+    fn segments(&self) -> usize {
+        self.seg_obs.len()
+    }
+
+    fn segment(&self, g: u32) -> Option<&'a Segment> {
+        let obs = *self.seg_obs.get(g as usize)?;
+        let local = g - self.base.get(obs as usize)?;
+        self.logs.get(obs as usize)?.segments.get(local as usize)
+    }
+
+    /// Outages of `peer` by observers other than `obs` whose start lies within the
+    /// tolerance of `start`.
+    fn near(&self, peer: &str, start: i64, obs: u32) -> impl Iterator<Item = (Ref, &'a Outage)> {
+        let list = self
+            .by_peer
+            .get(peer)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let lo = start.saturating_sub(self.tol);
+        let hi = start.saturating_add(self.tol);
+        let first = list.partition_point(|r| self.outage(*r).is_some_and(|o| o.start < lo));
+        list.get(first..)
+            .unwrap_or_default()
+            .iter()
+            .map_while(move |&r| {
+                let o = self.outage(r)?;
+                (o.start <= hi).then_some((r, o))
+            })
+            .filter(move |(r, _)| r.obs != obs)
+    }
+}
+
+/// Both recovered: their ends agree too (at offset `d` of `a`).
+fn ends_agree(a: &Outage, b: &Outage, d: i64, tol: i64) -> bool {
+    if a.end_kind != End::Recovered || b.end_kind != End::Recovered {
+        return true;
+    }
+    (a.end - d - b.end).abs() <= tol
+}
+
+/// One item of a segment: an outage with an exact start, or its restart header.
+#[derive(Debug, Clone, Copy)]
+enum Item<'a> {
+    Outage { peer: &'a str, outage: &'a Outage },
+    Restart { obs: u32, at: i64 },
+}
+
+/// Checks the clocks of `logs` (read, not finished) against each other with the
+/// tolerance `tolerance` (ms) and, when given, this machine's clock `now`.
+pub fn check(logs: &[ObserverLog], tolerance: i64, now: Option<i64>) -> Clocks {
+    let tol = tolerance.max(0);
+    let index = Index::new(logs, tol);
+    let n = index.segments();
+    let mut groups = Groups::new(n);
+    let mut items = vec![0u32; n];
+    let mut matched = vec![0u32; n];
+
+    // 1. Agreement at offset 0.
+    for (o, log) in logs.iter().enumerate() {
+        let o = o as u32;
+        for pair in &log.pairs {
+            for out in pair.outages.iter().filter(|out| out.exact) {
+                let g = index.global(o, out.segment);
+                if let Some(slot) = items.get_mut(g as usize) {
+                    *slot += 1;
+                }
+                let mut any = false;
+                for (r, other) in index.near(&pair.peer, out.start, o) {
+                    if ends_agree(out, other, 0, tol) {
+                        any = true;
+                        groups.union(g, index.global(r.obs, other.segment));
+                    }
+                }
+                if any {
+                    if let Some(slot) = matched.get_mut(g as usize) {
+                        *slot += 1;
+                    }
+                }
+            }
+        }
+    }
+    // Restart headers against the others' `|0` about that node.
+    let restarts = restart_headers(&index);
+    let mut restart_matched = vec![false; n];
+    for (o, log) in logs.iter().enumerate() {
+        for pair in &log.pairs {
+            let Some(&subject) = index.obs_of.get(pair.peer.as_str()) else {
+                continue;
+            };
+            let Some(heads) = restarts.get(subject as usize) else {
+                continue;
+            };
+            for out in pair
+                .outages
+                .iter()
+                .filter(|out| out.end_kind == End::Recovered)
+            {
+                let first = heads.partition_point(|&(t, _)| t < out.end - tol);
+                for &(t, g) in heads.get(first..).unwrap_or_default() {
+                    if t > out.end + tol {
+                        break;
+                    }
+                    groups.union(g, index.global(o as u32, out.segment));
+                    if let Some(slot) = restart_matched.get_mut(g as usize) {
+                        *slot = true;
+                    }
+                }
+            }
+        }
+    }
+    for heads in &restarts {
+        for &(_, g) in heads {
+            if let Some(slot) = items.get_mut(g as usize) {
+                *slot += 1;
+            }
+            if restart_matched.get(g as usize) == Some(&true) {
+                if let Some(slot) = matched.get_mut(g as usize) {
+                    *slot += 1;
+                }
+            }
+        }
+    }
+
+    // The groups and the reference.
+    let roots: Vec<u32> = (0..n as u32).map(|g| groups.find(g)).collect();
+    let mut members: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+    for (g, &root) in roots.iter().enumerate() {
+        members.entry(root).or_default().push(g as u32);
+    }
+    let weight = |segs: &[u32]| {
+        let mut observers: Vec<u32> = segs
+            .iter()
+            .filter_map(|&g| index.seg_obs.get(g as usize).copied())
+            .collect();
+        observers.sort_unstable();
+        observers.dedup();
+        let m: u32 = segs
+            .iter()
+            .map(|&g| matched.get(g as usize).copied().unwrap_or(0))
+            .sum();
+        (observers.len(), m)
+    };
+    let mut ranked: Vec<((usize, u32), u32)> = members
+        .iter()
+        .map(|(&root, segs)| (weight(segs), root))
+        .collect();
+    ranked.sort_unstable_by_key(|r| std::cmp::Reverse(r.0));
+    let reference = match ranked.as_slice() {
+        [(best, root), rest @ ..] if best.0 >= 2 && rest.first().is_none_or(|r| r.0 != *best) => {
+            Some(*root)
+        }
+        _ => None,
+    };
+    let in_ref = |g: u32| reference.is_some_and(|r| roots.get(g as usize) == Some(&r));
+
+    let mut status: Vec<Status> = (0..n as u32)
+        .map(|g| {
+            if in_ref(g) {
+                Status::Agrees
+            } else {
+                Status::Unchecked
+            }
+        })
+        .collect();
+
+    // 2. Skew of every other group against the reference.
+    if reference.is_some() {
+        for (&root, segs) in &members {
+            if Some(root) == reference {
+                continue;
+            }
+            let group_items: u32 = segs
+                .iter()
+                .map(|&g| items.get(g as usize).copied().unwrap_or(0))
+                .sum();
+            if group_items < 2 {
+                continue;
+            }
+            if let Some(found) = skew_of_group(&index, segs, &in_ref) {
+                for &g in segs {
+                    if let Some(slot) = status.get_mut(g as usize) {
+                        *slot = found.clone();
+                    }
+                }
+            }
+        }
+    }
+
+    // 3. Line order within each file.
+    order(&index, &mut status);
+
+    // 4. Now.
+    let mut reference_ahead_of_now = None;
+    if let Some(now) = now {
+        let future = |g: u32| index.segment(g).is_some_and(|s| s.last > now + tol);
+        let ahead = (0..n as u32)
+            .filter(|&g| in_ref(g))
+            .filter_map(|g| index.segment(g).map(|s| s.last - now))
+            .max()
+            .filter(|&a| a > tol);
+        reference_ahead_of_now = ahead;
+        let some_present = (0..n as u32)
+            .any(|g| !future(g) && status.get(g as usize).is_some_and(|s| !s.left_out()));
+        if ahead.is_none() && some_present {
+            for g in 0..n as u32 {
+                let Some(slot) = status.get_mut(g as usize) else {
+                    continue;
+                };
+                if *slot == Status::Unchecked && future(g) {
+                    let last = index.segment(g).map_or(now, |s| s.last);
+                    *slot = Status::Skewed {
+                        skew: last - now,
+                        at_least: true,
+                        basis: Basis::Future,
+                    };
+                }
+            }
+        }
+    }
+
+    let mut out = Clocks {
+        status: Vec::with_capacity(logs.len()),
+        reference_ahead_of_now,
+    };
+    let mut it = status.into_iter();
+    for log in logs {
+        out.status
+            .push(it.by_ref().take(log.segments.len()).collect());
+    }
+    out
+}
+
+/// Per observer: the stamps of its headers that began a segment (a start, a reopened
+/// file, a reload), with the segment's global number, by stamp.
+fn restart_headers(index: &Index<'_>) -> Vec<Vec<(i64, u32)>> {
+    index
+        .logs
+        .iter()
+        .enumerate()
+        .map(|(o, log)| {
+            let mut heads: Vec<(i64, u32)> = log
+                .segments
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.began == Began::Header)
+                .map(|(i, s)| (s.first, index.global(o as u32, i as u32)))
+                .collect();
+            heads.sort_unstable();
+            heads
+        })
+        .collect()
+}
+
+/// The items of the segments `segs` (global numbers, sorted), with their segment.
+fn group_items<'a>(index: &Index<'a>, segs: &[u32]) -> Vec<(u32, Item<'a>)> {
+    let mut out = Vec::new();
+    let mut observers = Vec::new();
+    for &g in segs {
+        let Some(&o) = index.seg_obs.get(g as usize) else {
+            continue;
+        };
+        observers.push(o);
+        if let Some(seg) = index.segment(g).filter(|s| s.began == Began::Header) {
+            out.push((
+                g,
+                Item::Restart {
+                    obs: o,
+                    at: seg.first,
+                },
+            ));
+        }
+    }
+    observers.dedup();
+    for o in observers {
+        let Some(log) = index.logs.get(o as usize) else {
+            continue;
+        };
+        for pair in &log.pairs {
+            for outage in pair.outages.iter().filter(|out| out.exact) {
+                let g = index.global(o, outage.segment);
+                if segs.binary_search(&g).is_ok() {
+                    out.push((
+                        g,
+                        Item::Outage {
+                            peer: &pair.peer,
+                            outage,
+                        },
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The reference's `|0` lines about observer `subject`: (time, global segment).
+fn recoveries_of(index: &Index<'_>, subject: u32, in_ref: &dyn Fn(u32) -> bool) -> Vec<(i64, u32)> {
+    let Some(name) = index.logs.get(subject as usize).map(|l| l.name.as_str()) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (o, log) in index.logs.iter().enumerate() {
+        for pair in log.pairs.iter().filter(|p| p.peer == name) {
+            for outage in pair
+                .outages
+                .iter()
+                .filter(|out| out.end_kind == End::Recovered)
+            {
+                let g = index.global(o as u32, outage.segment);
+                if in_ref(g) {
+                    out.push((outage.end, g));
+                }
+            }
+        }
+    }
+    out.sort_unstable();
+    out
+}
+
+/// What one item matches in the reference at offset `d`: the residuals of its moments
+/// (stamp minus `d` minus the reference's), and the reference observers matched.
+fn match_item(
+    index: &Index<'_>,
+    item: &Item<'_>,
+    obs: u32,
+    d: i64,
+    in_ref: &dyn Fn(u32) -> bool,
+    recoveries: &BTreeMap<u32, Vec<(i64, u32)>>,
+) -> Option<(Vec<i64>, Vec<u32>)> {
+    let tol = index.tol;
+    match *item {
+        Item::Outage { peer, outage } => {
+            let mut best: Option<(i64, Vec<i64>)> = None;
+            let mut observers = Vec::new();
+            for (r, other) in index.near(peer, outage.start - d, obs) {
+                if !in_ref(index.global(r.obs, other.segment)) || !ends_agree(outage, other, d, tol)
+                {
+                    continue;
+                }
+                observers.push(r.obs);
+                let mut res = vec![outage.start - d - other.start];
+                if outage.end_kind == End::Recovered && other.end_kind == End::Recovered {
+                    res.push(outage.end - d - other.end);
+                }
+                let err: i64 = res.iter().map(|x| x.abs()).sum::<i64>() / res.len() as i64;
+                if best.as_ref().is_none_or(|(e, _)| err < *e) {
+                    best = Some((err, res));
+                }
+            }
+            best.map(|(_, res)| (res, observers))
+        }
+        Item::Restart { obs: subject, at } => {
+            let list = recoveries.get(&subject)?;
+            let lo = at - d - tol;
+            let first = list.partition_point(|&(t, _)| t < lo);
+            let mut best: Option<i64> = None;
+            let mut observers = Vec::new();
+            for &(t, g) in list.get(first..).unwrap_or_default() {
+                if t > at - d + tol {
+                    break;
+                }
+                observers.extend(index.seg_obs.get(g as usize).copied());
+                let res = at - d - t;
+                if best.is_none_or(|b| res.abs() < b.abs()) {
+                    best = Some(res);
+                }
+            }
+            best.map(|res| (vec![res], observers))
+        }
+    }
+}
+
+fn median(v: &mut [i64]) -> Option<i64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_unstable();
+    v.get(v.len() / 2).copied()
+}
+
+/// The skew of the group `segs` against the reference, if its items say so (rule 2).
+fn skew_of_group(index: &Index<'_>, segs: &[u32], in_ref: &dyn Fn(u32) -> bool) -> Option<Status> {
+    let tol = index.tol;
+    let items = group_items(index, segs);
+    if items.len() < 2 {
+        return None;
+    }
+    let mut recoveries: BTreeMap<u32, Vec<(i64, u32)>> = BTreeMap::new();
+    for (_, item) in &items {
+        if let Item::Restart { obs, .. } = *item {
+            recoveries
+                .entry(obs)
+                .or_insert_with(|| recoveries_of(index, obs, in_ref));
+        }
+    }
+    // Offsets proposed by a sample of the items: every reference item of the same kind
+    // (and, for outages, of about the same length) gives one.
+    let step = items.len().div_ceil(SAMPLE_ITEMS).max(1);
+    let mut proposals: Vec<(i64, u32)> = Vec::new();
+    for (k, (_, item)) in items.iter().enumerate().step_by(step) {
+        match *item {
+            Item::Outage { peer, outage } => {
+                for &r in index
+                    .by_peer
+                    .get(peer)
+                    .map(Vec::as_slice)
+                    .unwrap_or_default()
+                {
+                    let Some(other) = index.outage(r) else {
+                        continue;
+                    };
+                    if !in_ref(index.global(r.obs, other.segment)) {
+                        continue;
+                    }
+                    let both =
+                        outage.end_kind == End::Recovered && other.end_kind == End::Recovered;
+                    if both && (outage.duration() - other.duration()).abs() > 2 * tol {
+                        continue;
+                    }
+                    proposals.push((outage.start - other.start, k as u32));
+                }
+            }
+            Item::Restart { obs, at } => {
+                for &(t, _) in recoveries.get(&obs).map(Vec::as_slice).unwrap_or_default() {
+                    proposals.push((at - t, k as u32));
+                }
+            }
+        }
+    }
+    proposals.retain(|&(d, _)| d.abs() > tol);
+    proposals.sort_unstable();
+    // The window of width 2 * tolerance holding the most distinct items, and of those the
+    // most proposals (a crash loop's outages also align one period off, fewer of them).
+    let mut seen: BTreeMap<u32, u32> = BTreeMap::new();
+    let mut best: Option<((usize, usize), usize, usize)> = None; // (score, from, to)
+    let mut lo = 0;
+    for hi in 0..proposals.len() {
+        let Some(&(dh, kh)) = proposals.get(hi) else {
+            break;
+        };
+        *seen.entry(kh).or_default() += 1;
+        while let Some(&(dl, kl)) = proposals.get(lo) {
+            if dh - dl <= 2 * tol {
+                break;
+            }
+            if let Some(c) = seen.get_mut(&kl) {
+                *c -= 1;
+                if *c == 0 {
+                    seen.remove(&kl);
+                }
+            }
+            lo += 1;
+        }
+        let score = (seen.len(), hi + 1 - lo);
+        if best.is_none_or(|(b, _, _)| score > b) {
+            best = Some((score, lo, hi));
+        }
+    }
+    let (_, from, to) = best?;
+    let mut window: Vec<i64> = proposals.get(from..=to)?.iter().map(|p| p.0).collect();
+    let mut d = median(&mut window)?;
+    // Every item checked at that offset, then the offset refined to the median residual.
+    let evaluate = |d: i64| {
+        let mut support = 0u32;
+        let mut moments = 0usize;
+        let mut residuals = Vec::new();
+        let mut observers = Vec::new();
+        for (g, item) in &items {
+            let obs = index.seg_obs.get(*g as usize).copied().unwrap_or(0);
+            if let Some((res, obs_matched)) = match_item(index, item, obs, d, in_ref, &recoveries) {
+                support += 1;
+                moments += res.len();
+                residuals.extend(res);
+                observers.extend(obs_matched);
+            }
+        }
+        (support, moments, residuals, observers)
+    };
+    let (_, _, mut residuals, _) = evaluate(d);
+    d += median(&mut residuals).unwrap_or(0);
+    let (support, moments, _, mut observers) = evaluate(d);
+    let n = items.len() as u32;
+    if support < 2 || 2 * support < n || moments < 3 || d.abs() <= tol {
+        return None;
+    }
+    observers.sort_unstable();
+    observers.dedup();
+    let names = observers
+        .iter()
+        .filter_map(|&o| index.logs.get(o as usize).map(|l| l.name.clone()))
+        .collect();
+    Some(Status::Skewed {
+        skew: d,
+        at_least: false,
+        basis: Basis::Matches {
+            matched: support,
+            items: n,
+            observers: names,
+        },
+    })
+}
+
+/// Rule 3: consecutive segments of one file in real time order.
+fn order(index: &Index<'_>, status: &mut [Status]) {
+    let tol = index.tol;
+    for (o, log) in index.logs.iter().enumerate() {
+        for k in 1..log.segments.len() {
+            let (Some(a), Some(b)) = (log.segments.get(k - 1), log.segments.get(k)) else {
+                continue;
+            };
+            if a.to.day != b.from.day {
+                continue;
+            }
+            let ga = index.global(o as u32, k as u32 - 1) as usize;
+            let gb = ga + 1;
+            let offset = |s: Option<&Status>| match s {
+                Some(Status::Agrees) => Some(0),
+                Some(Status::Skewed {
+                    skew,
+                    at_least: false,
+                    ..
+                }) => Some(*skew),
+                _ => None,
+            };
+            let (da, db) = (offset(status.get(ga)), offset(status.get(gb)));
+            let (set, value) = match (da, db) {
+                (Some(_), Some(_)) => continue,
+                (Some(da), None) => {
+                    let behind = b.first - (a.last - da);
+                    if behind >= -tol {
+                        continue;
+                    }
+                    (gb, order_skew(behind))
+                }
+                (None, Some(db)) => {
+                    let ahead = a.last - (b.first - db);
+                    if ahead <= tol {
+                        continue;
+                    }
+                    (ga, order_skew(ahead))
+                }
+                (None, None) => {
+                    let back = a.last - b.first;
+                    if back <= tol {
+                        continue;
+                    }
+                    for g in [ga, gb] {
+                        if let Some(slot) = status.get_mut(g) {
+                            if !slot.left_out() {
+                                *slot = Status::Unsettled { back_ms: back };
+                            }
+                        }
+                    }
+                    continue;
+                }
+            };
+            if let Some(slot) = status.get_mut(set) {
+                if !slot.left_out() {
+                    *slot = value;
+                }
+            }
+        }
+    }
+}
+
+fn order_skew(skew: i64) -> Status {
+    Status::Skewed {
+        skew,
+        at_least: true,
+        basis: Basis::Order,
+    }
+}
