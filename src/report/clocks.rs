@@ -189,6 +189,11 @@ struct Index<'a> {
     by_peer: BTreeMap<&'a str, Vec<Ref>>,
     /// Observer name -> its index.
     obs_of: BTreeMap<&'a str, u32>,
+    /// Per observer, per pair: the number of its first outage in `corroborated`.
+    pair_base: Vec<Vec<u32>>,
+    /// Per outage: another observer's outage matched it at offset 0 (only such outages
+    /// are evidence against another clock: one observer alone may be the wrong one).
+    corroborated: Vec<bool>,
 }
 
 impl<'a> Index<'a> {
@@ -197,7 +202,19 @@ impl<'a> Index<'a> {
         let mut seg_obs = Vec::new();
         let mut by_peer: BTreeMap<&str, Vec<Ref>> = BTreeMap::new();
         let mut obs_of = BTreeMap::new();
+        let mut pair_base = Vec::with_capacity(logs.len());
+        let mut outages = 0u32;
         for (o, log) in logs.iter().enumerate() {
+            pair_base.push(
+                log.pairs
+                    .iter()
+                    .map(|p| {
+                        let first = outages;
+                        outages = outages.saturating_add(p.outages.len() as u32);
+                        first
+                    })
+                    .collect(),
+            );
             base.push(seg_obs.len() as u32);
             seg_obs.extend(std::iter::repeat_n(o as u32, log.segments.len()));
             obs_of.insert(log.name.as_str(), o as u32);
@@ -221,6 +238,8 @@ impl<'a> Index<'a> {
             seg_obs,
             by_peer,
             obs_of,
+            pair_base,
+            corroborated: vec![false; outages as usize],
         };
         let mut by_peer = std::mem::take(&mut index.by_peer);
         for list in by_peer.values_mut() {
@@ -237,6 +256,27 @@ impl<'a> Index<'a> {
             .get(r.pair as usize)?
             .outages
             .get(r.outage as usize)
+    }
+
+    fn outage_number(&self, r: Ref) -> usize {
+        self.pair_base
+            .get(r.obs as usize)
+            .and_then(|p| p.get(r.pair as usize))
+            .map_or(usize::MAX, |&b| (b + r.outage) as usize)
+    }
+
+    fn corroborate(&mut self, r: Ref) {
+        let n = self.outage_number(r);
+        if let Some(slot) = self.corroborated.get_mut(n) {
+            *slot = true;
+        }
+    }
+
+    fn is_corroborated(&self, r: Ref) -> bool {
+        self.corroborated
+            .get(self.outage_number(r))
+            .copied()
+            .unwrap_or(false)
     }
 
     fn global(&self, obs: u32, segment: u32) -> u32 {
@@ -290,21 +330,48 @@ enum Item<'a> {
     Restart { obs: u32, at: i64 },
 }
 
+impl<'a> Item<'a> {
+    /// The node it is about: the outage's peer, or the restarted observer (`g`: the
+    /// item's segment).
+    fn subject(&self, index: &Index<'a>, g: u32) -> &'a str {
+        match self {
+            Item::Outage { peer, .. } => peer,
+            Item::Restart { .. } => index
+                .seg_obs
+                .get(g as usize)
+                .and_then(|&o| index.logs.get(o as usize))
+                .map_or("", |l| l.name.as_str()),
+        }
+    }
+
+    /// Its moment: the outage's start, or the header's time.
+    fn at(&self) -> i64 {
+        match self {
+            Item::Outage { outage, .. } => outage.start,
+            Item::Restart { at, .. } => *at,
+        }
+    }
+}
+
 /// Checks the clocks of `logs` (read, not finished) against each other with the
 /// tolerance `tolerance` (ms) and, when given, this machine's clock `now`.
 pub fn check(logs: &[ObserverLog], tolerance: i64, now: Option<i64>) -> Clocks {
     let tol = tolerance.max(0);
-    let index = Index::new(logs, tol);
+    let mut index = Index::new(logs, tol);
     let n = index.segments();
     let mut groups = Groups::new(n);
     let mut items = vec![0u32; n];
     let mut matched = vec![0u32; n];
 
     // 1. Agreement at offset 0.
+    let mut corroborated = Vec::new();
     for (o, log) in logs.iter().enumerate() {
         let o = o as u32;
-        for pair in &log.pairs {
-            for out in pair.outages.iter().filter(|out| out.exact) {
+        for (p, pair) in log.pairs.iter().enumerate() {
+            for (i, out) in pair.outages.iter().enumerate() {
+                if !out.exact {
+                    continue;
+                }
                 let g = index.global(o, out.segment);
                 if let Some(slot) = items.get_mut(g as usize) {
                     *slot += 1;
@@ -317,12 +384,20 @@ pub fn check(logs: &[ObserverLog], tolerance: i64, now: Option<i64>) -> Clocks {
                     }
                 }
                 if any {
+                    corroborated.push(Ref {
+                        obs: o,
+                        pair: p as u32,
+                        outage: i as u32,
+                    });
                     if let Some(slot) = matched.get_mut(g as usize) {
                         *slot += 1;
                     }
                 }
             }
         }
+    }
+    for r in corroborated {
+        index.corroborate(r);
     }
     // Restart headers against the others' `|0` about that node.
     let restarts = restart_headers(&index);
@@ -538,21 +613,26 @@ fn group_items<'a>(index: &Index<'a>, segs: &[u32]) -> Vec<(u32, Item<'a>)> {
     out
 }
 
-/// The reference's `|0` lines about observer `subject`: (time, global segment).
+/// The reference's corroborated `|0` lines about observer `subject`: (time, global
+/// segment).
 fn recoveries_of(index: &Index<'_>, subject: u32, in_ref: &dyn Fn(u32) -> bool) -> Vec<(i64, u32)> {
     let Some(name) = index.logs.get(subject as usize).map(|l| l.name.as_str()) else {
         return Vec::new();
     };
     let mut out = Vec::new();
     for (o, log) in index.logs.iter().enumerate() {
-        for pair in log.pairs.iter().filter(|p| p.peer == name) {
-            for outage in pair
-                .outages
-                .iter()
-                .filter(|out| out.end_kind == End::Recovered)
-            {
+        for (p, pair) in log.pairs.iter().enumerate() {
+            if pair.peer != name {
+                continue;
+            }
+            for (i, outage) in pair.outages.iter().enumerate() {
+                let r = Ref {
+                    obs: o as u32,
+                    pair: p as u32,
+                    outage: i as u32,
+                };
                 let g = index.global(o as u32, outage.segment);
-                if in_ref(g) {
+                if outage.end_kind == End::Recovered && in_ref(g) && index.is_corroborated(r) {
                     out.push((outage.end, g));
                 }
             }
@@ -578,7 +658,9 @@ fn match_item(
             let mut best: Option<(i64, Vec<i64>)> = None;
             let mut observers = Vec::new();
             for (r, other) in index.near(peer, outage.start - d, obs) {
-                if !in_ref(index.global(r.obs, other.segment)) || !ends_agree(outage, other, d, tol)
+                if !in_ref(index.global(r.obs, other.segment))
+                    || !index.is_corroborated(r)
+                    || !ends_agree(outage, other, d, tol)
                 {
                     continue;
                 }
@@ -626,8 +708,30 @@ fn median(v: &mut [i64]) -> Option<i64> {
 /// The skew of the group `segs` against the reference, if its items say so (rule 2).
 fn skew_of_group(index: &Index<'_>, segs: &[u32], in_ref: &dyn Fn(u32) -> bool) -> Option<Status> {
     let tol = index.tol;
-    let items = group_items(index, segs);
-    if items.len() < 2 {
+    let mut items = group_items(index, segs);
+    // Items of different peers whose moments lie within the tolerance of the first of
+    // them are one event (an observer cut off sees every peer go down at once): evidence
+    // counts such moments, not items. Two outages of one peer are always two moments.
+    items.sort_unstable_by_key(|(_, item)| item.at());
+    let mut moment = Vec::with_capacity(items.len());
+    let mut current: Option<(i64, Vec<&str>)> = None;
+    let mut moments = 0u32;
+    for (g, item) in &items {
+        let at = item.at();
+        let subject = item.subject(index, *g);
+        let same = current
+            .as_ref()
+            .is_some_and(|(first, subjects)| at - first <= tol && !subjects.contains(&subject));
+        match &mut current {
+            Some((_, subjects)) if same => subjects.push(subject),
+            _ => {
+                moments += 1;
+                current = Some((at, vec![subject]));
+            }
+        }
+        moment.push(moments - 1);
+    }
+    if moments < 2 {
         return None;
     }
     let mut recoveries: BTreeMap<u32, Vec<(i64, u32)>> = BTreeMap::new();
@@ -643,6 +747,7 @@ fn skew_of_group(index: &Index<'_>, segs: &[u32], in_ref: &dyn Fn(u32) -> bool) 
     let step = items.len().div_ceil(SAMPLE_ITEMS).max(1);
     let mut proposals: Vec<(i64, u32)> = Vec::new();
     for (k, (_, item)) in items.iter().enumerate().step_by(step) {
+        let k = moment.get(k).copied().unwrap_or(0) as usize;
         match *item {
             Item::Outage { peer, outage } => {
                 for &r in index
@@ -654,7 +759,7 @@ fn skew_of_group(index: &Index<'_>, segs: &[u32], in_ref: &dyn Fn(u32) -> bool) 
                     let Some(other) = index.outage(r) else {
                         continue;
                     };
-                    if !in_ref(index.global(r.obs, other.segment)) {
+                    if !in_ref(index.global(r.obs, other.segment)) || !index.is_corroborated(r) {
                         continue;
                     }
                     let both =
@@ -674,8 +779,8 @@ fn skew_of_group(index: &Index<'_>, segs: &[u32], in_ref: &dyn Fn(u32) -> bool) 
     }
     proposals.retain(|&(d, _)| d.abs() > tol);
     proposals.sort_unstable();
-    // The window of width 2 * tolerance holding the most distinct items, and of those the
-    // most proposals (a crash loop's outages also align one period off, fewer of them).
+    // The window of width 2 * tolerance holding the most distinct moments, and of those
+    // the most proposals (a crash loop's outages also align one period off, fewer).
     let mut seen: BTreeMap<u32, u32> = BTreeMap::new();
     let mut best: Option<((usize, usize), usize, usize)> = None; // (score, from, to)
     let mut lo = 0;
@@ -706,30 +811,44 @@ fn skew_of_group(index: &Index<'_>, segs: &[u32], in_ref: &dyn Fn(u32) -> bool) 
     let mut d = median(&mut window)?;
     // Every item checked at that offset, then the offset refined to the median residual.
     let evaluate = |d: i64| {
+        let mut supported: Vec<u32> = Vec::new();
         let mut support = 0u32;
-        let mut moments = 0usize;
+        let mut stamps = 0usize;
         let mut residuals = Vec::new();
         let mut observers = Vec::new();
-        for (g, item) in &items {
+        for (k, (g, item)) in items.iter().enumerate() {
             let obs = index.seg_obs.get(*g as usize).copied().unwrap_or(0);
             if let Some((res, obs_matched)) = match_item(index, item, obs, d, in_ref, &recoveries) {
                 support += 1;
-                moments += res.len();
+                supported.extend(moment.get(k));
+                stamps += res.len();
                 residuals.extend(res);
                 observers.extend(obs_matched);
             }
         }
-        (support, moments, residuals, observers)
+        supported.dedup();
+        (
+            supported.len() as u32,
+            support,
+            stamps,
+            residuals,
+            observers,
+        )
     };
-    let (_, _, mut residuals, _) = evaluate(d);
+    let (_, _, _, mut residuals, _) = evaluate(d);
     d += median(&mut residuals).unwrap_or(0);
-    let (support, moments, _, mut observers) = evaluate(d);
-    let n = items.len() as u32;
-    if support < 2 || 2 * support < n || moments < 3 || d.abs() <= tol {
-        return None;
-    }
+    let (matched_moments, support, stamps, _, mut observers) = evaluate(d);
     observers.sort_unstable();
     observers.dedup();
+    if matched_moments < 2
+        || 2 * matched_moments < moments
+        || stamps < 3
+        || observers.len() < 2
+        || d.abs() <= tol
+    {
+        return None;
+    }
+    let n = items.len() as u32;
     let names = observers
         .iter()
         .filter_map(|&o| index.logs.get(o as usize).map(|l| l.name.clone()))
