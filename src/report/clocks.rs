@@ -112,8 +112,9 @@ impl Status {
 pub struct Clocks {
     /// Per observer (in the order of the logs), per segment.
     pub status: Vec<Vec<Status>>,
-    /// The reference's latest stamp is this far after this machine's clock (ms), when
-    /// more than the tolerance: this machine's clock is behind the logs'.
+    /// The reference's latest stamp (without a reference: every log's, all being in the
+    /// future) is this far after this machine's clock (ms), when more than the
+    /// tolerance: this machine's clock is behind the logs'.
     pub reference_ahead_of_now: Option<i64>,
 }
 
@@ -518,9 +519,16 @@ pub fn check(logs: &[ObserverLog], tolerance: i64, now: Option<i64>) -> Clocks {
             .filter_map(|g| index.segment(g).map(|s| s.last - now))
             .max()
             .filter(|&a| a > tol);
-        reference_ahead_of_now = ahead;
         let some_present = (0..n as u32)
             .any(|g| !future(g) && status.get(g as usize).is_some_and(|s| !s.left_out()));
+        // With no reference, the logs all in the future: this machine's clock is behind.
+        reference_ahead_of_now = match (reference, some_present) {
+            (Some(_), _) => ahead,
+            (None, false) => (0..n as u32)
+                .filter_map(|g| index.segment(g).map(|s| s.last - now))
+                .max(),
+            (None, true) => None,
+        };
         if ahead.is_none() && some_present {
             for g in 0..n as u32 {
                 let Some(slot) = status.get_mut(g as usize) else {
@@ -932,5 +940,216 @@ fn order_skew(skew: i64) -> Status {
         skew,
         at_least: true,
         basis: Basis::Order,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::logline::Node;
+    use crate::report::read::Sink;
+
+    const TOL: i64 = 5_000;
+    const H: i64 = 3_600_000;
+
+    fn nodes(names: &[&'static str]) -> Vec<Node<'static>> {
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| Node {
+                name: n,
+                addr: format!("127.0.0.{}:1", i + 1).parse().unwrap(),
+            })
+            .collect()
+    }
+
+    /// One observer's log, built run by run: `(header time, events)`, all in the file of
+    /// day 0.
+    fn log(me: &str, all: &[&'static str], runs: &[(i64, Vec<(i64, &str, u32)>)]) -> ObserverLog {
+        let mut o = ObserverLog::new(me, None, None, TOL);
+        o.file_start(0);
+        let mut line = 0;
+        for (h, events) in runs {
+            line += 2;
+            o.header(line, *h, 3, &nodes(all), line == 2);
+            for &(t, peer, n) in events {
+                line += 1;
+                o.event(line, t, peer, n);
+            }
+        }
+        o
+    }
+
+    /// `peer` down from `s` to `e` as an observer logs it (interval 1 s), shifted by
+    /// `jitter` ms.
+    fn outage(peer: &'static str, s: i64, e: i64, jitter: i64) -> Vec<(i64, &'static str, u32)> {
+        vec![
+            (s + jitter, peer, 1),
+            (s + jitter + 1000, peer, 2),
+            (s + jitter + 2000, peer, 3),
+            (e + jitter, peer, 0),
+        ]
+    }
+
+    const ALL: [&str; 4] = ["a", "b", "c", "d"];
+
+    /// c crashes at these (start, end) times (ms since 1 h): a, b and d log them with
+    /// their own detection delays, shifted by their clock offsets; c restarts at each
+    /// end.
+    fn mesh(crashes: &[(i64, i64)], offsets: [i64; 4]) -> Vec<ObserverLog> {
+        let mut logs = Vec::new();
+        for (k, me) in ALL.iter().enumerate() {
+            let off = offsets[k];
+            if *me == "c" {
+                let mut runs = vec![(H + off, vec![])];
+                runs.extend(crashes.iter().map(|&(_, e)| (H + e + off, vec![])));
+                logs.push(log(me, &ALL, &runs));
+            } else {
+                let delay = 300 * k as i64; // each observer's probe phase
+                let events = crashes
+                    .iter()
+                    .flat_map(|&(s, e)| outage("c", H + s + off, H + e + 200 + off, delay))
+                    .collect();
+                logs.push(log(me, &ALL, &[(H + off, events)]));
+            }
+        }
+        logs
+    }
+
+    fn statuses(c: &Clocks) -> Vec<Vec<&'static str>> {
+        c.status
+            .iter()
+            .map(|s| {
+                s.iter()
+                    .map(|s| match s {
+                        Status::Agrees => "agrees",
+                        Status::Unchecked => "unchecked",
+                        Status::Skewed { .. } => "skewed",
+                        Status::Unsettled { .. } => "unsettled",
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    const CRASHES: [(i64, i64); 4] = [
+        (60_000, 75_000),
+        (300_000, 302_500),
+        (304_000, 306_500),
+        (900_000, 960_000),
+    ];
+
+    #[test]
+    fn a_healthy_mesh_agrees_whatever_the_detection_spread_within_the_tolerance() {
+        let c = check(&mesh(&CRASHES, [0, 2_000, -1_500, 2_500]), TOL, None);
+        let s = statuses(&c);
+        assert!(
+            s.iter()
+                .flatten()
+                .all(|s| *s != "skewed" && *s != "unsettled"),
+            "{s:?}"
+        );
+        assert_eq!(s[0], ["agrees"]);
+        // c's restarts agree with the others' |0 about it; its first start has no match.
+        assert_eq!(s[2], ["unchecked", "agrees", "agrees", "agrees", "agrees"]);
+    }
+
+    #[test]
+    fn an_observer_two_hours_ahead_is_found_with_its_size() {
+        let c = check(&mesh(&CRASHES, [0, 2 * H, 0, 0]), TOL, None);
+        match c.of(1, 0) {
+            Status::Skewed {
+                skew,
+                at_least: false,
+                basis:
+                    Basis::Matches {
+                        matched,
+                        items,
+                        observers,
+                    },
+            } => {
+                assert!((skew - 2 * H).abs() <= 1_000, "{skew}");
+                // Its four outages of c; its start (nobody saw it) matches nothing.
+                assert_eq!((*matched, *items), (4, 5));
+                assert_eq!(observers, &["a", "d"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(c.of(0, 0), &Status::Agrees);
+        assert_eq!(c.of(3, 0), &Status::Agrees);
+        // Ahead or behind, hours or seconds: the sign and size follow.
+        let c = check(&mesh(&CRASHES, [0, 0, 0, -90_000]), TOL, None);
+        assert!(
+            matches!(c.of(3, 0), Status::Skewed { skew, .. } if (skew + 90_000).abs() <= 1_000),
+            "{:?}",
+            c.of(3, 0)
+        );
+    }
+
+    #[test]
+    fn one_event_is_not_enough_nor_one_observer() {
+        // A single crash seen two hours off: one moment only, no claim.
+        let c = check(&mesh(&CRASHES[..1], [0, 2 * H, 0, 0]), TOL, None);
+        assert_eq!(c.of(1, 0), &Status::Unchecked);
+        // Two observers only (c and d left out): nothing says which clock is right.
+        let logs = mesh(&CRASHES, [0, 2 * H, 0, 0]);
+        let two: Vec<ObserverLog> = logs.into_iter().take(2).collect();
+        let c = check(&two, TOL, None);
+        assert!(
+            c.status.iter().flatten().all(|s| *s == Status::Unchecked),
+            "{:?}",
+            c.status
+        );
+    }
+
+    #[test]
+    fn a_restart_back_in_time_is_judged_by_the_order_of_its_file() {
+        // b runs with evidence (agrees), then restarts an hour behind with no outage to
+        // compare: its lines are out of order with the run above, so at least that far
+        // behind.
+        let mut logs = mesh(&CRASHES, [0; 4]);
+        let late = log(
+            "b",
+            &ALL,
+            &[
+                (
+                    H,
+                    outage("c", H + CRASHES[0].0, H + CRASHES[0].1 + 200, 300),
+                ),
+                (H + 100_000 - H / 2, vec![]),
+            ],
+        );
+        logs[1] = late;
+        let c = check(&logs, TOL, None);
+        assert_eq!(c.of(1, 0), &Status::Agrees);
+        assert!(
+            matches!(
+                c.of(1, 1),
+                Status::Skewed { skew, at_least: true, basis: Basis::Order } if *skew < -H / 2 + 80_000
+            ),
+            "{:?}",
+            c.of(1, 1)
+        );
+        // Alone, nothing settles it: both runs are left out.
+        let alone = vec![log("a", &ALL, &[(H, vec![]), (H / 2, vec![])])];
+        let c = check(&alone, TOL, None);
+        assert!(matches!(c.of(0, 0), Status::Unsettled { back_ms } if *back_ms == H / 2));
+        assert!(c.of(0, 1).left_out());
+    }
+
+    #[test]
+    fn lines_after_now_are_ahead_unless_every_log_is() {
+        let logs = vec![
+            log("a", &ALL, &[(H, vec![])]),
+            log("b", &ALL, &[(3 * H, vec![])]),
+        ];
+        let c = check(&logs, TOL, Some(H + 60_000));
+        assert_eq!(c.of(0, 0), &Status::Unchecked);
+        assert!(
+            matches!(c.of(1, 0), Status::Skewed { skew, at_least: true, basis: Basis::Future } if *skew == 2 * H - 60_000)
+        );
+        let c = check(&logs, TOL, Some(H / 2));
+        assert!(c.status.iter().flatten().all(|s| !s.left_out()));
+        assert_eq!(c.reference_ahead_of_now, Some(3 * H - H / 2));
     }
 }

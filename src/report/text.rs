@@ -118,7 +118,7 @@ fn clocks(r: &Report, out: &mut dyn Write) -> io::Result<()> {
     );
     if let Some(ahead) = c.ahead_of_now {
         line += &format!(
-            "; they run up to {} ahead of this machine's clock",
+            "; the logs run up to {} ahead of this machine's clock",
             duration(ahead)
         );
     }

@@ -355,6 +355,40 @@ mod tests {
     }
 
     #[test]
+    fn one_observers_outages_with_up_between_are_never_one_incident() {
+        // A crash loop: a and b log c down three times, 2 s down, 1.5 s up; within the
+        // 5 s tolerance, but each observer logged c back in between.
+        let times = [(0, 2_000), (3_500, 5_500), (7_000, 9_000)];
+        let late: Vec<(i64, i64)> = times.iter().map(|&(s, e)| (s + 300, e + 400)).collect();
+        let pairs = vec![pair("a", "c", &times), pair("b", "c", &late)];
+        let got = incidents(&pairs, 5_000);
+        assert_eq!(got.len(), 3, "{got:#?}");
+        for (i, &(s, _)) in got.iter().zip(&times) {
+            assert_eq!((i.start, i.end - i.start, i.down_ms), (s, 2_400, 2_400));
+            assert_eq!(i.verdict, Verdict::NodeDown);
+        }
+        // An outage cut by the observer's restart (not logged up) still joins the next.
+        let mut cut = pair("a", "c", &[(0, 2_000), (4_000, 6_000)]);
+        cut.outages[0].end_kind = End::ObserverStopped;
+        let got = incidents(&[cut, pair("b", "c", &[(100, 6_100)])], 5_000);
+        assert_eq!(got.len(), 1, "{got:#?}");
+        // Span 0 .. 6 100; down: the union, all of it (b saw it down throughout).
+        assert_eq!((got[0].end, got[0].down_ms), (6_100, 6_100));
+        // Two observers' outages joined by the tolerance alone: the gap is not down.
+        let got = incidents(
+            &[
+                pair("a", "c", &[(0, 2_000)]),
+                pair("b", "c", &[(5_000, 6_000)]),
+            ],
+            5_000,
+        );
+        assert_eq!(
+            (got.len(), got[0].end - got[0].start, got[0].down_ms),
+            (1, 6_000, 3_000)
+        );
+    }
+
+    #[test]
     fn outages_apart_by_more_than_the_tolerance_are_two_incidents() {
         let pairs = vec![
             pair("a", "c", &[(100_000, 110_000)]),
