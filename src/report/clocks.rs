@@ -963,9 +963,12 @@ mod tests {
             .collect()
     }
 
+    /// Event lines: (time, peer, count).
+    type Events<'a> = Vec<(i64, &'a str, u32)>;
+
     /// One observer's log, built run by run: `(header time, events)`, all in the file of
     /// day 0.
-    fn log(me: &str, all: &[&'static str], runs: &[(i64, Vec<(i64, &str, u32)>)]) -> ObserverLog {
+    fn log(me: &str, all: &[&'static str], runs: &[(i64, Events<'_>)]) -> ObserverLog {
         let mut o = ObserverLog::new(me, None, None, TOL);
         o.file_start(0);
         let mut line = 0;
@@ -982,7 +985,7 @@ mod tests {
 
     /// `peer` down from `s` to `e` as an observer logs it (interval 1 s), shifted by
     /// `jitter` ms.
-    fn outage(peer: &'static str, s: i64, e: i64, jitter: i64) -> Vec<(i64, &'static str, u32)> {
+    fn outage(peer: &'static str, s: i64, e: i64, jitter: i64) -> Events<'static> {
         vec![
             (s + jitter, peer, 1),
             (s + jitter + 1000, peer, 2),
