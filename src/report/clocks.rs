@@ -444,10 +444,20 @@ pub fn check(logs: &[ObserverLog], tolerance: i64, now: Option<i64>) -> Clocks {
 
     // The groups and the reference.
     let roots: Vec<u32> = (0..n as u32).map(|g| groups.find(g)).collect();
-    let mut members: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
-    for (g, &root) in roots.iter().enumerate() {
-        members.entry(root).or_default().push(g as u32);
-    }
+    // (root, its segments in order), by root.
+    let mut by_root: Vec<(u32, u32)> = roots
+        .iter()
+        .enumerate()
+        .map(|(g, &r)| (r, g as u32))
+        .collect();
+    by_root.sort_unstable();
+    let members: Vec<(u32, Vec<u32>)> = by_root
+        .chunk_by(|a, b| a.0 == b.0)
+        .map(|chunk| {
+            let root = chunk.first().map_or(0, |c| c.0);
+            (root, chunk.iter().map(|c| c.1).collect())
+        })
+        .collect();
     let weight = |segs: &[u32]| {
         let mut observers: Vec<u32> = segs
             .iter()
@@ -463,7 +473,7 @@ pub fn check(logs: &[ObserverLog], tolerance: i64, now: Option<i64>) -> Clocks {
     };
     let mut ranked: Vec<((usize, u32), u32)> = members
         .iter()
-        .map(|(&root, segs)| (weight(segs), root))
+        .map(|(root, segs)| (weight(segs), *root))
         .collect();
     ranked.sort_unstable_by_key(|r| std::cmp::Reverse(r.0));
     let reference = match ranked.as_slice() {
@@ -486,8 +496,8 @@ pub fn check(logs: &[ObserverLog], tolerance: i64, now: Option<i64>) -> Clocks {
 
     // 2. Skew of every other group against the reference.
     if reference.is_some() {
-        for (&root, segs) in &members {
-            if Some(root) == reference {
+        for (root, segs) in &members {
+            if Some(*root) == reference {
                 continue;
             }
             let group_items: u32 = segs
@@ -658,7 +668,7 @@ fn match_item(
     obs: u32,
     d: i64,
     in_ref: &dyn Fn(u32) -> bool,
-    recoveries: &BTreeMap<u32, Vec<(i64, u32)>>,
+    recoveries: &[(u32, Vec<(i64, u32)>)],
 ) -> Option<(Vec<i64>, Vec<u32>)> {
     let tol = index.tol;
     match *item {
@@ -685,7 +695,7 @@ fn match_item(
             best.map(|(_, res)| (res, observers))
         }
         Item::Restart { obs: subject, at } => {
-            let list = recoveries.get(&subject)?;
+            let list = &recoveries.iter().find(|(o, _)| *o == subject)?.1;
             let lo = at - d - tol;
             let first = list.partition_point(|&(t, _)| t < lo);
             let mut best: Option<i64> = None;
@@ -742,12 +752,13 @@ fn skew_of_group(index: &Index<'_>, segs: &[u32], in_ref: &dyn Fn(u32) -> bool) 
     if moments < 2 {
         return None;
     }
-    let mut recoveries: BTreeMap<u32, Vec<(i64, u32)>> = BTreeMap::new();
+    // The reference's `|0` lines about each restarted observer of the group.
+    let mut recoveries: Vec<(u32, Vec<(i64, u32)>)> = Vec::new();
     for (_, item) in &items {
         if let Item::Restart { obs, .. } = *item {
-            recoveries
-                .entry(obs)
-                .or_insert_with(|| recoveries_of(index, obs, in_ref));
+            if !recoveries.iter().any(|(o, _)| *o == obs) {
+                recoveries.push((obs, recoveries_of(index, obs, in_ref)));
+            }
         }
     }
     // Offsets proposed by a sample of the items: every reference item of the same kind
@@ -779,7 +790,8 @@ fn skew_of_group(index: &Index<'_>, segs: &[u32], in_ref: &dyn Fn(u32) -> bool) 
                 }
             }
             Item::Restart { obs, at } => {
-                for &(t, _) in recoveries.get(&obs).map(Vec::as_slice).unwrap_or_default() {
+                let list = recoveries.iter().find(|(o, _)| *o == obs);
+                for &(t, _) in list.map(|l| l.1.as_slice()).unwrap_or_default() {
                     proposals.push((at - t, k as u32));
                 }
             }
@@ -789,27 +801,29 @@ fn skew_of_group(index: &Index<'_>, segs: &[u32], in_ref: &dyn Fn(u32) -> bool) 
     proposals.sort_unstable();
     // The window of width 2 * tolerance holding the most distinct moments, and of those
     // the most proposals (a crash loop's outages also align one period off, fewer).
-    let mut seen: BTreeMap<u32, u32> = BTreeMap::new();
+    let mut seen = vec![0u32; moments as usize];
+    let mut distinct = 0usize;
     let mut best: Option<((usize, usize), usize, usize)> = None; // (score, from, to)
     let mut lo = 0;
     for hi in 0..proposals.len() {
         let Some(&(dh, kh)) = proposals.get(hi) else {
             break;
         };
-        *seen.entry(kh).or_default() += 1;
+        if let Some(c) = seen.get_mut(kh as usize) {
+            distinct += usize::from(*c == 0);
+            *c += 1;
+        }
         while let Some(&(dl, kl)) = proposals.get(lo) {
             if dh - dl <= 2 * tol {
                 break;
             }
-            if let Some(c) = seen.get_mut(&kl) {
+            if let Some(c) = seen.get_mut(kl as usize) {
                 *c -= 1;
-                if *c == 0 {
-                    seen.remove(&kl);
-                }
+                distinct -= usize::from(*c == 0);
             }
             lo += 1;
         }
-        let score = (seen.len(), hi + 1 - lo);
+        let score = (distinct, hi + 1 - lo);
         if best.is_none_or(|(b, _, _)| score > b) {
             best = Some((score, lo, hi));
         }

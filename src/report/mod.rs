@@ -122,7 +122,9 @@ pub struct ClockReport {
 pub struct ClockProblem {
     /// The observer.
     pub observer: String,
-    /// Its first and last lines.
+    /// The index of the segment in the observer's log.
+    pub segment: usize,
+    /// Its first line.
     pub from: Pos,
     /// Its last line.
     pub to: Pos,
@@ -290,6 +292,7 @@ pub fn build(opts: &Options, problems_out: &mut dyn Write) -> Option<Report> {
                 status => {
                     let p = ClockProblem {
                         observer: log.name.clone(),
+                        segment: k,
                         from: seg.from,
                         to: seg.to,
                         first: seg.first,
@@ -520,5 +523,189 @@ fn window(
         incidents,
         until_rule: UntilRule::Given,
         clocks: ClockReport::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::logline::{self, DAY_MS};
+    use std::fs;
+
+    /// xorshift64*: deterministic test data.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n.max(1)
+        }
+    }
+
+    const NAMES: [&str; 4] = ["a", "b", "c", "d"];
+
+    /// Random logs of four observers over three days: runs with random clock offsets
+    /// (often none, sometimes hours either way), steps back within runs, crashes seen
+    /// by several observers, blips, and midnight switches, written as the daemon would
+    /// (each line in the file of its stamp's day).
+    fn random_logs(rng: &mut Rng, dir: &std::path::Path) {
+        let day0 = 20_415 * DAY_MS;
+        let nodes: Vec<(&str, std::net::SocketAddr)> = NAMES
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (*n, format!("127.0.0.{}:1", i + 1).parse().unwrap()))
+            .collect();
+        // Crashes of random nodes: (node, start, end).
+        let crashes: Vec<(usize, i64, i64)> = (0..rng.below(12))
+            .map(|_| {
+                let s = day0 + rng.below(3 * DAY_MS as u64) as i64;
+                (
+                    rng.below(4) as usize,
+                    s,
+                    s + 3_000 + rng.below(600_000) as i64,
+                )
+            })
+            .collect();
+        for (me, name) in NAMES.iter().enumerate() {
+            let mut files: std::collections::BTreeMap<i64, String> = Default::default();
+            let mut push = |t: i64, line: &str| {
+                files
+                    .entry(logline::day_number(t))
+                    .or_default()
+                    .push_str(line);
+            };
+            let mut t = day0 + rng.below(3_600_000) as i64;
+            while t < day0 + 3 * DAY_MS {
+                let offset = match rng.below(6) {
+                    0 => (rng.below(8 * 3_600_000) as i64) - 4 * 3_600_000,
+                    1 => rng.below(20_000) as i64 - 10_000,
+                    _ => 0,
+                };
+                let run_end = t + rng.below(DAY_MS as u64) as i64;
+                let mut head = String::from("---\n");
+                logline::write_header(&mut head, t + offset, 3, name, &nodes);
+                head.push('\n');
+                push(t + offset, &head);
+                let mut step = 0;
+                let mut events: Vec<(i64, usize, u32)> = Vec::new();
+                for &(n, s, e) in &crashes {
+                    if n != me && s > t && e < run_end {
+                        let d = rng.below(1_500) as i64;
+                        for (k, at) in [(1, s), (2, s + 1000), (3, s + 2000), (0, e)] {
+                            events.push((at + d, n, k));
+                        }
+                    }
+                }
+                for _ in 0..rng.below(6) {
+                    let at = t + rng.below((run_end - t).max(1) as u64) as i64;
+                    let n = (me + 1 + rng.below(3) as usize) % 4;
+                    events.push((at, n, 1));
+                    events.push((at + 500, n, 0));
+                }
+                events.sort_unstable();
+                for (at, n, k) in events {
+                    if rng.below(40) == 0 {
+                        step -= rng.below(7_200_000) as i64;
+                    }
+                    let stamp = at + offset + step;
+                    let mut line = String::new();
+                    logline::write_event(&mut line, stamp, NAMES[n], k);
+                    line.push('\n');
+                    push(stamp, &line);
+                }
+                t = run_end + rng.below(3_600_000) as i64;
+            }
+            for (day, text) in files {
+                let date = logline::day_string(day * DAY_MS);
+                fs::write(dir.join(format!("{date}-{name}.log")), text).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn random_logs_keep_the_report_consistent() {
+        let mut rng = Rng(0x5eed_1234_abcd_0001);
+        let dir = std::env::temp_dir().join(format!(
+            "uptime-tracker-report-random-{}",
+            std::process::id()
+        ));
+        let (mut left_out, mut incidents) = (0, 0);
+        for case in 0..60 {
+            let _ = fs::remove_dir_all(&dir);
+            fs::create_dir_all(&dir).unwrap();
+            random_logs(&mut rng, &dir);
+            let day0 = 20_415 * DAY_MS;
+            let (since, until) = match case % 3 {
+                0 => (None, None),
+                1 => (Some(day0 + 3_600_000), Some(day0 + DAY_MS + 7_200_000)),
+                _ => (None, Some(day0 + 2 * DAY_MS)),
+            };
+            let opts = Options {
+                paths: vec![dir.clone()],
+                since,
+                until,
+                tolerance_ms: [0, 5_000, 60_000][case % 3],
+                now: Some(day0 + [2, 5, 400][case % 3] * DAY_MS),
+            };
+            let mut sink = Vec::new();
+            let Some(r) = build(&opts, &mut sink) else {
+                continue;
+            };
+            let window = r.until - r.since;
+            assert!(window >= 0, "case {case}");
+            for p in &r.pairs {
+                assert!(
+                    p.known_ms >= 0 && p.known_ms <= window,
+                    "case {case}: {p:?}"
+                );
+                assert!(
+                    p.down_ms >= 0 && p.down_ms <= p.known_ms,
+                    "case {case}: {p:?}"
+                );
+                for o in &p.outages {
+                    assert!(o.start <= o.end, "case {case}: {o:?}");
+                    assert!(o.start >= r.since && o.end <= r.until, "case {case}: {o:?}");
+                    let left_out = r
+                        .clocks
+                        .left_out
+                        .iter()
+                        .any(|c| c.observer == p.observer && c.segment == o.segment as usize);
+                    assert!(!left_out, "case {case}: {o:?} of a stretch left out");
+                }
+            }
+            for o in &r.observers {
+                assert!(
+                    o.known_ms >= 0 && o.known_ms <= window,
+                    "case {case}: {o:?}"
+                );
+            }
+            for i in &r.incidents {
+                assert!(
+                    i.start <= i.end && i.down_ms <= i.end - i.start && i.down_ms >= 0,
+                    "case {case}: {i:?}"
+                );
+            }
+            // Each stretch left out was said once on the problems' output.
+            let said = String::from_utf8(sink).unwrap();
+            assert_eq!(
+                said.matches("'s clock ").count(),
+                r.clocks.left_out.len(),
+                "case {case}:\n{said}"
+            );
+            assert!(r.problems as usize >= r.clocks.left_out.len());
+            left_out += r.clocks.left_out.len();
+            incidents += r.incidents.len();
+        }
+        // The cases did exercise the check (clocks off by hours, steps back).
+        assert!(
+            left_out > 20 && incidents > 100,
+            "{left_out} left out, {incidents} incidents"
+        );
+        let _ = fs::remove_dir_all(&dir);
     }
 }
