@@ -34,13 +34,15 @@
 //!    begins (after a restart or a step back) before the segment above it in the same
 //!    file ended, by more than the tolerance, once the known skews are taken off, the one
 //!    without evidence is off by at least that much; when neither has evidence, nothing
-//!    says which is wrong and both are unsettled.
+//!    says which is wrong: a step back of up to [`UNSETTLED_MIN_MS`] is accepted, a
+//!    larger one leaves both unsettled.
 //! 4. **Now.** A segment without evidence stamped after this machine's clock (by more
 //!    than the tolerance) is ahead by at least that much, unless the reference is in the
 //!    future too (then it is this machine's clock that is behind, and nothing is left
 //!    out).
 //!
-//! A segment found off or unsettled is left out of the report; everything else is used.
+//! The tolerance is `--tolerance`, at least [`MIN_TOLERANCE_MS`]. A segment found off or
+//! unsettled is left out of the report; everything else is used.
 //! A healthy mesh, whose observers see the same events within the tolerance, matches at
 //! offset 0 and is never judged off: the tolerance must cover the detection spread
 //! (about one interval plus the timeout).
@@ -55,6 +57,21 @@ use crate::report::analyze::{Began, End, ObserverLog, Outage, Segment};
 
 /// Items of a group used to propose offsets (all of them are then checked at the best).
 pub const SAMPLE_ITEMS: usize = 64;
+
+/// The least tolerance the check matches with: observers probe at their own phases, so
+/// even a strict `--tolerance` (0 joins only outages that overlap) must not make their
+/// detection spread look like a skew.
+pub const MIN_TOLERANCE_MS: i64 = 1_000;
+
+/// A step back of the clock between two stretches of one file that nothing settles is
+/// accepted as it is up to this size (what NTP does to a drifting clock); beyond it both
+/// stretches are left out.
+pub const UNSETTLED_MIN_MS: i64 = 60_000;
+
+/// The tolerance the check matches with, for `--tolerance` `tolerance`.
+pub fn check_tolerance(tolerance: i64) -> i64 {
+    tolerance.max(MIN_TOLERANCE_MS)
+}
 
 /// Why a segment's clock was found off.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,7 +218,16 @@ impl<'a> Index<'a> {
     fn new(logs: &'a [ObserverLog], tol: i64) -> Index<'a> {
         let mut base = Vec::with_capacity(logs.len());
         let mut seg_obs = Vec::new();
-        let mut by_peer: BTreeMap<&str, Vec<Ref>> = BTreeMap::new();
+        // Exact sizes first: a lossy mesh logs millions of outages.
+        let mut sizes: BTreeMap<&str, usize> = BTreeMap::new();
+        for pair in logs.iter().flat_map(|l| &l.pairs) {
+            *sizes.entry(pair.peer.as_str()).or_default() +=
+                pair.outages.iter().filter(|o| o.exact).count();
+        }
+        let mut by_peer: BTreeMap<&str, Vec<Ref>> = sizes
+            .into_iter()
+            .map(|(peer, n)| (peer, Vec::with_capacity(n)))
+            .collect();
         let mut obs_of = BTreeMap::new();
         let mut pair_base = Vec::with_capacity(logs.len());
         let mut outages = 0u32;
@@ -264,13 +290,6 @@ impl<'a> Index<'a> {
             .get(r.obs as usize)
             .and_then(|p| p.get(r.pair as usize))
             .map_or(usize::MAX, |&b| (b + r.outage) as usize)
-    }
-
-    fn corroborate(&mut self, r: Ref) {
-        let n = self.outage_number(r);
-        if let Some(slot) = self.corroborated.get_mut(n) {
-            *slot = true;
-        }
     }
 
     fn is_corroborated(&self, r: Ref) -> bool {
@@ -355,9 +374,10 @@ impl<'a> Item<'a> {
 }
 
 /// Checks the clocks of `logs` (read, not finished) against each other with the
-/// tolerance `tolerance` (ms) and, when given, this machine's clock `now`.
+/// tolerance `tolerance` (ms; at least [`MIN_TOLERANCE_MS`]) and, when given, this
+/// machine's clock `now`.
 pub fn check(logs: &[ObserverLog], tolerance: i64, now: Option<i64>) -> Clocks {
-    let tol = tolerance.max(0);
+    let tol = check_tolerance(tolerance);
     let mut index = Index::new(logs, tol);
     let n = index.segments();
     let mut groups = Groups::new(n);
@@ -365,7 +385,7 @@ pub fn check(logs: &[ObserverLog], tolerance: i64, now: Option<i64>) -> Clocks {
     let mut matched = vec![0u32; n];
 
     // 1. Agreement at offset 0.
-    let mut corroborated = Vec::new();
+    let mut corroborated = vec![false; index.corroborated.len()];
     for (o, log) in logs.iter().enumerate() {
         let o = o as u32;
         for (p, pair) in log.pairs.iter().enumerate() {
@@ -385,11 +405,14 @@ pub fn check(logs: &[ObserverLog], tolerance: i64, now: Option<i64>) -> Clocks {
                     }
                 }
                 if any {
-                    corroborated.push(Ref {
+                    let number = index.outage_number(Ref {
                         obs: o,
                         pair: p as u32,
                         outage: i as u32,
                     });
+                    if let Some(slot) = corroborated.get_mut(number) {
+                        *slot = true;
+                    }
                     if let Some(slot) = matched.get_mut(g as usize) {
                         *slot += 1;
                     }
@@ -397,9 +420,7 @@ pub fn check(logs: &[ObserverLog], tolerance: i64, now: Option<i64>) -> Clocks {
             }
         }
     }
-    for r in corroborated {
-        index.corroborate(r);
-    }
+    index.corroborated = corroborated;
     // Restart headers against the others' `|0` about that node.
     let restarts = restart_headers(&index);
     let mut restart_matched = vec![false; n];
@@ -927,7 +948,7 @@ fn order(index: &Index<'_>, status: &mut [Status]) {
                 }
                 (None, None) => {
                     let back = a.last - b.first;
-                    if back <= tol {
+                    if back <= tol.max(UNSETTLED_MIN_MS) {
                         continue;
                     }
                     for g in [ga, gb] {
@@ -1152,6 +1173,14 @@ mod tests {
         let c = check(&alone, TOL, None);
         assert!(matches!(c.of(0, 0), Status::Unsettled { back_ms } if *back_ms == H / 2));
         assert!(c.of(0, 1).left_out());
+        // Unless the step back is no more than NTP makes of a drifting clock.
+        let alone = vec![log(
+            "a",
+            &ALL,
+            &[(H, vec![]), (H - UNSETTLED_MIN_MS, vec![])],
+        )];
+        let c = check(&alone, TOL, None);
+        assert!(c.status.iter().flatten().all(|s| *s == Status::Unchecked));
     }
 
     #[test]

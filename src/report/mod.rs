@@ -269,7 +269,12 @@ pub fn build(opts: &Options, problems_out: &mut dyn Write) -> Option<Report> {
     let mut logs = Vec::new();
     let mut lines = 0u64;
     for (name, _) in inputs.observers() {
-        let mut log = ObserverLog::new(name, opts.since, opts.until, opts.tolerance_ms);
+        let mut log = ObserverLog::new(
+            name,
+            opts.since,
+            opts.until,
+            clocks::check_tolerance(opts.tolerance_ms),
+        );
         for file in inputs.files(
             name,
             first_day.unwrap_or(i64::MIN),

@@ -26,7 +26,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
 use crate::report::PairReport;
-use crate::report::analyze::End;
+use crate::report::analyze::{End, Outage};
 
 /// What an incident most likely was.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,7 +36,7 @@ pub enum Verdict {
     /// Some running observers saw it down, others did not.
     Partial,
     /// This observer saw every one of its peers down at once: it was the one cut off.
-    Isolated(String),
+    Isolated(Rc<str>),
 }
 
 impl Verdict {
@@ -54,7 +54,7 @@ impl Verdict {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Incident {
     /// The peer seen down.
-    pub peer: String,
+    pub peer: Rc<str>,
     /// Earliest start of its outages (Unix ms).
     pub start: i64,
     /// Latest end of its outages.
@@ -65,10 +65,11 @@ pub struct Incident {
     /// The verdict.
     pub verdict: Verdict,
     /// Observers that saw it down (names shared between incidents: a year of a large
-    /// mesh has thousands of incidents, each seen by dozens of observers).
-    pub seen_by: Vec<Rc<str>>,
+    /// mesh has thousands of incidents, each seen by dozens of observers, and a crash
+    /// loop or a lossy link many more).
+    pub seen_by: Rc<[Rc<str>]>,
     /// Observers that were running and did not.
-    pub not_seen_by: Vec<Rc<str>>,
+    pub not_seen_by: Rc<[Rc<str>]>,
 }
 
 /// Groups the outages of `pairs` into incidents (ordered by start, then peer) and judges
@@ -78,15 +79,21 @@ pub fn incidents(pairs: &[PairReport], tolerance: i64) -> Vec<Incident> {
     // (observer, peer) -> pair, and peer -> its pairs.
     let mut by_key: BTreeMap<(&str, &str), &PairReport> = BTreeMap::new();
     let mut by_peer: BTreeMap<&str, Vec<&PairReport>> = BTreeMap::new();
-    let mut by_observer: BTreeMap<&str, Vec<&PairReport>> = BTreeMap::new();
-    let mut names: BTreeMap<&str, Rc<str>> = BTreeMap::new();
+    let mut by_observer: BTreeMap<&str, Vec<Watched<'_>>> = BTreeMap::new();
+    let mut names = Shared::default();
     for p in pairs {
-        names
-            .entry(&p.observer)
-            .or_insert_with(|| Rc::from(p.observer.as_str()));
+        for name in [&p.observer, &p.peer] {
+            names
+                .names
+                .entry(name)
+                .or_insert_with(|| Rc::from(name.as_str()));
+        }
         by_key.insert((&p.observer, &p.peer), p);
         by_peer.entry(&p.peer).or_default().push(p);
-        by_observer.entry(&p.observer).or_default().push(p);
+        by_observer
+            .entry(&p.observer)
+            .or_default()
+            .push(Watched::new(p));
     }
     let mut out = Vec::new();
     for (&peer, seers) in &by_peer {
@@ -112,7 +119,7 @@ pub fn incidents(pairs: &[PairReport], tolerance: i64) -> Vec<Incident> {
                 .position(|g| start > g.end.saturating_add(tolerance))
             {
                 let g = open.remove(k);
-                out.push(g.judge(peer, seers, &by_observer, &names, tolerance));
+                out.push(g.judge(peer, seers, &by_observer, &mut names, tolerance));
             }
             let fits = open.iter_mut().find(|g| {
                 !g.seen
@@ -126,7 +133,7 @@ pub fn incidents(pairs: &[PairReport], tolerance: i64) -> Vec<Incident> {
             }
         }
         for g in open {
-            out.push(g.judge(peer, seers, &by_observer, &names, tolerance));
+            out.push(g.judge(peer, seers, &by_observer, &mut names, tolerance));
         }
     }
     out.sort_by(|a, b| (a.start, &a.peer).cmp(&(b.start, &b.peer)));
@@ -168,9 +175,9 @@ impl<'a> Group<'a> {
     fn judge(
         self,
         peer: &str,
-        observers_of_peer: &[&PairReport],
-        by_observer: &BTreeMap<&str, Vec<&PairReport>>,
-        names: &BTreeMap<&str, Rc<str>>,
+        observers_of_peer: &[&'a PairReport],
+        by_observer: &BTreeMap<&str, Vec<Watched<'_>>>,
+        names: &mut Shared<'a>,
         tolerance: i64,
     ) -> Incident {
         let seen: BTreeSet<&str> = self.seen.iter().map(|&(o, _)| o).collect();
@@ -189,16 +196,38 @@ impl<'a> Group<'a> {
     }
 }
 
-fn judge(
+/// Names, and lists of names, shared between incidents: a crash loop or a lossy link
+/// makes hundreds of thousands of incidents, mostly seen by the same observers.
+#[derive(Default)]
+struct Shared<'a> {
+    names: BTreeMap<&'a str, Rc<str>>,
+    lists: BTreeMap<Vec<&'a str>, Rc<[Rc<str>]>>,
+}
+
+impl<'a> Shared<'a> {
+    fn name(&self, n: &str) -> Rc<str> {
+        self.names.get(n).cloned().unwrap_or_else(|| Rc::from(n))
+    }
+
+    fn list(&mut self, names: Vec<&'a str>) -> Rc<[Rc<str>]> {
+        if let Some(list) = self.lists.get(&names) {
+            return list.clone();
+        }
+        let list: Rc<[Rc<str>]> = names.iter().map(|n| self.name(n)).collect();
+        self.lists.insert(names, list.clone());
+        list
+    }
+}
+
+fn judge<'a>(
     peer: &str,
     (start, end): (i64, i64),
-    seen: BTreeSet<&str>,
-    observers_of_peer: &[&PairReport],
-    by_observer: &BTreeMap<&str, Vec<&PairReport>>,
-    names: &BTreeMap<&str, Rc<str>>,
+    seen: BTreeSet<&'a str>,
+    observers_of_peer: &[&'a PairReport],
+    by_observer: &BTreeMap<&str, Vec<Watched<'_>>>,
+    names: &mut Shared<'a>,
     tolerance: i64,
 ) -> Incident {
-    let shared = |n: &str| names.get(n).cloned().unwrap_or_else(|| Rc::from(n));
     let probe = if end - start > 2 * tolerance {
         (start + tolerance, end - tolerance)
     } else {
@@ -211,7 +240,7 @@ fn judge(
         .map(|p| p.observer.as_str())
         .collect();
     running.extend(seen.iter().copied());
-    let not_seen: Vec<Rc<str>> = running.difference(&seen).map(|s| shared(s)).collect();
+    let not_seen: Vec<&str> = running.difference(&seen).copied().collect();
     let saw_all_down = |observer: &str| {
         by_observer
             .get(observer)
@@ -219,22 +248,22 @@ fn judge(
     };
     let single = (seen.len() == 1).then(|| seen.first().copied()).flatten();
     let verdict = if saw_all_down(peer) {
-        Verdict::Isolated(peer.to_string())
+        Verdict::Isolated(names.name(peer))
     } else if let Some(one) = single.filter(|&one| !not_seen.is_empty() && saw_all_down(one)) {
-        Verdict::Isolated(one.to_string())
+        Verdict::Isolated(names.name(one))
     } else if not_seen.is_empty() {
         Verdict::NodeDown
     } else {
         Verdict::Partial
     };
     Incident {
-        peer: peer.to_string(),
+        peer: names.name(peer),
         start,
         end,
         down_ms: end - start,
         verdict,
-        seen_by: seen.iter().map(|s| shared(s)).collect(),
-        not_seen_by: not_seen,
+        seen_by: names.list(seen.into_iter().collect()),
+        not_seen_by: names.list(not_seen),
     }
 }
 
@@ -243,19 +272,49 @@ fn knew_during(pair: &PairReport, (from, to): (i64, i64)) -> bool {
     pair.known.iter().any(|&(a, b)| a <= to && b >= from)
 }
 
+/// One pair of an observer, with its outages' latest end so far (outages are in order of
+/// start; they may overlap a little where its clock stepped back), so that an outage
+/// touching a moment is found by binary search.
+struct Watched<'a> {
+    pair: &'a PairReport,
+    max_end: Vec<i64>,
+}
+
+impl<'a> Watched<'a> {
+    fn new(pair: &'a PairReport) -> Watched<'a> {
+        let mut latest = i64::MIN;
+        let max_end = pair
+            .outages
+            .iter()
+            .map(|o| {
+                latest = latest.max(o.end);
+                latest
+            })
+            .collect();
+        Watched { pair, max_end }
+    }
+
+    /// The earliest outage that, widened by `tolerance`, touches `(from, to)`.
+    fn touching(&self, (from, to): (i64, i64), tolerance: i64) -> Option<&'a Outage> {
+        let first = self.max_end.partition_point(|&m| m + tolerance < from);
+        self.pair
+            .outages
+            .get(first..)?
+            .iter()
+            .take_while(|o| o.start - tolerance <= to)
+            .find(|o| o.end + tolerance >= from)
+    }
+}
+
 /// Whether, among the peers `pairs` of one observer that it knew about during `span`
 /// (at least two), every one has an outage, and all those outages (widened by the
 /// tolerance) share a moment that also lies within `span` widened.
-fn saw_every_peer_down(pairs: &[&PairReport], span: (i64, i64), tolerance: i64) -> bool {
+fn saw_every_peer_down(pairs: &[Watched<'_>], span: (i64, i64), tolerance: i64) -> bool {
     let mut common = (span.0 - tolerance, span.1 + tolerance);
     let mut watched = 0;
-    for pair in pairs.iter().filter(|p| knew_during(p, span)) {
+    for w in pairs.iter().filter(|w| knew_during(w.pair, span)) {
         watched += 1;
-        let hit = pair
-            .outages
-            .iter()
-            .find(|o| o.start - tolerance <= common.1 && o.end + tolerance >= common.0);
-        match hit {
+        match w.touching(common, tolerance) {
             Some(o) => {
                 common = (
                     common.0.max(o.start - tolerance),
@@ -271,7 +330,6 @@ fn saw_every_peer_down(pairs: &[&PairReport], span: (i64, i64), tolerance: i64) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::analyze::Outage;
 
     fn outage(start: i64, end: i64) -> Outage {
         Outage {
@@ -321,7 +379,7 @@ mod tests {
             .iter()
             .map(|i| {
                 (
-                    i.peer.as_str(),
+                    &*i.peer,
                     i.start,
                     &i.verdict,
                     i.seen_by.iter().map(|s| &**s).collect(),
