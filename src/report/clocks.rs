@@ -47,7 +47,7 @@
 //! offset 0 and is never judged off: the tolerance must cover the detection spread
 //! (about one interval plus the timeout).
 //!
-//! Cost: one index of all outages by peer and start (12 bytes per outage), a binary
+//! Cost: one index of all outages by peer and start (24 bytes per outage), a binary
 //! search per outage; the search over offsets runs only for segments that match nothing
 //! at offset 0, on at most [`SAMPLE_ITEMS`] of their items.
 
@@ -153,6 +153,8 @@ impl Clocks {
 /// An outage usable as evidence: (observer, pair, outage) into the logs.
 #[derive(Debug, Clone, Copy)]
 struct Ref {
+    /// The outage's start, kept here so that sorting and searching need not look it up.
+    start: i64,
     obs: u32,
     pair: u32,
     outage: u32,
@@ -250,6 +252,7 @@ impl<'a> Index<'a> {
                 for (i, out) in pair.outages.iter().enumerate() {
                     if out.exact {
                         list.push(Ref {
+                            start: out.start,
                             obs: o as u32,
                             pair: p as u32,
                             outage: i as u32,
@@ -270,7 +273,7 @@ impl<'a> Index<'a> {
         };
         let mut by_peer = std::mem::take(&mut index.by_peer);
         for list in by_peer.values_mut() {
-            list.sort_unstable_by_key(|r| index.outage(*r).map_or(i64::MIN, |o| o.start));
+            list.sort_unstable_by_key(|r| r.start);
         }
         index.by_peer = by_peer;
         index
@@ -323,15 +326,13 @@ impl<'a> Index<'a> {
             .unwrap_or_default();
         let lo = start.saturating_sub(self.tol);
         let hi = start.saturating_add(self.tol);
-        let first = list.partition_point(|r| self.outage(*r).is_some_and(|o| o.start < lo));
+        let first = list.partition_point(|r| r.start < lo);
         list.get(first..)
             .unwrap_or_default()
             .iter()
-            .map_while(move |&r| {
-                let o = self.outage(r)?;
-                (o.start <= hi).then_some((r, o))
-            })
-            .filter(move |(r, _)| r.obs != obs)
+            .take_while(move |r| r.start <= hi)
+            .filter(move |r| r.obs != obs)
+            .filter_map(move |&r| Some((r, self.outage(r)?)))
     }
 }
 
@@ -397,15 +398,16 @@ pub fn check(logs: &[ObserverLog], tolerance: i64, now: Option<i64>) -> Clocks {
                 if let Some(slot) = items.get_mut(g as usize) {
                     *slot += 1;
                 }
-                let mut any = false;
-                for (r, other) in index.near(&pair.peer, out.start, o) {
-                    if ends_agree(out, other, 0, tol) {
-                        any = true;
-                        groups.union(g, index.global(r.obs, other.segment));
-                    }
-                }
-                if any {
+                // One match is enough: the copies of one event all match each other, and
+                // each joins the earliest other copy, so they end in one group (and
+                // a mesh of n observers costs n, not n squared, per event).
+                let first = index
+                    .near(&pair.peer, out.start, o)
+                    .find(|(_, other)| ends_agree(out, other, 0, tol));
+                if let Some((r, other)) = first {
+                    groups.union(g, index.global(r.obs, other.segment));
                     let number = index.outage_number(Ref {
+                        start: out.start,
                         obs: o,
                         pair: p as u32,
                         outage: i as u32,
@@ -666,6 +668,7 @@ fn recoveries_of(index: &Index<'_>, subject: u32, in_ref: &dyn Fn(u32) -> bool) 
             }
             for (i, outage) in pair.outages.iter().enumerate() {
                 let r = Ref {
+                    start: outage.start,
                     obs: o as u32,
                     pair: p as u32,
                     outage: i as u32,
