@@ -59,6 +59,24 @@ impl<'w> Problems<'w> {
         };
     }
 
+    /// Reports a problem found after reading, about lines `first..=last` of `path`
+    /// (`path:first-last: reason`). Not capped: such problems are few (one per stretch of
+    /// a log, see [`crate::report::clocks`]).
+    pub fn report_lines(
+        &mut self,
+        path: &Path,
+        first: usize,
+        last: usize,
+        reason: impl fmt::Display,
+    ) {
+        self.count += 1;
+        let _ = if first == last {
+            writeln!(self.out, "{}:{first}: {reason}", path.display())
+        } else {
+            writeln!(self.out, "{}:{first}-{last}: {reason}", path.display())
+        };
+    }
+
     /// Ends a file: says how many of its problems were not shown.
     fn end_file(&mut self, path: &Path) {
         if self.in_file > SHOWN_PER_FILE {
@@ -77,14 +95,22 @@ impl<'w> Problems<'w> {
 pub trait Sink {
     /// A file of day `day` starts.
     fn file_start(&mut self, day: i64);
-    /// A valid header (after its `---`). `first_in_file` is true for the file's first run:
-    /// only that one can be a midnight switch continuing the day before.
-    fn header(&mut self, time: i64, threshold: u32, nodes: &[Node<'_>], first_in_file: bool);
+    /// A valid header (after its `---`) on line `line` of the file. `first_in_file` is true
+    /// for the file's first run: only that one can be a midnight switch continuing the day
+    /// before.
+    fn header(
+        &mut self,
+        line: usize,
+        time: i64,
+        threshold: u32,
+        nodes: &[Node<'_>],
+        first_in_file: bool,
+    );
     /// A `---` whose header is bad or missing: the logging restarted, but what followed is
     /// unreadable until the next valid `---` and header.
     fn lost_run(&mut self);
-    /// A valid event of the current run.
-    fn event(&mut self, time: i64, node: &str, timeouts: u32);
+    /// A valid event of the current run, on line `line` of the file.
+    fn event(&mut self, line: usize, time: i64, node: &str, timeouts: u32);
     /// The file ended.
     fn file_end(&mut self);
     /// False once the sink needs no more lines (it has read past the window's end).
@@ -208,7 +234,7 @@ pub fn read_file(
                     state = State::Lost { reported: false };
                     continue;
                 }
-                sink.header(time, threshold, &nodes, headers == 0);
+                sink.header(number, time, threshold, &nodes, headers == 0);
                 headers += 1;
                 state = State::Run {
                     threshold,
@@ -238,7 +264,7 @@ pub fn read_file(
                     };
                     match problem {
                         Some(p) => problems.report(path, Some(number), p),
-                        None => sink.event(time, node, timeouts),
+                        None => sink.event(number, time, node, timeouts),
                     }
                 }
                 State::Lost { reported } => {
@@ -366,7 +392,7 @@ mod tests {
 
     impl Sink for Recorder {
         fn file_start(&mut self, _: i64) {}
-        fn header(&mut self, time: i64, threshold: u32, nodes: &[Node<'_>], first: bool) {
+        fn header(&mut self, _: usize, time: i64, threshold: u32, nodes: &[Node<'_>], first: bool) {
             self.0.push(format!(
                 "header {} {threshold} {} {first}",
                 time % 1000,
@@ -376,7 +402,7 @@ mod tests {
         fn lost_run(&mut self) {
             self.0.push("lost".into());
         }
-        fn event(&mut self, time: i64, node: &str, timeouts: u32) {
+        fn event(&mut self, _: usize, time: i64, node: &str, timeouts: u32) {
             self.0
                 .push(format!("event {} {node} {timeouts}", time % 1000));
         }

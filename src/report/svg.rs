@@ -216,7 +216,7 @@ fn row(s: &mut String, r: &Report, peer: &str, left: i64, y: i64) {
             }
         })
         .collect();
-    let incidents: Vec<_> = r.incidents.iter().filter(|i| i.peer == peer).collect();
+    let incidents: Vec<_> = r.incidents.iter().filter(|i| &*i.peer == peer).collect();
     for i in &incidents {
         let p = match i.verdict {
             Verdict::NodeDown => Paint::Down,
