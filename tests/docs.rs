@@ -350,3 +350,28 @@ fn the_anchor_rule_is_githubs() {
         ]
     );
 }
+
+/// docs/operating.md's table of close reasons names exactly the `reason` label values
+/// the metrics export (`CloseReason::KINDS`), so a new reason cannot go undocumented.
+#[test]
+fn every_close_reason_is_documented() {
+    let text = fs::read_to_string(root().join("docs/operating.md")).unwrap();
+    let section = text
+        .split("\n### Close reasons\n")
+        .nth(1)
+        .expect("docs/operating.md has a '### Close reasons' section");
+    let section = section.split("\n#").next().unwrap_or(section);
+    let mut listed = BTreeSet::new();
+    for row in section.lines().filter(|l| l.starts_with("| `")) {
+        let first = row.split('|').nth(1).unwrap_or("");
+        listed.extend(first.split('`').skip(1).step_by(2).map(str::to_string));
+    }
+    let kinds: BTreeSet<String> = uptime_tracker::mesh::CloseReason::KINDS
+        .iter()
+        .map(|k| k.to_string())
+        .collect();
+    assert_eq!(
+        listed, kinds,
+        "docs/operating.md's close reasons against CloseReason::KINDS"
+    );
+}
