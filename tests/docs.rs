@@ -1,8 +1,9 @@
 //! The documentation's links resolve: every relative link in the repository's Markdown
 //! files names a file that exists and, with a `#fragment`, a heading of that file (GitHub's
 //! anchors); every `docs/NAME.md` or `FILE.md#anchor` that source, scripts and packaging
-//! files point readers to exists too. And the close reasons the metrics export are the
-//! ones docs/operating.md lists. Reads files only: well under a second.
+//! files point readers to exists too, as does every repository path (`src/...`,
+//! `tests/...`, `scripts/...`) the Markdown files name. And the close reasons the metrics
+//! export are the ones docs/operating.md lists. Reads files only: well under a second.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs;
@@ -320,6 +321,60 @@ fn docs_named_in_code_and_packaging_exist() {
     );
 }
 
+/// Repository paths a Markdown file names (`src/...`, `tests/...`, `scripts/...`, ...),
+/// outside links too: as written, with run-time folders (`target/`, fuzzing's working
+/// corpus and findings) left out.
+fn paths_named(text: &str) -> Vec<String> {
+    const ROOTS: [&str; 7] = [
+        "src/",
+        "tests/",
+        "scripts/",
+        "benches/",
+        "packaging/",
+        "fuzz/",
+        ".ci/",
+    ];
+    let path_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/');
+    let mut out = Vec::new();
+    for (i, _) in text.char_indices() {
+        let rest = &text[i..];
+        let Some(root) = ROOTS.iter().find(|r| rest.starts_with(*r)) else {
+            continue;
+        };
+        if text[..i].chars().next_back().is_some_and(path_char) {
+            continue; // part of a longer path or a URL
+        }
+        let end = rest.find(|c: char| !path_char(c)).unwrap_or(rest.len());
+        let path = rest[..end].trim_end_matches(['.', '/']);
+        if path.len() > root.len() - 1
+            && !path.starts_with("fuzz/artifacts")
+            && !path.starts_with("fuzz/target")
+        {
+            out.push(path.to_string());
+        }
+    }
+    out
+}
+
+#[test]
+fn paths_named_in_markdown_exist() {
+    let mut errors = Vec::new();
+    for file in files().into_iter().filter(|f| is_markdown(f)) {
+        let text = fs::read_to_string(&file).unwrap();
+        for path in paths_named(&text) {
+            if !root().join(&path).exists() {
+                errors.push(format!("{}: {path}", rel(&file)));
+            }
+        }
+    }
+    errors.dedup();
+    assert!(
+        errors.is_empty(),
+        "paths named that do not exist:\n{}",
+        errors.join("\n")
+    );
+}
+
 #[test]
 fn the_anchor_rule_is_githubs() {
     assert_eq!(slug("Hooks: `on_change`"), "hooks-on_change");
@@ -342,6 +397,10 @@ fn the_anchor_rule_is_githubs() {
         vec!["b.md#c", "d.svg"]
     );
     assert_eq!(targets("[r]: e.md"), vec!["e.md"]);
+    assert_eq!(
+        paths_named("see `src/a.rs`, tests/b.rs. and https://x/rust-fuzz/cargo-fuzz fuzz/target/x"),
+        vec!["src/a.rs", "tests/b.rs"]
+    );
     assert_eq!(
         mentions("see docs/a.md, README.md#b-c and x.md"),
         vec![
