@@ -547,6 +547,7 @@ fn report_logs(
         since: None,
         until: Some(until),
         tolerance_ms: DEFAULT_TOLERANCE_MS,
+        now: Some(now_ms()),
     };
     let mut problems = io::stderr();
     let report = report::build(&options, &mut problems).ok_or("no log file was written")?;

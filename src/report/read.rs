@@ -59,6 +59,24 @@ impl<'w> Problems<'w> {
         };
     }
 
+    /// Reports a problem found after reading, about lines `first..=last` of `path`
+    /// (`path:first-last: reason`). Not capped: such problems are few (one per stretch of
+    /// a log, see [`crate::report::clocks`]).
+    pub fn report_lines(
+        &mut self,
+        path: &Path,
+        first: usize,
+        last: usize,
+        reason: impl fmt::Display,
+    ) {
+        self.count += 1;
+        let _ = if first == last {
+            writeln!(self.out, "{}:{first}: {reason}", path.display())
+        } else {
+            writeln!(self.out, "{}:{first}-{last}: {reason}", path.display())
+        };
+    }
+
     /// Ends a file: says how many of its problems were not shown.
     fn end_file(&mut self, path: &Path) {
         if self.in_file > SHOWN_PER_FILE {
@@ -77,14 +95,22 @@ impl<'w> Problems<'w> {
 pub trait Sink {
     /// A file of day `day` starts.
     fn file_start(&mut self, day: i64);
-    /// A valid header (after its `---`). `first_in_file` is true for the file's first run:
-    /// only that one can be a midnight switch continuing the day before.
-    fn header(&mut self, time: i64, threshold: u32, nodes: &[Node<'_>], first_in_file: bool);
+    /// A valid header (after its `---`) on line `line` of the file. `first_in_file` is true
+    /// for the file's first run: only that one can be a midnight switch continuing the day
+    /// before.
+    fn header(
+        &mut self,
+        line: usize,
+        time: i64,
+        threshold: u32,
+        nodes: &[Node<'_>],
+        first_in_file: bool,
+    );
     /// A `---` whose header is bad or missing: the logging restarted, but what followed is
     /// unreadable until the next valid `---` and header.
     fn lost_run(&mut self);
-    /// A valid event of the current run.
-    fn event(&mut self, time: i64, node: &str, timeouts: u32);
+    /// A valid event of the current run, on line `line` of the file.
+    fn event(&mut self, line: usize, time: i64, node: &str, timeouts: u32);
     /// The file ended.
     fn file_end(&mut self);
     /// False once the sink needs no more lines (it has read past the window's end).
@@ -259,7 +285,8 @@ impl FileRead<'_, '_> {
             self.state = State::Lost { reported: false };
             return;
         }
-        self.sink.header(time, threshold, nodes, self.headers == 0);
+        self.sink
+            .header(number, time, threshold, nodes, self.headers == 0);
         self.headers += 1;
         self.state = State::Run {
             threshold,
@@ -291,7 +318,7 @@ impl FileRead<'_, '_> {
                 };
                 match problem {
                     Some(p) => self.problems.report(path, Some(number), p),
-                    None => self.sink.event(time, node, timeouts),
+                    None => self.sink.event(number, time, node, timeouts),
                 }
             }
             State::Lost { reported } => {
@@ -426,7 +453,7 @@ mod tests {
 
     impl Sink for Recorder {
         fn file_start(&mut self, _: i64) {}
-        fn header(&mut self, time: i64, threshold: u32, nodes: &[Node<'_>], first: bool) {
+        fn header(&mut self, _: usize, time: i64, threshold: u32, nodes: &[Node<'_>], first: bool) {
             self.0.push(format!(
                 "header {} {threshold} {} {first}",
                 time % 1000,
@@ -436,7 +463,7 @@ mod tests {
         fn lost_run(&mut self) {
             self.0.push("lost".into());
         }
-        fn event(&mut self, time: i64, node: &str, timeouts: u32) {
+        fn event(&mut self, _: usize, time: i64, node: &str, timeouts: u32) {
             self.0
                 .push(format!("event {} {node} {timeouts}", time % 1000));
         }

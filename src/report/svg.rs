@@ -178,7 +178,7 @@ fn column_start(c: i64, t0: i64, span: i64) -> i64 {
 /// One peer's row: its name, its bar painted column by column, its incidents' durations
 /// where they fit, and a summary.
 fn row(s: &mut String, r: &Report, peer: &str, left: i64, y: i64) {
-    let incidents: Vec<&Incident> = r.incidents.iter().filter(|i| i.peer == peer).collect();
+    let incidents: Vec<&Incident> = r.incidents.iter().filter(|i| &*i.peer == peer).collect();
     let paint = paint_row(r, peer, &incidents);
     let _ = writeln!(s, "<g class=\"row\" data-node=\"{}\">", xml(peer));
     let bar_y = y + 14;
