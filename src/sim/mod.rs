@@ -58,6 +58,13 @@ pub struct Options {
     pub faults: usize,
     /// Wall-clock time at the start (Unix ms, UTC).
     pub start_wall: i64,
+    /// These faults instead of drawing `faults` of `kinds` (for tests of one scenario).
+    pub scripted: Option<Vec<Fault>>,
+    /// Each node's wall clock off by this much (ms) from the start, in node order.
+    pub skews: Vec<i64>,
+    /// Every this many ms, each running node's verdicts and clock offsets are sampled
+    /// into [`Outcome::views`].
+    pub view_every: Option<u64>,
 }
 
 impl Options {
@@ -71,6 +78,9 @@ impl Options {
             kinds: FaultKind::ALL.to_vec(),
             faults: 8,
             start_wall: 1_767_225_540_000, // 2025-12-31T23:59:00Z
+            scripted: None,
+            skews: Vec::new(),
+            view_every: None,
         }
     }
 }
@@ -101,6 +111,20 @@ pub struct Outcome {
     pub logs: Vec<(String, String)>,
     /// What the checker found.
     pub report: check::Report,
+    /// The samples of [`Options::view_every`], by time.
+    pub views: Vec<ViewSample>,
+}
+
+/// What one node concluded about its peers at one moment.
+#[derive(Debug, Clone)]
+pub struct ViewSample {
+    /// Simulated time, ms.
+    pub at: u64,
+    /// The node (config order).
+    pub node: usize,
+    /// Per peer (config order; `None` for the node itself): its verdict's code, whether
+    /// it settled, and its measured clock offset (ms).
+    pub peers: Vec<Option<(&'static str, bool, Option<i64>)>>,
 }
 
 /// Runs one simulation of `cfg`'s mesh (every node of it) under `opts`.
@@ -138,6 +162,7 @@ pub fn run(cfg: &Config, opts: &Options) -> Outcome {
         faults: world.faults,
         logs,
         report,
+        views: world.views,
     }
 }
 
@@ -152,6 +177,8 @@ enum What {
     FaultStart(usize),
     /// Fault `i` ends.
     FaultEnd(usize),
+    /// Time to sample every node's verdicts.
+    Sample,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -330,6 +357,7 @@ struct World {
     disturbances: HashMap<usize, Vec<(u64, u64)>>,
     user_timeout: u64,
     timeout: u64,
+    views: Vec<ViewSample>,
 }
 
 impl World {
@@ -343,7 +371,7 @@ impl World {
             opts.latency.1,
         );
         let mut fault_rng = rng.fork();
-        let faults = fault::schedule(
+        let drawn = fault::schedule(
             &mut fault_rng,
             &opts.kinds,
             opts.faults,
@@ -352,6 +380,7 @@ impl World {
             bound,
             cfg.interval_ms * 5 + cfg.timeout_ms,
         );
+        let faults = opts.scripted.clone().unwrap_or(drawn);
         let node_list: Vec<(String, SocketAddr)> =
             cfg.nodes.iter().map(|n| (n.name.clone(), n.addr)).collect();
         let nodes = cfg
@@ -368,7 +397,7 @@ impl World {
                     epoch: 0,
                     frozen: false,
                     held: Vec::new(),
-                    wall_offset: 0,
+                    wall_offset: opts.skews.get(i).copied().unwrap_or(0),
                     timer_at: None,
                     journal: MemJournal::new(&node.name, cfg.offline_threshold, node_list.clone()),
                     by_conn: Vec::new(),
@@ -399,6 +428,7 @@ impl World {
             disturbances: HashMap::new(),
             user_timeout: mesh::user_timeout_ms(cfg.interval_ms, cfg.timeout_ms),
             timeout: cfg.timeout_ms,
+            views: Vec::new(),
         }
     }
 
@@ -424,6 +454,9 @@ impl World {
             self.start_node(node);
         }
         self.now = 0;
+        if let Some(every) = self.opts.view_every {
+            self.push(every.max(1), What::Sample);
+        }
         while let Some((at, what)) = self.queue.pop() {
             if at > self.opts.duration_ms {
                 break;
@@ -434,7 +467,34 @@ impl World {
                 What::Deliver { conn, dir } => self.deliver(conn, dir),
                 What::FaultStart(i) => self.fault_start(i),
                 What::FaultEnd(i) => self.fault_end(i),
+                What::Sample => self.sample(),
             }
+        }
+    }
+
+    /// Every running node's verdicts and clock offsets now.
+    fn sample(&mut self) {
+        let n = self.nodes.len();
+        for (i, node) in self.nodes.iter().enumerate() {
+            let Some(engine) = node.engine.as_ref().filter(|_| !node.frozen) else {
+                continue;
+            };
+            let peers = (0..n)
+                .map(|p| {
+                    let id = mesh::PeerId(p);
+                    let (j, settled) = engine.verdict(id)?;
+                    let offset = engine.clock_offset(id).map(|(o, _)| o);
+                    Some((j.verdict.code(), settled, offset))
+                })
+                .collect();
+            self.views.push(ViewSample {
+                at: self.now,
+                node: i,
+                peers,
+            });
+        }
+        if let Some(every) = self.opts.view_every {
+            self.push(self.now + every.max(1), What::Sample);
         }
     }
 

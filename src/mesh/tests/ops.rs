@@ -310,6 +310,7 @@ fn hook_config(timeout_ms: u64) -> Config {
     cfg.on_change = Some(OnChange {
         program: "/bin/true".into(),
         timeout_ms,
+        only_down: false,
     });
     cfg
 }
