@@ -9,7 +9,8 @@
 //! most [`MAX_REQUESTS`] requests. One connection too many evicts the oldest. Bodies are
 //! rendered when asked for and freed once sent.
 //!
-//! Routes: `GET`/`HEAD` `/metrics` (Prometheus text) and `/status` (JSON); another path
+//! Routes: `GET`/`HEAD` `/metrics` (Prometheus text), `/status` (JSON) and `/mesh` (the
+//! mesh's views and verdicts as `status --mesh` prints them); another path
 //! is `404`, another method `405`; a request the parser refuses gets `400` (`431` too
 //! large, `505` another HTTP version) and the connection is closed.
 
@@ -20,7 +21,7 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Interest, Registry, Token};
 
 use crate::http::request::{self, Error, MAX_HEAD, Status};
-use crate::metrics::{Snapshot, prometheus, status};
+use crate::metrics::{Snapshot, mesh, prometheus, status};
 
 /// Most metrics connections open at once.
 pub const MAX_CONNS: usize = 8;
@@ -307,8 +308,11 @@ fn respond(out: &mut Vec<u8>, method: &str, path: &str, keep_alive: bool, snap: 
     } else if path == "/status" {
         status::render(snap, &mut body);
         ("200 OK", "application/json")
+    } else if path == "/mesh" {
+        mesh::render_text(&snap.engine.mesh_view(), &mut body);
+        ("200 OK", "text/plain; charset=utf-8")
     } else {
-        body.push_str("not found: try /metrics or /status\n");
+        body.push_str("not found: try /metrics, /status or /mesh\n");
         ("404 Not Found", "text/plain; charset=utf-8")
     };
     let mut head = String::with_capacity(160);

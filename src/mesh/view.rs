@@ -77,6 +77,9 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// Every [`Verdict::code`].
+    pub const CODES: [&'static str; 5] = ["up", "down", "link", "isolated", "unknown"];
+
     /// `up`, `down`, `link`, `isolated` or `unknown`, for JSON, metrics and hooks.
     pub fn code(&self) -> &'static str {
         match self {
@@ -136,6 +139,8 @@ pub struct PeerVerdict {
 #[derive(Debug, Clone)]
 pub struct MeshView {
     pub nodes: Vec<String>,
+    /// Each node's id, as [`Verdict`]s name them.
+    pub ids: Vec<PeerId>,
     pub me: usize,
     pub rows: Vec<ViewRow>,
     pub verdicts: Vec<Option<PeerVerdict>>,
@@ -702,6 +707,7 @@ impl Engine {
             .collect();
         MeshView {
             nodes,
+            ids: order.iter().map(|&i| PeerId(i)).collect(),
             me,
             rows,
             verdicts,

@@ -4,6 +4,7 @@
 //! [`Snapshot`] and sends the bytes. Output is built into a caller's buffer and freed
 //! once sent.
 
+pub mod mesh;
 pub mod prometheus;
 pub mod status;
 
