@@ -185,7 +185,6 @@ impl Engine {
             settings,
         };
         engine.view_reset();
-        engine.arm_judge(now);
         // The second link follows at each peer's first turn.
         let peers: Vec<usize> = engine.peer_indices().collect();
         for peer in peers {

@@ -171,6 +171,8 @@ pub(super) struct Views {
     judge_armed: Option<u64>,
     /// Per slot: its verdict.
     judged: Vec<Option<Judged>>,
+    /// Views switched off ([`Engine::set_views`]).
+    off: bool,
 }
 
 /// What this node exchanged with a peer: its view, and our clock readings of it (NTP-style
@@ -229,9 +231,19 @@ impl Engine {
         self.views.last_broadcast = None;
     }
 
+    /// Stops sending views and clock requests and judging (received views are ignored;
+    /// `CLOCK` is still answered): for the fuzz target's exact model of the probe rules,
+    /// which leaves views to the simulator. Call it right after [`Engine::new`].
+    #[doc(hidden)]
+    pub fn set_views(&mut self, on: bool) {
+        self.views.off = !on;
+    }
+
     /// Whether views are exchanged at all: not when the node list outgrows a line.
     fn views_on(&self) -> bool {
-        self.views.order.len() <= wire_view::MAX_NODES && self.views.order.len() >= 2
+        !self.views.off
+            && self.views.order.len() <= wire_view::MAX_NODES
+            && self.views.order.len() >= 2
     }
 
     /// What this node sees of slot `peer`.
@@ -300,7 +312,14 @@ impl Engine {
     /// Our link to `peer` is ready: if it is the first, the peer gets our view and a
     /// clock request at once (it may have restarted, knowing nothing).
     pub(super) fn view_link_up(&mut self, conn: super::ConnId, peer: usize, now: Now) {
-        if !self.views_on() || self.view_link(peer) != Some(conn) {
+        if !self.views_on() {
+            return;
+        }
+        // The first judging (then one every refresh at least): a link is up.
+        if self.views.judge_armed.is_none() {
+            self.arm_judge(now);
+        }
+        if self.view_link(peer) != Some(conn) {
             return;
         }
         let others_ready = self
@@ -338,6 +357,9 @@ impl Engine {
     /// One of our peers changed between online and offline: every peer gets our view,
     /// at most once per interval; verdicts are judged again.
     pub(super) fn view_changed(&mut self, now: Now) {
+        if self.views.off {
+            return;
+        }
         self.arm_judge(now);
         if !self.views_on() || self.views.broadcast_armed {
             return;
@@ -373,6 +395,9 @@ impl Engine {
         states: &str,
         now: Now,
     ) {
+        if self.views.off {
+            return;
+        }
         let seen = if digest == self.views.digest {
             match wire_view::decode(states, self.views.order.len()) {
                 Some(seen) => seen,
@@ -455,6 +480,9 @@ impl Engine {
     }
 
     pub(super) fn arm_judge(&mut self, now: Now) {
+        if self.views.off {
+            return;
+        }
         let at = now
             .mono
             .saturating_add(judge_delay_ms(self.settings.interval));

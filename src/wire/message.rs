@@ -332,7 +332,13 @@ impl Message<'_> {
             | Message::Proof { .. }
             | Message::Clock { .. }
             | Message::Clocked { .. } => Ok(()),
-            Message::View { states, .. } => parse_base64(states.as_bytes()).map(|_| ()),
+            Message::View { states, .. } => {
+                // `VIEW ` + digest + ` ` + states + `\n` must fit a line.
+                if states.len() > super::MAX_LINE - 7 - 2 * DIGEST_LEN {
+                    return Err(ParseError::BadBase64);
+                }
+                parse_base64(states.as_bytes()).map(|_| ())
+            }
             Message::Unknown { verb } => match check_verb(verb.as_bytes())? {
                 HELLO | PING | PONG | CHALLENGE | RESPONSE | PROOF | VIEW | CLOCK | CLOCKED => {
                     Err(ParseError::BadVerb)

@@ -8,7 +8,7 @@
 //! differ during a rollout), not against forgery: who may send a view at all is the
 //! handshake's business.
 //!
-//! Size: 1,001 nodes take 251 bytes, 335 base64 digits; the whole line is then 359 bytes.
+//! Size: 1,001 nodes take 251 bytes, 335 base64 digits; the whole line is then 358 bytes.
 //! [`MAX_NODES`] is the most a 512-byte line holds.
 
 use super::framer::MAX_LINE;
@@ -145,7 +145,11 @@ mod tests {
             let states: Vec<Seen> = (0..n).map(|i| all[(i * 7 + n) % 4]).collect();
             let text = encode(&states);
             assert_eq!(decode(&text, n), Some(states.clone()), "{n}");
-            assert_eq!(decode(&text, n + 1), None);
+            // The count comes from the node list, so only another byte count is refused
+            // (trailing "no opinion" states are the padding of the last byte).
+            if n % 4 == 0 {
+                assert_eq!(decode(&text, n + 1), None);
+            }
             let mut bad = text.clone().into_bytes();
             bad.push(b'A');
             assert_eq!(decode(std::str::from_utf8(&bad).unwrap(), n), None);
@@ -164,7 +168,7 @@ mod tests {
     fn a_thousand_peers_fit_a_line() {
         let states = vec![Seen::Missing; 1001];
         let line = format!("VIEW {} {}\n", "0".repeat(16), encode(&states));
-        assert_eq!(line.len(), 359);
+        assert_eq!(line.len(), 358);
         assert!(MAX_NODES >= 1001);
         let most = format!(
             "VIEW {} {}\n",

@@ -11,6 +11,7 @@ fn harness(cfg: &Config) -> Harness {
         micros: 0,
     };
     let mut engine = Engine::new(cfg, now);
+    engine.set_views(false);
     engine.set_links_per_peer(1);
     Harness {
         engine,
