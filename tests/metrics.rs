@@ -597,8 +597,7 @@ fn metrics_status_and_the_status_command_follow_the_mesh() {
     let row = out
         .stdout
         .lines()
-        .filter(|l| l.starts_with("node3"))
-        .last()
+        .rfind(|l| l.starts_with("node3"))
         .unwrap();
     assert!(
         row.contains("down (no observer reaches it)"),

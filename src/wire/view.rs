@@ -65,66 +65,67 @@ pub fn digest<'a>(names: impl IntoIterator<Item = &'a str>) -> [u8; DIGEST_LEN] 
 
 /// Packs `states` (in the agreed order) as base64url.
 pub fn encode(states: &[Seen]) -> String {
-    let bytes: Vec<u8> = states
-        .chunks(4)
-        .map(|four| {
-            four.iter()
-                .enumerate()
-                .fold(0u8, |b, (i, &s)| b | ((s as u8) << (6 - 2 * i)))
-        })
-        .collect();
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &b)| n | (u32::from(b) << (16 - 8 * i)));
-        let digits = chunk.len() + 1;
-        for k in 0..digits {
-            let six = (n >> (18 - 6 * k)) & 63;
-            out.push(char::from(
-                ALPHABET.get(six as usize).copied().unwrap_or(b'A'),
-            ));
+    let mut out = String::new();
+    // Bits not yet written out (the low `bits` of `acc`).
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for four in states.chunks(4) {
+        let byte = (0..4).fold(0u8, |b, k| {
+            b.wrapping_shl(2) | four.get(k).map_or(0, |&s| s as u8)
+        });
+        acc = acc.wrapping_shl(8) | u32::from(byte);
+        bits = bits.wrapping_add(8);
+        while bits >= 6 {
+            bits = bits.wrapping_sub(6);
+            out.push(digit(acc.wrapping_shr(bits)));
+            acc &= low(bits);
         }
     }
+    if bits > 0 {
+        out.push(digit(acc.wrapping_shl(6u32.wrapping_sub(bits))));
+    }
     out
+}
+
+/// The base64url digit of the low 6 bits of `v`.
+fn digit(v: u32) -> char {
+    let i = usize::try_from(v & 63).unwrap_or(0);
+    char::from(ALPHABET.get(i).copied().unwrap_or(b'A'))
+}
+
+/// A mask of the low `bits` bits (`bits` < 32).
+fn low(bits: u32) -> u32 {
+    1u32.wrapping_shl(bits).wrapping_sub(1)
 }
 
 /// Unpacks `n` states from base64url `text`, or `None` when it is not exactly what
 /// [`encode`] makes of `n` states (wrong length, a bad digit, bits set past the end).
 pub fn decode(text: &str, n: usize) -> Option<Vec<Seen>> {
-    let bytes_len = n.div_ceil(4);
-    let want = (bytes_len / 3) * 4
-        + match bytes_len % 3 {
-            0 => 0,
-            r => r + 1,
-        };
-    if n == 0 || text.len() != want {
+    let want_bytes = n.div_ceil(4);
+    let want_digits = want_bytes.checked_mul(8)?.div_ceil(6);
+    if n == 0 || text.len() != want_digits {
         return None;
     }
-    let mut bytes = Vec::with_capacity(bytes_len);
-    for chunk in text.as_bytes().chunks(4) {
-        let mut acc = 0u32;
-        for (k, &c) in chunk.iter().enumerate() {
-            let v = ALPHABET.iter().position(|&a| a == c)? as u32;
-            acc |= v << (18 - 6 * k);
-        }
-        let got = chunk.len().saturating_sub(1);
-        for i in 0..got {
-            bytes.push((acc >> (16 - 8 * i)) as u8);
-        }
-        // Bits past the last byte must be zero: one encoding per view.
-        let used = got * 8;
-        let spare = chunk.len() * 6 - used;
-        if spare > 0 && (acc >> (24 - used - spare)) & ((1 << spare) - 1) != 0 {
-            return None;
+    let mut bytes = Vec::with_capacity(want_bytes);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for &c in text.as_bytes() {
+        let v = u32::try_from(ALPHABET.iter().position(|&a| a == c)?).ok()?;
+        acc = acc.wrapping_shl(6) | v;
+        bits = bits.wrapping_add(6);
+        if bits >= 8 {
+            bits = bits.wrapping_sub(8);
+            bytes.push((acc.wrapping_shr(bits) & 0xff) as u8);
+            acc &= low(bits);
         }
     }
+    // Bits past the last byte must be zero: one encoding per view.
+    if acc != 0 || bytes.len() != want_bytes {
+        return None;
+    }
     let mut states = Vec::with_capacity(n);
-    for (i, b) in bytes.iter().enumerate() {
-        for k in 0..4 {
-            let s = Seen::from_bits(b >> (6 - 2 * k));
-            if i * 4 + k < n {
+    for b in bytes {
+        for shift in [6u32, 4, 2, 0] {
+            let s = Seen::from_bits(b.wrapping_shr(shift));
+            if states.len() < n {
                 states.push(s);
             } else if s != Seen::Unknown {
                 return None;
@@ -169,7 +170,7 @@ mod tests {
         let states = vec![Seen::Missing; 1001];
         let line = format!("VIEW {} {}\n", "0".repeat(16), encode(&states));
         assert_eq!(line.len(), 358);
-        assert!(MAX_NODES >= 1001);
+        const { assert!(MAX_NODES >= 1001) };
         let most = format!(
             "VIEW {} {}\n",
             "0".repeat(16),
