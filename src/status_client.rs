@@ -25,7 +25,7 @@ Usage:
 
 Asks a running daemon's metrics responder for its peers and prints a table: state,
 consecutive timeouts, last round-trip time, and since when (UTC). A health check.
-With --mesh: the mesh as the daemon sees it from the views its peers share: who sees
+With --mesh, it prints the mesh as the daemon sees it from the views its peers share: who sees
 whom (observer rows, observed columns), each peer's verdict (up; down: no observer
 reaches it; link: up for others, the broken pairs named; isolated: probably this
 node is cut off; unknown: too few views), whether it settled, and clock offsets.
@@ -38,7 +38,7 @@ node is cut off; unknown: too few views), whether it settled, and clock offsets.
 
 Exit status: 0 when every peer is up; 1 when one is down; 3 when the daemon cannot be
 asked (nothing listening, no answer in time, not an uptime-tracker, config error); 2
-on a usage error. With --mesh: 0 every peer up; 1 a node is down (no observer reaches
+on a usage error. With --mesh, 0 every peer up; 1 a node is down (no observer reaches
 it, or this node sees it down and too few views are left to tell); 4 links are broken
 but every node is up for someone; 5 this node is cut off (before anything else); 3
 cannot ask.";
