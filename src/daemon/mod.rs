@@ -267,7 +267,7 @@ impl Shell {
         ));
         if let Some(addr) = cfg.metrics_listen {
             shell.say(format_args!(
-                "serving metrics on http://{addr}/metrics and /status"
+                "serving metrics on http://{addr}/metrics, /status and /mesh"
             ));
         }
         Ok(shell)

@@ -82,7 +82,7 @@ fn row_words(kind: RowKind) -> String {
 }
 
 /// What a verdict says, with the names it involves.
-fn verdict_words(view: &MeshView, v: &Verdict) -> String {
+pub fn verdict_words(view: &MeshView, v: &Verdict) -> String {
     let name = |id: crate::mesh::PeerId| -> &str {
         view.nodes
             .iter()
@@ -158,7 +158,7 @@ pub fn render_text(view: &MeshView, out: &mut String) {
     }
     let _ = writeln!(
         out,
-        "\n{:<width$}  {:<7}  {:<23}  {:<8}  VERDICT",
+        "\n{:<width$}  {:<7}  {:<24}  {:<8}  VERDICT",
         "PEER", "CLOCK", "SINCE (UTC)", "SETTLED"
     );
     for (name, v) in view.nodes.iter().zip(&view.verdicts) {
