@@ -360,6 +360,9 @@ impl Engine {
         if self.views.off {
             return;
         }
+        // Judged at once, so a hook run for this change is told the verdict as it now
+        // stands (not settled yet), and again once the views it makes arrive.
+        self.judge(now);
         self.arm_judge(now);
         if !self.views_on() || self.views.broadcast_armed {
             return;
