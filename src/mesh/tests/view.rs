@@ -127,3 +127,85 @@ fn the_verdict_needs_two_observers_and_follows_the_rules() {
         crate::metrics::mesh::EXIT_ISOLATED
     );
 }
+
+#[test]
+fn random_views_and_clock_lines_never_break_the_engine() {
+    // Views on, two proved peers sending whatever, time moving: no panic, the matrix
+    // keeps its shape, and a verdict is one of the five.
+    let (mut e, mut conn, mut now) = proved(4);
+    let mut c3 = e
+        .on_accepted(SocketAddr::new(addr(3).ip(), 40005), now)
+        .unwrap();
+    let mut closes = 0;
+    e.on_data(c3, b"HELLO 1 node3\n", now);
+    let ours = digest_hex(&["node1", "node2", "node3", "node4"]);
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    const DIGITS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=+/";
+    for _ in 0..5_000 {
+        let r = next();
+        let digits: String = (0..(r >> 8) % 5)
+            .map(|k| char::from(DIGITS[((r >> (16 + 6 * k)) % DIGITS.len() as u64) as usize]))
+            .collect();
+        let line = match r % 6 {
+            0 => format!("VIEW {ours} {digits}\n"),
+            1 => format!("VIEW {:016x} {digits}\n", next()),
+            2 => format!("CLOCK {}\n", next()),
+            3 => format!("CLOCKED {} {}\n", next(), next()),
+            4 => {
+                let seen: Vec<Seen> = (0..4)
+                    .map(|k| match (r >> (8 + 2 * k)) & 3 {
+                        0 => Seen::Unknown,
+                        1 => Seen::Up,
+                        2 => Seen::Missing,
+                        _ => Seen::Down,
+                    })
+                    .collect();
+                format!("VIEW {ours} {}\n", wire_view::encode(&seen))
+            }
+            _ => {
+                now = Now::ms(
+                    now.mono + (r >> 20) % 700,
+                    now.wall + ((r >> 20) % 700) as i64,
+                );
+                e.handle_timeout(now);
+                String::new()
+            }
+        };
+        for (c, peer) in [(&mut conn, 2u8), (&mut c3, 3)] {
+            // A connection closed for a malformed line comes back, proved again.
+            if e.role(*c).is_none() {
+                let port = 41000 + (next() % 20_000) as u16;
+                let Some(again) = e.on_accepted(SocketAddr::new(addr(peer).ip(), port), now) else {
+                    continue;
+                };
+                e.on_data(again, format!("HELLO 1 node{peer}\n").as_bytes(), now);
+                *c = again;
+                closes += 1;
+            }
+            e.on_data(*c, line.as_bytes(), now);
+            let n = e.output(*c).len();
+            e.wrote(*c, n);
+        }
+        while e.poll_action().is_some() {}
+        let v = e.mesh_view();
+        assert_eq!((v.nodes.len(), v.rows.len(), v.verdicts.len()), (4, 4, 4));
+        assert!(v.rows.iter().all(|r| r.seen.len() == 4));
+        for j in v.verdicts.iter().flatten() {
+            assert!(Verdict::CODES.contains(&j.judged.verdict.code()));
+        }
+    }
+    // Malformed views closed connections, well-formed ones did not (all kinds came).
+    assert!(closes > 100, "{closes}");
+    assert!(
+        e.mesh_view()
+            .rows
+            .iter()
+            .any(|r| matches!(r.kind, RowKind::Fresh(_) | RowKind::Stale(_)))
+    );
+}
