@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use mio::event::Event;
 use mio::net::TcpListener;
 use mio::unix::pipe;
-use mio::{Events, Interest, Poll, Token};
+use mio::{Events, Interest, Poll, Token, Waker};
 
 use crate::config::Config;
 use crate::journal::{self, Journal};
@@ -55,6 +55,8 @@ const READ_BUF: usize = 2048;
 
 const LISTENER: Token = Token(0);
 const SIGNALS: Token = Token(1);
+/// The log writer thread has a result (see [`Journal::start_writer`]).
+const JOURNAL: Token = Token(2);
 
 /// Why the daemon could not start or had to stop.
 #[derive(Debug)]
@@ -196,7 +198,7 @@ impl Shell {
             .collect();
         let start = Instant::now();
         let now = Now::ms(0, wall_ms());
-        let journal = Journal::open(
+        let mut journal = Journal::open(
             &cfg.log_folder,
             &cfg.whoami,
             cfg.offline_threshold,
@@ -204,6 +206,15 @@ impl Shell {
             now.wall,
         )
         .map_err(|e| DaemonError(format!("cannot open the log: {e}")))?;
+        // From here on the file calls run on their own thread: a disk that hangs holds
+        // that thread, never this loop.
+        let waker = Waker::new(poll.registry(), JOURNAL)
+            .map_err(startup("cannot register the log writer's waker"))?;
+        journal
+            .start_writer(Box::new(move || {
+                let _ = waker.wake();
+            }))
+            .map_err(startup("cannot start the log writer thread"))?;
         let own_ip = cfg.own().addr.ip();
         let metrics = match pre.take_metrics_listener() {
             Some(l) => Some(
@@ -355,12 +366,10 @@ impl Shell {
         self.engine.on_stop(now);
         self.apply_actions(now);
         self.say(format_args!("stopping"));
-        // A last try for lines still waiting for the disk; says what stays unwritten.
-        self.journal.shutdown(self.now());
+        // A last try for lines still waiting for the disk, then a sync, waiting at most
+        // the grace for a writer stuck on a frozen disk; says what stays unwritten.
+        self.journal.shutdown(self.now(), journal::SHUTDOWN_GRACE);
         self.journal_notes();
-        if let Err(e) = self.journal.sync() {
-            self.say(format_args!("log: {e}"));
-        }
         Ok(())
     }
 
@@ -378,6 +387,8 @@ impl Shell {
             }
             LISTENER => self.accept(now),
             SIGNALS => self.on_signal(),
+            // Its results are taken in every pass (`Journal::handle_timeout`).
+            JOURNAL => {}
             t if HookProcs::owns(t) => {
                 for line in self.hooks.on_readable(self.poll.registry(), t) {
                     self.say(format_args!("{line}"));
@@ -508,9 +519,8 @@ impl Shell {
                 }
                 Action::KillHook { id } => self.hooks.kill(id),
                 Action::PruneLogs { before_day } => {
-                    for line in journal::prune(&self.cfg.log_folder, &self.whoami, before_day) {
-                        self.say(format_args!("log: {line}"));
-                    }
+                    self.journal.prune(before_day);
+                    self.journal_notes();
                 }
             }
         }

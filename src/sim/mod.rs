@@ -136,14 +136,14 @@ pub fn run(cfg: &Config, opts: &Options) -> Outcome {
     };
     let mut report = check::check(&facts);
     for node in &world.nodes {
-        for (name, text) in &node.journal.files {
+        for (name, text) in node.journal.files() {
             report.check_file(name, text, cfg.offline_threshold);
         }
     }
     let mut logs: Vec<(String, String)> = world
         .nodes
         .into_iter()
-        .flat_map(|n| n.journal.files.into_iter())
+        .flat_map(|n| n.journal.into_files())
         .collect();
     logs.sort();
     Outcome {
@@ -461,7 +461,7 @@ impl World {
         let Some(n) = self.nodes.get_mut(node) else {
             return;
         };
-        n.journal.start(now.wall);
+        n.journal.start(now.mono, now.wall);
         n.starts.push(t);
         #[allow(unused_mut)] // mutated only with the `auth` feature
         let mut engine = Box::new(Engine::new(&n.cfg, now));
@@ -553,14 +553,14 @@ impl World {
                                 .collect();
                             let refs: Vec<(&str, u32)> =
                                 names.iter().map(|(s, c)| (s.as_str(), *c)).collect();
-                            n.journal.new_day(wall, &refs);
+                            n.journal.new_day(t, wall, &refs);
                         }
                         LogRecord::Event {
                             wall,
                             peer,
                             timeouts,
                         } => {
-                            n.journal.event(wall, engine.peer_name(peer), timeouts);
+                            n.journal.event(t, wall, engine.peer_name(peer), timeouts);
                             n.events.push((t, peer.0, timeouts));
                         }
                         // Simulated nodes are never reloaded.
