@@ -208,11 +208,13 @@ struct Outage {
     written: usize,
 }
 
-/// A plan is with the store.
+/// A plan is with the store: since when, and the counts of lines then.
 #[derive(Debug, Clone, Copy)]
 struct Sent {
     mono: u64,
     wall: i64,
+    written: u64,
+    dropped: u64,
 }
 
 /// A plan stayed with the store past [`STALL_MS`], and that was said.
@@ -220,9 +222,6 @@ struct Sent {
 struct Stall {
     since: Sent,
     path: PathBuf,
-    /// Event lines written and dropped since it was said.
-    written: usize,
-    dropped: usize,
 }
 
 /// Event lines by fate, since the journal was opened (`---` and header lines not counted).
@@ -484,7 +483,12 @@ impl Planner {
         self.build(&mut plan);
         self.path.clone_from(&plan.path);
         self.taken = plan.ends.len();
-        self.sent = Some(Sent { mono, wall });
+        self.sent = Some(Sent {
+            mono,
+            wall,
+            written: self.stats.written,
+            dropped: self.stats.dropped,
+        });
         Some(plan)
     }
 
@@ -513,9 +517,6 @@ impl Planner {
             self.stats.written += events as u64;
             if let Some(outage) = &mut self.outage {
                 outage.written = outage.written.saturating_add(events);
-            }
-            if let Some(stall) = &mut self.stall {
-                stall.written = stall.written.saturating_add(events);
             }
         }
         self.notes.extend(written.notes);
@@ -549,18 +550,18 @@ impl Planner {
             ));
         }
         if let Some(stall) = self.stall.take() {
-            let dropped = match stall.dropped {
+            let written = self.stats.written.saturating_sub(stall.since.written);
+            let dropped = match self.stats.dropped.saturating_sub(stall.since.dropped) {
                 0 => "none lost".to_owned(),
                 n => format!("{n} dropped (said above)"),
             };
             self.note(format!(
-                "writes to {} went on after {} (stalled since {}): {} line{} written in order, \
-                 stamped when they happened, {dropped}",
+                "writes to {} went on after {} (stalled since {}): {written} line{} written in \
+                 order, stamped when they happened, {dropped}",
                 stall.path.display(),
                 seconds(mono.saturating_sub(stall.since.mono)),
                 timestamp(stall.since.wall),
-                stall.written,
-                plural(stall.written),
+                if written == 1 { "" } else { "s" },
             ));
         }
     }
@@ -589,8 +590,6 @@ impl Planner {
         self.stall = Some(Stall {
             since: sent,
             path: self.path.clone(),
-            written: 0,
-            dropped: 0,
         });
     }
 
@@ -734,9 +733,6 @@ impl Planner {
         }
         if let Some(outage) = &mut self.outage {
             outage.oldest = mono;
-        }
-        if let Some(stall) = &mut self.stall {
-            stall.dropped = stall.dropped.saturating_add(dropped);
         }
         self.note(format!(
             "{}: too many lines waiting (more than {}): dropped the oldest {dropped} line{} ({}); \

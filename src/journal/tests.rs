@@ -6,6 +6,7 @@ use crate::logline::{self, LineError, check_file, parse_timestamp};
 use std::fs::{self, OpenOptions};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
 
 /// A fresh directory under the system temp dir, removed on drop.
 struct TempDir(PathBuf);
@@ -929,4 +930,280 @@ fn prune_deletes_only_this_nodes_day_files_older_than_the_cutoff() {
     let said = prune(&dir.0.join("missing"), "node2", cutoff);
     assert_eq!(said.len(), 1);
     assert!(said[0].contains("cannot list the folder"), "{said:?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// The writer thread, with a disk that hangs.
+
+/// A switch shared with the store: while on, writes wait (a frozen file system).
+#[derive(Clone, Default)]
+struct Freeze(std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>);
+
+impl Freeze {
+    fn set(&self, frozen: bool) {
+        *self.0.0.lock().unwrap() = frozen;
+        self.0.1.notify_all();
+    }
+
+    fn wait_thawed(&self) {
+        let mut frozen = self.0.0.lock().unwrap();
+        while *frozen {
+            frozen = self.0.1.wait(frozen).unwrap();
+        }
+    }
+}
+
+/// The real file store behind a [`Freeze`]; counts the plans that reached the disk.
+struct FreezableStore {
+    inner: FileStore,
+    freeze: Freeze,
+    entered: std::sync::mpsc::Sender<()>,
+}
+
+impl Store for FreezableStore {
+    fn write(&mut self, plan: &Plan) -> Written {
+        let _ = self.entered.send(());
+        self.freeze.wait_thawed();
+        self.inner.write(plan)
+    }
+
+    fn prune(&mut self, before_day: i64) -> Vec<String> {
+        self.inner.prune(before_day)
+    }
+
+    fn sync(&mut self) -> io::Result<()> {
+        self.freeze.wait_thawed();
+        self.inner.sync()
+    }
+}
+
+/// A journal opened at `now` whose writes run on the writer thread behind a [`Freeze`];
+/// the receivers hear each wake-up and each write that reached the store.
+fn threaded(
+    dir: &Path,
+    now: &str,
+) -> (
+    Journal,
+    Freeze,
+    std::sync::mpsc::Receiver<()>,
+    std::sync::mpsc::Receiver<()>,
+) {
+    let mut j = open(dir, now);
+    let inner = *j.inline.take().unwrap();
+    let freeze = Freeze::default();
+    let (entered, writes) = std::sync::mpsc::channel();
+    let store = FreezableStore {
+        inner,
+        freeze: freeze.clone(),
+        entered,
+    };
+    let (woke, wakes) = std::sync::mpsc::channel();
+    j.start_writer_with(
+        Box::new(store),
+        Box::new(move || {
+            let _ = woke.send(());
+        }),
+    )
+    .unwrap();
+    (j, freeze, wakes, writes)
+}
+
+/// Takes the writer's results until nothing waits (each pass at `now`), as the loop does
+/// when woken.
+fn settle(j: &mut Journal, wakes: &std::sync::mpsc::Receiver<()>, now: Now) {
+    for _ in 0..100 {
+        j.handle_timeout(now);
+        if j.pending() == 0 && !j.planner.in_flight() {
+            return;
+        }
+        wakes
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the writer thread reports");
+    }
+    panic!("still {} lines waiting", j.pending());
+}
+
+#[test]
+fn a_hung_disk_holds_the_writer_thread_not_the_caller() {
+    let dir = TempDir::new();
+    let (mut j, freeze, wakes, writes) = threaded(&dir.0, "2026-11-23T20:00:00.000Z");
+    let path = j.path().to_path_buf();
+    let before = read(&path);
+    freeze.set(true);
+    let started = Instant::now();
+    j.record(at2(1_000, "2026-11-23T20:00:01.000Z"), "node1", 1)
+        .unwrap();
+    writes.recv().unwrap(); // the first line is with the writer, which hangs
+    j.record(at2(2_000, "2026-11-23T20:00:02.000Z"), "node1", 2)
+        .unwrap();
+    j.record(at2(3_000, "2026-11-23T20:00:03.000Z"), "node1", 3)
+        .unwrap();
+    j.handle_timeout(at2(3_000, "2026-11-23T20:00:03.000Z"));
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the caller never waits"
+    );
+    assert_eq!(j.poll_at(), 1_000 + STALL_MS, "woken to say the stall");
+    assert_eq!(j.stats().waiting, 3);
+    assert_eq!(notes(&mut j), Vec::<String>::new());
+    j.handle_timeout(at2(1_000 + STALL_MS - 1, "2026-11-23T20:00:05.999Z"));
+    assert_eq!(notes(&mut j), Vec::<String>::new(), "not before STALL_MS");
+    j.handle_timeout(at2(1_000 + STALL_MS, "2026-11-23T20:00:06.000Z"));
+    assert_eq!(
+        notes(&mut j),
+        [format!(
+            "writes to {} stalled since 2026-11-23T20:00:01.000Z (5 s); 3 lines wait in memory \
+             (at most {MAX_PENDING_LINES}), in order, stamped when they happened; probing goes on",
+            path.display()
+        )]
+    );
+    j.record(at2(10_000, "2026-11-23T20:00:10.000Z"), "node1", 0)
+        .unwrap();
+    j.handle_timeout(at2(15_000, "2026-11-23T20:00:15.000Z"));
+    assert_eq!(notes(&mut j), Vec::<String>::new(), "said once");
+    assert_eq!(read(&path), before, "nothing written while frozen");
+    let st = j.stats();
+    assert_eq!((st.waiting, st.written, st.write_errors), (4, 0, 0));
+
+    // The thaw: every line, in order, stamped when it happened; said once.
+    freeze.set(false);
+    settle(&mut j, &wakes, at2(16_000, "2026-11-23T20:00:16.000Z"));
+    assert_eq!(
+        read(&path),
+        format!(
+            "{before}2026-11-23T20:00:01.000Z|node1|1\n\
+             2026-11-23T20:00:02.000Z|node1|2\n\
+             2026-11-23T20:00:03.000Z|node1|3\n\
+             2026-11-23T20:00:10.000Z|node1|0\n"
+        )
+    );
+    assert_eq!(
+        notes(&mut j),
+        [format!(
+            "writes to {} went on after 15.000 s (stalled since 2026-11-23T20:00:01.000Z): \
+             4 lines written in order, stamped when they happened, none lost",
+            path.display()
+        )]
+    );
+    let st = j.stats();
+    assert_eq!((st.waiting, st.written, st.dropped), (0, 4, 0));
+    assert_eq!(j.poll_at(), CHECK_MS, "idle: only the path check");
+    assert_clean(&path, "2026-11-23");
+}
+
+#[test]
+fn while_the_writer_hangs_the_bound_drops_only_lines_it_does_not_hold() {
+    let dir = TempDir::new();
+    let (mut j, freeze, wakes, writes) = threaded(&dir.0, "2026-11-23T20:00:00.000Z");
+    let path = j.path().to_path_buf();
+    j.planner.set_max_lines(20);
+    freeze.set(true);
+    let base = at("2026-11-23T20:01:00.000Z");
+    // node1 climbs 1, 2, 3, back to 0, ...; node3 likewise, a step behind.
+    let event = |i: i64| {
+        let node = if i % 2 == 0 { "node1" } else { "node3" };
+        (base + i * 1000, node, u32::try_from((i / 2) % 4).unwrap())
+    };
+    for i in 0..30 {
+        let (wall, node, count) = event(i);
+        j.record(Now::ms(u64::try_from(i).unwrap(), wall), node, count)
+            .unwrap();
+        if i == 0 {
+            writes.recv().unwrap();
+        }
+    }
+    let said = notes(&mut j);
+    assert!(!said.is_empty(), "drops are said");
+    assert!(
+        said.iter().all(|n| n.contains("dropped the oldest")),
+        "{said:?}"
+    );
+    let st = j.stats();
+    assert_eq!(st.waiting + st.dropped, 30);
+    assert!(st.dropped > 0);
+    j.handle_timeout(Now::ms(STALL_MS, base + 30_000));
+    assert!(notes(&mut j)[0].contains("stalled since"));
+    freeze.set(false);
+    settle(&mut j, &wakes, Now::ms(60_000, base + 60_000));
+    let text = read(&path);
+    let runs = check_file(&text).unwrap_or_else(|e| panic!("{e:?}\n{text}"));
+    // The line the writer held went out; a marker with the counts the dropped lines left
+    // (a new run) stands for the gap; the newest lines follow.
+    let (wall0, _, _) = event(0);
+    let mut first = String::new();
+    logline::write_event(&mut first, wall0, "node1", 0);
+    assert!(text.contains(&format!("{first}\n---\n")), "{text}");
+    assert_eq!(runs.len(), 2, "{text}");
+    let st = j.stats();
+    assert_eq!((st.waiting, st.written + st.dropped), (0, 30));
+    let last = text.lines().last().unwrap();
+    let (wall, node, count) = event(29);
+    let mut want = String::new();
+    logline::write_event(&mut want, wall, node, count);
+    assert_eq!(last, want);
+    let said = notes(&mut j);
+    assert!(
+        said.last().unwrap().contains("dropped (said above)"),
+        "{said:?}"
+    );
+}
+
+#[test]
+fn shutdown_gives_a_stuck_writer_its_grace_then_says_what_is_lost() {
+    let dir = TempDir::new();
+    let (mut j, freeze, _wakes, writes) = threaded(&dir.0, "2026-11-23T20:00:00.000Z");
+    let path = j.path().to_path_buf();
+    freeze.set(true);
+    j.record(at2(1_000, "2026-11-23T20:00:01.000Z"), "node1", 1)
+        .unwrap();
+    writes.recv().unwrap();
+    j.record(at2(2_000, "2026-11-23T20:00:02.000Z"), "node1", 2)
+        .unwrap();
+    let started = Instant::now();
+    j.shutdown(
+        at2(3_000, "2026-11-23T20:00:03.000Z"),
+        Duration::from_millis(300),
+    );
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+    assert_eq!(
+        notes(&mut j),
+        [format!(
+            "{}: 2 lines could not be written and are lost (stamped 2026-11-23T20:00:01.000Z to \
+             2026-11-23T20:00:02.000Z); writes stalled since 2026-11-23T20:00:01.000Z: the 1 in \
+             the stuck write may still land when the disk comes back",
+            path.display()
+        )]
+    );
+    freeze.set(false);
+}
+
+#[test]
+fn the_writer_thread_writes_prunes_and_syncs() {
+    let dir = TempDir::new();
+    fs::write(dir.0.join("2026-11-01-node2.log"), "x").unwrap();
+    let (mut j, _freeze, wakes, _writes) = threaded(&dir.0, "2026-11-23T20:00:00.000Z");
+    let path = j.path().to_path_buf();
+    j.record(w("2026-11-23T20:00:01.000Z"), "node3", 1).unwrap();
+    j.prune(logline::day_number(at("2026-11-20T00:00:00.000Z")));
+    settle(&mut j, &wakes, w("2026-11-23T20:00:02.000Z"));
+    let mut said = Vec::new();
+    for _ in 0..100 {
+        said.extend(notes(&mut j));
+        if !said.is_empty() {
+            break;
+        }
+        let _ = wakes.recv_timeout(Duration::from_millis(100));
+        j.handle_timeout(w("2026-11-23T20:00:02.000Z"));
+    }
+    assert!(!dir.0.join("2026-11-01-node2.log").exists());
+    j.shutdown(w("2026-11-23T20:00:03.000Z"), Duration::from_secs(10));
+    said.extend(notes(&mut j));
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert!(said[0].ends_with("2026-11-01-node2.log: deleted (log_retention_days)"));
+    assert!(read(&path).ends_with("2026-11-23T20:00:01.000Z|node3|1\n"));
+    assert_eq!(j.stats().written, 1);
 }
