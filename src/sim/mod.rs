@@ -27,6 +27,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use crate::config::{Config, Node as CfgNode};
+use crate::mesh::clock::SAID as CLOCK_STEPPED;
 use crate::mesh::{self, Action, CloseReason, ConnId, Engine, IoOp, LogRecord, Now};
 use fault::{Fault, FaultKind};
 use journal::MemJournal;
@@ -135,6 +136,9 @@ pub fn run(cfg: &Config, opts: &Options) -> Outcome {
         disturbances: &world.disturbances,
     };
     let mut report = check::check(&facts);
+    for (node, name) in world.nodes.iter().zip(&names) {
+        report.check_clock(name, &node.clock_steps, &node.clock_said, &node.starts);
+    }
     for node in &world.nodes {
         for (name, text) in node.journal.files() {
             report.check_file(name, text, cfg.offline_threshold);
@@ -321,6 +325,10 @@ struct SimNode {
     events: Vec<(u64, usize, u32)>,
     /// Simulated times of every (re)start.
     starts: Vec<u64>,
+    /// (simulated time, ms) of each step of its wall clock while it ran.
+    clock_steps: Vec<(u64, i64)>,
+    /// (simulated time, line) of each step it said.
+    clock_said: Vec<(u64, String)>,
     next_port: u16,
 }
 
@@ -386,6 +394,8 @@ impl World {
                     by_conn: Vec::new(),
                     events: Vec::new(),
                     starts: Vec::new(),
+                    clock_steps: Vec::new(),
+                    clock_said: Vec::new(),
                     next_port: 40_000,
                     cfg: c,
                 }
@@ -567,7 +577,11 @@ impl World {
                         LogRecord::Reconfigured { .. } => {}
                     }
                 }
-                Action::Say(_) => {}
+                Action::Say(line) => {
+                    if line.starts_with(CLOCK_STEPPED) {
+                        n.clock_said.push((self.now, line));
+                    }
+                }
                 // Never asked: simulated configs set no hook and no retention.
                 Action::Hook(_) | Action::KillHook { .. } | Action::PruneLogs { .. } => {}
             }
@@ -1150,8 +1164,12 @@ impl World {
                 }
             }
             FaultKind::ClockStep => {
+                let now = self.now;
                 if let Some(n) = self.nodes.get_mut(f.node) {
                     n.wall_offset += f.step_ms;
+                    if n.engine.is_some() {
+                        n.clock_steps.push((now, f.step_ms));
+                    }
                 }
             }
         }
