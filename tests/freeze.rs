@@ -6,8 +6,9 @@
 //!   kill and the restart), not when the disk came back; no peer logs node1 offline (its
 //!   poll loop never waited for the disk); node1's stderr says once that writes stalled
 //!   and once that they went on, nothing lost.
-//! - SIGTERM while the disk is frozen: node1 gives the stuck writer its grace (5 s), says
-//!   what stays unwritten, and ends when the kernel lets go of the writer (at the thaw).
+//! - SIGTERM while the disk is frozen: node1 closes its connections at once, gives the
+//!   stuck writer its grace (5 s), says what stays unwritten, and ends when the kernel
+//!   lets go of the writer (at the thaw).
 //!
 //! Needs root, loop devices, `mkfs.ext4` (e2fsprogs) and `fsfreeze` (util-linux):
 //! SKIPPED without them, a failure under CI. Costs about 27 s (15 s + 7 s of freezes).
@@ -311,6 +312,13 @@ fn a_frozen_log_disk_holds_no_probe_and_loses_no_line() {
     });
     let term = Instant::now();
     node1.signal(libc::SIGTERM);
+    // Its connections close at once, not after the grace.
+    let left = wait_for("node3 to see node1 leave", DEADLINE, || {
+        let err = m.daemon("node3").stderr();
+        (!said(&err, "peer node1: closed by the other side").is_empty()).then(|| term.elapsed())
+    });
+    println!("node3 saw node1 close {left:?} after SIGTERM");
+    assert!(left < GRACE, "{left:?}");
     let lost = wait_for("node1 to say what stays unwritten", DEADLINE, || {
         let err = node1.stderr();
         said(&err, "could not be written")

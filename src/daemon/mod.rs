@@ -366,11 +366,20 @@ impl Shell {
         self.engine.on_stop(now);
         self.apply_actions(now);
         self.say(format_args!("stopping"));
+        // Peers and scrapers see this node leave now, not once a disk that hangs lets go.
+        self.close_network();
         // A last try for lines still waiting for the disk, then a sync, waiting at most
         // the grace for a writer stuck on a frozen disk; says what stays unwritten.
         self.journal.shutdown(self.now(), journal::SHUTDOWN_GRACE);
         self.journal_notes();
         Ok(())
+    }
+
+    /// Closes every connection and the metrics port, and stops listening.
+    fn close_network(&mut self) {
+        self.socks = Socks::default();
+        self.metrics = None;
+        let _ = socket2::SockRef::from(&self.listener).shutdown(std::net::Shutdown::Read);
     }
 
     fn on_event(&mut self, event: &Event, now: Now) {

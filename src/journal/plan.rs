@@ -601,15 +601,11 @@ impl Planner {
             return;
         }
         let (first, last) = wall_range(self.queue.iter());
-        let held: usize = self.queue.iter().take(self.taken).map(Item::events).sum();
-        let why = match (self.sent, held) {
-            (Some(sent), 0) => format!("writes stalled since {}", timestamp(sent.wall)),
-            (Some(sent), _) => format!(
-                "writes stalled since {}: the {held} in the stuck write may still land when \
-                 the disk comes back",
-                timestamp(sent.wall)
-            ),
-            (None, _) => "the last error was said above".to_owned(),
+        // A write stuck in the kernel is abandoned when the process ends (the kernel lets
+        // the writer go only when the disk answers, and then kills it).
+        let why = match self.sent {
+            Some(sent) => format!("writes stalled since {}", timestamp(sent.wall)),
+            None => "the last error was said above".to_owned(),
         };
         self.note(format!(
             "{}: {lost} line{} could not be written and {} lost ({}); {why}",
