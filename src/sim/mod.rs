@@ -136,8 +136,18 @@ pub fn run(cfg: &Config, opts: &Options) -> Outcome {
         disturbances: &world.disturbances,
     };
     let mut report = check::check(&facts);
-    for (node, name) in world.nodes.iter().zip(&names) {
-        report.check_clock(name, &node.clock_steps, &node.clock_said, &node.starts);
+    for (i, (node, name)) in world.nodes.iter().zip(&names).enumerate() {
+        let stopped_at_end = world
+            .faults
+            .iter()
+            .any(|f| f.stops(i) && f.end >= opts.duration_ms);
+        report.check_clock(
+            name,
+            &node.clock_steps,
+            &node.clock_said,
+            &node.starts,
+            stopped_at_end,
+        );
     }
     for node in &world.nodes {
         for (name, text) in node.journal.files() {
