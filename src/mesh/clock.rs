@@ -52,18 +52,24 @@ pub fn size_and_direction(step: i64) -> String {
     format!("{} {direction}", size(step.unsigned_abs()))
 }
 
-/// `4.2 s`, `3 min 5 s`, `2 h 0 min`, `3 d 2 h`.
+/// `4.2 s`, `3 min 5 s`, `2 h 0 min`, `3 d 2 h`, to the nearest of its last unit: the
+/// two clocks are read a moment apart, so a step of 2 h measures a few ms either side.
 fn size(ms: u64) -> String {
     const MIN: u64 = 60_000;
     const HOUR: u64 = 60 * MIN;
     const DAY: u64 = 24 * HOUR;
-    if ms < MIN {
+    let near = |unit: u64| ms.saturating_add(unit / 2) / unit * unit;
+    if near(100) < MIN {
+        let ms = near(100);
         format!("{}.{} s", ms / 1000, ms % 1000 / 100)
-    } else if ms < HOUR {
+    } else if near(1000) < HOUR {
+        let ms = near(1000);
         format!("{} min {} s", ms / MIN, ms % MIN / 1000)
-    } else if ms < DAY {
+    } else if near(MIN) < DAY {
+        let ms = near(MIN);
         format!("{} h {} min", ms / HOUR, ms % HOUR / MIN)
     } else {
+        let ms = near(HOUR);
         format!("{} d {} h", ms / DAY, ms % DAY / HOUR)
     }
 }
@@ -137,6 +143,12 @@ mod tests {
              carry the wall clock"
         );
         assert_eq!(size(185_000), "3 min 5 s");
+        // Either side of a round step, as two clocks read a moment apart measure it.
+        assert_eq!(size(7_199_998), "2 h 0 min");
+        assert_eq!(size(7_200_003), "2 h 0 min");
+        assert_eq!(size(59_960), "1 min 0 s");
+        assert_eq!(size(4_249), "4.2 s");
+        assert_eq!(size(4_250), "4.3 s");
         assert_eq!(size(3 * 86_400_000 + 2 * 3_600_000 + 5), "3 d 2 h");
         assert_eq!(size(u64::MAX), "213503982334 d 14 h");
     }
