@@ -14,7 +14,7 @@
 //! Both clocks are parameters ([`Now`]: monotonic ms for retries and stalls, wall-clock
 //! Unix ms for the lines); this module reads no clock but, at shutdown, the time it waits.
 //!
-//! Lines go through the planner's queue: [`Journal::record`], [`Journal::roll`] and
+//! Lines go through the planner's queue: [`Journal::record`], [`Journal::new_day`] and
 //! [`Journal::reconfigure`] append to it and hand the front to the store at once if it is
 //! free; what cannot be written waits, in order, each line keeping the wall time of its
 //! change, and is tried again on every later line and at [`Journal::poll_at`] (every
@@ -168,36 +168,28 @@ impl Journal {
         Ok(())
     }
 
-    /// Whether `now` (wall-clock ms) falls on another UTC day than the last line accepted,
-    /// i.e. whether [`Journal::roll`] would switch files.
-    pub fn needs_roll(&self, now: i64) -> bool {
-        self.planner.needs_roll(now)
-    }
-
-    /// If `now.wall` falls on another UTC day than the last line accepted (later or, if
-    /// the clock stepped back, earlier): switches to that day's file, which gets `---` +
-    /// header (time `now.wall`), then one event line `<now>|<node>|<timeouts>` per entry of
-    /// `carried` whose timeouts is not 0, all in one write, so that each day's file reads
-    /// on its own. `carried` is the peers' current counts; the caller caps them at the
-    /// threshold. Returns whether it switched (`Ok(false)`: same day, nothing done).
+    /// The engine's new day (it alone decides when a day ends, from the wall clock):
+    /// switches to the file of `now.wall`'s UTC day (later or, if the clock stepped back,
+    /// earlier), which gets `---` + header (time `now.wall`), then one event line
+    /// `<now>|<node>|<timeouts>` per entry of `carried` whose timeouts is not 0, all in one
+    /// write, so that each day's file reads on its own. `carried` is the peers' current
+    /// counts, capped at the threshold.
     ///
     /// If the new file cannot be opened or written, the switch waits in the queue like a
     /// line, and the lines after it wait behind it.
     ///
     /// Errors: only an invalid `carried` entry (unknown node, whoami, count above the
     /// threshold), refused before anything happens.
-    pub fn roll(&mut self, now: Now, carried: &[(&str, u32)]) -> io::Result<bool> {
-        let switched = self.planner.roll(now.mono, now.wall, carried)?;
-        if switched {
-            self.pump(now);
-        }
-        Ok(switched)
+    pub fn new_day(&mut self, now: Now, carried: &[(&str, u32)]) -> io::Result<()> {
+        self.planner.new_day(now.mono, now.wall, carried)?;
+        self.pump(now);
+        Ok(())
     }
 
     /// Appends `<now.wall>|<node>|<timeouts>` to the file of `now.wall`'s UTC day (after
-    /// `---` + header and the other peers' non-zero counts if that file is new: to carry
-    /// the engine's counts at midnight, call [`Journal::roll`] first whenever
-    /// [`Journal::needs_roll`] says so). If it cannot be written now, it waits.
+    /// `---` + header and the other peers' non-zero counts if that file is new: the
+    /// engine's [`Journal::new_day`] comes first, carrying its counts at midnight). If it
+    /// cannot be written now, it waits.
     ///
     /// Refuses ([`io::ErrorKind::InvalidInput`], nothing queued) a node that is not a
     /// configured peer, whoami itself, or `timeouts` above the threshold.

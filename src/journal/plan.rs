@@ -2,7 +2,7 @@
 //! order, what each file gets (`---`, headers, carried counts, event lines), what to drop
 //! when too much waits, when to try again and what to tell the operator.
 //!
-//! Records go in ([`Planner::record`], [`Planner::roll`], [`Planner::reconfigure`],
+//! Records go in ([`Planner::record`], [`Planner::new_day`], [`Planner::reconfigure`],
 //! [`Planner::check`]); write plans come out ([`Planner::next_plan`]), one at a time, each
 //! the whole lines of one day's file; what a [`Store`] made of a plan comes back
 //! ([`Planner::done`]). Times are parameters: `mono` (monotonic ms) times retries, stalls
@@ -250,7 +250,8 @@ pub struct Planner {
     latest: (u32, Vec<(String, SocketAddr)>),
     /// Path of the file planned last.
     path: PathBuf,
-    /// UTC day of the last line accepted (written or waiting).
+    /// UTC day of the last line accepted (written or waiting): a path check at a wall
+    /// time of another day waits for the engine's day switch (see [`Planner::check`]).
     day: i64,
     /// Lines not yet written, oldest first; the first `taken` are with the store.
     queue: VecDeque<Item>,
@@ -321,21 +322,13 @@ impl Planner {
         Ok(planner)
     }
 
-    /// Whether `wall` falls on another UTC day than the last line accepted.
-    pub fn needs_roll(&self, wall: i64) -> bool {
-        logline::day_number(wall) != self.day
-    }
-
-    /// A day switch at `wall` if it falls on another day than the last line accepted:
-    /// that day's file, when it starts a new run, gets `---` + header + the non-zero
-    /// counts of `carried`, all at `wall`. Returns whether it switched.
+    /// The engine's day switch at `wall` (it alone decides when a day ends): that day's
+    /// file, when it starts a new run, gets `---` + header + the non-zero counts of
+    /// `carried`, all at `wall`.
     ///
     /// Errors ([`io::ErrorKind::InvalidInput`], nothing queued): an entry of `carried`
     /// that is not a peer or is above the threshold.
-    pub fn roll(&mut self, mono: u64, wall: i64, carried: &[(&str, u32)]) -> io::Result<bool> {
-        if !self.needs_roll(wall) {
-            return Ok(false);
-        }
+    pub fn new_day(&mut self, mono: u64, wall: i64, carried: &[(&str, u32)]) -> io::Result<()> {
         let mut kept = Vec::with_capacity(carried.len());
         for &(node, timeouts) in carried {
             let index = self.validate_event(node, timeouts)?;
@@ -349,7 +342,7 @@ impl Planner {
             mono,
             carried: kept.into_boxed_slice(),
         });
-        Ok(true)
+        Ok(())
     }
 
     /// `<wall>|<node>|<timeouts>`, for the file of `wall`'s day (after `---` + header and
@@ -420,11 +413,11 @@ impl Planner {
 
     /// Asks for a check that the path still names the file (and a new run there, with
     /// the counts, if it does not): when nothing waits and `wall` is on the day of the
-    /// last line (a check on another day leaves the switch to the day roll). Returns
+    /// last line (a check on another day leaves the switch to the engine's new day). Returns
     /// whether it queued one.
     pub fn check(&mut self, mono: u64, wall: i64) -> bool {
         self.next_check = mono.saturating_add(CHECK_MS);
-        if !self.queue.is_empty() || self.needs_roll(wall) {
+        if !self.queue.is_empty() || logline::day_number(wall) != self.day {
             return false;
         }
         self.push(Item::Check { wall, mono });

@@ -173,20 +173,13 @@ fn roll_across_midnight_carries_non_zero_counts() {
     let mut j = Journal::open(&dir.0, "node2", 3, &four, at("2026-11-23T23:59:59.000Z")).unwrap();
     let day1 = j.path().to_path_buf();
     j.record(w("2026-11-23T23:59:59.500Z"), "node3", 3).unwrap();
-    assert!(!j.needs_roll(at("2026-11-23T23:59:59.999Z")));
-    assert!(
-        !j.roll(w("2026-11-23T23:59:59.999Z"), &[("node3", 3)])
-            .unwrap()
-    );
     j.record(w("2026-11-23T23:59:59.999Z"), "node1", 1).unwrap();
 
     let midnight = at("2026-11-24T00:00:00.000Z");
-    assert!(j.needs_roll(midnight));
     let carried = [("node1", 1), ("node3", 3), ("node4", 0)];
-    assert!(j.roll(ww(midnight), &carried).unwrap());
+    j.new_day(ww(midnight), &carried).unwrap();
     let day2 = j.path().to_path_buf();
     assert_eq!(day2, dir.0.join("2026-11-24-node2.log"));
-    assert!(!j.roll(ww(midnight + 1), &carried).unwrap());
     j.record(ww(midnight + 5), "node4", 1).unwrap();
 
     assert_eq!(
@@ -218,10 +211,8 @@ fn roll_across_midnight_carries_non_zero_counts() {
 fn roll_with_nothing_to_carry_writes_the_header_only() {
     let dir = TempDir::new();
     let mut j = open(&dir.0, "2026-11-23T23:59:59.999Z");
-    assert!(
-        j.roll(w("2026-11-24T00:00:00.000Z"), &[("node1", 0), ("node3", 0)])
-            .unwrap()
-    );
+    j.new_day(w("2026-11-24T00:00:00.000Z"), &[("node1", 0), ("node3", 0)])
+        .unwrap();
     assert_eq!(
         read(j.path()),
         format!("---\n0.0.3|2026-11-24T00:00:00.000Z{HEADER_TAIL}")
@@ -317,10 +308,9 @@ fn invalid_input_is_refused_and_nothing_written() {
     }
     let tomorrow = at("2026-11-24T00:00:00.000Z");
     let e = j
-        .roll(ww(tomorrow), &[("node1", 1), ("node3", 4)])
+        .new_day(ww(tomorrow), &[("node1", 1), ("node3", 4)])
         .unwrap_err();
     assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
-    assert!(j.needs_roll(tomorrow), "a refused roll does not switch");
     assert_eq!(read(j.path()), before);
     assert_eq!(fs::read_dir(&dir.0).unwrap().count(), 1);
 }
@@ -349,7 +339,7 @@ fn errors_name_the_path() {
     let day2 = dir.0.join("sub").join("2026-11-23-node2.log");
     fs::create_dir(&day2).unwrap();
     let midnight = at("2026-11-23T00:00:00.000Z");
-    assert!(j.roll(ww(midnight), &[("node1", 1)]).unwrap());
+    j.new_day(ww(midnight), &[("node1", 1)]).unwrap();
     let note = j.take_note().unwrap();
     assert!(note.contains("2026-11-23-node2.log"), "{note}");
     assert!(note.contains("1 line waiting"), "{note}");
@@ -357,7 +347,6 @@ fn errors_name_the_path() {
     assert_eq!(j.take_note(), None, "said once");
     assert_eq!(j.pending(), 2);
     assert_eq!(j.path(), day2);
-    assert!(!j.needs_roll(midnight + 2));
     assert_clean(&day1, "2026-11-22");
     assert_eq!(check_file(&read(&day1)).unwrap()[0].events, 0);
     // The way is clear again: the retry writes both, each stamped when it happened.
@@ -381,15 +370,12 @@ fn a_day_file_that_refuses_writes_keeps_the_switch_waiting() {
     let full = dir.0.join("2026-11-24-node2.log");
     std::os::unix::fs::symlink("/dev/full", &full).unwrap();
     let mut j = open(&dir.0, "2026-11-23T23:59:59.999Z");
-    assert!(
-        j.roll(w("2026-11-24T00:00:00.000Z"), &[("node1", 1)])
-            .unwrap()
-    );
+    j.new_day(w("2026-11-24T00:00:00.000Z"), &[("node1", 1)])
+        .unwrap();
     let note = j.take_note().unwrap();
     assert!(note.contains("2026-11-24-node2.log"), "{note}");
     assert!(note.contains("No space left on device"), "{note}");
     assert_eq!(j.path(), full);
-    assert!(!j.needs_roll(at("2026-11-24T00:00:00.001Z")));
     j.record(w("2026-11-24T00:00:01.000Z"), "node1", 0).unwrap();
     assert_eq!(j.pending(), 2);
     // The symlink goes: the path no longer names the open file (/dev/full), so the
@@ -525,10 +511,8 @@ fn a_header_cut_short_is_truncated_and_written_again() {
     let dir = TempDir::new();
     let mut j = open(&dir.0, "2026-11-23T23:59:59.000Z");
     j.set_room(Some(20)); // part of the new day's `---` + header
-    assert!(
-        j.roll(w("2026-11-24T00:00:00.000Z"), &[("node3", 2)])
-            .unwrap()
-    );
+    j.new_day(w("2026-11-24T00:00:00.000Z"), &[("node3", 2)])
+        .unwrap();
     let day2 = dir.0.join("2026-11-24-node2.log");
     assert_eq!(read(&day2), "", "nothing half-written stays");
     j.set_room(None);

@@ -115,7 +115,7 @@ impl MemJournal {
     /// A day switch: the new day's file gets `---`, the header and the carried counts.
     pub fn new_day(&mut self, mono: u64, wall: i64, carried: &[(&str, u32)]) {
         if let Some(p) = &mut self.planner {
-            let _ = p.roll(mono, wall, carried);
+            let _ = p.new_day(mono, wall, carried);
         }
         self.pump(mono, wall);
     }
