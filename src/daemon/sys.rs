@@ -45,17 +45,97 @@ pub(super) fn bind_listener(addr: SocketAddr) -> io::Result<TcpListener> {
     Ok(TcpListener::from_std(socket.into()))
 }
 
+/// Linux's `TCP_RTO_MIN_US` (6.15 and later; not in the `libc` crate yet).
+const TCP_RTO_MIN_US: libc::c_int = 45;
+
+/// How every mesh socket (ours and accepted ones) is set up for the timings in force.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct LinkTuning {
+    /// `TCP_USER_TIMEOUT` ([`crate::mesh::user_timeout_ms`]): how long the kernel may
+    /// hold unacknowledged data. The engine abandons a stuck link itself; this bounds
+    /// what the kernel keeps retrying meanwhile (and on links nobody writes to).
+    user_timeout: Duration,
+    /// `TCP_RTO_MIN_US` ([`crate::mesh::rto_min_ms`]), microseconds.
+    rto_min_us: libc::c_int,
+}
+
+impl LinkTuning {
+    pub(super) fn new(interval_ms: u64, timeout_ms: u64) -> LinkTuning {
+        let rto_min_ms = crate::mesh::rto_min_ms(timeout_ms);
+        LinkTuning {
+            user_timeout: Duration::from_millis(crate::mesh::user_timeout_ms(
+                interval_ms,
+                timeout_ms,
+            )),
+            rto_min_us: libc::c_int::try_from(rto_min_ms * 1000).unwrap_or(200_000),
+        }
+    }
+
+    /// Sets the options on `socket`. A kernel without `TCP_RTO_MIN_US` (before 6.15)
+    /// keeps its 200 ms floor: not an error here (see [`LinkTuning::kernel_refuses`]).
+    pub(super) fn apply(&self, socket: &socket2::SockRef<'_>) -> io::Result<()> {
+        socket.set_tcp_user_timeout(Some(self.user_timeout))?;
+        // A link's stream is thin (a probe or a reply in flight at a time): without
+        // backoff for its first retransmissions, a segment lost twice or three times in
+        // a row still arrives within the probe's timeout (docs/protocol.md, "Links under
+        // loss"). Linux has had it since 2.6.34.
+        set_tcp_int(socket, libc::TCP_THIN_LINEAR_TIMEOUTS, 1)?;
+        // Linux counts a stream as thin only once it has left its initial slow start
+        // (`tcp_stream_is_thin`), which a loss ends under Reno or CUBIC but never under
+        // BBR (it keeps `ssthresh` infinite): on a host whose default is BBR the linear
+        // timeouts would never apply. Reno is built into every kernel and allowed to
+        // every user; for one probe in flight the congestion control is otherwise moot.
+        let _ = socket.set_tcp_congestion(b"reno");
+        let _ = set_tcp_int(socket, TCP_RTO_MIN_US, self.rto_min_us);
+        Ok(())
+    }
+
+    /// Why this kernel will not shorten the retransmission timeout as asked, if it
+    /// will not: checked once at start on a socket of its own.
+    pub(super) fn kernel_refuses(&self) -> Option<io::Error> {
+        if self.rto_min_us >= 200_000 {
+            return None; // nothing asked beyond Linux's default
+        }
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)).ok()?;
+        set_tcp_int(&socket2::SockRef::from(&socket), TCP_RTO_MIN_US, self.rto_min_us).err()
+    }
+
+    /// The floor asked for, ms.
+    pub(super) fn rto_min_ms(&self) -> i32 {
+        self.rto_min_us / 1000
+    }
+}
+
+/// `setsockopt(IPPROTO_TCP, opt, val)` for an `int` option.
+fn set_tcp_int(socket: &socket2::SockRef<'_>, opt: libc::c_int, val: libc::c_int) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: setsockopt reads `size_of::<c_int>()` bytes from `val`, which lives
+    // through the call; the descriptor is the socket's own.
+    let r = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            opt,
+            (&raw const val).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 pub(super) fn start_connect(
     addr: SocketAddr,
     bind: Option<IpAddr>,
-    user_timeout: Duration,
+    tuning: LinkTuning,
 ) -> io::Result<TcpStream> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_nonblocking(true)?;
     socket.set_tcp_nodelay(true)?;
-    // The engine abandons a link whose probe times out; this bounds what the kernel keeps
-    // retrying meanwhile (and on links nobody writes to for a while).
-    socket.set_tcp_user_timeout(Some(user_timeout))?;
+    tuning.apply(&socket2::SockRef::from(&socket))?;
     // Probes already detect a dead peer; keepalive only reaps connections to peers that
     // vanished while this node sent nothing (e.g. a very long interval).
     let keepalive = TcpKeepalive::new()
