@@ -79,7 +79,7 @@ impl LinkTuning {
         // backoff for its first retransmissions, a segment lost twice or three times in
         // a row still arrives within the probe's timeout (docs/protocol.md, "Links under
         // loss"). Linux has had it since 2.6.34.
-        set_tcp_int(socket, libc::TCP_THIN_LINEAR_TIMEOUTS, 1)?;
+        socket.set_tcp_thin_linear_timeouts(true)?;
         // Linux counts a stream as thin only once it has left its initial slow start
         // (`tcp_stream_is_thin`), which a loss ends under Reno or CUBIC but never under
         // BBR (it keeps `ssthresh` infinite): on a host whose default is BBR the linear
@@ -97,7 +97,12 @@ impl LinkTuning {
             return None; // nothing asked beyond Linux's default
         }
         let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)).ok()?;
-        set_tcp_int(&socket2::SockRef::from(&socket), TCP_RTO_MIN_US, self.rto_min_us).err()
+        set_tcp_int(
+            &socket2::SockRef::from(&socket),
+            TCP_RTO_MIN_US,
+            self.rto_min_us,
+        )
+        .err()
     }
 
     /// The floor asked for, ms.
@@ -107,7 +112,11 @@ impl LinkTuning {
 }
 
 /// `setsockopt(IPPROTO_TCP, opt, val)` for an `int` option.
-fn set_tcp_int(socket: &socket2::SockRef<'_>, opt: libc::c_int, val: libc::c_int) -> io::Result<()> {
+fn set_tcp_int(
+    socket: &socket2::SockRef<'_>,
+    opt: libc::c_int,
+    val: libc::c_int,
+) -> io::Result<()> {
     use std::os::fd::AsRawFd;
     // SAFETY: setsockopt reads `size_of::<c_int>()` bytes from `val`, which lives
     // through the call; the descriptor is the socket's own.
@@ -385,6 +394,49 @@ pub(super) fn install_signal_pipe() -> io::Result<pipe::Receiver> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What a link's socket is set to: linear timeouts with Reno (so the stream counts
+    /// as thin under a BBR default), the user timeout, and the asked retransmission floor
+    /// where the kernel takes it (Linux 6.15+; it reads back rounded up to a jiffy).
+    #[test]
+    fn link_sockets_resend_soon_and_without_backoff() {
+        let tuning = LinkTuning::new(200, 300);
+        assert_eq!(tuning.rto_min_ms(), 50);
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)).unwrap();
+        let sock = socket2::SockRef::from(&socket);
+        assert!(!sock.tcp_thin_linear_timeouts().unwrap());
+        tuning.apply(&sock).unwrap();
+        assert!(sock.tcp_thin_linear_timeouts().unwrap());
+        assert_eq!(sock.tcp_congestion().unwrap(), b"reno");
+        assert_eq!(
+            sock.tcp_user_timeout().unwrap(),
+            Some(Duration::from_millis(crate::mesh::user_timeout_ms(
+                200, 300
+            )))
+        );
+        let mut val: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        use std::os::fd::AsRawFd;
+        // SAFETY: getsockopt writes at most `len` bytes into `val`.
+        let r = unsafe {
+            libc::getsockopt(
+                socket.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                TCP_RTO_MIN_US,
+                (&raw mut val).cast(),
+                &mut len,
+            )
+        };
+        match tuning.kernel_refuses() {
+            None => {
+                assert_eq!(r, 0);
+                assert!((50_000..60_000).contains(&val), "TCP_RTO_MIN_US {val}");
+            }
+            Some(e) => eprintln!("this kernel has no TCP_RTO_MIN_US ({e}): not checked"),
+        }
+        // A timeout that asks for Linux's default floor asks nothing of the kernel.
+        assert!(LinkTuning::new(1000, 1500).kernel_refuses().is_none());
+    }
 
     #[test]
     fn only_this_machines_trouble_is_local() {
