@@ -10,8 +10,9 @@
 //! `numgen random`, ARP left alone): 10 % for 60 s, then 30 % for 60 s. node4 stays up and
 //! reachable all along, so every offline line is a false alarm. At 10 % none may be
 //! logged; at 30 % the test prints the rate per directed pair-minute (the six pairs with
-//! node4 at one end) and requires at most 6 (the previous policy, a link dropped at its
-//! first timed-out probe, logged about 18). Both levels run one after the other in one
+//! node4 at one end) and requires at most 2 where the kernel takes `TCP_RTO_MIN_US`
+//! (Linux 6.15+; measured 0.3 to 1.3), else at most 6 (the goal; a link dropped at
+//! its first timed-out probe logged about 18, two links with Linux's timer about 3.5). Both levels run one after the other in one
 //! mesh: about 2.2 minutes.
 //!
 //! Every address lives only inside the namespaces, which have no other interface than
@@ -48,6 +49,26 @@ fn skip(why: &str) {
         panic!("CI is set, and this test cannot run here: {why}");
     }
     eprintln!("SKIPPED: {why}");
+}
+
+/// Whether this kernel takes `TCP_RTO_MIN_US` (45, Linux 6.15+), as the daemon asks.
+fn kernel_takes_rto_min() -> bool {
+    use std::os::fd::AsRawFd;
+    let Ok(socket) = std::net::TcpListener::bind("127.0.0.1:0") else {
+        return false;
+    };
+    let val: libc::c_int = 50_000;
+    // SAFETY: setsockopt reads `size_of::<c_int>()` bytes from `val`.
+    let r = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            45,
+            (&raw const val).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    r == 0
 }
 
 fn wall_ms() -> i64 {
@@ -295,8 +316,16 @@ fn random_loss_on_one_node_raises_few_false_alarms() {
     let (_, at10, _) = rates[0];
     assert_eq!(at10, 0, "offline lines at 10 % loss: node4 was reachable");
     let (_, _, at30) = rates[1];
+    // With the kernel resending after timeout / 6 (TCP_RTO_MIN_US, Linux 6.15+) and
+    // without backoff, 0.3 to 1.3 were measured (1.33 / 3.50 / 3.3 before it); an older
+    // kernel gets only the linear timeouts, held to the goal.
+    let (bound, why) = if kernel_takes_rto_min() {
+        (2.0, "the kernel takes TCP_RTO_MIN_US")
+    } else {
+        (6.0, "the kernel has no TCP_RTO_MIN_US: the issue's goal")
+    };
     assert!(
-        at30 <= 6.0,
-        "{at30:.2} offline events per directed pair-minute at 30 % loss (goal: at most 6)"
+        at30 <= bound,
+        "{at30:.2} offline events per directed pair-minute at 30 % loss (at most {bound}: {why})"
     );
 }

@@ -145,8 +145,8 @@ struct Shell {
     socks: Socks,
     /// Source address for outbound sockets: this node's ip, when it is an address here.
     bind_ip: Option<IpAddr>,
-    /// `TCP_USER_TIMEOUT`: how long the kernel may hold unacknowledged data.
-    user_timeout: Duration,
+    /// How mesh sockets are set up for the timings in force.
+    link_tuning: sys::LinkTuning,
     whoami: String,
     start: Instant,
     stop: bool,
@@ -232,10 +232,7 @@ impl Shell {
             engine: Engine::new(&cfg, now),
             socks: Socks::default(),
             bind_ip: pre.own_ip_local.then_some(own_ip),
-            user_timeout: Duration::from_millis(mesh::user_timeout_ms(
-                cfg.interval_ms,
-                cfg.timeout_ms,
-            )),
+            link_tuning: sys::LinkTuning::new(cfg.interval_ms, cfg.timeout_ms),
             whoami: cfg.whoami.clone(),
             start,
             stop: false,
@@ -268,6 +265,7 @@ impl Shell {
         for warning in pre.warnings() {
             shell.say(format_args!("{warning}"));
         }
+        shell.say_if_kernel_refuses();
         let peers = cfg.nodes.len() - 1;
         shell.say(format_args!(
             "listening on {listen}, probing {peers} peer{} every {} ms (timeout {} ms, offline after {}), logging to {}, up to {limit} open files",
@@ -544,7 +542,7 @@ impl Shell {
             .bind_ip
             .map(|ip| ip.to_canonical())
             .filter(|ip| ip.is_ipv4() == addr.is_ipv4());
-        let result = start_connect(addr, bind, self.user_timeout)
+        let result = start_connect(addr, bind, self.link_tuning)
             .and_then(|stream| self.socks.insert(self.poll.registry(), id, stream, true));
         if let Err(e) = result {
             self.engine
@@ -582,7 +580,7 @@ impl Shell {
                 continue; // dropping the stream closes it
             };
             let _ = stream.set_nodelay(true);
-            let _ = socket2::SockRef::from(&stream).set_tcp_user_timeout(Some(self.user_timeout));
+            let _ = self.link_tuning.apply(&socket2::SockRef::from(&stream));
             if let Err(e) = self.socks.insert(self.poll.registry(), id, stream, false) {
                 self.engine
                     .on_closed(id, sys::close_reason(IoOp::Read, &e), now);
@@ -652,6 +650,18 @@ impl Shell {
         }
     }
 
+    /// Says so when the kernel will not resend lost segments as soon as the timings ask
+    /// (no `TCP_RTO_MIN_US` before Linux 6.15): under heavy packet loss, peers that are
+    /// up will then be logged offline far more often, and the operator should know why.
+    fn say_if_kernel_refuses(&self) {
+        if let Some(e) = self.link_tuning.kernel_refuses() {
+            self.say(format_args!(
+                "this kernel keeps its 200 ms floor for resending a lost segment (TCP_RTO_MIN_US {} ms: {e}; Linux 6.15 or later takes it): under heavy packet loss, expect more offline lines about reachable peers (docs/tuning.md, \"Links under loss\")",
+                self.link_tuning.rto_min_ms()
+            ));
+        }
+    }
+
     /// A human-readable line on stderr, stamped with UTC time and this node's name. One
     /// `write` per line: a pipe takes a line shorter than `PIPE_BUF` whole or not at all,
     /// and a pipe nobody reads (made non-blocking at start) costs the line, never the
@@ -717,8 +727,10 @@ impl Shell {
             Ok(reload) => {
                 self.engine.reconfigure(&reload, now);
                 let new = reload.into_config();
-                self.user_timeout =
-                    Duration::from_millis(mesh::user_timeout_ms(new.interval_ms, new.timeout_ms));
+                self.link_tuning = sys::LinkTuning::new(new.interval_ms, new.timeout_ms);
+                if new.timeout_ms != self.cfg.timeout_ms {
+                    self.say_if_kernel_refuses();
+                }
                 // The config in force: the next reload is checked against it.
                 self.cfg = new;
             }

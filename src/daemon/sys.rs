@@ -76,17 +76,106 @@ pub(super) fn bind_listener(addr: SocketAddr) -> io::Result<TcpListener> {
     Ok(TcpListener::from_std(socket.into()))
 }
 
+/// Linux's `TCP_RTO_MIN_US` (6.15 and later; not in the `libc` crate yet).
+const TCP_RTO_MIN_US: libc::c_int = 45;
+
+/// How every mesh socket (ours and accepted ones) is set up for the timings in force.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct LinkTuning {
+    /// `TCP_USER_TIMEOUT` ([`crate::mesh::user_timeout_ms`]): how long the kernel may
+    /// hold unacknowledged data. The engine abandons a stuck link itself; this bounds
+    /// what the kernel keeps retrying meanwhile (and on links nobody writes to).
+    user_timeout: Duration,
+    /// `TCP_RTO_MIN_US` ([`crate::mesh::rto_min_ms`]), microseconds.
+    rto_min_us: libc::c_int,
+}
+
+impl LinkTuning {
+    pub(super) fn new(interval_ms: u64, timeout_ms: u64) -> LinkTuning {
+        let rto_min_ms = crate::mesh::rto_min_ms(timeout_ms);
+        LinkTuning {
+            user_timeout: Duration::from_millis(crate::mesh::user_timeout_ms(
+                interval_ms,
+                timeout_ms,
+            )),
+            rto_min_us: libc::c_int::try_from(rto_min_ms * 1000).unwrap_or(200_000),
+        }
+    }
+
+    /// Sets the options on `socket`. A kernel without `TCP_RTO_MIN_US` (before 6.15)
+    /// keeps its 200 ms floor: not an error here (see [`LinkTuning::kernel_refuses`]).
+    pub(super) fn apply(&self, socket: &socket2::SockRef<'_>) -> io::Result<()> {
+        socket.set_tcp_user_timeout(Some(self.user_timeout))?;
+        // A link's stream is thin (a probe or a reply in flight at a time): without
+        // backoff for its first retransmissions, a segment lost twice or three times in
+        // a row still arrives within the probe's timeout (docs/protocol.md, "Links under
+        // loss"). Linux has had it since 2.6.34.
+        socket.set_tcp_thin_linear_timeouts(true)?;
+        // Linux counts a stream as thin only once it has left its initial slow start
+        // (`tcp_stream_is_thin`), which a loss ends under Reno or CUBIC but never under
+        // BBR (it keeps `ssthresh` infinite): on a host whose default is BBR the linear
+        // timeouts would never apply. Reno is built into every kernel and allowed to
+        // every user; for one probe in flight the congestion control is otherwise moot.
+        let _ = socket.set_tcp_congestion(b"reno");
+        let _ = set_tcp_int(socket, TCP_RTO_MIN_US, self.rto_min_us);
+        Ok(())
+    }
+
+    /// Why this kernel will not shorten the retransmission timeout as asked, if it
+    /// will not: checked once at start on a socket of its own.
+    pub(super) fn kernel_refuses(&self) -> Option<io::Error> {
+        if self.rto_min_us >= 200_000 {
+            return None; // nothing asked beyond Linux's default
+        }
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)).ok()?;
+        set_tcp_int(
+            &socket2::SockRef::from(&socket),
+            TCP_RTO_MIN_US,
+            self.rto_min_us,
+        )
+        .err()
+    }
+
+    /// The floor asked for, ms.
+    pub(super) fn rto_min_ms(&self) -> i32 {
+        self.rto_min_us / 1000
+    }
+}
+
+/// `setsockopt(IPPROTO_TCP, opt, val)` for an `int` option.
+fn set_tcp_int(
+    socket: &socket2::SockRef<'_>,
+    opt: libc::c_int,
+    val: libc::c_int,
+) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: setsockopt reads `size_of::<c_int>()` bytes from `val`, which lives
+    // through the call; the descriptor is the socket's own.
+    let r = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            opt,
+            (&raw const val).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 pub(super) fn start_connect(
     addr: SocketAddr,
     bind: Option<IpAddr>,
-    user_timeout: Duration,
+    tuning: LinkTuning,
 ) -> io::Result<TcpStream> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_nonblocking(true)?;
     socket.set_tcp_nodelay(true)?;
-    // The engine abandons a link whose probe times out; this bounds what the kernel keeps
-    // retrying meanwhile (and on links nobody writes to for a while).
-    socket.set_tcp_user_timeout(Some(user_timeout))?;
+    tuning.apply(&socket2::SockRef::from(&socket))?;
     // Probes already detect a dead peer; keepalive only reaps connections to peers that
     // vanished while this node sent nothing (e.g. a very long interval).
     let keepalive = TcpKeepalive::new()
@@ -336,6 +425,50 @@ pub(super) fn install_signal_pipe() -> io::Result<pipe::Receiver> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What a link's socket is set to: linear timeouts with Reno (so the stream counts
+    /// as thin under a BBR default), the user timeout, and the asked retransmission floor
+    /// where the kernel takes it (Linux 6.15+; it reads back rounded up to a jiffy).
+    #[test]
+    fn link_sockets_resend_soon_and_without_backoff() {
+        let tuning = LinkTuning::new(200, 300);
+        assert_eq!(tuning.rto_min_ms(), 50);
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)).unwrap();
+        let sock = socket2::SockRef::from(&socket);
+        assert!(!sock.tcp_thin_linear_timeouts().unwrap());
+        tuning.apply(&sock).unwrap();
+        assert!(sock.tcp_thin_linear_timeouts().unwrap());
+        let congestion = sock.tcp_congestion().unwrap();
+        assert!(congestion.starts_with(b"reno\0"), "{congestion:?}");
+        assert_eq!(
+            sock.tcp_user_timeout().unwrap(),
+            Some(Duration::from_millis(crate::mesh::user_timeout_ms(
+                200, 300
+            )))
+        );
+        let mut val: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        use std::os::fd::AsRawFd;
+        // SAFETY: getsockopt writes at most `len` bytes into `val`.
+        let r = unsafe {
+            libc::getsockopt(
+                socket.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                TCP_RTO_MIN_US,
+                (&raw mut val).cast(),
+                &mut len,
+            )
+        };
+        match tuning.kernel_refuses() {
+            None => {
+                assert_eq!(r, 0);
+                assert!((50_000..60_000).contains(&val), "TCP_RTO_MIN_US {val}");
+            }
+            Some(e) => eprintln!("this kernel has no TCP_RTO_MIN_US ({e}): not checked"),
+        }
+        // A timeout that asks for Linux's default floor asks nothing of the kernel.
+        assert!(LinkTuning::new(1000, 1500).kernel_refuses().is_none());
+    }
 
     #[test]
     fn only_this_machines_trouble_is_local() {

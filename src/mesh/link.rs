@@ -36,11 +36,27 @@ pub fn user_timeout_ms(interval: u64, timeout: u64) -> u64 {
         .saturating_add(timeout)
 }
 
+/// The shortest retransmission timeout this node asks the kernel for on every mesh
+/// socket (`TCP_RTO_MIN_US`, Linux 6.15 and later): `timeout / 6`, within 5..=200 ms
+/// (Linux's default floor is 200 ms, and the option takes nothing above it). A segment
+/// lost once is resent after `srtt + max(4 × rttvar, this)`, so with
+/// `TCP_THIN_LINEAR_TIMEOUTS` (no backoff for the first six retransmissions of a stream
+/// as thin as ours) a probe survives two or three losses in a row within its `timeout`
+/// instead of one at most.
+/// This is what keeps random loss from reading as outages: docs/protocol.md, "Links
+/// under loss", has the measurements. Within the timeout, not far below it: the kernel
+/// still adds the measured round trip and its variation, so a slow path is not resent
+/// early.
+pub fn rto_min_ms(timeout: u64) -> u64 {
+    (timeout / 6).clamp(5, 200)
+}
+
 /// How long a ready link may leave a probe unanswered before it is abandoned and
 /// redialled: `max(3 × timeout, 1 s)`. TCP repairs a lost segment after one RTO (at least
-/// 200 ms on Linux; the first retransmission, a tail loss probe, without backoff), then
-/// backs off: a segment lost three times in a row arrives 4 RTOs (800 ms or more) late,
-/// and its next retransmission would be 8 RTOs late. A link stuck that long is worth less
+/// [`rto_min_ms`], 200 ms on a kernel that refuses it; the first retransmission, a tail
+/// loss probe, without backoff), then, without linear timeouts, backs off: a segment
+/// lost three times in a row arrives 4 RTOs (800 ms or more) late, and its next
+/// retransmission would be 8 RTOs late. A link stuck that long is worth less
 /// than a redial, which itself costs a second when its SYN is lost (the 1 s floor). Any
 /// sooner, random loss tears links down and the probes queued on them start over on a
 /// redial that loss makes slow (docs/protocol.md, "Links under loss").

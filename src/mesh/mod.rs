@@ -69,7 +69,7 @@ pub use conn::{ConnId, LinkState, Role};
 pub use day::DAY_CHECK_MS;
 pub use hooks::MAX_RUNNING as MAX_RUNNING_HOOKS;
 pub use legacy_http::HTTP_IDLE_MS;
-pub use link::{LINKS_PER_PEER, stuck_ms, user_timeout_ms};
+pub use link::{LINKS_PER_PEER, rto_min_ms, stuck_ms, user_timeout_ms};
 pub use output::MAX_OUTPUT;
 pub use probe::PHASES;
 pub use proof::{Auth, NonceSource, Secret};

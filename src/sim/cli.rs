@@ -14,7 +14,7 @@ pub const USAGE: &str = "\
 Usage:
   uptime-tracker simulate [--config FILE | --nodes N] [--hours H] [--seed S]
                  [--loss PCT] [--latency MS[..MS]] [--faults KIND,...] [--fault-count N]
-                 [--interval MS] [--timeout MS] [--threshold N]
+                 [--interval MS] [--timeout MS] [--threshold N] [--rto-min MS]
                  [--out DIR] [--format text|json]
 
 Runs the mesh (the config's nodes and timings, or N nodes with the example's timings)
@@ -32,6 +32,9 @@ recoveries are logged and how many false offlines occur. Deterministic for a see
   --fault-count N    faults injected (default one per node-hour)
   --interval MS, --timeout MS, --threshold N
                      instead of the config's interval, timeout, offline_threshold
+  --rto-min MS       the kernel's floor for resending a lost segment (default: what
+                     the daemon asks for, timeout / 6 within 5..200 ms, as Linux 6.15+
+                     grants; give 200 for an older kernel: docs/tuning.md)
   --out DIR          also write every node's log files and faults.json into DIR
   --format F         text (default) or json
 
@@ -138,6 +141,13 @@ pub fn parse(mut args: impl Iterator<Item = String>) -> Result<Option<SimArgs>, 
             "--interval" => a.interval = Some(number(&flag, v)?),
             "--timeout" => a.timeout = Some(number(&flag, v)?),
             "--threshold" => a.threshold = Some(number(&flag, v)?),
+            "--rto-min" => {
+                let ms: u64 = number(&flag, v)?;
+                if !(1..=sim::LINUX_RTO_MIN_MS).contains(&ms) {
+                    return Err("--rto-min takes 1 to 200 ms (Linux's default floor)".into());
+                }
+                a.opts.rto_min = Some(ms);
+            }
             "--out" => a.out = Some(PathBuf::from(v)),
             "--format" => {
                 a.format = match v {

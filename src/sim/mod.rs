@@ -35,12 +35,21 @@ use queue::Queue;
 use rng::Rng;
 
 /// The simulated TCP's retransmission timeout for data on a path of one-way latency
-/// uniform in `lo..=hi` ms: Linux's `srtt + max(4 × mdev, 200 ms)`, the mean round trip
+/// uniform in `lo..=hi` ms: Linux's `srtt + max(4 × mdev, rto_min)`, the mean round trip
 /// as `srtt`, the mean deviation of the round trip (a sum of two uniform latencies,
-/// `(hi - lo) / 3`) as `mdev`.
-pub fn data_rto_ms((lo, hi): (u64, u64)) -> u64 {
-    (lo + hi) + (4 * hi.saturating_sub(lo) / 3).max(200)
+/// `(hi - lo) / 3`) as `mdev`; `rto_min` is [`Options::kernel_rto_min`].
+pub fn data_rto_ms((lo, hi): (u64, u64), rto_min: u64) -> u64 {
+    (lo + hi) + (4 * hi.saturating_sub(lo) / 3).max(rto_min)
 }
+
+/// Linux's default smallest retransmission timeout (`TCP_RTO_MIN`), what a kernel before
+/// 6.15 uses whatever the daemon asks (it has no `TCP_RTO_MIN_US`).
+pub const LINUX_RTO_MIN_MS: u64 = 200;
+
+/// Retransmissions of a thin stream (under four segments in flight, as a link's probes
+/// are) that `TCP_THIN_LINEAR_TIMEOUTS` sends without backoff (Linux's
+/// `TCP_THIN_LINEAR_RETRIES`).
+const THIN_LINEAR_RETRIES: u32 = 6;
 
 /// What to simulate besides the mesh's own config.
 #[derive(Debug, Clone)]
@@ -66,6 +75,10 @@ pub struct Options {
     /// Every this many ms, each running node's verdicts and clock offsets are sampled
     /// into [`Outcome::views`].
     pub view_every: Option<u64>,
+    /// The kernel's smallest retransmission timeout, ms; `None`: what the daemon asks
+    /// for ([`mesh::rto_min_ms`]), as Linux 6.15 and later grant it. [`LINUX_RTO_MIN_MS`]
+    /// models an older kernel.
+    pub rto_min: Option<u64>,
 }
 
 impl Options {
@@ -82,7 +95,14 @@ impl Options {
             scripted: None,
             skews: Vec::new(),
             view_every: None,
+            rto_min: None,
         }
+    }
+
+    /// The smallest retransmission timeout the simulated kernel uses on the links of a
+    /// mesh with this `timeout`: [`Options::rto_min`], or the daemon's request.
+    pub fn kernel_rto_min(&self, timeout: u64) -> u64 {
+        self.rto_min.unwrap_or_else(|| mesh::rto_min_ms(timeout))
     }
 }
 
@@ -376,6 +396,8 @@ struct World {
     user_timeout: u64,
     timeout: u64,
     views: Vec<ViewSample>,
+    /// The retransmission timeout of data lost once, ms ([`data_rto_ms`]).
+    data_rto: u64,
 }
 
 impl World {
@@ -449,6 +471,7 @@ impl World {
             user_timeout: mesh::user_timeout_ms(cfg.interval_ms, cfg.timeout_ms),
             timeout: cfg.timeout_ms,
             views: Vec::new(),
+            data_rto: data_rto_ms(opts.latency, opts.kernel_rto_min(cfg.timeout_ms)),
         }
     }
 
@@ -807,18 +830,22 @@ impl World {
 
     /// The wait before retransmitting a segment lost `attempts + 1` times, from its
     /// latest transmission. A SYN or SYN-ACK: 1 s (Linux's `TCP_TIMEOUT_INIT`), doubled
-    /// each time. Data: Linux's RTO, `srtt + max(4 × mdev, 200 ms)` (RFC 6298 with
-    /// `TCP_RTO_MIN`), with the path's mean round trip as `srtt` and the mean deviation of
-    /// a sum of two uniform latencies as `mdev`. The first retransmission of a lone
-    /// segment is Linux's tail loss probe, sent when the RTO would fire, without backoff;
-    /// each later one doubles the wait (exponential backoff), up to `TCP_RTO_MAX`. Fitted
-    /// against real loss on this kind of machine (docs/protocol.md, "Links under loss").
+    /// each time. Data: Linux's RTO, `srtt + max(4 × mdev, rto_min)` (RFC 6298 with the
+    /// socket's `TCP_RTO_MIN_US`, [`Options::kernel_rto_min`]), with the path's mean round
+    /// trip as `srtt` and the mean deviation of a sum of two uniform latencies as `mdev`.
+    /// The first retransmission of a lone segment is Linux's tail loss probe, sent when
+    /// the RTO would fire; the next [`THIN_LINEAR_RETRIES`] keep the same wait
+    /// (`TCP_THIN_LINEAR_TIMEOUTS`), each later one doubles it (exponential backoff), up
+    /// to `TCP_RTO_MAX`. Fitted against real loss on this kind of machine
+    /// (docs/protocol.md, "Links under loss").
     fn rto(&self, data: bool, attempts: u32) -> u64 {
         if !data {
             return (1000u64 << attempts.min(9)).min(120_000);
         }
-        let base = data_rto_ms(self.opts.latency);
-        (base << attempts.saturating_sub(1).min(12)).min(120_000)
+        // Every mesh socket sets TCP_THIN_LINEAR_TIMEOUTS: the first retransmissions
+        // of its thin stream keep one RTO apart.
+        let backoff = attempts.saturating_sub(THIN_LINEAR_RETRIES);
+        (self.data_rto << backoff.min(12)).min(120_000)
     }
 
     fn latency(&mut self) -> u64 {

@@ -109,10 +109,11 @@ impl Summary {
         );
         let _ = writeln!(
             s,
-            "network: one-way latency {}..{} ms, loss {}% per transmission",
+            "network: one-way latency {}..{} ms, loss {}% per transmission; kernel RTO floor {} ms",
             opts.latency.0,
             opts.latency.1,
-            trim(opts.loss * 100.0)
+            trim(opts.loss * 100.0),
+            opts.kernel_rto_min(cfg.timeout_ms)
         );
         let kinds: Vec<String> = self
             .faults
@@ -181,7 +182,7 @@ impl Summary {
             .collect();
         format!(
             "{{\"nodes\": {}, \"hours\": {}, \"seed\": {}, \"interval_ms\": {}, \"timeout_ms\": {}, \"offline_threshold\": {}, \
-\"latency_ms\": [{}, {}], \"loss\": {}, \"faults\": {{{}}}, \"detection_bound_ms\": {}, \"recovery_bound_ms\": {}, \
+\"latency_ms\": [{}, {}], \"loss\": {}, \"rto_min_ms\": {}, \"faults\": {{{}}}, \"detection_bound_ms\": {}, \"recovery_bound_ms\": {}, \
 \"outages\": {}, \"detected\": {}, \"missed\": {}, \"short\": {}, \"false_alarms\": {}, \"false_alarms_per_node_day\": {:.4}, \
 \"unexplained_offlines\": {}, \"offline_lines\": {}, \"detection\": {}, \"recovery\": {}, \"violations\": [{}]}}\n",
             self.nodes,
@@ -193,6 +194,7 @@ impl Summary {
             opts.latency.0,
             opts.latency.1,
             opts.loss,
+            opts.kernel_rto_min(cfg.timeout_ms),
             faults.join(", "),
             self.detection_bound,
             self.recovery_bound,
@@ -216,7 +218,8 @@ impl Summary {
 /// timeout ([`super::data_rto_ms`]). Below that, every single loss costs a timeout, and a
 /// lossy link flaps.
 pub fn timeout_warning(cfg: &Config, opts: &Options) -> Option<String> {
-    let need = super::data_rto_ms(opts.latency) + 2 * opts.latency.1;
+    let need =
+        super::data_rto_ms(opts.latency, opts.kernel_rto_min(cfg.timeout_ms)) + 2 * opts.latency.1;
     (cfg.timeout_ms < need).then(|| {
         format!(
             "timeout {} ms is below the modelled round trip plus one retransmission ({need} ms at one-way latency up to {} ms): each lost segment will cost a timeout; expect false alarms under loss",
