@@ -1,18 +1,19 @@
-//! The lines of an HTTP/1.x request head, one at a time (as the mesh's line framer hands
-//! them over, `\r\n` or `\n` already stripped), with what the answer depends on.
+//! The mesh port's view of an HTTP request head, a line at a time (as the mesh's line
+//! framer hands lines over, `\r\n` or `\n` already stripped): a thin adapter over the one
+//! request parser, [`crate::http::request`], whose grammar and limits it uses.
 //!
-//! A minimal parser on purpose: the mesh port answers every request the same way, so it
-//! only needs to know that a request started, whether it is `HEAD`, its version, whether
-//! the client asked to keep the connection (`Connection`), whether it has a body (which
-//! the port does not take) and where the head ends. (The metrics branch has a full
-//! request-head parser, `src/http/request.rs`; the two can be unified once both land.)
+//! It exists for the engine's current call sites only (its line modes classify one line
+//! at a time and keep the counts themselves); once the engine holds a
+//! [`crate::http::request::Head`] per connection, this module goes.
 
-/// Most header lines in one request head.
-pub const MAX_HEADERS: usize = 64;
-/// Most bytes of one request head (the request line, headers and line ends).
-pub const MAX_HEAD: usize = 8 * 1024;
+use crate::http::request::{self as http, Field};
 
-/// A request line: `METHOD SP target SP HTTP/1.x`.
+/// Most header lines in one request head: the shared parser's limit.
+pub const MAX_HEADERS: usize = http::MAX_HEADERS;
+/// Most bytes of one request head: the shared parser's limit.
+pub const MAX_HEAD: usize = http::MAX_HEAD;
+
+/// A request line: `METHOD SP /path SP HTTP/1.x`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RequestLine {
     /// The method is `HEAD` (the answer has no body).
@@ -21,24 +22,13 @@ pub struct RequestLine {
     pub http10: bool,
 }
 
-/// Parses a request line; `None` when `line` is not one. No mesh protocol line is one:
-/// their fields are numbers, names (which cannot contain `/`) and hex.
+/// Parses a request line; `None` when `line` is not one (then it may be a mesh protocol
+/// line: no mesh protocol line is a request line).
 pub fn request_line(line: &[u8]) -> Option<RequestLine> {
-    let mut parts = line.split(|&b| b == b' ');
-    let (method, target, version) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() {
-        return None;
-    }
-    let method_ok = (1..=16).contains(&method.len()) && method.iter().all(u8::is_ascii_uppercase);
-    let target_ok = !target.is_empty() && target.iter().all(|&b| b.is_ascii_graphic());
-    let http10 = match version {
-        b"HTTP/1.1" => false,
-        b"HTTP/1.0" => true,
-        _ => return None,
-    };
-    (method_ok && target_ok).then_some(RequestLine {
-        head: method == b"HEAD",
-        http10,
+    let line = http::request_line(line).ok()?;
+    Some(RequestLine {
+        head: line.method == "HEAD",
+        http10: line.http10,
     })
 }
 
@@ -67,33 +57,11 @@ pub fn header(line: &[u8]) -> Header {
     if line.is_empty() {
         return Header::End;
     }
-    let Some(colon) = line.iter().position(|&b| b == b':') else {
-        return Header::Malformed;
-    };
-    let (name, value) = line.split_at(colon);
-    let value = value.get(1..).unwrap_or_default();
-    let token = |b: &u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b);
-    if name.is_empty()
-        || !name.iter().all(token)
-        || value.iter().any(|&b| b.is_ascii_control() && b != b'\t')
-    {
-        return Header::Malformed;
-    }
-    let value = value.trim_ascii();
-    if name.eq_ignore_ascii_case(b"connection") {
-        let mut close = false;
-        let mut keep_alive = false;
-        for option in value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
-            close |= option.eq_ignore_ascii_case(b"close");
-            keep_alive |= option.eq_ignore_ascii_case(b"keep-alive");
-        }
-        Header::Connection { close, keep_alive }
-    } else if name.eq_ignore_ascii_case(b"transfer-encoding")
-        || (name.eq_ignore_ascii_case(b"content-length") && value != b"0")
-    {
-        Header::Body
-    } else {
-        Header::Other
+    match http::field(line) {
+        Ok(Field::Connection { close, keep_alive }) => Header::Connection { close, keep_alive },
+        Ok(Field::Body) => Header::Body,
+        Ok(Field::Other) => Header::Other,
+        Err(_) => Header::Malformed,
     }
 }
 
@@ -122,7 +90,7 @@ mod tests {
             b"PING 5",
             b"GET / HTTP/2",
             b"GET  / HTTP/1.1",
-            b"get / HTTP/1.1",
+            b"GET * HTTP/1.1",
             b"GET / HTTP/1.1 x",
             b"GET /\x01 HTTP/1.1",
             b"",

@@ -5,6 +5,7 @@
 //! once sent.
 
 pub mod prometheus;
+pub mod responder;
 pub mod status;
 
 use crate::journal::JournalStats;
