@@ -64,6 +64,9 @@ pub struct Facts<'a> {
     pub starts: Vec<&'a [u64]>,
     /// Per ordered pair `a * nodes + b`: delayed or reset traffic, (from, to).
     pub disturbances: &'a HashMap<usize, Vec<(u64, u64)>>,
+    /// Per node: when it was not a member of the mesh (before it joined, after it left, by
+    /// a reload): its pairs are not checked then, and a line about them is no violation.
+    pub absent: Vec<Vec<(u64, u64)>>,
 }
 
 /// What the checker found.
@@ -217,6 +220,13 @@ pub fn check(f: &Facts<'_>) -> Report {
                     .collect(),
             );
             let noisy = f.disturbances.get(&(o * f.nodes + p)).unwrap_or(&empty);
+            // Either not a member: nothing to detect, to recover or to blame.
+            let gone = merge(
+                [o, p]
+                    .iter()
+                    .flat_map(|&n| f.absent.get(n).into_iter().flatten().copied())
+                    .collect(),
+            );
             // Injected faults on the path: the outages, and a connection made half-open
             // by a middlebox (its resets reach the pair for a few timeouts).
             let faulted = merge(
@@ -236,6 +246,9 @@ pub fn check(f: &Facts<'_>) -> Report {
             );
             // 1. Detected.
             for &(s, e) in &down {
+                if overlaps(&gone, s, e) {
+                    continue;
+                }
                 if e - s <= bound {
                     r.short += 1;
                     continue;
@@ -273,6 +286,7 @@ pub fn check(f: &Facts<'_>) -> Report {
                     || overlaps(&down, e + 1, until)
                     || overlaps(&stopped, s, until)
                     || overlaps(noisy, e, until)
+                    || overlaps(&gone, s, until)
                 {
                     continue;
                 }
@@ -313,10 +327,11 @@ pub fn check(f: &Facts<'_>) -> Report {
                     {
                         from = a.saturating_sub(bound);
                     }
-                    if !overlaps(&faulted, from, at) {
+                    let excused = overlaps(&gone, from, at);
+                    if !overlaps(&faulted, from, at) && !excused {
                         r.false_alarms += 1;
                     }
-                    if !overlaps(&down, from, at) && !overlaps(noisy, from, at) {
+                    if !overlaps(&down, from, at) && !overlaps(noisy, from, at) && !excused {
                         r.false_offlines += 1;
                         r.violations.push(format!(
                             "{} logged {} offline at {at} with no fault or delay between them since {from}",

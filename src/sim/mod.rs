@@ -19,6 +19,7 @@ pub mod check;
 pub mod cli;
 pub mod fault;
 pub mod journal;
+pub mod ops;
 mod queue;
 pub mod rng;
 pub mod summary;
@@ -58,6 +59,8 @@ pub struct Options {
     pub faults: usize,
     /// Wall-clock time at the start (Unix ms, UTC).
     pub start_wall: i64,
+    /// Reloads, hooks and pruning to simulate (none by default).
+    pub ops: ops::Ops,
 }
 
 impl Options {
@@ -71,6 +74,7 @@ impl Options {
             kinds: FaultKind::ALL.to_vec(),
             faults: 8,
             start_wall: 1_767_225_540_000, // 2025-12-31T23:59:00Z
+            ops: ops::Ops::default(),
         }
     }
 }
@@ -113,33 +117,41 @@ pub struct Outcome {
     pub logs: Vec<(String, String)>,
     /// What the checker found.
     pub report: check::Report,
+    /// What the reloads, hooks and prunes did.
+    pub ops: ops::Stats,
 }
 
 /// Runs one simulation of `cfg`'s mesh (every node of it) under `opts`.
 pub fn run(cfg: &Config, opts: &Options) -> Outcome {
     let mut world = World::new(cfg, opts);
+    world.plan_ops();
     world.run();
-    let names: Vec<String> = cfg.nodes.iter().map(|n| n.name.clone()).collect();
+    // The nodes of the run: the config's, and a node that joined.
+    let names: Vec<String> = world.nodes.iter().map(|n| n.cfg.whoami.clone()).collect();
+    let (interval, timeout, online_threshold) = world.ops.max_timings(cfg);
     let facts = check::Facts {
-        nodes: cfg.nodes.len(),
+        nodes: names.len(),
         names: &names,
-        interval: cfg.interval_ms,
-        timeout: cfg.timeout_ms,
+        interval,
+        timeout,
         threshold: cfg.offline_threshold,
-        online_threshold: cfg.online_threshold,
+        online_threshold,
         max_latency: opts.latency.1,
         duration: opts.duration_ms,
         faults: &world.faults,
         events: world.nodes.iter().map(|n| n.events.as_slice()).collect(),
         starts: world.nodes.iter().map(|n| n.starts.as_slice()).collect(),
         disturbances: &world.disturbances,
+        absent: world.ops.absent(names.len()),
     };
     let mut report = check::check(&facts);
+    world.finish_ops(&mut report.violations);
     for node in &world.nodes {
         for (name, text) in &node.journal.files {
             report.check_file(name, text, cfg.offline_threshold);
         }
     }
+    let ops = world.ops.stats();
     let mut logs: Vec<(String, String)> = world
         .nodes
         .into_iter()
@@ -150,6 +162,7 @@ pub fn run(cfg: &Config, opts: &Options) -> Outcome {
         faults: world.faults,
         logs,
         report,
+        ops,
     }
 }
 
@@ -164,6 +177,8 @@ enum What {
     FaultStart(usize),
     /// Fault `i` ends.
     FaultEnd(usize),
+    /// Op event `i` ([`ops`]).
+    Op(usize),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -342,6 +357,9 @@ struct World {
     disturbances: HashMap<usize, Vec<(u64, u64)>>,
     user_timeout: u64,
     timeout: u64,
+    /// Node index by name (a peer's slot in an engine is not its index after a reload).
+    by_name: HashMap<String, usize>,
+    ops: ops::State,
 }
 
 impl World {
@@ -411,6 +429,13 @@ impl World {
             disturbances: HashMap::new(),
             user_timeout: mesh::user_timeout_ms(cfg.interval_ms, cfg.timeout_ms),
             timeout: cfg.timeout_ms,
+            by_name: cfg
+                .nodes
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (n.name.clone(), i))
+                .collect(),
+            ops: ops::State::default(),
         }
     }
 
@@ -431,6 +456,9 @@ impl World {
         }
         // Nodes start a few ms apart, as real ones never start at the same instant.
         for node in 0..self.nodes.len() {
+            if self.ops.starts_later(node) {
+                continue;
+            }
             let at = self.rng.range(0, 50);
             self.now = at;
             self.start_node(node);
@@ -446,6 +474,7 @@ impl World {
                 What::Deliver { conn, dir } => self.deliver(conn, dir),
                 What::FaultStart(i) => self.fault_start(i),
                 What::FaultEnd(i) => self.fault_end(i),
+                What::Op(i) => self.on_op(i),
             }
         }
     }
@@ -560,16 +589,27 @@ impl World {
                             peer,
                             timeouts,
                         } => {
-                            n.journal.event(wall, engine.peer_name(peer), timeouts);
-                            n.events.push((t, peer.0, timeouts));
+                            let name = engine.peer_name(peer);
+                            n.journal.event(wall, name, timeouts);
+                            let p = self.by_name.get(name).copied().unwrap_or(peer.0);
+                            n.events.push((t, p, timeouts));
                         }
-                        // Simulated nodes are never reloaded.
-                        LogRecord::Reconfigured { .. } => {}
+                        LogRecord::Reconfigured { wall, carried } => {
+                            let names: Vec<(String, u32)> = carried
+                                .iter()
+                                .map(|&(p, c)| (engine.peer_name(p).to_string(), c))
+                                .collect();
+                            let refs: Vec<(&str, u32)> =
+                                names.iter().map(|(s, c)| (s.as_str(), *c)).collect();
+                            ops::reconfigured(n, wall, &refs);
+                            self.ops.stats.reload_headers += 1;
+                        }
                     }
                 }
                 Action::Say(_) => {}
-                // Never asked: simulated configs set no hook and no retention.
-                Action::Hook(_) | Action::KillHook { .. } | Action::PruneLogs { .. } => {}
+                Action::Hook(run) => self.hook_started(node, run),
+                Action::KillHook { id } => self.hook_kill(node, id),
+                Action::PruneLogs { before_day } => self.prune(node, before_day),
             }
         }
         let Some(n) = self.nodes.get_mut(node) else {
