@@ -48,7 +48,7 @@ pub struct Facts<'a> {
     pub interval: u64,
     /// Config values.
     pub timeout: u64,
-    /// Config values.
+    /// The offline threshold (the largest in force, when reloads changed it).
     pub threshold: u32,
     /// Config values.
     pub online_threshold: u32,
@@ -67,6 +67,22 @@ pub struct Facts<'a> {
     /// Per node: when it was not a member of the mesh (before it joined, after it left, by
     /// a reload): its pairs are not checked then, and a line about them is no violation.
     pub absent: Vec<Vec<(u64, u64)>>,
+    /// Per node: its offline threshold from each time on, when reloads changed it (empty:
+    /// `threshold` throughout).
+    pub thresholds: Vec<Vec<(u64, u32)>>,
+    /// Per node: the counts a reload's new header carried, (time, peer, count): where a
+    /// count changed with no event line (a threshold reload caps it).
+    pub carried: Vec<Vec<(u64, usize, u32)>>,
+}
+
+impl Facts<'_> {
+    /// `node`'s offline threshold at `t`.
+    fn threshold_at(&self, node: usize, t: u64) -> u32 {
+        self.thresholds
+            .get(node)
+            .and_then(|th| th.iter().rev().find(|&&(from, _)| from <= t))
+            .map_or(self.threshold, |&(_, x)| x)
+    }
 }
 
 /// What the checker found.
@@ -104,6 +120,8 @@ pub struct Report {
 impl Report {
     /// Property 4 for one file.
     pub fn check_file(&mut self, name: &str, text: &str, threshold: u32) {
+        // Each header's own threshold from it on (a reload may change it).
+        let mut threshold = threshold;
         if let Err((line, e)) = logline::check_file(text) {
             self.violations
                 .push(format!("{name}:{line}: not valid 0.0.3: {e}"));
@@ -118,7 +136,12 @@ impl Report {
                     counts.clear();
                     header_time = None;
                 }
-                Ok(Line::Header { time, .. }) => {
+                Ok(Line::Header {
+                    time,
+                    threshold: th,
+                    ..
+                }) => {
+                    threshold = th;
                     header_time = Some(time);
                     carrying = true;
                 }
@@ -201,8 +224,22 @@ pub fn check(f: &Facts<'_>) -> Report {
     let name = |n: usize| f.names.get(n).map_or("?", String::as_str);
     let empty: Vec<Span> = Vec::new();
     for o in 0..f.nodes {
-        let events = f.events.get(o).copied().unwrap_or_default();
+        let logged = f.events.get(o).copied().unwrap_or_default();
         let starts = f.starts.get(o).copied().unwrap_or_default();
+        // What the log says of each count: its event lines, and the counts a reload's
+        // header carried (merged in time order, only when there are any).
+        let merged: Vec<(u64, usize, u32)>;
+        let counts = match f.carried.get(o).filter(|c| !c.is_empty()) {
+            None => logged,
+            Some(carried) => {
+                let mut all = logged.to_vec();
+                all.extend_from_slice(carried);
+                all.sort_by_key(|&(at, _, _)| at);
+                merged = all;
+                &merged
+            }
+        };
+        let events = logged;
         r.lines += events.len();
         let stopped: Vec<Span> = merge(
             f.faults
@@ -263,8 +300,8 @@ pub fn check(f: &Facts<'_>) -> Report {
                     continue;
                 }
                 r.outages += 1;
-                let (count, at) = count_at(events, starts, p, t0 + bound);
-                if count >= f.threshold {
+                let (count, at) = count_at(counts, starts, p, t0 + bound);
+                if count >= f.threshold_at(o, t0 + bound) {
                     r.detected += 1;
                     // From when this observer could notice; an outage it already held
                     // offline from before needs no new line and gives no figure.
@@ -291,7 +328,7 @@ pub fn check(f: &Facts<'_>) -> Report {
                     continue;
                 }
                 r.recoveries += 1;
-                let (count, _) = count_at(events, starts, p, until);
+                let (count, _) = count_at(counts, starts, p, until);
                 if count != 0 {
                     r.violations.push(format!(
                         "{} did not log {} back within {recover} ms of the heal at {e} (count {count})",
@@ -316,7 +353,8 @@ pub fn check(f: &Facts<'_>) -> Report {
                 if q != p {
                     continue;
                 }
-                if c >= f.threshold && prev < f.threshold {
+                let threshold = f.threshold_at(o, at);
+                if c >= threshold && prev < threshold {
                     r.offline_lines += 1;
                     // A stopped observer gives its verdicts late: look back from
                     // where it stopped.

@@ -128,14 +128,14 @@ pub fn run(cfg: &Config, opts: &Options) -> Outcome {
     world.run();
     // The nodes of the run: the config's, and a node that joined.
     let names: Vec<String> = world.nodes.iter().map(|n| n.cfg.whoami.clone()).collect();
-    let (interval, timeout, online_threshold) = world.ops.max_timings(cfg);
+    let max = world.ops.max_timings(cfg);
     let facts = check::Facts {
         nodes: names.len(),
         names: &names,
-        interval,
-        timeout,
-        threshold: cfg.offline_threshold,
-        online_threshold,
+        interval: max.interval,
+        timeout: max.timeout,
+        threshold: max.offline,
+        online_threshold: max.online,
         max_latency: opts.latency.1,
         duration: opts.duration_ms,
         faults: &world.faults,
@@ -143,6 +143,8 @@ pub fn run(cfg: &Config, opts: &Options) -> Outcome {
         starts: world.nodes.iter().map(|n| n.starts.as_slice()).collect(),
         disturbances: &world.disturbances,
         absent: world.ops.absent(names.len()),
+        thresholds: world.ops.thresholds(names.len()),
+        carried: world.ops.carried(names.len()),
     };
     let mut report = check::check(&facts);
     world.finish_ops(&mut report.violations);
@@ -602,7 +604,7 @@ impl World {
                             let refs: Vec<(&str, u32)> =
                                 names.iter().map(|(s, c)| (s.as_str(), *c)).collect();
                             ops::reconfigured(n, wall, &refs);
-                            self.ops.stats.reload_headers += 1;
+                            self.ops.note_carried(node, t, &refs, &self.by_name);
                         }
                     }
                 }

@@ -11,15 +11,17 @@
 //!
 //! Reloads: every member of the mesh gets the new config within half an interval of the
 //! others (a rollout; a frozen node when it resumes, a stopped one when it restarts).
-//! - timings: new `interval`, `timeout` and `online_threshold` for every node;
+//! - timings: new `interval`, `timeout`, `offline_threshold` and `online_threshold` for
+//!   every node (a lower `offline_threshold` sends a peer offline at once);
 //! - add: a new node starts with the new config, and every other node's lists it;
 //! - remove: a node stops for good, and every other node's config drops it;
 //! - move: a node stops, every other node's config gives it a new address (ip and port),
 //!   and it restarts there later (in the ground truth: a crash).
 //!
-//! The run's checker is told the largest timings in force and, per node, when it was not
-//! a member (a joiner until every node had its config, a removed node from its removal),
-//! so properties 1 to 4 of [`super::check`] hold across reloads: the header each reload
+//! The run's checker is told the largest timings in force, each node's offline threshold
+//! over time and the counts each reload's header carried, and, per node, when it was not a
+//! member (a joiner until every node had its config, a removed node from its removal), so
+//! properties 1 to 4 of [`super::check`] hold across reloads: the header each reload
 //! writes keeps every file valid 0.0.3 and its counts continuous. Besides, checked here:
 //! - H1. A node runs at most one hook per peer at a time and at most
 //!   [`MAX_RUNNING_HOOKS`](crate::mesh::MAX_RUNNING_HOOKS) in all.
@@ -40,7 +42,7 @@
 //! - P4. By the end, every running node has pruned with its current day's cutoff (unless
 //!   the day began less than an interval before the end).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
@@ -119,6 +121,35 @@ pub struct Stats {
     pub deleted: usize,
 }
 
+/// The timings a reload may change.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Timings {
+    pub(super) interval: u64,
+    pub(super) timeout: u64,
+    pub(super) offline: u32,
+    pub(super) online: u32,
+}
+
+impl Timings {
+    fn of(cfg: &Config) -> Timings {
+        Timings {
+            interval: cfg.interval_ms,
+            timeout: cfg.timeout_ms,
+            offline: cfg.offline_threshold,
+            online: cfg.online_threshold,
+        }
+    }
+
+    fn max(self, o: Timings) -> Timings {
+        Timings {
+            interval: self.interval.max(o.interval),
+            timeout: self.timeout.max(o.timeout),
+            offline: self.offline.max(o.offline),
+            online: self.online.max(o.online),
+        }
+    }
+}
+
 /// How long a killed run takes to be reaped, at most (ms).
 const KILL_GRACE_MS: u64 = 20;
 /// How often a frozen node is looked at again for a reload or a hook's exit (ms).
@@ -151,8 +182,8 @@ struct Planned {
     at: u64,
     /// The node added, removed or moved.
     node: Option<usize>,
-    /// Timings: interval, timeout, online threshold.
-    timings: (u64, u64, u32),
+    /// The timings it sets.
+    timings: Timings,
     /// Nodes that still have to get it.
     left: usize,
     /// When the last one got it.
@@ -190,12 +221,18 @@ pub(super) struct State {
     due: Vec<Option<Due>>,
     free: Vec<usize>,
     plans: Vec<Planned>,
-    /// Per world node: in the mesh's config now, and its address there.
+    /// Per world node: in the mesh's config now, its address there, and whether it is
+    /// the earlier tool (`legacy_http`).
     member: Vec<bool>,
     addrs: Vec<SocketAddr>,
-    /// The timings in force (interval, timeout, online threshold), and the largest.
-    timings: (u64, u64, u32),
-    max: (u64, u64, u32),
+    legacy: Vec<bool>,
+    /// The timings in force, and the largest of each.
+    timings: Timings,
+    max: Timings,
+    /// Per node: its offline threshold from each time on.
+    thresholds: Vec<Vec<(u64, u32)>>,
+    /// Per node: the counts its reloads' headers carried, (time, peer, count).
+    carried: Vec<Vec<(u64, usize, u32)>>,
     /// The joiner's world index, until it joins.
     joiner: Option<usize>,
     /// Per node: runs going on, runs started, prunes, when it last reloaded.
@@ -210,12 +247,62 @@ pub(super) struct State {
 }
 
 impl State {
-    /// The largest interval, timeout and online threshold in force during the run.
-    pub(super) fn max_timings(&self, cfg: &Config) -> (u64, u64, u32) {
+    /// The largest interval, timeout, offline and online thresholds in force during the
+    /// run.
+    pub(super) fn max_timings(&self, cfg: &Config) -> Timings {
         if self.rng.is_none() {
-            return (cfg.interval_ms, cfg.timeout_ms, cfg.online_threshold);
+            return Timings::of(cfg);
         }
         self.max
+    }
+
+    /// Per node, its offline threshold from each time on (empty: the config's throughout).
+    pub(super) fn thresholds(&self, nodes: usize) -> Vec<Vec<(u64, u32)>> {
+        (0..nodes)
+            .map(|n| self.thresholds.get(n).cloned().unwrap_or_default())
+            .collect()
+    }
+
+    /// Per node, the counts its reloads' headers carried: (time, peer, count).
+    pub(super) fn carried(&self, nodes: usize) -> Vec<Vec<(u64, usize, u32)>> {
+        (0..nodes)
+            .map(|n| self.carried.get(n).cloned().unwrap_or_default())
+            .collect()
+    }
+
+    /// A reload's header at `node` at `t` carried `counts` (by peer name).
+    pub(super) fn note_carried(
+        &mut self,
+        node: usize,
+        t: u64,
+        counts: &[(&str, u32)],
+        by_name: &HashMap<String, usize>,
+    ) {
+        self.stats.reload_headers += 1;
+        if let Some(c) = self.carried.get_mut(node) {
+            for &(name, count) in counts {
+                if let Some(&p) = by_name.get(name) {
+                    c.push((t, p, count));
+                }
+            }
+        }
+    }
+
+    /// `node`'s offline threshold at `t`.
+    fn threshold_at(&self, node: usize, t: u64) -> u32 {
+        self.thresholds
+            .get(node)
+            .and_then(|th| th.iter().rev().find(|&&(from, _)| from <= t))
+            .map_or(1, |&(_, x)| x)
+    }
+
+    /// `node`'s config is `threshold`'s from `t` on.
+    fn note_threshold(&mut self, node: usize, t: u64, threshold: u32) {
+        if let Some(th) = self.thresholds.get_mut(node)
+            && th.last().map(|&(_, x)| x) != Some(threshold)
+        {
+            th.push((t, threshold));
+        }
     }
 
     /// Per node, when it was not a member of the mesh.
@@ -307,8 +394,9 @@ impl World {
         let mut st = State {
             member: vec![true; n],
             addrs: self.nodes.iter().map(|x| x.addr).collect(),
-            timings: (base.interval_ms, base.timeout_ms, base.online_threshold),
-            max: (base.interval_ms, base.timeout_ms, base.online_threshold),
+            legacy: base.nodes.iter().map(|x| x.legacy_http).collect(),
+            timings: Timings::of(&base),
+            max: Timings::of(&base),
             ops: ops.clone(),
             ..State::default()
         };
@@ -328,6 +416,8 @@ impl World {
         st.prunes.resize_with(total, Vec::new);
         st.reloaded.resize(total, None);
         st.absent.resize_with(total, Vec::new);
+        st.thresholds = vec![vec![(0, base.offline_threshold)]; total];
+        st.carried.resize_with(total, Vec::new);
         if ops.retention_days.is_some() {
             self.old_files();
         }
@@ -441,17 +531,22 @@ impl World {
             };
             match kind {
                 Reload::Timings => {
-                    let interval = (timings.0 * [1, 3, 4][rng.range(0, 2) as usize] / 2).max(20);
-                    let timeout = (timings.1 * [2, 3, 4][rng.range(0, 2) as usize] / 3)
+                    let interval =
+                        (timings.interval * [1, 3, 4][rng.range(0, 2) as usize] / 2).max(20);
+                    let timeout = (timings.timeout * [2, 3, 4][rng.range(0, 2) as usize] / 3)
                         .clamp(10, interval * 250);
-                    let online = rng.range(1, 3) as u32;
-                    timings = (interval, timeout, online);
+                    let offline = rng.range(
+                        u64::from(timings.offline.saturating_sub(2).max(1)),
+                        u64::from(timings.offline) + 2,
+                    ) as u32;
+                    timings = Timings {
+                        interval,
+                        timeout,
+                        offline,
+                        online: rng.range(1, 3) as u32,
+                    };
                     p.timings = timings;
-                    st.max = (
-                        st.max.0.max(interval),
-                        st.max.1.max(timeout),
-                        st.max.2.max(online),
-                    );
+                    st.max = st.max.max(timings);
                 }
                 Reload::Add => p.node = st.joiner,
                 Reload::Remove | Reload::Move => {
@@ -472,13 +567,9 @@ impl World {
             plans.push(p);
         }
         // The faults' bounds with the largest timings.
-        let bound = check::detection_bound(
-            st.max.0,
-            st.max.1,
-            base.offline_threshold,
-            self.opts.latency.1,
-        );
-        let recover = check::recovery_bound(st.max.0, st.max.1, st.max.2, self.opts.latency.1);
+        let m = st.max;
+        let bound = check::detection_bound(m.interval, m.timeout, m.offline, self.opts.latency.1);
+        let recover = check::recovery_bound(m.interval, m.timeout, m.online, self.opts.latency.1);
         for (i, p) in plans.iter_mut().enumerate() {
             match (p.kind, p.node) {
                 (Reload::Remove, Some(k)) => {
@@ -487,7 +578,7 @@ impl World {
                         .retain(|f| !(involves(f, k) && f.end + 1 >= p.at));
                 }
                 (Reload::Move, Some(k)) => {
-                    let down = rng.range(st.max.0.max(1), 3 * bound);
+                    let down = rng.range(m.interval.max(1), 3 * bound);
                     let (from, to) = (p.at.saturating_sub(bound), p.at + down + recover);
                     self.faults
                         .retain(|f| !(involves(f, k) && f.start <= to && from <= f.end));
@@ -540,8 +631,9 @@ impl World {
                 self.ops.timings = p.timings;
                 // The simulated kernels take the new timings for new connections; the
                 // disturbance mark follows the shorter timeout.
-                self.user_timeout = crate::mesh::user_timeout_ms(p.timings.0, p.timings.1);
-                self.timeout = self.timeout.min(p.timings.1);
+                let t = p.timings;
+                self.user_timeout = crate::mesh::user_timeout_ms(t.interval, t.timeout);
+                self.timeout = self.timeout.min(t.timeout);
             }
             (Reload::Add, Some(j)) => {
                 if let Some(m) = self.ops.member.get_mut(j) {
@@ -553,6 +645,7 @@ impl World {
                 }
                 self.ops.joiner = None;
                 let cfg = self.config_for(j);
+                self.ops.note_threshold(j, self.now, cfg.offline_threshold);
                 if let Some(n) = self.nodes.get_mut(j) {
                     n.cfg = cfg;
                     replace_journal(n);
@@ -585,6 +678,7 @@ impl World {
                 }
                 self.by_ip.insert(new.ip(), k);
                 let cfg = self.config_for(k);
+                self.ops.note_threshold(k, self.now, cfg.offline_threshold);
                 if let Some(n) = self.nodes.get_mut(k) {
                     n.addr = new;
                     n.cfg = cfg;
@@ -601,7 +695,7 @@ impl World {
             pl.left = members.len();
             pl.done = after;
         }
-        let half = self.ops.timings.0 / 2;
+        let half = self.ops.timings.interval / 2;
         for node in members {
             let jitter = self.ops.rng.as_mut().map_or(0, |r| r.range(0, half));
             self.schedule(after + jitter, Due::Reload { node, plan });
@@ -618,6 +712,7 @@ impl World {
         let cfg = self.config_for(node);
         let now = self.clock(node);
         let t = self.now;
+        self.ops.note_threshold(node, t, cfg.offline_threshold);
         let Some(n) = self.nodes.get_mut(node) else {
             return;
         };
@@ -663,7 +758,7 @@ impl World {
                 Some(CfgNode {
                     name,
                     addr,
-                    legacy_http: false,
+                    legacy_http: self.ops.legacy.get(i).copied().unwrap_or(false),
                 })
             })
             .collect();
@@ -674,7 +769,9 @@ impl World {
             .unwrap_or_default();
         cfg.me = cfg.nodes.iter().position(|x| x.name == name).unwrap_or(0);
         cfg.whoami = name;
-        (cfg.interval_ms, cfg.timeout_ms, cfg.online_threshold) = self.ops.timings;
+        let t = self.ops.timings;
+        (cfg.interval_ms, cfg.timeout_ms) = (t.interval, t.timeout);
+        (cfg.offline_threshold, cfg.online_threshold) = (t.offline, t.online);
         cfg
     }
 
@@ -694,13 +791,25 @@ impl World {
         // H2: the state its log has now.
         let since = n.starts.last().copied().unwrap_or(0);
         let threshold = n.cfg.offline_threshold;
-        let logged = n
-            .events
-            .iter()
-            .rev()
-            .take_while(|&&(at, _, _)| at >= since)
-            .find(|&&(_, p, _)| p == peer)
-            .map_or(0, |&(_, _, c)| c);
+        let last = |list: &[(u64, usize, u32)]| {
+            list.iter()
+                .rev()
+                .take_while(|&&(at, _, _)| at >= since)
+                .find(|&&(_, p, _)| p == peer)
+                .map(|&(at, _, c)| (at, c))
+        };
+        let carried = self.ops.carried.get(node).map_or(&[][..], Vec::as_slice);
+        // A reload's carried count is newer than an event of the same ms.
+        let logged = match (last(&n.events), last(carried)) {
+            (Some(e), Some(c)) => {
+                if c.0 >= e.0 {
+                    c.1
+                } else {
+                    e.1
+                }
+            }
+            (e, c) => e.or(c).map_or(0, |x| x.1),
+        };
         let offline = logged >= threshold;
         if offline != (run.state == PeerState::Offline) {
             self.ops.violation(format!(
@@ -911,10 +1020,11 @@ impl World {
             .map(String::as_str)
             .chain(lookalikes.iter().map(String::as_str))
             .collect();
-        let chosen: Vec<String> = prune_selection(listing, &me, before_day)
+        let mut chosen: Vec<String> = prune_selection(listing, &me, before_day)
             .into_iter()
             .map(str::to_string)
             .collect();
+        chosen.sort_unstable();
         for name in chosen {
             if owner.get(&name) != Some(&node) {
                 self.ops
@@ -978,10 +1088,18 @@ impl World {
             // H5: this incarnation's changes against its runs.
             if self.opts.ops.hooks.is_some() {
                 let since = n.starts.last().copied().unwrap_or(0);
-                let threshold = n.cfg.offline_threshold;
-                let mut changes: HashMap<usize, u64> = HashMap::new();
-                let mut offline: HashMap<usize, bool> = HashMap::new();
-                for &(_, p, c) in n.events.iter().filter(|&&(at, _, _)| at >= since) {
+                let mut logged: Vec<(u64, usize, u32)> = n
+                    .events
+                    .iter()
+                    .chain(self.ops.carried.get(node).into_iter().flatten())
+                    .filter(|&&(at, _, _)| at >= since)
+                    .copied()
+                    .collect();
+                logged.sort_by_key(|&(at, _, _)| at);
+                let mut changes: BTreeMap<usize, u64> = BTreeMap::new();
+                let mut offline: BTreeMap<usize, bool> = BTreeMap::new();
+                for (at, p, c) in logged {
+                    let threshold = self.ops.threshold_at(node, at);
                     let was = offline.get(&p).copied().unwrap_or(false);
                     let is = if c >= threshold {
                         true
@@ -995,7 +1113,7 @@ impl World {
                     }
                     offline.insert(p, is);
                 }
-                let mut told: HashMap<usize, u64> = HashMap::new();
+                let mut told: BTreeMap<usize, u64> = BTreeMap::new();
                 for h in self.ops.started.get(node).into_iter().flatten() {
                     if h.epoch == n.epoch {
                         *told.entry(h.peer).or_default() += 1 + u64::from(h.coalesced);
@@ -1005,7 +1123,8 @@ impl World {
                 let removed: Vec<usize> = (0..self.nodes.len())
                     .filter(|&i| !self.ops.member.get(i).copied().unwrap_or(true))
                     .collect();
-                for p in changes.keys().chain(told.keys()) {
+                let peers: BTreeSet<usize> = changes.keys().chain(told.keys()).copied().collect();
+                for p in &peers {
                     let (c, r) = (
                         changes.get(p).copied().unwrap_or(0),
                         told.get(p).copied().unwrap_or(0),
@@ -1029,7 +1148,9 @@ impl World {
                     .get(node)
                     .and_then(|p| p.last())
                     .map(|p| p.day);
-                if since_midnight > self.ops.max.0 + self.ops.max.1 && last != Some(day) {
+                if since_midnight > self.ops.max.interval + self.ops.max.timeout
+                    && last != Some(day)
+                {
                     self.ops.violation(format!(
                         "prune: {me} never pruned on its day {day} (last {last:?}, retention {days})"
                     ));
