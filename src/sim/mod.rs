@@ -858,9 +858,10 @@ impl World {
                     } else {
                         IoOp::Write
                     };
-                    if let Some(e) = self.conns.get_mut(sc).map(|c| &mut c.ends[dir]) {
-                        e.conn = None;
-                    }
+                    // The engine is told (now, or when its frozen process resumes), and
+                    // only then is its end closed and forgotten: cleared before, the
+                    // close found no connection to report, the engine kept it, and its
+                    // own close later landed on whatever connection reused the slot.
                     self.notify_closed_if(
                         from,
                         id,
