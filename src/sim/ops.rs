@@ -331,8 +331,17 @@ impl State {
 
 /// Writes a new header into `n`'s files for a reload: `---`, the header of its config now,
 /// and the carried counts (what the real journal writes for `LogRecord::Reconfigured`).
-pub(super) fn reconfigured(n: &mut SimNode, wall: i64, carried: &[(&str, u32)]) {
-    replace_journal(n);
+/// A reload's header, as the engine's record gives it (threshold, nodes, carried counts).
+pub(super) fn reconfigured(
+    n: &mut SimNode,
+    wall: i64,
+    threshold: u32,
+    nodes: Vec<(String, SocketAddr)>,
+    carried: &[(&str, u32)],
+) {
+    let files = std::mem::take(&mut n.journal.files);
+    n.journal = MemJournal::new(&n.cfg.whoami, threshold, nodes);
+    n.journal.files = files;
     n.journal.new_day(wall, carried);
 }
 
@@ -716,12 +725,18 @@ impl World {
         let Some(n) = self.nodes.get_mut(node) else {
             return;
         };
-        n.cfg = cfg;
         match n.engine.as_mut() {
             Some(engine) => {
-                if let Err(e) = engine.reconfigure(&n.cfg, now) {
-                    let msg = format!("reload: {} refused its new config: {e}", n.cfg.whoami);
-                    self.ops.violation(msg);
+                // Checked against the config in force, as the daemon's SIGHUP does.
+                match n.cfg.reload(cfg) {
+                    Ok(reload) => {
+                        engine.reconfigure(&reload, now);
+                        n.cfg = reload.into_config();
+                    }
+                    Err(e) => {
+                        let msg = format!("reload: {} refused its new config: {e}", n.cfg.whoami);
+                        self.ops.violation(msg);
+                    }
                 }
                 self.ops.stats.reloads += 1;
                 if let Some(r) = self.ops.reloaded.get_mut(node) {
@@ -729,7 +744,10 @@ impl World {
                 }
                 self.settle(node);
             }
-            None => replace_journal(n),
+            None => {
+                n.cfg = cfg;
+                replace_journal(n);
+            }
         }
         if let Some(p) = self.ops.plans.get_mut(plan) {
             p.left = p.left.saturating_sub(1);
