@@ -177,6 +177,11 @@ impl Head {
         })
     }
 
+    /// The request's version is HTTP/1.0 (not 1.1).
+    pub fn http10(&self) -> bool {
+        self.http10
+    }
+
     /// Bytes the head took so far.
     pub fn bytes(&self) -> usize {
         self.bytes
