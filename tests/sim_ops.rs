@@ -123,6 +123,41 @@ fn pruning_deletes_only_old_own_files_at_midnights() {
     assert!(prunes > 0 && deleted > 0);
 }
 
+/// A reload storm: dozens of timing reloads (each stepping from the last, the offline
+/// threshold up and down) besides a join, a leave and a move, with hooks and pruning,
+/// some seeds with 5 % loss. Found two checker faults: a header and an event of the same
+/// ms taken in the wrong order, and timings that walked past any valid config.
+#[test]
+fn a_reload_storm_keeps_the_properties() {
+    let n = seeds(8);
+    let (mut reloads, mut headers, mut outages) = (0, 0, 0);
+    for seed in 0..n {
+        let cfg = sim::mesh_config(5 + (seed % 3) as usize, 200, 300, 3);
+        let mut opts = Options::quick(seed);
+        opts.loss = if seed % 2 == 0 { 0.0 } else { 0.05 };
+        opts.latency = (1, 40);
+        let mut storm = vec![Reload::Timings; 30];
+        storm.extend([Reload::Add, Reload::Remove, Reload::Move]);
+        opts.ops = Ops {
+            reloads: storm,
+            hooks: Some(Hooks {
+                timeout_ms: 300,
+                run_ms: (1, 600),
+            }),
+            retention_days: Some(1),
+        };
+        let out = sim::run(&cfg, &opts);
+        assert_clean(seed, &out);
+        reloads += out.ops.reloads;
+        headers += out.ops.reload_headers;
+        outages += out.report.outages;
+    }
+    eprintln!(
+        "{n} seeds: {reloads} reloads applied, {headers} reload headers, {outages} outages checked"
+    );
+    assert!(reloads > n as usize * 30 * 4 && headers > n as usize * 10 && outages > 0);
+}
+
 /// Ops draw from their own generator: a run with them and the same run without share
 /// their faults up to the ops' own, and a run with them gives the same bytes twice.
 #[test]

@@ -70,9 +70,11 @@ pub struct Facts<'a> {
     /// Per node: its offline threshold from each time on, when reloads changed it (empty:
     /// `threshold` throughout).
     pub thresholds: Vec<Vec<(u64, u32)>>,
-    /// Per node: the counts a reload's new header carried, (time, peer, count): where a
-    /// count changed with no event line (a threshold reload caps it).
-    pub carried: Vec<Vec<(u64, usize, u32)>>,
+    /// Per node: its counts in its log's order, (time, peer, count), when reloads'
+    /// headers carried some (a threshold reload caps a count with no event line): the
+    /// event lines and the carried counts, each header's where it was written (empty: the
+    /// events alone).
+    pub counts: Vec<Vec<(u64, usize, u32)>>,
 }
 
 impl Facts<'_> {
@@ -222,18 +224,11 @@ pub fn check(f: &Facts<'_>) -> Report {
     let empty: Vec<Span> = Vec::new();
     for o in 0..f.nodes {
         let events = f.events.get(o).copied().unwrap_or_default();
-        // What the log says of each count: its event lines, and the counts a reload's
-        // header carried (merged in time order, only when there are any).
-        let merged: Vec<(u64, usize, u32)>;
-        let counts = match f.carried.get(o).filter(|c| !c.is_empty()) {
+        // What the log says of each count: its event lines, and the counts reloads'
+        // headers carried.
+        let counts = match f.counts.get(o).filter(|c| !c.is_empty()) {
             None => events,
-            Some(carried) => {
-                let mut all = events.to_vec();
-                all.extend_from_slice(carried);
-                all.sort_by_key(|&(at, _, _)| at);
-                merged = all;
-                &merged
-            }
+            Some(counts) => counts.as_slice(),
         };
         r.lines += events.len();
         let stopped: Vec<Span> = merge(

@@ -117,6 +117,8 @@ pub fn run(cfg: &Config, opts: &Options) -> Outcome {
     // The nodes of the run: the config's, and a node that joined.
     let names: Vec<String> = world.nodes.iter().map(|n| n.cfg.whoami.clone()).collect();
     let max = world.ops.max_timings(cfg);
+    let events: Vec<&[(u64, usize, u32)]> =
+        world.nodes.iter().map(|n| n.events.as_slice()).collect();
     let facts = check::Facts {
         nodes: names.len(),
         names: &names,
@@ -127,12 +129,12 @@ pub fn run(cfg: &Config, opts: &Options) -> Outcome {
         max_latency: opts.latency.1,
         duration: opts.duration_ms,
         faults: &world.faults,
-        events: world.nodes.iter().map(|n| n.events.as_slice()).collect(),
+        counts: world.ops.counts(&events),
+        events,
         starts: world.nodes.iter().map(|n| n.starts.as_slice()).collect(),
         disturbances: &world.disturbances,
         absent: world.ops.absent(names.len()),
         thresholds: world.ops.thresholds(names.len()),
-        carried: world.ops.carried(names.len()),
     };
     let mut report = check::check(&facts);
     world.finish_ops(&mut report.violations);
@@ -588,7 +590,8 @@ impl World {
                             let refs: Vec<(&str, u32)> =
                                 carried.iter().map(|(s, c)| (s.as_str(), *c)).collect();
                             ops::reconfigured(n, wall, threshold, nodes, &refs);
-                            self.ops.note_carried(node, t, &refs, &self.by_name);
+                            let before = n.events.len();
+                            self.ops.note_carried(node, t, before, &refs, &self.by_name);
                         }
                     }
                 }

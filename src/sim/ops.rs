@@ -76,7 +76,7 @@ impl Ops {
 /// A kind of config reload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reload {
-    /// New `interval`, `timeout` and `online_threshold`.
+    /// New `interval`, `timeout`, `offline_threshold` and `online_threshold`.
     Timings,
     /// A new node joins.
     Add,
@@ -231,8 +231,10 @@ pub(super) struct State {
     max: Timings,
     /// Per node: its offline threshold from each time on.
     thresholds: Vec<Vec<(u64, u32)>>,
-    /// Per node: the counts its reloads' headers carried, (time, peer, count).
-    carried: Vec<Vec<(u64, usize, u32)>>,
+    /// Per node: the counts its reloads' headers carried, (events logged before it,
+    /// time, peer, count): the place in the log matters, an event of the same ms may come
+    /// before or after a header.
+    carried: Vec<Vec<(usize, u64, usize, u32)>>,
     /// The joiner's world index, until it joins.
     joiner: Option<usize>,
     /// Per node: runs going on, runs started, prunes, when it last reloaded.
@@ -263,18 +265,49 @@ impl State {
             .collect()
     }
 
-    /// Per node, the counts its reloads' headers carried: (time, peer, count).
-    pub(super) fn carried(&self, nodes: usize) -> Vec<Vec<(u64, usize, u32)>> {
-        (0..nodes)
-            .map(|n| self.carried.get(n).cloned().unwrap_or_default())
+    /// `node`'s counts in its log's order: its `events` and the counts its reloads'
+    /// headers carried, (time, peer, count).
+    pub(super) fn log_counts(
+        &self,
+        node: usize,
+        events: &[(u64, usize, u32)],
+    ) -> Vec<(u64, usize, u32)> {
+        let carried = self.carried.get(node).map_or(&[][..], Vec::as_slice);
+        let mut out = Vec::with_capacity(events.len() + carried.len());
+        let mut c = carried.iter().peekable();
+        for (i, &e) in events.iter().enumerate() {
+            while let Some(&(_, t, p, n)) = c.next_if(|x| x.0 <= i) {
+                out.push((t, p, n));
+            }
+            out.push(e);
+        }
+        out.extend(c.map(|&(_, t, p, n)| (t, p, n)));
+        out
+    }
+
+    /// Per node, its counts in its log's order when reloads' headers carried some
+    /// (empty: its events alone).
+    pub(super) fn counts(&self, events: &[&[(u64, usize, u32)]]) -> Vec<Vec<(u64, usize, u32)>> {
+        events
+            .iter()
+            .enumerate()
+            .map(|(n, e)| {
+                if self.carried.get(n).is_none_or(Vec::is_empty) {
+                    Vec::new()
+                } else {
+                    self.log_counts(n, e)
+                }
+            })
             .collect()
     }
 
-    /// A reload's header at `node` at `t` carried `counts` (by peer name).
+    /// A reload's header at `node` at `t`, after `before` event lines, carried `counts`
+    /// (by peer name).
     pub(super) fn note_carried(
         &mut self,
         node: usize,
         t: u64,
+        before: usize,
         counts: &[(&str, u32)],
         by_name: &HashMap<String, usize>,
     ) {
@@ -282,7 +315,7 @@ impl State {
         if let Some(c) = self.carried.get_mut(node) {
             for &(name, count) in counts {
                 if let Some(&p) = by_name.get(name) {
-                    c.push((t, p, count));
+                    c.push((before, t, p, count));
                 }
             }
         }
@@ -540,14 +573,23 @@ impl World {
             };
             match kind {
                 Reload::Timings => {
+                    // Each reload steps from the timings in force, within a band around
+                    // the base config's: a storm of reloads is no random walk to an
+                    // interval no config may have (or past u64).
+                    let lo = (base.interval_ms / 4).max(20);
+                    let hi = base.interval_ms.saturating_mul(4).max(lo);
                     let interval =
-                        (timings.interval * [1, 3, 4][rng.range(0, 2) as usize] / 2).max(20);
-                    let timeout = (timings.timeout * [2, 3, 4][rng.range(0, 2) as usize] / 3)
-                        .clamp(10, interval * 250);
-                    let offline = rng.range(
-                        u64::from(timings.offline.saturating_sub(2).max(1)),
-                        u64::from(timings.offline) + 2,
-                    ) as u32;
+                        (timings.interval * [1, 3, 4][rng.range(0, 2) as usize] / 2).clamp(lo, hi);
+                    let most = (interval * 250).min(base.timeout_ms.saturating_mul(4).max(10));
+                    let timeout =
+                        (timings.timeout * [2, 3, 4][rng.range(0, 2) as usize] / 3).clamp(10, most);
+                    let offline = rng
+                        .range(
+                            u64::from(timings.offline.saturating_sub(2).max(1)),
+                            u64::from(timings.offline) + 2,
+                        )
+                        .min(u64::from(base.offline_threshold) * 2 + 2)
+                        as u32;
                     timings = Timings {
                         interval,
                         timeout,
@@ -809,25 +851,14 @@ impl World {
         // H2: the state its log has now.
         let since = n.starts.last().copied().unwrap_or(0);
         let threshold = n.cfg.offline_threshold;
-        let last = |list: &[(u64, usize, u32)]| {
-            list.iter()
-                .rev()
-                .take_while(|&&(at, _, _)| at >= since)
-                .find(|&&(_, p, _)| p == peer)
-                .map(|&(at, _, c)| (at, c))
-        };
-        let carried = self.ops.carried.get(node).map_or(&[][..], Vec::as_slice);
-        // A reload's carried count is newer than an event of the same ms.
-        let logged = match (last(&n.events), last(carried)) {
-            (Some(e), Some(c)) => {
-                if c.0 >= e.0 {
-                    c.1
-                } else {
-                    e.1
-                }
-            }
-            (e, c) => e.or(c).map_or(0, |x| x.1),
-        };
+        let logged = self
+            .ops
+            .log_counts(node, &n.events)
+            .iter()
+            .rev()
+            .take_while(|&&(at, _, _)| at >= since)
+            .find(|&&(_, p, _)| p == peer)
+            .map_or(0, |&(_, _, c)| c);
         let offline = logged >= threshold;
         if offline != (run.state == PeerState::Offline) {
             self.ops.violation(format!(
@@ -1106,14 +1137,8 @@ impl World {
             // H5: this incarnation's changes against its runs.
             if self.opts.ops.hooks.is_some() {
                 let since = n.starts.last().copied().unwrap_or(0);
-                let mut logged: Vec<(u64, usize, u32)> = n
-                    .events
-                    .iter()
-                    .chain(self.ops.carried.get(node).into_iter().flatten())
-                    .filter(|&&(at, _, _)| at >= since)
-                    .copied()
-                    .collect();
-                logged.sort_by_key(|&(at, _, _)| at);
+                let mut logged = self.ops.log_counts(node, &n.events);
+                logged.retain(|&(at, _, _)| at >= since);
                 let mut changes: BTreeMap<usize, u64> = BTreeMap::new();
                 let mut offline: BTreeMap<usize, bool> = BTreeMap::new();
                 for (at, p, c) in logged {
