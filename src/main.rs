@@ -116,7 +116,7 @@ struct Args {
 enum Parsed {
     Go(Args),
     #[cfg(feature = "simulate")]
-    Simulate(uptime_tracker::sim::cli::SimArgs),
+    Simulate(Box<uptime_tracker::sim::cli::SimArgs>),
     /// Print this help.
     Help(&'static str),
     Version,
@@ -130,7 +130,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Parsed, String> 
         #[cfg(feature = "simulate")]
         Some("simulate") => {
             return Ok(match uptime_tracker::sim::cli::parse(args)? {
-                Some(sim) => Parsed::Simulate(sim),
+                Some(sim) => Parsed::Simulate(Box::new(sim)),
                 None => Parsed::Help(uptime_tracker::sim::cli::USAGE),
             });
         }
@@ -202,7 +202,7 @@ fn main() -> ExitCode {
     let args = match parse_args(std::env::args().skip(1)) {
         Ok(Parsed::Go(args)) => args,
         #[cfg(feature = "simulate")]
-        Ok(Parsed::Simulate(args)) => return uptime_tracker::sim::cli::run(args),
+        Ok(Parsed::Simulate(args)) => return uptime_tracker::sim::cli::run(*args),
         Ok(Parsed::Help(text)) => {
             uptime_tracker::outln!("{text}");
             return ExitCode::SUCCESS;

@@ -19,6 +19,7 @@ pub mod check;
 pub mod cli;
 pub mod fault;
 pub mod journal;
+pub mod ops;
 mod queue;
 pub mod rng;
 pub mod summary;
@@ -72,6 +73,8 @@ pub struct Options {
     /// for ([`mesh::rto_min_ms`]), as Linux 6.15 and later grant it. [`LINUX_RTO_MIN_MS`]
     /// models an older kernel.
     pub rto_min: Option<u64>,
+    /// Reloads, hooks and pruning to simulate (none by default).
+    pub ops: ops::Ops,
 }
 
 impl Options {
@@ -86,6 +89,7 @@ impl Options {
             faults: 8,
             start_wall: 1_767_225_540_000, // 2025-12-31T23:59:00Z
             rto_min: None,
+            ops: ops::Ops::default(),
         }
     }
 
@@ -122,26 +126,36 @@ pub struct Outcome {
     pub logs: Vec<(String, String)>,
     /// What the checker found.
     pub report: check::Report,
+    /// What the reloads, hooks and prunes did.
+    pub ops: ops::Stats,
 }
 
 /// Runs one simulation of `cfg`'s mesh (every node of it) under `opts`.
 pub fn run(cfg: &Config, opts: &Options) -> Outcome {
     let mut world = World::new(cfg, opts);
+    world.plan_ops();
     world.run();
-    let names: Vec<String> = cfg.nodes.iter().map(|n| n.name.clone()).collect();
+    // The nodes of the run: the config's, and a node that joined.
+    let names: Vec<String> = world.nodes.iter().map(|n| n.cfg.whoami.clone()).collect();
+    let max = world.ops.max_timings(cfg);
+    let events: Vec<&[(u64, usize, u32)]> =
+        world.nodes.iter().map(|n| n.events.as_slice()).collect();
     let facts = check::Facts {
-        nodes: cfg.nodes.len(),
+        nodes: names.len(),
         names: &names,
-        interval: cfg.interval_ms,
-        timeout: cfg.timeout_ms,
-        threshold: cfg.offline_threshold,
-        online_threshold: cfg.online_threshold,
+        interval: max.interval,
+        timeout: max.timeout,
+        threshold: max.offline,
+        online_threshold: max.online,
         max_latency: opts.latency.1,
         duration: opts.duration_ms,
         faults: &world.faults,
-        events: world.nodes.iter().map(|n| n.events.as_slice()).collect(),
+        counts: world.ops.counts(&events),
+        events,
         starts: world.nodes.iter().map(|n| n.starts.as_slice()).collect(),
         disturbances: &world.disturbances,
+        absent: world.ops.absent(names.len()),
+        thresholds: world.ops.thresholds(names.len()),
     };
     let mut report = check::check(&facts);
     for (i, (node, name)) in world.nodes.iter().zip(&names).enumerate() {
@@ -157,11 +171,13 @@ pub fn run(cfg: &Config, opts: &Options) -> Outcome {
             stopped_at_end,
         );
     }
+    world.finish_ops(&mut report.violations);
     for node in &world.nodes {
         for (name, text) in node.journal.files() {
             report.check_file(name, text, cfg.offline_threshold);
         }
     }
+    let ops = world.ops.stats();
     let mut logs: Vec<(String, String)> = world
         .nodes
         .into_iter()
@@ -172,6 +188,7 @@ pub fn run(cfg: &Config, opts: &Options) -> Outcome {
         faults: world.faults,
         logs,
         report,
+        ops,
     }
 }
 
@@ -186,6 +203,8 @@ enum What {
     FaultStart(usize),
     /// Fault `i` ends.
     FaultEnd(usize),
+    /// Op event `i` ([`ops`]).
+    Op(usize),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -370,6 +389,9 @@ struct World {
     timeout: u64,
     /// The retransmission timeout of data lost once, ms ([`data_rto_ms`]).
     data_rto: u64,
+    /// Node index by name (a peer's slot in an engine is not its index after a reload).
+    by_name: HashMap<String, usize>,
+    ops: ops::State,
 }
 
 impl World {
@@ -442,6 +464,13 @@ impl World {
             user_timeout: mesh::user_timeout_ms(cfg.interval_ms, cfg.timeout_ms),
             timeout: cfg.timeout_ms,
             data_rto: data_rto_ms(opts.latency, opts.kernel_rto_min(cfg.timeout_ms)),
+            by_name: cfg
+                .nodes
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (n.name.clone(), i))
+                .collect(),
+            ops: ops::State::default(),
         }
     }
 
@@ -462,6 +491,9 @@ impl World {
         }
         // Nodes start a few ms apart, as real ones never start at the same instant.
         for node in 0..self.nodes.len() {
+            if self.ops.starts_later(node) {
+                continue;
+            }
             let at = self.rng.range(0, 50);
             self.now = at;
             self.start_node(node);
@@ -477,6 +509,7 @@ impl World {
                 What::Deliver { conn, dir } => self.deliver(conn, dir),
                 What::FaultStart(i) => self.fault_start(i),
                 What::FaultEnd(i) => self.fault_end(i),
+                What::Op(i) => self.on_op(i),
             }
         }
     }
@@ -588,10 +621,21 @@ impl World {
                             timeouts,
                         } => {
                             n.journal.event(t, wall, &name, timeouts);
-                            n.events.push((t, peer.0, timeouts));
+                            let p = self.by_name.get(&name).copied().unwrap_or(peer.0);
+                            n.events.push((t, p, timeouts));
                         }
-                        // Simulated nodes are never reloaded.
-                        LogRecord::Reconfigured { .. } => {}
+                        LogRecord::Reconfigured {
+                            wall,
+                            threshold,
+                            nodes,
+                            carried,
+                        } => {
+                            let refs: Vec<(&str, u32)> =
+                                carried.iter().map(|(s, c)| (s.as_str(), *c)).collect();
+                            ops::reconfigured(n, t, wall, threshold, nodes, &refs);
+                            let before = n.events.len();
+                            self.ops.note_carried(node, t, before, &refs, &self.by_name);
+                        }
                     }
                 }
                 Action::Say(line) => {
@@ -599,8 +643,9 @@ impl World {
                         n.clock_said.push((self.now, line));
                     }
                 }
-                // Never asked: simulated configs set no hook and no retention.
-                Action::Hook(_) | Action::KillHook { .. } | Action::PruneLogs { .. } => {}
+                Action::Hook(run) => self.hook_started(node, run),
+                Action::KillHook { id } => self.hook_kill(node, id),
+                Action::PruneLogs { before_day } => self.prune(node, before_day),
             }
         }
         let Some(n) = self.nodes.get_mut(node) else {
@@ -851,9 +896,10 @@ impl World {
                     } else {
                         IoOp::Write
                     };
-                    if let Some(e) = self.conns.get_mut(sc).map(|c| &mut c.ends[dir]) {
-                        e.conn = None;
-                    }
+                    // The engine is told (now, or when its frozen process resumes), and
+                    // only then is its end closed and forgotten: cleared before, the
+                    // close found no connection to report, the engine kept it, and its
+                    // own close later landed on whatever connection reused the slot.
                     self.notify_closed_if(
                         from,
                         id,
