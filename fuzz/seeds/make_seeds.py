@@ -64,6 +64,11 @@ write("legacy", "chunked", bytes([3]) + b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 
 write("legacy", "until-close", bytes([0]) + b"HTTP/1.0 200 OK\n\nanything")
 write("legacy", "request-head", bytes([1]) + b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
 write("legacy", "bad", bytes([0]) + b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n")
+# The mesh port's request lines: a mesh line, then request lines the shared parser takes
+# or refuses (another case, another target form, another version), then headers.
+write("legacy", "mesh-port-lines", bytes([0]) + b"HELLO 1 node1\nget / HTTP/1.0\nGET * HTTP/1.1\n"
+      b"GET http://a/ HTTP/1.1\nHEAD /x?y HTTP/2.0\nConnection: close, keep-alive\n"
+      b"Content-Length: 00\nContent-Length:\n folded\nX: a\x7fb\n\n")
 
 # ---- config: the example config and variants
 example = open(os.path.join(HERE, "..", "..", "config.example.toml"), "rb").read()
@@ -295,3 +300,11 @@ write("http", "folded", "GET / HTTP/1.1\r\nA: b\r\n  c\r\n\r\n")
 write("http", "version", "GET / HTTP/2.0\r\n\r\n")
 write("http", "partial", "GET /metrics HTTP/1.1\r\nHost: a")
 write("http", "mesh-line", "HELLO 1 node1\nPING 0\n")
+# The limits, exactly and one over (the fuzzer mutates around them).
+write("http", "max-headers", "GET / HTTP/1.1\r\n" + "A: b\r\n" * 64 + "\r\n")
+write("http", "max-headers-plus-one", "GET / HTTP/1.1\r\n" + "A: b\r\n" * 65 + "\r\n")
+write("http", "max-head", "GET / HTTP/1.1\r\nX: " + "a" * (8192 - 23) + "\r\n\r\n")
+# An error that a line reader keeps to the head's end, with more headers after it.
+write("http", "error-then-more", "GET / HTTP/1.0\nBad header\nContent-Length: 5\n"
+      "Connection: close, keep-alive\n\nGET /status HTTP/1.1\n\n")
+write("http", "content-length-zeros", "HEAD /status HTTP/1.1\r\nContent-Length: 000\r\n\r\n")

@@ -3,14 +3,14 @@
 //! Its probe was `fetch("http://<ip>:<port>")`: an HTTP `GET /`, any response within the
 //! timeout counting as a reply. Its listener answered every request by the source address:
 //! `200 still online` to a configured node's ip, `200 hello world` to a private-range
-//! address, `401 Unauthorized` to anything else. This module holds the pure pieces: the
-//! request lines a mesh port recognises ([`request`]), the answer bytes ([`answer`]), the
-//! private ranges ([`is_private`]), the probe request ([`probe_request`]) and the reader
-//! of the old node's responses ([`response`]). The engine ([`crate::mesh`]) decides.
+//! address, `401 Unauthorized` to anything else. This module holds the pure pieces: the answer
+//! bytes ([`answer`]), the private ranges ([`is_private`]), the probe request
+//! ([`probe_request`]) and the reader of the old node's responses ([`response`]). The
+//! requests themselves are read by the one request parser, [`crate::http::request`], the
+//! metrics port's too. The engine ([`crate::mesh`]) decides.
 //!
 //! Pure, bounded, no panics on any input.
 
-pub mod request;
 pub mod response;
 
 use std::net::{IpAddr, SocketAddr};

@@ -260,8 +260,8 @@ impl Engine {
                 nonce,
             } => self.on_challenge(conn, from, version, &name, nonce, now),
             Input::Proof(mac) => self.on_proof(conn, from, &mac, now),
-            Input::HttpRequest(line, len) => self.http_request(conn, line, len),
-            Input::HttpHeader(header, len) => self.http_header(conn, from, header, len, now),
+            Input::HttpRequest(head) => self.http_request(conn, head, now),
+            Input::HttpHeader(head, progress) => self.http_header(conn, from, head, progress, now),
             _ => self.close(conn, CloseReason::Unexpected, now),
         }
     }

@@ -195,17 +195,13 @@ pub(crate) enum Talk {
 }
 
 /// The head of an HTTP request being read on an accepted connection.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct HttpHead {
-    pub(crate) head: bool,
-    pub(crate) http10: bool,
-    pub(crate) close: bool,
-    pub(crate) keep_alive: bool,
-    pub(crate) body: bool,
-    pub(crate) malformed: bool,
-    /// Header lines and bytes of the head so far.
-    pub(crate) lines: usize,
-    pub(crate) bytes: usize,
+    /// The head so far, as the one request parser reads it (its limits, what
+    /// `Connection` asked, its first error).
+    pub(crate) head: crate::http::request::Head,
+    /// The method is `HEAD`: the answer has no body.
+    pub(crate) bodiless: bool,
 }
 
 /// An accepted connection proved to be a configured peer.

@@ -1,8 +1,8 @@
 //! Bytes in: lines cut from what a connection sends, decoded into owned values.
 
-use super::conn::{Conn, Link, Stage, State, Talk};
+use super::conn::{Conn, HttpHead, Link, Stage, State, Talk};
 use super::{CloseReason, ConnId, Engine, Now};
-use crate::legacy::request::{self, Header, RequestLine};
+use crate::http::request::{self, Error, Head, Progress};
 use crate::wire::framer::{Framer, MAX_LINE};
 use crate::wire::message::{self, MAC_LEN, Message, NONCE_LEN};
 
@@ -20,8 +20,11 @@ pub(super) enum Input {
     /// The previous release's listener answering our `CHALLENGE` (handshake version 1).
     Response,
     Proof([u8; MAC_LEN]),
-    HttpRequest(RequestLine, usize),
-    HttpHeader(Header, usize),
+    /// An HTTP request line on an accepted connection: its head follows (or it is
+    /// already too large).
+    HttpRequest(Result<HttpHead, Error>),
+    /// A line of that head: the head after it, and what the line made of it.
+    HttpHeader(HttpHead, Result<Progress, Error>),
     Ping(u64),
     Pong(u64),
     View {
@@ -113,14 +116,14 @@ enum LineMode {
     Protocol,
     /// An accepted connection between requests: an HTTP request line, or the protocol.
     MaybeHttp,
-    /// Inside an HTTP request head: header lines.
-    Http,
+    /// Inside an HTTP request head: header lines, read into this head.
+    Http(HttpHead),
 }
 
 fn line_mode(c: &Conn) -> LineMode {
     match &c.state {
         State::Unproved(u) => match u.talk {
-            Talk::Http(_) => LineMode::Http,
+            Talk::Http(head) => LineMode::Http(head),
             Talk::Idle | Talk::Closing => LineMode::MaybeHttp,
             Talk::Challenged { .. } => LineMode::Protocol,
         },
@@ -133,10 +136,18 @@ fn decode(mode: LineMode, line: &[u8]) -> Input {
     // Each line's length with its line end (counted as 2, `\r\n`), for the head limit.
     let len = line.len().saturating_add(2);
     match mode {
-        LineMode::Http => return Input::HttpHeader(request::header(line), len),
+        LineMode::Http(mut http) => {
+            let progress = http.head.line(line, len);
+            return Input::HttpHeader(http, progress);
+        }
+        // A line that is no request line may be a mesh protocol line (no mesh line is a
+        // request line): the protocol's parser decides.
         LineMode::MaybeHttp => {
-            if let Some(request) = request::request_line(line) {
-                return Input::HttpRequest(request, len);
+            if let Ok(request) = request::request_line(line) {
+                let bodiless = request.method == "HEAD";
+                return Input::HttpRequest(
+                    Head::new(&request, len).map(|head| HttpHead { head, bodiless }),
+                );
             }
         }
         LineMode::Protocol => {}

@@ -10,79 +10,79 @@ use std::net::SocketAddr;
 
 use super::conn::{Conn, HttpHead, Stage, Talk};
 use super::{CloseReason, ConnId, Engine, Now, Timer};
-use crate::legacy::request::{self, Header, RequestLine};
+use crate::http::request::{Error, Progress};
 use crate::legacy::{self as old, Answer};
 
 /// Time a kept-alive HTTP connection may stay idle between requests (Bun's default).
 pub const HTTP_IDLE_MS: u64 = 10_000;
 
 impl Engine {
-    /// An HTTP request line on an accepted connection: its head follows.
-    pub(super) fn http_request(&mut self, conn: ConnId, line: RequestLine, len: usize) {
-        if let Some(u) = self.conns.get_mut(conn).and_then(Conn::unproved_mut) {
-            u.spoke_http = true;
-            u.talk = Talk::Http(HttpHead {
-                head: line.head,
-                http10: line.http10,
-                bytes: len,
-                ..HttpHead::default()
-            });
+    /// An HTTP request line on an accepted connection: its head follows, read by the one
+    /// request parser ([`crate::http::request`]), the metrics port's.
+    pub(super) fn http_request(&mut self, conn: ConnId, head: Result<HttpHead, Error>, now: Now) {
+        let Some(u) = self.conns.get_mut(conn).and_then(Conn::unproved_mut) else {
+            return;
+        };
+        u.spoke_http = true;
+        match head {
+            Ok(head) => u.talk = Talk::Http(head),
+            Err(e) => {
+                u.talk = Talk::Idle;
+                self.http_refuse(conn, e, now);
+            }
         }
     }
 
-    /// One header line of an HTTP request on an accepted connection; the empty line ends
-    /// the head and gets the earlier tool's answer for the source address.
+    /// A line of an HTTP request's head on an accepted connection (`http`: the head after
+    /// it); the empty line ends the head and gets the earlier tool's answer for the source
+    /// address, a head the parser refuses gets a refusal.
     pub(super) fn http_header(
         &mut self,
         conn: ConnId,
         from: SocketAddr,
-        header: Header,
-        len: usize,
+        http: HttpHead,
+        progress: Result<Progress, Error>,
         now: Now,
     ) {
         let Some(u) = self.conns.get_mut(conn).and_then(Conn::unproved_mut) else {
             return;
         };
-        let Talk::Http(http) = &mut u.talk else {
+        if !matches!(u.talk, Talk::Http(_)) {
             return self.close(conn, CloseReason::Unexpected, now);
-        };
-        http.lines += 1;
-        http.bytes = http.bytes.saturating_add(len);
-        match header {
-            Header::End => {}
-            Header::Connection { close, keep_alive } => {
-                http.close |= close;
-                http.keep_alive |= keep_alive;
+        }
+        match progress {
+            Ok(Progress::More) => u.talk = Talk::Http(http),
+            Ok(Progress::Complete { keep_alive }) => {
+                u.talk = Talk::Idle;
+                self.http_answer(conn, from, http, keep_alive, now);
             }
-            Header::Body => http.body = true,
-            Header::Other => {}
-            Header::Malformed => http.malformed = true,
+            Err(e) => {
+                u.talk = Talk::Idle;
+                self.http_refuse(conn, e, now);
+            }
         }
-        let too_large = http.lines > request::MAX_HEADERS || http.bytes > request::MAX_HEAD;
-        if header != Header::End && !too_large {
-            return;
-        }
-        let http = *http;
-        u.talk = Talk::Idle;
-        self.http_answer(conn, from, http, too_large, now);
     }
 
-    /// The head of a request on `conn` from `from` is complete (or `too_large`): the
-    /// earlier tool's answer for the source address, or a refusal.
+    /// A request head the parser refused (`431` too large, else `400`), and the door.
+    fn http_refuse(&mut self, conn: ConnId, e: Error, now: Now) {
+        let mut out = Vec::new();
+        old::refusal(&mut out, e == Error::TooLarge);
+        self.queue(conn, &out, now);
+        self.finish(conn, now);
+    }
+
+    /// The head of a request on `conn` from `from` is complete and well-formed
+    /// (`keep_alive`: the client asked to keep the connection): the earlier tool's answer
+    /// for the source address.
     fn http_answer(
         &mut self,
         conn: ConnId,
         from: SocketAddr,
         http: HttpHead,
-        too_large: bool,
+        keep_alive: bool,
         now: Now,
     ) {
         let mut out = Vec::new();
-        if too_large || http.malformed || http.body {
-            old::refusal(&mut out, too_large);
-            self.queue(conn, &out, now);
-            return self.finish(conn, now);
-        }
         let ip = from.ip().to_canonical();
         let answer = Answer::for_source(ip, self.peer_ips.contains(&ip));
         // Only the earlier tool's probers (configured nodes) keep their connection for
@@ -90,9 +90,8 @@ impl Engine {
         // it holds a stranger's place only while its request is read and answered: kept
         // alive, a few strangers held every place (a monitoring check opens a new
         // connection each time anyway, and any HTTP client takes `Connection: close`).
-        let keep =
-            answer == Answer::StillOnline && !http.close && (!http.http10 || http.keep_alive);
-        old::answer(&mut out, answer, keep, http.http10, http.head);
+        let keep = answer == Answer::StillOnline && keep_alive;
+        old::answer(&mut out, answer, keep, http.head.http10(), http.bodiless);
         self.queue(conn, &out, now);
         if !keep {
             return self.finish(conn, now);

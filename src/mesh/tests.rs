@@ -1256,6 +1256,53 @@ fn http_requests_are_bounded() {
     h.data(c, &req);
     assert!(h.take_output(c).starts_with("HTTP/1.1 431 "));
     assert_eq!(closes(&h.actions()), vec![(c, CloseReason::Done)]);
+    // The limits are the one request parser's, the metrics port's: MAX_HEADERS header
+    // lines are answered (the empty line is no header), one more is 431 at once.
+    let head = |n: usize| {
+        let mut req = String::from("GET / HTTP/1.1\r\n");
+        for i in 0..n {
+            req.push_str(&format!("X-{i}: y\r\n"));
+        }
+        req
+    };
+    let c = h.engine.on_accepted(from, h.now).unwrap();
+    h.data(c, &(head(crate::http::request::MAX_HEADERS) + "\r\n"));
+    assert!(h.take_output(c).starts_with("HTTP/1.1 200 OK\r\n"));
+    let c = h.engine.on_accepted(from, h.now).unwrap();
+    h.data(c, &head(crate::http::request::MAX_HEADERS + 1));
+    assert!(h.take_output(c).starts_with("HTTP/1.1 431 "));
+    assert_eq!(closes(&h.actions()), vec![(c, CloseReason::Done)]);
+    // MAX_HEAD bytes with the empty line are answered, one byte more is 431.
+    let sized = |total: usize| {
+        let mut req = String::from("GET / HTTP/1.1\r\n");
+        while total - req.len() - 2 > 400 {
+            req.push_str(&format!("X: {}\r\n", "a".repeat(400 - 5)));
+        }
+        let last = total - req.len() - 2;
+        req.push_str(&format!("Y: {}\r\n\r\n", "b".repeat(last - 5)));
+        assert_eq!(req.len(), total);
+        req
+    };
+    let max = crate::http::request::MAX_HEAD;
+    assert_eq!(
+        crate::http::request::parse(sized(max).as_bytes())
+            .map(|s| s != crate::http::request::Status::Partial),
+        Ok(true)
+    );
+    let c = h.engine.on_accepted(from, h.now).unwrap();
+    h.data(c, &sized(max));
+    assert!(h.take_output(c).starts_with("HTTP/1.1 200 OK\r\n"));
+    let c = h.engine.on_accepted(from, h.now).unwrap();
+    h.data(c, &sized(max + 1));
+    assert!(h.take_output(c).starts_with("HTTP/1.1 431 "));
+    assert_eq!(closes(&h.actions()), vec![(c, CloseReason::Done)]);
+    // A malformed header is answered 400 once the whole head is in, not before.
+    let c = h.engine.on_accepted(from, h.now).unwrap();
+    h.data(c, "GET / HTTP/1.1\r\nno colon\r\nHost: x\r\n");
+    assert_eq!(h.take_output(c), "");
+    h.data(c, "\r\n");
+    assert!(h.take_output(c).starts_with("HTTP/1.1 400 "));
+    assert_eq!(closes(&h.actions()), vec![(c, CloseReason::Done)]);
     // A body: 400, closed. Bytes after the head are ignored while closing.
     let c = h.engine.on_accepted(from, h.now).unwrap();
     h.data(c, "POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc");

@@ -1,11 +1,13 @@
 //! What the metrics responder serves, rendered on demand from the engine's and the
 //! journal's counters: `GET /metrics` in the Prometheus text format ([`prometheus`]) and
-//! `GET /status` as JSON ([`status`]). Pure: no sockets, no clock; the shell passes a
-//! [`Snapshot`] and sends the bytes. Output is built into a caller's buffer and freed
-//! once sent.
+//! `GET /status` as JSON ([`status`]), and the responder's policy ([`responder`]: limits,
+//! deadlines, eviction, keep-alive, routes). Pure: no sockets, no clock; the shell passes
+//! the time, a [`Snapshot`] and the bytes read, and makes the socket calls the responder
+//! asks for. Output is built into a caller's buffer and freed once sent.
 
 pub mod mesh;
 pub mod prometheus;
+pub mod responder;
 pub mod status;
 
 use crate::journal::JournalStats;

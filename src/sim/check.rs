@@ -55,7 +55,7 @@ pub struct Facts<'a> {
     pub interval: u64,
     /// Config values.
     pub timeout: u64,
-    /// Config values.
+    /// The offline threshold (the largest in force, when reloads changed it).
     pub threshold: u32,
     /// Config values.
     pub online_threshold: u32,
@@ -71,6 +71,27 @@ pub struct Facts<'a> {
     pub starts: Vec<&'a [u64]>,
     /// Per ordered pair `a * nodes + b`: delayed or reset traffic, (from, to).
     pub disturbances: &'a HashMap<usize, Vec<(u64, u64)>>,
+    /// Per node: when it was not a member of the mesh (before it joined, after it left, by
+    /// a reload): its pairs are not checked then, and a line about them is no violation.
+    pub absent: Vec<Vec<(u64, u64)>>,
+    /// Per node: its offline threshold from each time on, when reloads changed it (empty:
+    /// `threshold` throughout).
+    pub thresholds: Vec<Vec<(u64, u32)>>,
+    /// Per node: its counts in its log's order, (time, peer, count), when reloads'
+    /// headers carried some (a threshold reload caps a count with no event line): the
+    /// event lines and the carried counts, each header's where it was written (empty: the
+    /// events alone).
+    pub counts: Vec<Vec<(u64, usize, u32)>>,
+}
+
+impl Facts<'_> {
+    /// `node`'s offline threshold at `t`.
+    fn threshold_at(&self, node: usize, t: u64) -> u32 {
+        self.thresholds
+            .get(node)
+            .and_then(|th| th.iter().rev().find(|&&(from, _)| from <= t))
+            .map_or(self.threshold, |&(_, x)| x)
+    }
 }
 
 /// What the checker found.
@@ -108,6 +129,8 @@ pub struct Report {
 impl Report {
     /// Property 4 for one file.
     pub fn check_file(&mut self, name: &str, text: &str, threshold: u32) {
+        // Each header's own threshold from it on (a reload may change it).
+        let mut threshold = threshold;
         if let Err((line, e)) = logline::check_file(text) {
             self.violations
                 .push(format!("{name}:{line}: not valid 0.0.3: {e}"));
@@ -123,8 +146,13 @@ impl Report {
                     counts.clear();
                     header_time = None;
                 }
-                Ok(Line::Header { time, .. }) => {
+                Ok(Line::Header {
+                    time,
+                    threshold: th,
+                    ..
+                }) => {
                     self.check_day(name, i + 1, time, day);
+                    threshold = th;
                     header_time = Some(time);
                     carrying = true;
                 }
@@ -264,6 +292,12 @@ pub fn check(f: &Facts<'_>) -> Report {
     let empty: Vec<Span> = Vec::new();
     for o in 0..f.nodes {
         let events = f.events.get(o).copied().unwrap_or_default();
+        // What the log says of each count: its event lines, and the counts reloads'
+        // headers carried.
+        let counts = match f.counts.get(o).filter(|c| !c.is_empty()) {
+            None => events,
+            Some(counts) => counts.as_slice(),
+        };
         r.lines += events.len();
         let stopped: Vec<Span> = merge(
             f.faults
@@ -278,6 +312,13 @@ pub fn check(f: &Facts<'_>) -> Report {
                     .iter()
                     .filter(|x| x.cuts(o, p))
                     .map(|x| (x.start, x.end))
+                    .collect(),
+            );
+            // Either not a member: nothing to detect, to recover or to blame.
+            let gone = merge(
+                [o, p]
+                    .iter()
+                    .flat_map(|&n| f.absent.get(n).into_iter().flatten().copied())
                     .collect(),
             );
             // Injected faults on the path: the outages, and a connection made half-open
@@ -302,11 +343,13 @@ pub fn check(f: &Facts<'_>) -> Report {
                 o,
                 p,
                 events,
+                counts,
                 starts: f.starts.get(o).copied().unwrap_or_default(),
                 stopped: &stopped,
                 noisy: f.disturbances.get(&(o * f.nodes + p)).unwrap_or(&empty),
                 down,
                 faulted,
+                gone,
             };
             pair.detected(&mut r);
             pair.recovered(&mut r);
@@ -323,6 +366,9 @@ struct Pair<'a> {
     p: usize,
     /// The observer's event lines, and its starts.
     events: &'a [(u64, usize, u32)],
+    /// Its counts as its log has them: the event lines and the counts its reloads'
+    /// headers carried.
+    counts: &'a [(u64, usize, u32)],
     starts: &'a [u64],
     /// When the observer was stopped (crashed or frozen).
     stopped: &'a [Span],
@@ -332,6 +378,8 @@ struct Pair<'a> {
     down: Vec<Span>,
     /// When a fault was on the path: the cuts, and a half-open connection's resets.
     faulted: Vec<Span>,
+    /// When either was not a member of the mesh (by a reload).
+    gone: Vec<Span>,
 }
 
 impl Pair<'_> {
@@ -344,6 +392,9 @@ impl Pair<'_> {
         let f = self.f;
         let bound = detection_bound(f.interval, f.timeout, f.threshold, f.max_latency);
         for &(s, e) in &self.down {
+            if overlaps(&self.gone, s, e) {
+                continue;
+            }
             if e - s <= bound {
                 r.short += 1;
                 continue;
@@ -360,8 +411,8 @@ impl Pair<'_> {
                 continue;
             }
             r.outages += 1;
-            let (count, at) = count_at(self.events, self.starts, self.p, t0 + bound);
-            if count >= f.threshold {
+            let (count, at) = count_at(self.counts, self.starts, self.p, t0 + bound);
+            if count >= f.threshold_at(self.o, t0 + bound) {
                 r.detected += 1;
                 // From when this observer could notice; an outage it already held
                 // offline from before needs no new line and gives no figure.
@@ -388,11 +439,12 @@ impl Pair<'_> {
                 || overlaps(&self.down, e + 1, until)
                 || overlaps(self.stopped, s, until)
                 || overlaps(self.noisy, e, until)
+                || overlaps(&self.gone, s, until)
             {
                 continue;
             }
             r.recoveries += 1;
-            let (count, _) = count_at(self.events, self.starts, self.p, until);
+            let (count, _) = count_at(self.counts, self.starts, self.p, until);
             if count != 0 {
                 r.violations.push(format!(
                     "{} did not log {} back within {recover} ms of the heal at {e} (count {count})",
@@ -423,7 +475,8 @@ impl Pair<'_> {
             if q != self.p {
                 continue;
             }
-            if c >= f.threshold && prev < f.threshold {
+            let threshold = f.threshold_at(self.o, at);
+            if c >= threshold && prev < threshold {
                 r.offline_lines += 1;
                 // A stopped observer gives its verdicts late: look back from where it
                 // stopped.
@@ -435,10 +488,11 @@ impl Pair<'_> {
                 {
                     from = a.saturating_sub(bound);
                 }
-                if !overlaps(&self.faulted, from, at) {
+                let excused = overlaps(&self.gone, from, at);
+                if !overlaps(&self.faulted, from, at) && !excused {
                     r.false_alarms += 1;
                 }
-                if !overlaps(&self.down, from, at) && !overlaps(self.noisy, from, at) {
+                if !overlaps(&self.down, from, at) && !overlaps(self.noisy, from, at) && !excused {
                     r.false_offlines += 1;
                     r.violations.push(format!(
                         "{} logged {} offline at {at} with no fault or delay between them since {from}",

@@ -120,6 +120,38 @@ impl MemJournal {
         self.pump(mono, wall);
     }
 
+    /// A reload at `wall`: later headers list `threshold` and `nodes`; `---`, the new
+    /// header and the carried counts go into the file of `wall`'s day, as the real
+    /// journal writes them for `LogRecord::Reconfigured`.
+    pub fn reconfigure(
+        &mut self,
+        mono: u64,
+        wall: i64,
+        threshold: u32,
+        nodes: Vec<(String, SocketAddr)>,
+        carried: &[(&str, u32)],
+    ) {
+        self.threshold = threshold;
+        self.nodes = nodes;
+        if let Some(p) = &mut self.planner {
+            let nodes: Vec<(&str, SocketAddr)> =
+                self.nodes.iter().map(|(n, a)| (n.as_str(), *a)).collect();
+            let _ = p.reconfigure(mono, wall, threshold, &nodes, carried);
+        }
+        self.pump(mono, wall);
+    }
+
+    /// The header the next start writes (a config changed while the node was down).
+    pub fn set_header(&mut self, threshold: u32, nodes: Vec<(String, SocketAddr)>) {
+        self.threshold = threshold;
+        self.nodes = nodes;
+    }
+
+    /// File name -> contents, for the simulated operator (pruning, a joiner's files).
+    pub fn files_mut(&mut self) -> &mut BTreeMap<String, String> {
+        &mut self.store.files
+    }
+
     /// One event line, in the file of its own day.
     pub fn event(&mut self, mono: u64, wall: i64, name: &str, timeouts: u32) {
         if let Some(p) = &mut self.planner {

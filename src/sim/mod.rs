@@ -19,6 +19,7 @@ pub mod check;
 pub mod cli;
 pub mod fault;
 pub mod journal;
+pub mod ops;
 mod queue;
 pub mod rng;
 pub mod summary;
@@ -79,6 +80,8 @@ pub struct Options {
     /// for ([`mesh::rto_min_ms`]), as Linux 6.15 and later grant it. [`LINUX_RTO_MIN_MS`]
     /// models an older kernel.
     pub rto_min: Option<u64>,
+    /// Reloads, hooks and pruning to simulate (none by default).
+    pub ops: ops::Ops,
 }
 
 impl Options {
@@ -96,6 +99,7 @@ impl Options {
             skews: Vec::new(),
             view_every: None,
             rto_min: None,
+            ops: ops::Ops::default(),
         }
     }
 
@@ -132,6 +136,8 @@ pub struct Outcome {
     pub logs: Vec<(String, String)>,
     /// What the checker found.
     pub report: check::Report,
+    /// What the reloads, hooks and prunes did.
+    pub ops: ops::Stats,
     /// The samples of [`Options::view_every`], by time.
     pub views: Vec<ViewSample>,
 }
@@ -151,21 +157,29 @@ pub struct ViewSample {
 /// Runs one simulation of `cfg`'s mesh (every node of it) under `opts`.
 pub fn run(cfg: &Config, opts: &Options) -> Outcome {
     let mut world = World::new(cfg, opts);
+    world.plan_ops();
     world.run();
-    let names: Vec<String> = cfg.nodes.iter().map(|n| n.name.clone()).collect();
+    // The nodes of the run: the config's, and a node that joined.
+    let names: Vec<String> = world.nodes.iter().map(|n| n.cfg.whoami.clone()).collect();
+    let max = world.ops.max_timings(cfg);
+    let events: Vec<&[(u64, usize, u32)]> =
+        world.nodes.iter().map(|n| n.events.as_slice()).collect();
     let facts = check::Facts {
-        nodes: cfg.nodes.len(),
+        nodes: names.len(),
         names: &names,
-        interval: cfg.interval_ms,
-        timeout: cfg.timeout_ms,
-        threshold: cfg.offline_threshold,
-        online_threshold: cfg.online_threshold,
+        interval: max.interval,
+        timeout: max.timeout,
+        threshold: max.offline,
+        online_threshold: max.online,
         max_latency: opts.latency.1,
         duration: opts.duration_ms,
         faults: &world.faults,
-        events: world.nodes.iter().map(|n| n.events.as_slice()).collect(),
+        counts: world.ops.counts(&events),
+        events,
         starts: world.nodes.iter().map(|n| n.starts.as_slice()).collect(),
         disturbances: &world.disturbances,
+        absent: world.ops.absent(names.len()),
+        thresholds: world.ops.thresholds(names.len()),
     };
     let mut report = check::check(&facts);
     for (i, (node, name)) in world.nodes.iter().zip(&names).enumerate() {
@@ -181,11 +195,13 @@ pub fn run(cfg: &Config, opts: &Options) -> Outcome {
             stopped_at_end,
         );
     }
+    world.finish_ops(&mut report.violations);
     for node in &world.nodes {
         for (name, text) in node.journal.files() {
             report.check_file(name, text, cfg.offline_threshold);
         }
     }
+    let ops = world.ops.stats();
     let mut logs: Vec<(String, String)> = world
         .nodes
         .into_iter()
@@ -197,6 +213,7 @@ pub fn run(cfg: &Config, opts: &Options) -> Outcome {
         logs,
         report,
         views: world.views,
+        ops,
     }
 }
 
@@ -213,6 +230,8 @@ enum What {
     FaultEnd(usize),
     /// Time to sample every node's verdicts.
     Sample,
+    /// Op event `i` ([`ops`]).
+    Op(usize),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -398,6 +417,9 @@ struct World {
     views: Vec<ViewSample>,
     /// The retransmission timeout of data lost once, ms ([`data_rto_ms`]).
     data_rto: u64,
+    /// Node index by name (a peer's slot in an engine is not its index after a reload).
+    by_name: HashMap<String, usize>,
+    ops: ops::State,
 }
 
 impl World {
@@ -472,6 +494,13 @@ impl World {
             timeout: cfg.timeout_ms,
             views: Vec::new(),
             data_rto: data_rto_ms(opts.latency, opts.kernel_rto_min(cfg.timeout_ms)),
+            by_name: cfg
+                .nodes
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (n.name.clone(), i))
+                .collect(),
+            ops: ops::State::default(),
         }
     }
 
@@ -492,6 +521,9 @@ impl World {
         }
         // Nodes start a few ms apart, as real ones never start at the same instant.
         for node in 0..self.nodes.len() {
+            if self.ops.starts_later(node) {
+                continue;
+            }
             let at = self.rng.range(0, 50);
             self.now = at;
             self.start_node(node);
@@ -511,6 +543,7 @@ impl World {
                 What::FaultStart(i) => self.fault_start(i),
                 What::FaultEnd(i) => self.fault_end(i),
                 What::Sample => self.sample(),
+                What::Op(i) => self.on_op(i),
             }
         }
     }
@@ -648,10 +681,21 @@ impl World {
                             timeouts,
                         } => {
                             n.journal.event(t, wall, &name, timeouts);
-                            n.events.push((t, peer.0, timeouts));
+                            let p = self.by_name.get(&name).copied().unwrap_or(peer.0);
+                            n.events.push((t, p, timeouts));
                         }
-                        // Simulated nodes are never reloaded.
-                        LogRecord::Reconfigured { .. } => {}
+                        LogRecord::Reconfigured {
+                            wall,
+                            threshold,
+                            nodes,
+                            carried,
+                        } => {
+                            let refs: Vec<(&str, u32)> =
+                                carried.iter().map(|(s, c)| (s.as_str(), *c)).collect();
+                            ops::reconfigured(n, t, wall, threshold, nodes, &refs);
+                            let before = n.events.len();
+                            self.ops.note_carried(node, t, before, &refs, &self.by_name);
+                        }
                     }
                 }
                 Action::Say(line) => {
@@ -659,8 +703,9 @@ impl World {
                         n.clock_said.push((self.now, line));
                     }
                 }
-                // Never asked: simulated configs set no hook and no retention.
-                Action::Hook(_) | Action::KillHook { .. } | Action::PruneLogs { .. } => {}
+                Action::Hook(run) => self.hook_started(node, run),
+                Action::KillHook { id } => self.hook_kill(node, id),
+                Action::PruneLogs { before_day } => self.prune(node, before_day),
             }
         }
         let Some(n) = self.nodes.get_mut(node) else {
@@ -911,9 +956,10 @@ impl World {
                     } else {
                         IoOp::Write
                     };
-                    if let Some(e) = self.conns.get_mut(sc).map(|c| &mut c.ends[dir]) {
-                        e.conn = None;
-                    }
+                    // The engine is told (now, or when its frozen process resumes), and
+                    // only then is its end closed and forgotten: cleared before, the
+                    // close found no connection to report, the engine kept it, and its
+                    // own close later landed on whatever connection reused the slot.
                     self.notify_closed_if(
                         from,
                         id,
