@@ -9,7 +9,8 @@
 //! most [`MAX_REQUESTS`] requests. One connection too many evicts the oldest. Bodies are
 //! rendered when asked for and freed once sent.
 //!
-//! Routes: `GET`/`HEAD` `/metrics` (Prometheus text) and `/status` (JSON); another path
+//! Routes: `GET`/`HEAD` `/metrics` (Prometheus text), `/status` (JSON) and `/` (the
+//! status page, HTML: [`crate::page`]); another path
 //! is `404`, another method `405`; a request the parser refuses gets `400` (`431` too
 //! large, `505` another HTTP version) and the connection is closed.
 
@@ -307,8 +308,11 @@ fn respond(out: &mut Vec<u8>, method: &str, path: &str, keep_alive: bool, snap: 
     } else if path == "/status" {
         status::render(snap, &mut body);
         ("200 OK", "application/json")
+    } else if path == "/" {
+        crate::page::serve(snap, &mut body);
+        ("200 OK", crate::page::CONTENT_TYPE)
     } else {
-        body.push_str("not found: try /metrics or /status\n");
+        body.push_str("not found: try /, /metrics or /status\n");
         ("404 Not Found", "text/plain; charset=utf-8")
     };
     let mut head = String::with_capacity(160);
