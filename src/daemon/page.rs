@@ -1,7 +1,8 @@
 //! What the status page ([`crate::page`]) reads from this machine: the wall clock, the
 //! end of today's log file, and (with `report`) the last 24 h of this node's logs as the
-//! timeline SVG, remade at most every [`TIMELINE_EVERY_MS`] so that reloads, however
-//! many, cost the poll loop one short read each.
+//! timeline SVG, remade when today's log has changed (at most every
+//! [`TIMELINE_MIN_MS`]) or is [`TIMELINE_EVERY_MS`] old, so that reloads, however many,
+//! mostly cost the poll loop one short read each.
 
 use std::cell::RefCell;
 use std::fs::File;
@@ -10,15 +11,26 @@ use std::path::Path;
 
 use crate::page::{LOG_TAIL_BYTES, Local, MAX_LOG_LINES, Timeline};
 
-/// How long a timeline is reused before it is made again (wall ms).
+/// How long a timeline is reused, today's log unchanged, before it is made again (wall ms).
 pub const TIMELINE_EVERY_MS: i64 = 60_000;
 /// Most bytes of log files the timeline reads (yesterday's and today's together); a
 /// node whose logs are larger gets a note instead: reading them would hold the loop up.
 pub const MAX_TIMELINE_INPUT: u64 = 2 * 1024 * 1024;
 
-/// The timeline last made, and when.
+/// The timeline last made: when, and the size of today's log file it read.
 #[derive(Debug, Default)]
-pub(super) struct TimelineCache(RefCell<Option<(i64, Timeline)>>);
+pub(super) struct TimelineCache(RefCell<Option<Made>>);
+
+#[derive(Debug)]
+struct Made {
+    at: i64,
+    today_len: Option<u64>,
+    timeline: Timeline,
+}
+
+/// A timeline is remade when today's log has changed, but not sooner than this after
+/// the last (wall ms): a flapping peer does not make every reload read the files.
+pub const TIMELINE_MIN_MS: i64 = 5_000;
 
 /// This node's files, for one rendering of the page.
 pub(super) struct LogFiles<'a> {
@@ -42,14 +54,22 @@ impl Local for LogFiles<'_> {
 
     fn timeline(&self) -> Timeline {
         let mut cache = self.cache.0.borrow_mut();
-        if let Some((made, t)) = cache.as_ref()
-            && (0..TIMELINE_EVERY_MS).contains(&(self.now_wall - made))
-        {
-            return t.clone();
+        let today_len = std::fs::metadata(self.today).ok().map(|m| m.len());
+        if let Some(made) = cache.as_ref() {
+            let age = self.now_wall - made.at;
+            let fresh = (0..TIMELINE_EVERY_MS).contains(&age);
+            let changed = made.today_len != today_len;
+            if fresh && (!changed || age < TIMELINE_MIN_MS) {
+                return made.timeline.clone();
+            }
         }
-        let t = make_timeline(self.today, self.whoami, self.now_wall);
-        *cache = Some((self.now_wall, t.clone()));
-        t
+        let timeline = make_timeline(self.today, self.whoami, self.now_wall);
+        *cache = Some(Made {
+            at: self.now_wall,
+            today_len,
+            timeline: timeline.clone(),
+        });
+        timeline
     }
 }
 

@@ -13,6 +13,7 @@
 use std::fmt::Write as _;
 
 use crate::logline::write_timestamp;
+use crate::mesh::PeerId;
 use crate::metrics::{Snapshot, VERSION};
 
 #[cfg(test)]
@@ -124,6 +125,8 @@ pub enum Timeline {
 pub struct Page<'a> {
     /// This node.
     pub node: &'a str,
+    /// This node's index in `nodes`.
+    pub mine: usize,
     /// Now, wall ms.
     pub now_wall: i64,
     /// When this process started, wall ms.
@@ -167,10 +170,20 @@ pub fn serve(snap: &Snapshot<'_>, out: &mut String) {
 pub fn fill<'a>(snap: &Snapshot<'a>, now_wall: i64) -> Page<'a> {
     let engine = snap.engine;
     let me = engine.whoami();
-    let mut nodes = vec![me];
-    let mut own = vec![Cell::Up];
+    let mut nodes = Vec::new();
+    let mut own = Vec::new();
     let mut peers = Vec::new();
+    let mut mine = None;
+    // The engine's slot order (config order until a reload moves nodes), this node in
+    // its own slot: the same grid on every node of a mesh.
+    let mut slot = 0;
     for p in engine.peers() {
+        if mine.is_none() && (slot..p.id.0).any(|s| engine.peer_name(PeerId(s)) == me) {
+            mine = Some(nodes.len());
+            nodes.push(me);
+            own.push(Cell::Up);
+        }
+        slot = p.id.0 + 1;
         nodes.push(p.name);
         own.push(if p.online { Cell::Up } else { Cell::Down });
         peers.push(PeerRow {
@@ -185,12 +198,18 @@ pub fn fill<'a>(snap: &Snapshot<'a>, now_wall: i64) -> Page<'a> {
             verdict: Verdict::unknown(),
         });
     }
+    let mine = mine.unwrap_or_else(|| {
+        nodes.push(me);
+        own.push(Cell::Up);
+        nodes.len() - 1
+    });
     let mut rows = vec![None; nodes.len()];
-    if let Some(first) = rows.first_mut() {
-        *first = Some(own);
+    if let Some(row) = rows.get_mut(mine) {
+        *row = Some(own);
     }
     let mut page = Page {
         node: me,
+        mine,
         now_wall,
         started_wall: snap.start_wall,
         nodes,
@@ -266,7 +285,7 @@ fn cell_at(page: &Page<'_>, row: usize, col: usize) -> Cell {
 }
 
 /// The nodes the grid shows, by index into `page.nodes`: all up to [`MAX_GRID`];
-/// beyond, this node's (the first) and then those with the most down cells in their row
+/// beyond, this node and then those with the most down cells in their row
 /// and column, then the most unknown ones, in the grid's order.
 fn grid_nodes(page: &Page<'_>) -> Vec<usize> {
     let n = page.nodes.len();
@@ -293,13 +312,13 @@ fn grid_nodes(page: &Page<'_>) -> Vec<usize> {
             }
         }
     }
-    let mut order: Vec<usize> = (1..n).collect();
+    let mut order: Vec<usize> = (0..n).filter(|&i| i != page.mine).collect();
     order.sort_by_key(|&i| {
         let (d, u) = score.get(i).copied().unwrap_or_default();
         (std::cmp::Reverse(d), std::cmp::Reverse(u), i)
     });
     order.truncate(MAX_GRID - 1);
-    order.push(0);
+    order.push(page.mine);
     order.sort_unstable();
     order
 }
@@ -361,10 +380,16 @@ fn problems(page: &Page<'_>, out: &mut String) {
     let bad: Vec<&PeerRow<'_>> = page
         .peers
         .iter()
-        .filter(|p| !p.up || p.verdict.kind != VerdictKind::Up)
+        .filter(|p| {
+            !p.up
+                || matches!(
+                    p.verdict.kind,
+                    VerdictKind::Down | VerdictKind::Link | VerdictKind::Isolated
+                )
+        })
         .collect();
     if bad.is_empty() {
-        out.push_str("<p>Every peer is up.</p>\n");
+        out.push_str("<p>Every peer is up from here, and no verdict says otherwise.</p>\n");
         return;
     }
     out.push_str("<ul id=\"verdicts\">\n");
@@ -529,7 +554,9 @@ fn timeline(page: &Page<'_>, out: &mut String) {
             );
         }
         Timeline::Svg(svg) => {
-            out.push_str("<h2>Last 24 hours</h2>\n<div class=\"timeline\" id=\"timeline\">");
+            out.push_str(
+                "<h2>Last 24 hours</h2>\n<p class=\"note\">This node's logs, as <code>report</code> draws them, as of the time in its title.</p>\n<div class=\"timeline\" id=\"timeline\">",
+            );
             // An SVG document may open with an XML declaration; inline it may not.
             let body = svg.find("<svg").and_then(|i| svg.get(i..)).unwrap_or("");
             out.push_str(body);

@@ -29,6 +29,7 @@ fn page<'a>(names: &[&'a str], up: impl Fn(usize) -> bool) -> Page<'a> {
     rows[0] = Some(own);
     Page {
         node: names[0],
+        mine: 0,
         now_wall: 1_764_000_000_000,
         started_wall: 1_763_999_000_000,
         nodes: names.to_vec(),
