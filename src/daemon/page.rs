@@ -15,6 +15,7 @@ use crate::page::{LOG_TAIL_BYTES, Local, MAX_LOG_LINES, Timeline};
 pub const TIMELINE_EVERY_MS: i64 = 60_000;
 /// Most bytes of log files the timeline reads (yesterday's and today's together); a
 /// node whose logs are larger gets a note instead: reading them would hold the loop up.
+#[cfg(feature = "report")]
 pub const MAX_TIMELINE_INPUT: u64 = 2 * 1024 * 1024;
 
 /// The timeline last made: when, and the size of today's log file it read.
