@@ -513,8 +513,7 @@ fn log_tail(page: &Page<'_>, out: &mut String) {
                         );
                     }
                     None => {
-                        out.push_str(&esc(line));
-                        out.push('\n');
+                        let _ = writeln!(out, "{}", esc(line));
                     }
                 }
             }
@@ -565,19 +564,35 @@ fn timeline(page: &Page<'_>, out: &mut String) {
     }
 }
 
-/// `s` escaped for HTML text and attribute values.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if c.is_control() && c != '\t' => out.push('\u{fffd}'),
-            c => out.push(c),
+/// `s` escaped for HTML text and attribute values, written without an allocation.
+#[derive(Debug, Clone, Copy)]
+pub struct Esc<'a>(pub &'a str);
+
+impl std::fmt::Display for Esc<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut rest = self.0;
+        while let Some(i) = rest.find(|c: char| {
+            matches!(c, '&' | '<' | '>' | '"' | '\'') || (c.is_control() && c != '\t')
+        }) {
+            let (plain, tail) = rest.split_at(i);
+            f.write_str(plain)?;
+            let mut chars = tail.chars();
+            let c = chars.next().unwrap_or_default();
+            f.write_str(match c {
+                '&' => "&amp;",
+                '<' => "&lt;",
+                '>' => "&gt;",
+                '"' => "&quot;",
+                '\'' => "&#39;",
+                _ => "\u{fffd}",
+            })?;
+            rest = chars.as_str();
         }
+        f.write_str(rest)
     }
-    out
+}
+
+/// `s` escaped for HTML text and attribute values.
+pub fn esc(s: &str) -> Esc<'_> {
+    Esc(s)
 }
