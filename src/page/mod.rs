@@ -507,9 +507,8 @@ fn log_tail(page: &Page<'_>, out: &mut String) {
                     Some(head) => {
                         let _ = writeln!(
                             out,
-                            "{} [\u{2026} {} more bytes]",
-                            esc(head),
-                            line.len() - head.len()
+                            "{} [\u{2026} cut: the line is longer than {MAX_LOG_LINE} bytes]",
+                            esc(head)
                         );
                     }
                     None => {
