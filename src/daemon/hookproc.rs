@@ -22,7 +22,7 @@ use crate::mesh::{HookId, HookRun};
 /// Most runs at once (the engine's limit).
 pub(super) const SLOTS: usize = crate::mesh::MAX_RUNNING_HOOKS;
 /// Tokens of run slot `k`: `FIRST_HOOK + 2k` (stdout) and `FIRST_HOOK + 2k + 1` (stderr).
-pub(super) const FIRST_HOOK: usize = 2;
+pub(super) const FIRST_HOOK: usize = 3;
 /// Most output bytes of one run shown on stderr.
 pub const MAX_OUTPUT: usize = 4096;
 /// Longest output line shown; a longer one is cut.

@@ -1,5 +1,6 @@
-//! The I/O shell: one thread, one `mio::Poll`, the only code that touches sockets, signals,
-//! files and the clocks. It decides nothing: it reads both clocks once per loop pass,
+//! The I/O shell: one `mio::Poll` on one thread (the log's file calls run on the
+//! [`Journal`]'s writer thread, so a hung disk never stops it), the only code that touches
+//! sockets, signals, files and the clocks. It decides nothing: it reads both clocks once per loop pass,
 //! hands readiness and bytes to the [`Engine`], and carries out the engine's [`Action`]s
 //! (connect, send, close, append to the [`Journal`], print a line on stderr).
 //!
@@ -20,7 +21,7 @@ use std::time::{Duration, Instant};
 use mio::event::Event;
 use mio::net::TcpListener;
 use mio::unix::pipe;
-use mio::{Events, Interest, Poll, Token};
+use mio::{Events, Interest, Poll, Token, Waker};
 
 use crate::config::{Config, Reload};
 use crate::journal::{self, Journal};
@@ -56,6 +57,8 @@ const READ_BUF: usize = 2048;
 
 const LISTENER: Token = Token(0);
 const SIGNALS: Token = Token(1);
+/// The log writer thread has a result (see [`Journal::start_writer`]).
+const JOURNAL: Token = Token(2);
 
 /// Why the daemon could not start or had to stop.
 #[derive(Debug)]
@@ -199,7 +202,7 @@ impl Shell {
             .collect();
         let start = Instant::now();
         let now = Now::ms(0, wall_ms());
-        let journal = Journal::open(
+        let mut journal = Journal::open(
             &cfg.log_folder,
             &cfg.whoami,
             cfg.offline_threshold,
@@ -207,6 +210,15 @@ impl Shell {
             now.wall,
         )
         .map_err(|e| DaemonError(format!("cannot open the log: {e}")))?;
+        // From here on the file calls run on their own thread: a disk that hangs holds
+        // that thread, never this loop.
+        let waker = Waker::new(poll.registry(), JOURNAL)
+            .map_err(startup("cannot register the log writer's waker"))?;
+        journal
+            .start_writer(Box::new(move || {
+                let _ = waker.wake();
+            }))
+            .map_err(startup("cannot start the log writer thread"))?;
         let own_ip = cfg.own().addr.ip();
         let metrics = match pre.take_metrics_listener() {
             Some(l) => Some(
@@ -365,13 +377,20 @@ impl Shell {
         self.engine.on_stop(now);
         self.apply_actions(now);
         self.say(format_args!("stopping"));
-        // A last try for lines still waiting for the disk; says what stays unwritten.
-        self.journal.shutdown(self.now());
+        // Peers and scrapers see this node leave now, not once a disk that hangs lets go.
+        self.close_network();
+        // A last try for lines still waiting for the disk, then a sync, waiting at most
+        // the grace for a writer stuck on a frozen disk; says what stays unwritten.
+        self.journal.shutdown(self.now(), journal::SHUTDOWN_GRACE);
         self.journal_notes();
-        if let Err(e) = self.journal.sync() {
-            self.say(format_args!("log: {e}"));
-        }
         Ok(())
+    }
+
+    /// Closes every connection and the metrics port, and stops listening.
+    fn close_network(&mut self) {
+        self.socks = Socks::default();
+        self.metrics = None;
+        let _ = socket2::SockRef::from(&self.listener).shutdown(std::net::Shutdown::Read);
     }
 
     fn on_event(&mut self, event: &Event, now: Now) {
@@ -394,6 +413,8 @@ impl Shell {
             }
             LISTENER => self.accept(now),
             SIGNALS => self.on_signal(),
+            // Its results are taken in every pass (`Journal::handle_timeout`).
+            JOURNAL => {}
             t if HookProcs::owns(t) => {
                 for line in self.hooks.on_readable(self.poll.registry(), t) {
                     self.say(format_args!("{line}"));
@@ -524,9 +545,8 @@ impl Shell {
                 }
                 Action::KillHook { id } => self.hooks.kill(id),
                 Action::PruneLogs { before_day } => {
-                    for line in journal::prune(&self.cfg.log_folder, &self.whoami, before_day) {
-                        self.say(format_args!("log: {line}"));
-                    }
+                    self.journal.prune(before_day);
+                    self.journal_notes();
                 }
             }
         }

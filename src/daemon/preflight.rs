@@ -70,70 +70,12 @@ impl Preflight {
         let listen = cfg.listen_addr(own_ip_local);
         let mut findings = Vec::new();
         if !own_ip_local {
-            let how = if cfg.listen.is_some() {
-                format!("it listens on {listen} (`listen`)")
-            } else {
-                format!("it listens on all interfaces ({listen})")
-            };
-            findings.push(Finding {
-                severity: Severity::Warning,
-                message: format!(
-                    "this node's ip {ip} is not an address of this machine, so {how}. Its \
-                     peers will connect to {own} and accept its connections only from {ip}: \
-                     right if this machine is behind NAT that forwards {own} here and sends \
-                     its connections out from {ip}; otherwise the ip is wrong (a typo, or \
-                     another machine's entry?)",
-                    ip = own.ip(),
-                ),
-            });
+            findings.push(not_local(cfg, listen));
         }
-        let listener = match bind_listener(listen) {
-            Ok(l) => Some(l),
-            Err(e) => {
-                let hint = match e.kind() {
-                    io::ErrorKind::AddrInUse => format!(
-                        " (port {} is taken: is this node already running, or another \
-                         program on that port?)",
-                        listen.port()
-                    ),
-                    io::ErrorKind::AddrNotAvailable => {
-                        " (not an address of this machine)".to_string()
-                    }
-                    _ => String::new(),
-                };
-                findings.push(Finding {
-                    severity: Severity::Error,
-                    message: format!("cannot listen on {listen}: {e}{hint}"),
-                });
-                None
-            }
-        };
+        let listener = bind_mesh(listen, &mut findings);
         let metrics_listener = cfg
             .metrics_listen
-            .and_then(|addr| match bind_listener(addr) {
-                Ok(l) => Some(l),
-                Err(e) => {
-                    let hint = match e.kind() {
-                        io::ErrorKind::AddrInUse => {
-                            " (the port is taken: by another program, this node's own \
-                             `listen`, or another node of this machine with the same \
-                             metrics_listen? \":PORT\" gives each node its own ip and that port)"
-                        }
-                        io::ErrorKind::AddrNotAvailable if addr.ip() == own.ip() => {
-                            " (this node's ip is not an address of this machine: behind NAT, \
-                             give metrics_listen an IP:PORT of this machine, e.g. \
-                             \"127.0.0.1:9464\")"
-                        }
-                        io::ErrorKind::AddrNotAvailable => " (not an address of this machine)",
-                        _ => "",
-                    };
-                    findings.push(Finding {
-                        severity: Severity::Error,
-                        message: format!("cannot listen on {addr} (`metrics_listen`): {e}{hint}"),
-                    });
-                    None
-                }
-            });
+            .and_then(|addr| bind_metrics(addr, own, &mut findings));
         // Raises the soft limit as `run` does, so the same mesh passes or fails here.
         if let Err(message) = super::sys::raise_nofile(cfg.nodes.len().saturating_sub(1)) {
             findings.push(Finding {
@@ -147,29 +89,8 @@ impl Preflight {
                 message,
             });
         }
-        // The secret is read (and its file's mode checked) here, so check-config finds a
-        // bad file too; it is never printed.
         #[cfg(feature = "auth")]
-        let secret = match cfg.secret_file.as_deref().map(crate::auth::Secret::load) {
-            None => None,
-            Some(Ok(secret)) => {
-                let weak = cfg.secret_file.as_deref().and_then(|f| secret.weakness(f));
-                if let Some(message) = weak {
-                    findings.push(Finding {
-                        severity: Severity::Warning,
-                        message,
-                    });
-                }
-                Some(secret)
-            }
-            Some(Err(message)) => {
-                findings.push(Finding {
-                    severity: Severity::Error,
-                    message,
-                });
-                None
-            }
-        };
+        let secret = load_secret(cfg, &mut findings);
         Preflight {
             listen,
             own_ip_local,
@@ -214,6 +135,110 @@ impl Preflight {
     #[cfg(feature = "auth")]
     pub(super) fn take_secret(&mut self) -> Option<crate::auth::Secret> {
         self.secret.take()
+    }
+}
+
+/// The warning for a node whose ip is not an address of this machine, listening on
+/// `listen` instead.
+fn not_local(cfg: &Config, listen: SocketAddr) -> Finding {
+    let own = cfg.own().addr;
+    let how = if cfg.listen.is_some() {
+        format!("it listens on {listen} (`listen`)")
+    } else {
+        format!("it listens on all interfaces ({listen})")
+    };
+    Finding {
+        severity: Severity::Warning,
+        message: format!(
+            "this node's ip {ip} is not an address of this machine, so {how}. Its \
+             peers will connect to {own} and accept its connections only from {ip}: \
+             right if this machine is behind NAT that forwards {own} here and sends \
+             its connections out from {ip}; otherwise the ip is wrong (a typo, or \
+             another machine's entry?)",
+            ip = own.ip(),
+        ),
+    }
+}
+
+/// The mesh listener on `listen`, or an error finding with a hint.
+fn bind_mesh(listen: SocketAddr, findings: &mut Vec<Finding>) -> Option<TcpListener> {
+    match bind_listener(listen) {
+        Ok(l) => Some(l),
+        Err(e) => {
+            let hint = match e.kind() {
+                io::ErrorKind::AddrInUse => format!(
+                    " (port {} is taken: is this node already running, or another \
+                     program on that port?)",
+                    listen.port()
+                ),
+                io::ErrorKind::AddrNotAvailable => " (not an address of this machine)".to_string(),
+                _ => String::new(),
+            };
+            findings.push(Finding {
+                severity: Severity::Error,
+                message: format!("cannot listen on {listen}: {e}{hint}"),
+            });
+            None
+        }
+    }
+}
+
+/// The metrics listener on `addr` (`own`: this node's address), or an error finding
+/// with a hint.
+fn bind_metrics(
+    addr: SocketAddr,
+    own: SocketAddr,
+    findings: &mut Vec<Finding>,
+) -> Option<TcpListener> {
+    match bind_listener(addr) {
+        Ok(l) => Some(l),
+        Err(e) => {
+            let hint = match e.kind() {
+                io::ErrorKind::AddrInUse => {
+                    " (the port is taken: by another program, this node's own \
+                     `listen`, or another node of this machine with the same \
+                     metrics_listen? \":PORT\" gives each node its own ip and that port)"
+                }
+                io::ErrorKind::AddrNotAvailable if addr.ip() == own.ip() => {
+                    " (this node's ip is not an address of this machine: behind NAT, \
+                     give metrics_listen an IP:PORT of this machine, e.g. \
+                     \"127.0.0.1:9464\")"
+                }
+                io::ErrorKind::AddrNotAvailable => " (not an address of this machine)",
+                _ => "",
+            };
+            findings.push(Finding {
+                severity: Severity::Error,
+                message: format!("cannot listen on {addr} (`metrics_listen`): {e}{hint}"),
+            });
+            None
+        }
+    }
+}
+
+/// The secret of `secret_file`, when set and readable. It is read (and its file's mode
+/// checked) here, so check-config finds a bad file too; it is never printed.
+#[cfg(feature = "auth")]
+fn load_secret(cfg: &Config, findings: &mut Vec<Finding>) -> Option<crate::auth::Secret> {
+    match cfg.secret_file.as_deref().map(crate::auth::Secret::load) {
+        None => None,
+        Some(Ok(secret)) => {
+            let weak = cfg.secret_file.as_deref().and_then(|f| secret.weakness(f));
+            if let Some(message) = weak {
+                findings.push(Finding {
+                    severity: Severity::Warning,
+                    message,
+                });
+            }
+            Some(secret)
+        }
+        Some(Err(message)) => {
+            findings.push(Finding {
+                severity: Severity::Error,
+                message,
+            });
+            None
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::os::fd::IntoRawFd;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use mio::net::{TcpListener, TcpStream};
 use mio::unix::pipe;
@@ -16,21 +16,52 @@ use crate::mesh::{CloseReason, IoOp};
 
 /// Wall-clock milliseconds since the Unix epoch: only for log timestamps and file dates.
 ///
-/// `UPTIME_TRACKER_WALL_OFFSET_MS`, read once, shifts this clock (and only this one): the
-/// tests use it to run the daemon across a UTC midnight. Unset or invalid means 0.
+/// Test hook: `UPTIME_TRACKER_WALL_OFFSET_MS`, read once, shifts this clock (and only this
+/// one): `OFFSET` (ms, may be negative) from the start, then optionally `,OFFSET@AFTER`
+/// entries, each in force from `AFTER` ms after the first reading of the clock (a step
+/// during the run). The tests use it to run the daemon across a UTC midnight and to step
+/// its clock. Unset or invalid means no shift.
 pub(super) fn wall_ms() -> i64 {
-    static OFFSET: OnceLock<i64> = OnceLock::new();
-    let offset = *OFFSET.get_or_init(|| {
-        std::env::var("UPTIME_TRACKER_WALL_OFFSET_MS")
-            .ok()
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0)
+    static SHIFT: OnceLock<(Instant, Vec<(u64, i64)>)> = OnceLock::new();
+    let (start, offsets) = SHIFT.get_or_init(|| {
+        let spec = std::env::var("UPTIME_TRACKER_WALL_OFFSET_MS").unwrap_or_default();
+        (Instant::now(), parse_offsets(&spec).unwrap_or_default())
     });
+    let offset = match offsets.as_slice() {
+        [] => 0,
+        [(_, only)] => *only,
+        more => {
+            let elapsed = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
+            more.iter()
+                .rev()
+                .find(|&&(after, _)| after <= elapsed)
+                .map_or(0, |&(_, offset)| offset)
+        }
+    };
     let now = match SystemTime::now().duration_since(UNIX_EPOCH) {
         Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
         Err(e) => -i64::try_from(e.duration().as_millis()).unwrap_or(i64::MAX),
     };
     now.saturating_add(offset)
+}
+
+/// `OFFSET[,OFFSET@AFTER]...` as (from ms after start, offset), in order; `None` if any
+/// part is not a number or the times do not rise.
+fn parse_offsets(spec: &str) -> Option<Vec<(u64, i64)>> {
+    let mut offsets = Vec::new();
+    for (i, part) in spec.split(',').enumerate() {
+        let (offset, after) = match part.split_once('@') {
+            Some((o, a)) if i > 0 => (o, a.trim().parse().ok()?),
+            Some(_) => return None,
+            None if i == 0 => (part, 0),
+            None => return None,
+        };
+        if offsets.last().is_some_and(|&(last, _)| last >= after) && i > 0 {
+            return None;
+        }
+        offsets.push((after, offset.trim().parse().ok()?));
+    }
+    Some(offsets)
 }
 
 pub(super) fn bind_listener(addr: SocketAddr) -> io::Result<TcpListener> {
@@ -336,5 +367,17 @@ mod tests {
                 errno: 0
             }
         );
+    }
+
+    #[test]
+    fn the_wall_clock_hook_reads_an_offset_or_a_schedule_of_steps() {
+        assert_eq!(parse_offsets("-7000"), Some(vec![(0, -7000)]));
+        assert_eq!(
+            parse_offsets("5, 7200000@2500,5@5000"),
+            Some(vec![(0, 5), (2500, 7_200_000), (5000, 5)])
+        );
+        for bad in ["", "x", "1@5", "0,1", "0,1@5,2@5", "0,1@x"] {
+            assert_eq!(parse_offsets(bad), None, "{bad:?}");
+        }
     }
 }

@@ -6,7 +6,7 @@
 //! [`LogRecord::NewDay`] carries the non-zero counts into the new file before anything
 //! else is logged; the journal follows it.
 
-use super::{Action, Engine, LogRecord, Now, Timer};
+use super::{Action, Engine, LogRecord, Now, Timer, clock};
 use crate::logline;
 
 /// Longest time between two checks of the wall clock's UTC day (an NTP step is noticed
@@ -22,8 +22,13 @@ impl Engine {
     /// If the wall clock's UTC day changed, asks for the new day's file with every peer's
     /// non-zero count carried over. Called on entry to every event, before anything can
     /// change a count, so each carried count is the one the new file's next line for that
-    /// peer continues from: every day's file reads on its own.
+    /// peer continues from: every day's file reads on its own. A wall clock that stepped
+    /// since the last event ([`clock::step`]) is said first, once.
     pub(super) fn roll_day(&mut self, now: Now) {
+        // Before the day's switch: a step across midnight is said, then its new file.
+        if let Some(step) = clock::step(self.last, now) {
+            self.say(clock::said(step, now));
+        }
         self.last = now;
         let day = logline::day_number(now.wall);
         if day == self.day {

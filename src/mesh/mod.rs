@@ -22,7 +22,8 @@
 //!   `proof.rs`: its nonces and proofs (a no-op twin without the `auth` feature).
 //! - `input.rs` and `output.rs`: bytes in (lines, decoded) and out (bounded);
 //!   `conn.rs`: what a connection holds in each of its states.
-//! - `day.rs`: the log's days and their pruning; `hooks.rs`: the `on_change` runs;
+//! - `day.rs`: the log's days and their pruning; `clock.rs`: a wall clock that steps
+//!   (said once per step); `hooks.rs`: the `on_change` runs;
 //!   `reload.rs`: a new config applied; `settings.rs`: what the engine takes from it;
 //!   `quiet.rs`: rate limits for operator lines; `stats.rs`: counters for metrics.
 //!
@@ -36,6 +37,7 @@ mod action;
 mod admission;
 #[cfg(all(test, feature = "auth"))]
 mod auth_tests;
+pub(crate) mod clock;
 mod conn;
 mod day;
 mod handshake;

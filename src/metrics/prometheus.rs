@@ -94,10 +94,18 @@ const PEER_FAMILIES: [(&str, &str, &str, PeerValue); 10] = [
 
 /// Appends the whole exposition of `snap` to `out`.
 pub fn render(snap: &Snapshot<'_>, out: &mut String) {
-    let engine = snap.engine;
+    peer_families(snap, out);
+    rtt_histogram(snap, out);
+    connections(snap, out);
+    journal(snap, out);
+    process(snap, out);
+}
+
+/// The families of [`PEER_FAMILIES`], a sample per peer that has a value.
+fn peer_families(snap: &Snapshot<'_>, out: &mut String) {
     for (name, kind, help, value) in PEER_FAMILIES {
         family(out, name, kind, help);
-        for peer in engine.peers() {
+        for peer in snap.engine.peers() {
             let mark = out.len();
             sample_start(out, name, "", &[("peer", peer.name)]);
             if value(&peer, out) {
@@ -107,7 +115,10 @@ pub fn render(snap: &Snapshot<'_>, out: &mut String) {
             }
         }
     }
+}
 
+/// `uptime_tracker_rtt_seconds`: cumulative buckets, `_sum` and `_count` per peer.
+fn rtt_histogram(snap: &Snapshot<'_>, out: &mut String) {
     let name = "uptime_tracker_rtt_seconds";
     family(
         out,
@@ -115,7 +126,7 @@ pub fn render(snap: &Snapshot<'_>, out: &mut String) {
         "histogram",
         "Round-trip times of answered probes, from the monotonic clock.",
     );
-    for peer in engine.peers() {
+    for peer in snap.engine.peers() {
         let h = &peer.stats.rtt;
         let mut cumulative = 0;
         let mut le = String::new();
@@ -135,7 +146,11 @@ pub fn render(snap: &Snapshot<'_>, out: &mut String) {
         sample_start(out, name, "_count", &[("peer", peer.name)]);
         line_end(out, cumulative);
     }
+}
 
+/// Open mesh connections by direction and state, and those closed by reason.
+fn connections(snap: &Snapshot<'_>, out: &mut String) {
+    let engine = snap.engine;
     let name = "uptime_tracker_connections";
     family(
         out,
@@ -159,7 +174,10 @@ pub fn render(snap: &Snapshot<'_>, out: &mut String) {
         sample_start(out, name, "", &[("reason", reason)]);
         line_end(out, n);
     }
+}
 
+/// The journal's line counts.
+fn journal(snap: &Snapshot<'_>, out: &mut String) {
     let j = snap.journal;
     let journal: [(&str, &str, &str, u64); 4] = [
         (
@@ -192,7 +210,10 @@ pub fn render(snap: &Snapshot<'_>, out: &mut String) {
         sample_start(out, name, "", &[]);
         line_end(out, n);
     }
+}
 
+/// The version and the process's start time.
+fn process(snap: &Snapshot<'_>, out: &mut String) {
     let name = "uptime_tracker_build_info";
     family(
         out,

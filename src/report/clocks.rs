@@ -381,13 +381,65 @@ pub fn check(logs: &[ObserverLog], tolerance: i64, now: Option<i64>) -> Clocks {
     let tol = check_tolerance(tolerance);
     let mut index = Index::new(logs, tol);
     let n = index.segments();
-    let mut groups = Groups::new(n);
-    let mut items = vec![0u32; n];
-    let mut matched = vec![0u32; n];
+    let mut agreement = Agreement {
+        groups: Groups::new(n),
+        items: vec![0u32; n],
+        matched: vec![0u32; n],
+    };
 
     // 1. Agreement at offset 0.
+    index.corroborated = match_outages(&index, &mut agreement);
+    match_restarts(&index, &mut agreement);
+    let reference = Reference::of(&index, &mut agreement);
+    let in_ref = |g: u32| reference.contains(g);
+    let mut status: Vec<Status> = (0..n as u32)
+        .map(|g| {
+            if in_ref(g) {
+                Status::Agrees
+            } else {
+                Status::Unchecked
+            }
+        })
+        .collect();
+
+    // 2. Skew of every other group against the reference.
+    if reference.root.is_some() {
+        skew_groups(&index, &reference, &agreement.items, &mut status);
+    }
+
+    // 3. Line order within each file.
+    order(&index, &mut status);
+
+    // 4. Now.
+    let reference_ahead_of_now =
+        now.and_then(|now| check_now(&index, &reference, now, &mut status));
+
+    let mut out = Clocks {
+        status: Vec::with_capacity(logs.len()),
+        reference_ahead_of_now,
+    };
+    let mut it = status.into_iter();
+    for log in logs {
+        out.status
+            .push(it.by_ref().take(log.segments.len()).collect());
+    }
+    out
+}
+
+/// What matching at offset 0 builds: the groups of segments joined by agreement and,
+/// per global segment, its items and those that matched.
+struct Agreement {
+    groups: Groups,
+    items: Vec<u32>,
+    matched: Vec<u32>,
+}
+
+/// Rule 1 for outages: each exact outage joins the first other observer's outage of the
+/// same peer it matches at offset 0. Returns which outages were so corroborated.
+fn match_outages(index: &Index<'_>, agreement: &mut Agreement) -> Vec<bool> {
+    let tol = index.tol;
     let mut corroborated = vec![false; index.corroborated.len()];
-    for (o, log) in logs.iter().enumerate() {
+    for (o, log) in index.logs.iter().enumerate() {
         let o = o as u32;
         for (p, pair) in log.pairs.iter().enumerate() {
             for (i, out) in pair.outages.iter().enumerate() {
@@ -395,7 +447,7 @@ pub fn check(logs: &[ObserverLog], tolerance: i64, now: Option<i64>) -> Clocks {
                     continue;
                 }
                 let g = index.global(o, out.segment);
-                if let Some(slot) = items.get_mut(g as usize) {
+                if let Some(slot) = agreement.items.get_mut(g as usize) {
                     *slot += 1;
                 }
                 // One match is enough: the copies of one event all match each other, and
@@ -405,7 +457,9 @@ pub fn check(logs: &[ObserverLog], tolerance: i64, now: Option<i64>) -> Clocks {
                     .near(&pair.peer, out.start, o)
                     .find(|(_, other)| ends_agree(out, other, 0, tol));
                 if let Some((r, other)) = first {
-                    groups.union(g, index.global(r.obs, other.segment));
+                    agreement
+                        .groups
+                        .union(g, index.global(r.obs, other.segment));
                     let number = index.outage_number(Ref {
                         start: out.start,
                         obs: o,
@@ -415,18 +469,23 @@ pub fn check(logs: &[ObserverLog], tolerance: i64, now: Option<i64>) -> Clocks {
                     if let Some(slot) = corroborated.get_mut(number) {
                         *slot = true;
                     }
-                    if let Some(slot) = matched.get_mut(g as usize) {
+                    if let Some(slot) = agreement.matched.get_mut(g as usize) {
                         *slot += 1;
                     }
                 }
             }
         }
     }
-    index.corroborated = corroborated;
-    // Restart headers against the others' `|0` about that node.
-    let restarts = restart_headers(&index);
-    let mut restart_matched = vec![false; n];
-    for (o, log) in logs.iter().enumerate() {
+    corroborated
+}
+
+/// Rule 1 for restarts: a restart header joins the others' `|0` about that node within
+/// the tolerance of it.
+fn match_restarts(index: &Index<'_>, agreement: &mut Agreement) {
+    let tol = index.tol;
+    let restarts = restart_headers(index);
+    let mut restart_matched = vec![false; index.segments()];
+    for (o, log) in index.logs.iter().enumerate() {
         for pair in &log.pairs {
             let Some(&subject) = index.obs_of.get(pair.peer.as_str()) else {
                 continue;
@@ -444,7 +503,9 @@ pub fn check(logs: &[ObserverLog], tolerance: i64, now: Option<i64>) -> Clocks {
                     if t > out.end + tol {
                         break;
                     }
-                    groups.union(g, index.global(o as u32, out.segment));
+                    agreement
+                        .groups
+                        .union(g, index.global(o as u32, out.segment));
                     if let Some(slot) = restart_matched.get_mut(g as usize) {
                         *slot = true;
                     }
@@ -454,141 +515,156 @@ pub fn check(logs: &[ObserverLog], tolerance: i64, now: Option<i64>) -> Clocks {
     }
     for heads in &restarts {
         for &(_, g) in heads {
-            if let Some(slot) = items.get_mut(g as usize) {
+            if let Some(slot) = agreement.items.get_mut(g as usize) {
                 *slot += 1;
             }
             if restart_matched.get(g as usize) == Some(&true)
-                && let Some(slot) = matched.get_mut(g as usize)
+                && let Some(slot) = agreement.matched.get_mut(g as usize)
             {
                 *slot += 1;
             }
         }
     }
+}
 
-    // The groups and the reference.
-    let roots: Vec<u32> = (0..n as u32).map(|g| groups.find(g)).collect();
-    // (root, its segments in order), by root.
-    let mut by_root: Vec<(u32, u32)> = roots
-        .iter()
-        .enumerate()
-        .map(|(g, &r)| (r, g as u32))
-        .collect();
-    by_root.sort_unstable();
-    let members: Vec<(u32, Vec<u32>)> = by_root
-        .chunk_by(|a, b| a.0 == b.0)
-        .map(|chunk| {
-            let root = chunk.first().map_or(0, |c| c.0);
-            (root, chunk.iter().map(|c| c.1).collect())
-        })
-        .collect();
-    let weight = |segs: &[u32]| {
-        let mut observers: Vec<u32> = segs
+/// The groups of segments and the reference among them.
+struct Reference {
+    /// Per global segment, the root of its group.
+    roots: Vec<u32>,
+    /// (root, its segments in order), by root.
+    members: Vec<(u32, Vec<u32>)>,
+    /// The reference group's root, if one group leads.
+    root: Option<u32>,
+}
+
+impl Reference {
+    /// The groups of `agreement`, ranked by observers and then matched items; the first
+    /// is the reference when it has at least two observers and no tie.
+    fn of(index: &Index<'_>, agreement: &mut Agreement) -> Reference {
+        let n = index.segments();
+        let roots: Vec<u32> = (0..n as u32).map(|g| agreement.groups.find(g)).collect();
+        let mut by_root: Vec<(u32, u32)> = roots
             .iter()
-            .filter_map(|&g| index.seg_obs.get(g as usize).copied())
+            .enumerate()
+            .map(|(g, &r)| (r, g as u32))
             .collect();
-        observers.sort_unstable();
-        observers.dedup();
-        let m: u32 = segs
-            .iter()
-            .map(|&g| matched.get(g as usize).copied().unwrap_or(0))
-            .sum();
-        (observers.len(), m)
-    };
-    let mut ranked: Vec<((usize, u32), u32)> = members
-        .iter()
-        .map(|(root, segs)| (weight(segs), *root))
-        .collect();
-    ranked.sort_unstable_by_key(|r| std::cmp::Reverse(r.0));
-    let reference = match ranked.as_slice() {
-        [(best, root), rest @ ..] if best.0 >= 2 && rest.first().is_none_or(|r| r.0 != *best) => {
-            Some(*root)
-        }
-        _ => None,
-    };
-    let in_ref = |g: u32| reference.is_some_and(|r| roots.get(g as usize) == Some(&r));
-
-    let mut status: Vec<Status> = (0..n as u32)
-        .map(|g| {
-            if in_ref(g) {
-                Status::Agrees
-            } else {
-                Status::Unchecked
-            }
-        })
-        .collect();
-
-    // 2. Skew of every other group against the reference.
-    if reference.is_some() {
-        for (root, segs) in &members {
-            if Some(*root) == reference {
-                continue;
-            }
-            let group_items: u32 = segs
+        by_root.sort_unstable();
+        let members: Vec<(u32, Vec<u32>)> = by_root
+            .chunk_by(|a, b| a.0 == b.0)
+            .map(|chunk| {
+                let root = chunk.first().map_or(0, |c| c.0);
+                (root, chunk.iter().map(|c| c.1).collect())
+            })
+            .collect();
+        let matched = &agreement.matched;
+        let weight = |segs: &[u32]| {
+            let mut observers: Vec<u32> = segs
                 .iter()
-                .map(|&g| items.get(g as usize).copied().unwrap_or(0))
+                .filter_map(|&g| index.seg_obs.get(g as usize).copied())
+                .collect();
+            observers.sort_unstable();
+            observers.dedup();
+            let m: u32 = segs
+                .iter()
+                .map(|&g| matched.get(g as usize).copied().unwrap_or(0))
                 .sum();
-            if group_items < 2 {
-                continue;
-            }
-            if let Some(found) = skew_of_group(&index, segs, &in_ref) {
-                for &g in segs {
-                    if let Some(slot) = status.get_mut(g as usize) {
-                        *slot = found.clone();
-                    }
-                }
-            }
-        }
-    }
-
-    // 3. Line order within each file.
-    order(&index, &mut status);
-
-    // 4. Now.
-    let mut reference_ahead_of_now = None;
-    if let Some(now) = now {
-        let future = |g: u32| index.segment(g).is_some_and(|s| s.last > now + tol);
-        let ahead = (0..n as u32)
-            .filter(|&g| in_ref(g))
-            .filter_map(|g| index.segment(g).map(|s| s.last - now))
-            .max()
-            .filter(|&a| a > tol);
-        let some_present = (0..n as u32)
-            .any(|g| !future(g) && status.get(g as usize).is_some_and(|s| !s.left_out()));
-        // With no reference, the logs all in the future: this machine's clock is behind.
-        reference_ahead_of_now = match (reference, some_present) {
-            (Some(_), _) => ahead,
-            (None, false) => (0..n as u32)
-                .filter_map(|g| index.segment(g).map(|s| s.last - now))
-                .max(),
-            (None, true) => None,
+            (observers.len(), m)
         };
-        if ahead.is_none() && some_present {
-            for g in 0..n as u32 {
-                let Some(slot) = status.get_mut(g as usize) else {
-                    continue;
-                };
-                if *slot == Status::Unchecked && future(g) {
-                    let last = index.segment(g).map_or(now, |s| s.last);
-                    *slot = Status::Skewed {
-                        skew: last - now,
-                        at_least: true,
-                        basis: Basis::Future,
-                    };
+        let mut ranked: Vec<((usize, u32), u32)> = members
+            .iter()
+            .map(|(root, segs)| (weight(segs), *root))
+            .collect();
+        ranked.sort_unstable_by_key(|r| std::cmp::Reverse(r.0));
+        let root = match ranked.as_slice() {
+            [(best, root), rest @ ..]
+                if best.0 >= 2 && rest.first().is_none_or(|r| r.0 != *best) =>
+            {
+                Some(*root)
+            }
+            _ => None,
+        };
+        Reference {
+            roots,
+            members,
+            root,
+        }
+    }
+
+    /// Whether global segment `g` is in the reference.
+    fn contains(&self, g: u32) -> bool {
+        self.root
+            .is_some_and(|r| self.roots.get(g as usize) == Some(&r))
+    }
+}
+
+/// Rule 2: every group but the reference, with at least two items, judged by
+/// [`skew_of_group`].
+fn skew_groups(index: &Index<'_>, reference: &Reference, items: &[u32], status: &mut [Status]) {
+    let in_ref = |g: u32| reference.contains(g);
+    for (root, segs) in &reference.members {
+        if Some(*root) == reference.root {
+            continue;
+        }
+        let group_items: u32 = segs
+            .iter()
+            .map(|&g| items.get(g as usize).copied().unwrap_or(0))
+            .sum();
+        if group_items < 2 {
+            continue;
+        }
+        if let Some(found) = skew_of_group(index, segs, &in_ref) {
+            for &g in segs {
+                if let Some(slot) = status.get_mut(g as usize) {
+                    *slot = found.clone();
                 }
             }
         }
     }
+}
 
-    let mut out = Clocks {
-        status: Vec::with_capacity(logs.len()),
-        reference_ahead_of_now,
+/// Rule 4: segments without evidence stamped after `now` are ahead, unless the
+/// reference is in the future too. Returns how far the reference (or, without one and
+/// nothing in the present, every log) is ahead of `now`.
+fn check_now(
+    index: &Index<'_>,
+    reference: &Reference,
+    now: i64,
+    status: &mut [Status],
+) -> Option<i64> {
+    let tol = index.tol;
+    let n = index.segments();
+    let future = |g: u32| index.segment(g).is_some_and(|s| s.last > now + tol);
+    let ahead = (0..n as u32)
+        .filter(|&g| reference.contains(g))
+        .filter_map(|g| index.segment(g).map(|s| s.last - now))
+        .max()
+        .filter(|&a| a > tol);
+    let some_present =
+        (0..n as u32).any(|g| !future(g) && status.get(g as usize).is_some_and(|s| !s.left_out()));
+    // With no reference, the logs all in the future: this machine's clock is behind.
+    let reference_ahead_of_now = match (reference.root, some_present) {
+        (Some(_), _) => ahead,
+        (None, false) => (0..n as u32)
+            .filter_map(|g| index.segment(g).map(|s| s.last - now))
+            .max(),
+        (None, true) => None,
     };
-    let mut it = status.into_iter();
-    for log in logs {
-        out.status
-            .push(it.by_ref().take(log.segments.len()).collect());
+    if ahead.is_none() && some_present {
+        for g in 0..n as u32 {
+            let Some(slot) = status.get_mut(g as usize) else {
+                continue;
+            };
+            if *slot == Status::Unchecked && future(g) {
+                let last = index.segment(g).map_or(now, |s| s.last);
+                *slot = Status::Skewed {
+                    skew: last - now,
+                    at_least: true,
+                    basis: Basis::Future,
+                };
+            }
+        }
     }
-    out
+    reference_ahead_of_now
 }
 
 /// Per observer: the stamps of its headers that began a segment (a start, a reopened
@@ -751,14 +827,61 @@ fn median(v: &mut [i64]) -> Option<i64> {
 fn skew_of_group(index: &Index<'_>, segs: &[u32], in_ref: &dyn Fn(u32) -> bool) -> Option<Status> {
     let tol = index.tol;
     let mut items = group_items(index, segs);
-    // Items of different peers whose moments lie within the tolerance of the first of
-    // them are one event (an observer cut off sees every peer go down at once): evidence
-    // counts such moments, not items. Two outages of one peer are always two moments.
     items.sort_unstable_by_key(|(_, item)| item.at());
+    let (moment, moments) = moments_of(index, &items);
+    if moments < 2 {
+        return None;
+    }
+    let recoveries = group_recoveries(index, &items, in_ref);
+    let proposals = proposals(index, &items, &moment, &recoveries, in_ref);
+    let mut d = densest_offset(&proposals, moments, tol)?;
+    // Every item checked at that offset, then the offset refined to the median residual.
+    let evaluate = |d: i64| support_at(index, &items, &moment, d, in_ref, &recoveries);
+    let mut residuals = evaluate(d).residuals;
+    d += median(&mut residuals).unwrap_or(0);
+    let Support {
+        moments: matched_moments,
+        items: support,
+        stamps,
+        mut observers,
+        ..
+    } = evaluate(d);
+    observers.sort_unstable();
+    observers.dedup();
+    if matched_moments < 2
+        || 2 * matched_moments < moments
+        || stamps < 3
+        || observers.len() < 2
+        || d.abs() <= tol
+    {
+        return None;
+    }
+    let n = items.len() as u32;
+    let names = observers
+        .iter()
+        .filter_map(|&o| index.logs.get(o as usize).map(|l| l.name.clone()))
+        .collect();
+    Some(Status::Skewed {
+        skew: d,
+        at_least: false,
+        basis: Basis::Matches {
+            matched: support,
+            items: n,
+            observers: names,
+        },
+    })
+}
+
+/// The moment of each of `items` (sorted by time), and how many moments there are.
+/// Items of different peers whose moments lie within the tolerance of the first of them
+/// are one event (an observer cut off sees every peer go down at once): evidence counts
+/// such moments, not items. Two outages of one peer are always two moments.
+fn moments_of(index: &Index<'_>, items: &[(u32, Item<'_>)]) -> (Vec<u32>, u32) {
+    let tol = index.tol;
     let mut moment = Vec::with_capacity(items.len());
     let mut current: Option<(i64, Vec<&str>)> = None;
     let mut moments = 0u32;
-    for (g, item) in &items {
+    for (g, item) in items {
         let at = item.at();
         let subject = item.subject(index, *g);
         let same = current
@@ -773,20 +896,37 @@ fn skew_of_group(index: &Index<'_>, segs: &[u32], in_ref: &dyn Fn(u32) -> bool) 
         }
         moment.push(moments - 1);
     }
-    if moments < 2 {
-        return None;
-    }
-    // The reference's `|0` lines about each restarted observer of the group.
+    (moment, moments)
+}
+
+/// The reference's `|0` lines about each restarted observer of the group.
+fn group_recoveries(
+    index: &Index<'_>,
+    items: &[(u32, Item<'_>)],
+    in_ref: &dyn Fn(u32) -> bool,
+) -> Vec<(u32, Vec<(i64, u32)>)> {
     let mut recoveries: Vec<(u32, Vec<(i64, u32)>)> = Vec::new();
-    for (_, item) in &items {
+    for (_, item) in items {
         if let Item::Restart { obs, .. } = *item
             && !recoveries.iter().any(|(o, _)| *o == obs)
         {
             recoveries.push((obs, recoveries_of(index, obs, in_ref)));
         }
     }
-    // Offsets proposed by a sample of the items: every reference item of the same kind
-    // (and, for outages, of about the same length) gives one.
+    recoveries
+}
+
+/// Offsets proposed by a sample of the items, as (offset, moment), sorted, those within
+/// the tolerance dropped: every reference item of the same kind (and, for outages, of
+/// about the same length) gives one.
+fn proposals(
+    index: &Index<'_>,
+    items: &[(u32, Item<'_>)],
+    moment: &[u32],
+    recoveries: &[(u32, Vec<(i64, u32)>)],
+    in_ref: &dyn Fn(u32) -> bool,
+) -> Vec<(i64, u32)> {
+    let tol = index.tol;
     let step = items.len().div_ceil(SAMPLE_ITEMS).max(1);
     let mut proposals: Vec<(i64, u32)> = Vec::new();
     for (k, (_, item)) in items.iter().enumerate().step_by(step) {
@@ -823,8 +963,13 @@ fn skew_of_group(index: &Index<'_>, segs: &[u32], in_ref: &dyn Fn(u32) -> bool) 
     }
     proposals.retain(|&(d, _)| d.abs() > tol);
     proposals.sort_unstable();
-    // The window of width 2 * tolerance holding the most distinct moments, and of those
-    // the most proposals (a crash loop's outages also align one period off, fewer).
+    proposals
+}
+
+/// The median of the window of width 2 * tolerance over the sorted `proposals` holding
+/// the most distinct moments, and of those the most proposals (a crash loop's outages
+/// also align one period off, fewer).
+fn densest_offset(proposals: &[(i64, u32)], moments: u32, tol: i64) -> Option<i64> {
     let mut seen = vec![0u32; moments as usize];
     let mut distinct = 0usize;
     let mut best: Option<((usize, usize), usize, usize)> = None; // (score, from, to)
@@ -854,60 +999,55 @@ fn skew_of_group(index: &Index<'_>, segs: &[u32], in_ref: &dyn Fn(u32) -> bool) 
     }
     let (_, from, to) = best?;
     let mut window: Vec<i64> = proposals.get(from..=to)?.iter().map(|p| p.0).collect();
-    let mut d = median(&mut window)?;
-    // Every item checked at that offset, then the offset refined to the median residual.
-    let evaluate = |d: i64| {
-        let mut supported: Vec<u32> = Vec::new();
-        let mut support = 0u32;
-        let mut stamps = 0usize;
-        let mut residuals = Vec::new();
-        let mut observers = Vec::new();
-        for (k, (g, item)) in items.iter().enumerate() {
-            let obs = index.seg_obs.get(*g as usize).copied().unwrap_or(0);
-            if let Some((res, obs_matched)) = match_item(index, item, obs, d, in_ref, &recoveries) {
-                support += 1;
-                supported.extend(moment.get(k));
-                stamps += res.len();
-                residuals.extend(res);
-                observers.extend(obs_matched);
-            }
+    median(&mut window)
+}
+
+/// What a group's items match in the reference at one offset.
+struct Support {
+    /// Distinct moments with a matching item.
+    moments: u32,
+    /// Items that matched.
+    items: u32,
+    /// Their moments matched (starts, ends, headers).
+    stamps: usize,
+    /// The residuals of those moments.
+    residuals: Vec<i64>,
+    /// The reference observers matched (with repeats).
+    observers: Vec<u32>,
+}
+
+/// Every one of `items` matched against the reference at offset `d`.
+fn support_at(
+    index: &Index<'_>,
+    items: &[(u32, Item<'_>)],
+    moment: &[u32],
+    d: i64,
+    in_ref: &dyn Fn(u32) -> bool,
+    recoveries: &[(u32, Vec<(i64, u32)>)],
+) -> Support {
+    let mut supported: Vec<u32> = Vec::new();
+    let mut support = 0u32;
+    let mut stamps = 0usize;
+    let mut residuals = Vec::new();
+    let mut observers = Vec::new();
+    for (k, (g, item)) in items.iter().enumerate() {
+        let obs = index.seg_obs.get(*g as usize).copied().unwrap_or(0);
+        if let Some((res, obs_matched)) = match_item(index, item, obs, d, in_ref, recoveries) {
+            support += 1;
+            supported.extend(moment.get(k));
+            stamps += res.len();
+            residuals.extend(res);
+            observers.extend(obs_matched);
         }
-        supported.dedup();
-        (
-            supported.len() as u32,
-            support,
-            stamps,
-            residuals,
-            observers,
-        )
-    };
-    let (_, _, _, mut residuals, _) = evaluate(d);
-    d += median(&mut residuals).unwrap_or(0);
-    let (matched_moments, support, stamps, _, mut observers) = evaluate(d);
-    observers.sort_unstable();
-    observers.dedup();
-    if matched_moments < 2
-        || 2 * matched_moments < moments
-        || stamps < 3
-        || observers.len() < 2
-        || d.abs() <= tol
-    {
-        return None;
     }
-    let n = items.len() as u32;
-    let names = observers
-        .iter()
-        .filter_map(|&o| index.logs.get(o as usize).map(|l| l.name.clone()))
-        .collect();
-    Some(Status::Skewed {
-        skew: d,
-        at_least: false,
-        basis: Basis::Matches {
-            matched: support,
-            items: n,
-            observers: names,
-        },
-    })
+    supported.dedup();
+    Support {
+        moments: supported.len() as u32,
+        items: support,
+        stamps,
+        residuals,
+        observers,
+    }
 }
 
 /// Rule 3: consecutive segments of one file in real time order.

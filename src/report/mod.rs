@@ -256,6 +256,30 @@ pub fn build(opts: &Options, problems_out: &mut dyn Write) -> Option<Report> {
     if inputs.is_empty() {
         return None;
     }
+    let (mut logs, lines) = read_logs(opts, &inputs, &mut problems);
+    let clocks = clocks::check(&logs, opts.tolerance_ms, opts.now);
+    let clock_report = report_clocks(&logs, &clocks, &inputs, &mut problems);
+    let (since, until, until_rule) = window_bounds(&logs, &clocks, opts);
+    for log in &mut logs {
+        log.finish(until);
+    }
+    let files = logs.iter().map(|l| l.files).sum();
+    let mut report = window(logs, &clocks, since, until, opts.tolerance_ms);
+    report.files = files;
+    report.lines = lines;
+    report.problems = problems.count;
+    report.until_rule = until_rule;
+    report.clocks = clock_report;
+    Some(report)
+}
+
+/// Every observer's files within reach of the window, read into one log each, and the
+/// number of lines read.
+fn read_logs(
+    opts: &Options,
+    inputs: &find::Inputs,
+    problems: &mut Problems<'_>,
+) -> (Vec<ObserverLog>, u64) {
     // Files of days before the window's (but the day before, for runs and outages in
     // progress at its start) and after it are not read.
     let first_day = opts
@@ -280,11 +304,21 @@ pub fn build(opts: &Options, problems_out: &mut dyn Write) -> Option<Report> {
             first_day.unwrap_or(i64::MIN),
             last_day.unwrap_or(i64::MAX),
         ) {
-            lines += read::read_file(&file, name, &mut problems, &mut log);
+            lines += read::read_file(&file, name, problems, &mut log);
         }
         logs.push(log);
     }
-    let clocks = clocks::check(&logs, opts.tolerance_ms, opts.now);
+    (logs, lines)
+}
+
+/// Counts the segments the clock check kept and lists those it left out, each also
+/// reported as a problem.
+fn report_clocks(
+    logs: &[ObserverLog],
+    clocks: &Clocks,
+    inputs: &find::Inputs,
+    problems: &mut Problems<'_>,
+) -> ClockReport {
     let mut clock_report = ClockReport {
         ahead_of_now: clocks.reference_ahead_of_now,
         ..ClockReport::default()
@@ -304,43 +338,54 @@ pub fn build(opts: &Options, problems_out: &mut dyn Write) -> Option<Report> {
                         last: seg.last,
                         status: status.clone(),
                     };
-                    let path = inputs.path_of(&log.name, seg.from.day);
-                    let last = if seg.to.day == seg.from.day {
-                        seg.to.line
-                    } else {
-                        seg.from.line
-                    };
-                    let across = if seg.to.day == seg.from.day {
-                        String::new()
-                    } else {
-                        format!(
-                            " (to {}:{})",
-                            inputs.path_of(&log.name, seg.to.day).display(),
-                            seg.to.line
-                        )
-                    };
-                    problems.report_lines(
-                        &path,
-                        seg.from.line,
-                        last,
-                        format_args!(
-                            "{}'s clock {}; this run{across}, {} .. {} by its clock, is left out",
-                            log.name,
-                            p.what(),
-                            units::timestamp(seg.first),
-                            units::timestamp(seg.last)
-                        ),
-                    );
+                    report_left_out(&p, inputs, problems);
                     clock_report.left_out.push(p);
                 }
             }
         }
     }
+    clock_report
+}
+
+/// `file:first-last: <observer>'s clock ...; this run ... is left out`, naming the
+/// second file too when the stretch runs past midnight.
+fn report_left_out(p: &ClockProblem, inputs: &find::Inputs, problems: &mut Problems<'_>) {
+    let path = inputs.path_of(&p.observer, p.from.day);
+    let last = if p.to.day == p.from.day {
+        p.to.line
+    } else {
+        p.from.line
+    };
+    let across = if p.to.day == p.from.day {
+        String::new()
+    } else {
+        format!(
+            " (to {}:{})",
+            inputs.path_of(&p.observer, p.to.day).display(),
+            p.to.line
+        )
+    };
+    problems.report_lines(
+        &path,
+        p.from.line,
+        last,
+        format_args!(
+            "{}'s clock {}; this run{across}, {} .. {} by its clock, is left out",
+            p.observer,
+            p.what(),
+            units::timestamp(p.first),
+            units::timestamp(p.last)
+        ),
+    );
+}
+
+/// The window: `(since, until, how until was chosen)`, from the options or else from
+/// the segments the clock check kept; never ending before it starts.
+fn window_bounds(logs: &[ObserverLog], clocks: &Clocks, opts: &Options) -> (i64, i64, UntilRule) {
     let used: Vec<&Segment> = logs
         .iter()
         .enumerate()
         .flat_map(|(o, log)| {
-            let clocks = &clocks;
             log.segments
                 .iter()
                 .enumerate()
@@ -358,19 +403,7 @@ pub fn build(opts: &Options, problems_out: &mut dyn Write) -> Option<Report> {
             default_until(used.iter().copied(), opts.now).unwrap_or((since, UntilRule::EndOfDay))
         }
     };
-    drop(used);
-    let until = until.max(since);
-    for log in &mut logs {
-        log.finish(until);
-    }
-    let files = logs.iter().map(|l| l.files).sum();
-    let mut report = window(logs, &clocks, since, until, opts.tolerance_ms);
-    report.files = files;
-    report.lines = lines;
-    report.problems = problems.count;
-    report.until_rule = until_rule;
-    report.clocks = clock_report;
-    Some(report)
+    (since, until.max(since), until_rule)
 }
 
 /// The default end of the window over the segments `used` (those whose clocks are not
@@ -420,38 +453,20 @@ fn window(
     until: i64,
     tolerance_ms: i64,
 ) -> Report {
-    let clip = |stretches: Vec<(i64, i64)>| -> Vec<(i64, i64)> {
-        let mut stretches = merged(stretches);
-        stretches.retain_mut(|s| {
-            *s = (s.0.max(since), s.1.min(until));
-            s.0 <= s.1
-        });
-        stretches.shrink_to_fit();
-        stretches
-    };
-    let total = |stretches: &[(i64, i64)]| stretches.iter().map(|(a, b)| b - a).sum::<i64>();
     let mut observers = Vec::new();
     let mut pairs = Vec::new();
     for (o, log) in logs.into_iter().enumerate() {
         let used = |k: u32| !clocks.left_out(o, k as usize);
         let known_of = |k: u32| log.segments.get(k as usize).and_then(|s| s.known);
-        let known = clip(
+        let known = clipped(
             (0..log.segments.len() as u32)
                 .filter(|&k| used(k))
                 .filter_map(known_of)
                 .collect(),
+            since,
+            until,
         );
-        let mut unknown = Vec::new();
-        let mut at = since;
-        for &(a, b) in known.iter().filter(|(a, b)| a < b) {
-            if a > at {
-                unknown.push((at, a));
-            }
-            at = at.max(b);
-        }
-        if until > at {
-            unknown.push((at, until));
-        }
+        let unknown = gaps(&known, since, until);
         observers.push(ObserverReport {
             name: log.name.clone(),
             known_ms: total(&known),
@@ -465,13 +480,15 @@ fn window(
                 mut outages,
                 ..
             } = pair;
-            let known = clip(
+            let known = clipped(
                 segments
                     .iter()
                     .copied()
                     .filter(|&k| used(k))
                     .filter_map(known_of)
                     .collect(),
+                since,
+                until,
             );
             let blips = segments
                 .iter()
@@ -479,26 +496,7 @@ fn window(
                 .filter(|(k, _)| used(**k))
                 .map(|(_, b)| b)
                 .sum();
-            outages.retain_mut(|o| {
-                let keep = used(o.segment)
-                    && o.end >= since
-                    && o.start <= until
-                    && !(o.end == since && o.start < since);
-                *o = Outage {
-                    start: o.start.max(since),
-                    end: o.end.min(until),
-                    end_kind: if o.end > until {
-                        End::WindowEnd
-                    } else {
-                        o.end_kind
-                    },
-                    from_before: o.start < since,
-                    ..*o
-                };
-                keep
-            });
-            outages.sort_by_key(|o| (o.start, o.end));
-            outages.shrink_to_fit();
+            clip_outages(&mut outages, used, since, until);
             let down_ms = total(&merged(outages.iter().map(|o| (o.start, o.end)).collect()));
             pairs.push(PairReport {
                 observer: log.name.clone(),
@@ -529,6 +527,63 @@ fn window(
         until_rule: UntilRule::Given,
         clocks: ClockReport::default(),
     }
+}
+
+/// `stretches` merged and clipped to `since..until`, empty ones dropped.
+fn clipped(stretches: Vec<(i64, i64)>, since: i64, until: i64) -> Vec<(i64, i64)> {
+    let mut stretches = merged(stretches);
+    stretches.retain_mut(|s| {
+        *s = (s.0.max(since), s.1.min(until));
+        s.0 <= s.1
+    });
+    stretches.shrink_to_fit();
+    stretches
+}
+
+/// The summed length of `stretches`, ms.
+fn total(stretches: &[(i64, i64)]) -> i64 {
+    stretches.iter().map(|(a, b)| b - a).sum::<i64>()
+}
+
+/// The stretches of `since..until` that the merged, clipped `known` does not cover.
+fn gaps(known: &[(i64, i64)], since: i64, until: i64) -> Vec<(i64, i64)> {
+    let mut unknown = Vec::new();
+    let mut at = since;
+    for &(a, b) in known.iter().filter(|(a, b)| a < b) {
+        if a > at {
+            unknown.push((at, a));
+        }
+        at = at.max(b);
+    }
+    if until > at {
+        unknown.push((at, until));
+    }
+    unknown
+}
+
+/// Keeps the outages of used segments that touch the window, clipped to it (one that
+/// runs past its end ends by the window; one from before its start says so), by start.
+fn clip_outages(outages: &mut Vec<Outage>, used: impl Fn(u32) -> bool, since: i64, until: i64) {
+    outages.retain_mut(|o| {
+        let keep = used(o.segment)
+            && o.end >= since
+            && o.start <= until
+            && !(o.end == since && o.start < since);
+        *o = Outage {
+            start: o.start.max(since),
+            end: o.end.min(until),
+            end_kind: if o.end > until {
+                End::WindowEnd
+            } else {
+                o.end_kind
+            },
+            from_before: o.start < since,
+            ..*o
+        };
+        keep
+    });
+    outages.sort_by_key(|o| (o.start, o.end));
+    outages.shrink_to_fit();
 }
 
 #[cfg(test)]

@@ -14,7 +14,13 @@
 //!    and the path undisturbed for `R`, the observer logs the peer back (count 0) within `R`.
 //! 4. **Valid files.** Every file passes [`logline::check_file`], and per peer the counts
 //!    step by one from 0 up to the threshold or drop to 0; a new day's file starts with the
-//!    carried counts, so each file reads on its own.
+//!    carried counts, so each file reads on its own; every line is stamped on its file's
+//!    day, whatever the wall clock did.
+//!
+//! 6. **Clock steps said.** Each step of a running node's wall clock is said once, at the
+//!    node's next event, with its size and direction (unless the node crashed first; steps
+//!    with no event between them, the node frozen, are said as one, their sum), and no
+//!    other line says the clock stepped.
 //!
 //! (5, same seed same bytes, is checked by the tests that run a seed twice.)
 
@@ -22,6 +28,7 @@ use std::collections::HashMap;
 
 use super::fault::Fault;
 use crate::logline::{self, Line};
+use crate::mesh::clock;
 
 /// The longest time from the start of an outage to its offline line: `threshold`
 /// rounds, the last probe's `timeout`, one round of phase, and a few network trips.
@@ -106,6 +113,7 @@ impl Report {
                 .push(format!("{name}:{line}: not valid 0.0.3: {e}"));
             return;
         }
+        let day = name.get(..10).unwrap_or_default();
         let mut counts: HashMap<&str, u32> = HashMap::new();
         let mut header_time = None;
         let mut carrying = false;
@@ -116,6 +124,7 @@ impl Report {
                     header_time = None;
                 }
                 Ok(Line::Header { time, .. }) => {
+                    self.check_day(name, i + 1, time, day);
                     header_time = Some(time);
                     carrying = true;
                 }
@@ -124,6 +133,7 @@ impl Report {
                     node,
                     timeouts,
                 }) => {
+                    self.check_day(name, i + 1, time, day);
                     if carrying && Some(time) == header_time && timeouts > 0 {
                         counts.insert(node, timeouts);
                         continue;
@@ -145,6 +155,64 @@ impl Report {
                 }
                 Err(_) => {}
             }
+        }
+    }
+
+    /// Property 4's last part: the line `line` of `name`, stamped `time`, is on `day`.
+    fn check_day(&mut self, name: &str, line: usize, time: i64, day: &str) {
+        if logline::day_string(time) != day {
+            self.violations.push(format!(
+                "{name}:{line}: stamped {}, not on the file's day",
+                logline::day_string(time)
+            ));
+        }
+    }
+
+    /// Property 6 for one node: `steps` (simulated time, ms) of its wall clock while it
+    /// ran, `said` the lines it said about steps, `starts` its (re)starts, `stopped_at_end`
+    /// whether it was crashed or frozen when the run ended (no next event to say a step).
+    pub fn check_clock(
+        &mut self,
+        name: &str,
+        steps: &[(u64, i64)],
+        said: &[(u64, String)],
+        starts: &[u64],
+        stopped_at_end: bool,
+    ) {
+        let mut lines = said.iter().peekable();
+        // Steps not said yet, added up: a node that had no event between two steps (it
+        // was frozen) says their sum once.
+        let mut unsaid = 0i64;
+        for (i, &(at, step)) in steps.iter().enumerate() {
+            let next = steps.get(i + 1).map_or(u64::MAX, |s| s.0);
+            unsaid = unsaid.saturating_add(step);
+            match lines.peek() {
+                Some((t, line)) if (at..next).contains(t) => {
+                    let want = format!("{} {}", clock::SAID, clock::size_and_direction(unsaid));
+                    if !line.starts_with(&want) {
+                        self.violations.push(format!(
+                            "{name}: at {t} ms said {line:?} for steps adding up to {unsaid} ms \
+                             (the last at {at} ms)"
+                        ));
+                    }
+                    lines.next();
+                    unsaid = 0;
+                }
+                // Crashed before its next event: the new process reads the clock afresh.
+                _ if starts.iter().any(|s| (at..=next).contains(s)) => unsaid = 0,
+                _ => {}
+            }
+        }
+        if unsaid.unsigned_abs() >= clock::STEP_MS && !stopped_at_end {
+            self.violations.push(format!(
+                "{name}: its wall clock stepped {unsaid} ms in all after its last line about \
+                 a step, and it did not say so"
+            ));
+        }
+        for (t, line) in lines {
+            self.violations.push(format!(
+                "{name}: at {t} ms said {line:?}, but its clock did not step"
+            ));
         }
     }
 }

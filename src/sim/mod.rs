@@ -27,6 +27,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use crate::config::{Config, Node as CfgNode};
+use crate::mesh::clock::SAID as CLOCK_STEPPED;
 use crate::mesh::{self, Action, CloseReason, ConnId, Engine, IoOp, LogRecord, Now};
 use fault::{Fault, FaultKind};
 use journal::MemJournal;
@@ -123,15 +124,28 @@ pub fn run(cfg: &Config, opts: &Options) -> Outcome {
         disturbances: &world.disturbances,
     };
     let mut report = check::check(&facts);
+    for (i, (node, name)) in world.nodes.iter().zip(&names).enumerate() {
+        let stopped_at_end = world
+            .faults
+            .iter()
+            .any(|f| f.stops(i) && f.end >= opts.duration_ms);
+        report.check_clock(
+            name,
+            &node.clock_steps,
+            &node.clock_said,
+            &node.starts,
+            stopped_at_end,
+        );
+    }
     for node in &world.nodes {
-        for (name, text) in &node.journal.files {
+        for (name, text) in node.journal.files() {
             report.check_file(name, text, cfg.offline_threshold);
         }
     }
     let mut logs: Vec<(String, String)> = world
         .nodes
         .into_iter()
-        .flat_map(|n| n.journal.files.into_iter())
+        .flat_map(|n| n.journal.into_files())
         .collect();
     logs.sort();
     Outcome {
@@ -309,6 +323,10 @@ struct SimNode {
     events: Vec<(u64, usize, u32)>,
     /// Simulated times of every (re)start.
     starts: Vec<u64>,
+    /// (simulated time, ms) of each step of its wall clock while it ran.
+    clock_steps: Vec<(u64, i64)>,
+    /// (simulated time, line) of each step it said.
+    clock_said: Vec<(u64, String)>,
     next_port: u16,
 }
 
@@ -374,6 +392,8 @@ impl World {
                     by_conn: Vec::new(),
                     events: Vec::new(),
                     starts: Vec::new(),
+                    clock_steps: Vec::new(),
+                    clock_said: Vec::new(),
                     next_port: 40_000,
                     cfg: c,
                 }
@@ -449,7 +469,7 @@ impl World {
         let Some(n) = self.nodes.get_mut(node) else {
             return;
         };
-        n.journal.start(now.wall);
+        n.journal.start(now.mono, now.wall);
         n.starts.push(t);
         let mut engine = Box::new(Engine::new(&n.cfg, now));
         // Odd seeds run the mesh with a shared secret (in a build with `auth`):
@@ -536,7 +556,7 @@ impl World {
                         LogRecord::NewDay { wall, carried } => {
                             let refs: Vec<(&str, u32)> =
                                 carried.iter().map(|(s, c)| (s.as_str(), *c)).collect();
-                            n.journal.new_day(wall, &refs);
+                            n.journal.new_day(t, wall, &refs);
                         }
                         LogRecord::Event {
                             wall,
@@ -544,14 +564,18 @@ impl World {
                             name,
                             timeouts,
                         } => {
-                            n.journal.event(wall, &name, timeouts);
+                            n.journal.event(t, wall, &name, timeouts);
                             n.events.push((t, peer.0, timeouts));
                         }
                         // Simulated nodes are never reloaded.
                         LogRecord::Reconfigured { .. } => {}
                     }
                 }
-                Action::Say(_) => {}
+                Action::Say(line) => {
+                    if line.starts_with(CLOCK_STEPPED) {
+                        n.clock_said.push((self.now, line));
+                    }
+                }
                 // Never asked: simulated configs set no hook and no retention.
                 Action::Hook(_) | Action::KillHook { .. } | Action::PruneLogs { .. } => {}
             }
@@ -1134,8 +1158,12 @@ impl World {
                 }
             }
             FaultKind::ClockStep => {
+                let now = self.now;
                 if let Some(n) = self.nodes.get_mut(f.node) {
                     n.wall_offset += f.step_ms;
+                    if n.engine.is_some() {
+                        n.clock_steps.push((now, f.step_ms));
+                    }
                 }
             }
         }
