@@ -13,7 +13,8 @@
 //! [`LINGER_BYTES`], so unread request bytes do not make the kernel reset the connection
 //! before the client has read the response.
 //!
-//! Routes: `GET`/`HEAD` `/metrics` (Prometheus text) and `/status` (JSON); another path
+//! Routes: `GET`/`HEAD` `/metrics` (Prometheus text), `/status` (JSON) and `/` (the
+//! status page, HTML: [`crate::page`]); another path
 //! is `404`, another method `405`; a request the parser refuses gets `400` (`431` too
 //! large, `505` another HTTP version) and the connection is closed.
 //!
@@ -47,6 +48,8 @@ pub enum Page {
     Metrics,
     /// `/status`: JSON.
     Status,
+    /// `/`: the status page (HTML).
+    Home,
 }
 
 /// What renders the pages (the engine's and journal's counters; a fake in tests).
@@ -60,6 +63,7 @@ impl Pages for Snapshot<'_> {
         match page {
             Page::Metrics => prometheus::render(self, out),
             Page::Status => status::render(self, out),
+            Page::Home => crate::page::serve(self, out),
         }
     }
 }
@@ -368,8 +372,11 @@ fn respond(out: &mut Vec<u8>, method: &str, path: &str, keep_alive: bool, pages:
     } else if path == "/status" {
         pages.render(Page::Status, &mut body);
         ("200 OK", "application/json")
+    } else if path == "/" {
+        pages.render(Page::Home, &mut body);
+        ("200 OK", crate::page::CONTENT_TYPE)
     } else {
-        body.push_str("not found: try /metrics or /status\n");
+        body.push_str("not found: try /, /metrics or /status\n");
         ("404 Not Found", "text/plain; charset=utf-8")
     };
     let mut head = String::with_capacity(160);
