@@ -1691,6 +1691,17 @@ fn run(a: &Args) -> Result<(), String> {
         .collect();
     per_call.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
     let per_round = sys_total.map(|t| t as f64 / perf_rounds);
+    // Wake-ups: returns of the epoll wait (glibc calls epoll_wait, musl epoll_pwait), per
+    // round of the daemon (one node).
+    let rounds = pu.secs * 1000.0 / a.interval as f64;
+    let wakeups = sys_total.map(|_| {
+        perf_counts
+            .iter()
+            .filter(|(n, _)| n.starts_with("epoll_wait") || n.starts_with("epoll_pwait"))
+            .map(|&(_, c)| c as f64)
+            .sum::<f64>()
+            / rounds
+    });
 
     let daemon_lines = group_daemon_lines(&daemon_err);
 
@@ -1794,6 +1805,15 @@ fn run(a: &Args) -> Result<(), String> {
                     sys_total.unwrap_or(0),
                     pu.secs,
                     top.join(", ")
+                ),
+            );
+            row(
+                &mut o,
+                "daemon wake-ups per round",
+                format!(
+                    "{:.1} (epoll waits; {:.3} per peer)",
+                    wakeups.unwrap_or(0.0),
+                    wakeups.unwrap_or(0.0) / a.peers as f64
                 ),
             );
             row(
@@ -1919,7 +1939,7 @@ fn run(a: &Args) -> Result<(), String> {
          \"timeout_ms\":{},\"threshold\":{},\"window_s\":{:.1},\"full_mesh_ms\":{},\"mesh_peer_links_ms\":{:.0},\"mesh_daemon_links_ms\":{:.0},\"all_links_ms\":{},\
          \"cpu_pct\":{:.3},\"cpu_user_pct\":{:.3},\"cpu_sys_pct\":{:.3},\"cpu_sched_pct\":{:.3},\
          \"cpu_us_per_peer_round\":{:.2},\"rss_kib\":{rss},\"hwm_kib\":{hwm},\"fds\":{fds},\
-         \"vol_cs_per_s\":{:.1},\"invol_cs_per_s\":{:.1},\"syscalls_per_peer_round\":{},\
+         \"vol_cs_per_s\":{:.1},\"invol_cs_per_s\":{:.1},\"syscalls_per_peer_round\":{},\"wakeups_per_round\":{},\
          \"syscalls\":{{{top}}},\"pong_p50_ms\":{},\"pong_p99_ms\":{},\"pong_max_ms\":{},\
          \"pongs\":{},\"pings_unanswered\":{},\"daemon_pings_pct\":{:.1},\"events\":{},\
          \"harness_prober_cpu_pct\":{:.1},\"harness_responder_cpu_pct\":{:.1},\"harness_lag_p99_ms\":{},\"harness_limited\":{limited}}}",
@@ -1942,6 +1962,7 @@ fn run(a: &Args) -> Result<(), String> {
         u.vol as f64 / u.secs,
         u.invol as f64 / u.secs,
         json_opt(per_round, 3),
+        json_opt(wakeups, 1),
         json_opt(p50, 3),
         json_opt(p99, 3),
         json_opt(pmax, 3),
