@@ -3,6 +3,7 @@
 
 usage: scripts/mesh-bench.py --nodes N [--interval MS] [--timeout MS] [--seconds S]
                              [--perf-seconds S] [--bin PATH] [--label TEXT] [--keep]
+                             [--earlier DIR --bun PATH]
 
 N daemons (node1..nodeN on 127.0.0.1..N, one port each, chosen free at run time) run one
 config. Once every node has logged `connected` for every peer, two more intervals pass
@@ -20,6 +21,14 @@ config. Once every node has logged `connected` for every peer, two more interval
 
 Then every daemon's log must hold no event line (each would be a false one). Prints a
 table and one JSON line. --bin defaults to target/release/uptime-tracker.
+
+--earlier DIR --bun PATH runs the same mesh of the earlier TypeScript/Bun tool instead
+(DIR: its source, github.com/okunamayanad/uptime-tracker, with `range_check` installed in
+DIR/node_modules; PATH: a bun binary, e.g. from `npm i bun`): each node runs
+`bun run index.ts` in a folder of its own (index.ts, package.json, node_modules and its
+config.ts, timeout and threshold as ours), stdout to /dev/null. That tool says nothing
+when a node answers, so "full mesh" is every node's port accepting; the windows start
+three intervals later, and its logs are not checked for events.
 """
 
 import argparse
@@ -80,6 +89,40 @@ def status(pid, key):
     return 0
 
 
+def start_earlier(a, tmp, k, ips, ports, bun, err):
+    """Node k of the earlier tool, in a folder of its own (its config is a module)."""
+    d = os.path.join(tmp, f"node{k}")
+    os.mkdir(d)
+    for name in ("index.ts", "package.json"):
+        shutil.copy(os.path.join(a.earlier, name), d)
+    os.symlink(os.path.abspath(os.path.join(a.earlier, "node_modules")),
+               os.path.join(d, "node_modules"))
+    nodes = ",\n".join(f'    {{ name: "node{j}", ip: "{ip}", port: {port} }}'
+                       for j, (ip, port) in enumerate(zip(ips, ports), 1))
+    with open(os.path.join(d, "config.ts"), "w") as f:
+        f.write(f'export default {{\n  whoami: "node{k}",\n  interval: {a.interval},\n'
+                f'  timeout: {a.timeout},\n  offlineThreshold: 3,\n  nodes: [\n{nodes}\n  ],\n'
+                f'  logFolder: "logs",\n}};\n')
+    return subprocess.Popen([bun, "run", "index.ts"], cwd=d, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=err)
+
+
+def wait_listening(a, ips, ports, procs, t0):
+    """Every node of the earlier tool accepts on its port."""
+    deadline = t0 + 60
+    for ip, port in zip(ips, ports):
+        while True:
+            try:
+                socket.create_connection((ip, port), timeout=1).close()
+                break
+            except OSError:
+                if any(p.poll() is not None for p in procs):
+                    sys.exit("mesh-bench: a node exited; see its stderr with --keep")
+                if time.monotonic() > deadline:
+                    sys.exit(f"mesh-bench: {ip}:{port} not listening in 60 s")
+                time.sleep(0.05)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--nodes", type=int, required=True)
@@ -90,10 +133,14 @@ def main():
     ap.add_argument("--bin", default="target/release/uptime-tracker")
     ap.add_argument("--label", default="")
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--earlier", help="source folder of the earlier TypeScript/Bun tool")
+    ap.add_argument("--bun", help="bun binary to run --earlier with")
     a = ap.parse_args()
+    if bool(a.earlier) != bool(a.bun):
+        sys.exit("mesh-bench: --earlier and --bun go together")
     if not 2 <= a.nodes <= 250:
         sys.exit("mesh-bench: --nodes must be in 2..=250 (127.0.0.1..250)")
-    binary = os.path.abspath(a.bin)
+    binary = os.path.abspath(a.bun or a.bin)
     if not os.path.isfile(binary):
         sys.exit(f"mesh-bench: {binary} not found")
 
@@ -129,14 +176,19 @@ def main():
         for k in range(1, a.nodes + 1):
             err = open(os.path.join(tmp, f"node{k}.stderr"), "w+")
             errs.append(err)
+            if a.earlier:
+                procs.append(start_earlier(a, tmp, k, ips, ports, binary, err))
+                continue
             procs.append(subprocess.Popen(
                 [binary, "run", "--config", "mesh.toml", "--whoami", f"node{k}"],
                 cwd=tmp, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 stderr=err))
         pids = [p.pid for p in procs]
+        if a.earlier:
+            wait_listening(a, ips, ports, procs, t0)
         # Full mesh: every node said `connected` for every peer.
         deadline = t0 + max(60, a.interval * 20 / 1000)
-        while True:
+        while not a.earlier:
             up = 0
             for k in range(1, a.nodes + 1):
                 with open(os.path.join(tmp, f"node{k}.stderr")) as f:
@@ -149,7 +201,7 @@ def main():
                 sys.exit(f"mesh-bench: no full mesh in {deadline - t0:.0f} s ({up} links)")
             time.sleep(0.05)
         mesh_s = time.monotonic() - t0
-        time.sleep(2 * a.interval / 1000 + 0.5)
+        time.sleep((3 if a.earlier else 2) * a.interval / 1000 + 0.5)
 
         c0 = [sched_ns(p) for p in pids]
         v0 = [status(p, "voluntary_ctxt_switches:") for p in pids]
@@ -193,7 +245,7 @@ def main():
 
         events = []
         logs = os.path.join(tmp, "logs")
-        for name in sorted(os.listdir(logs)) if os.path.isdir(logs) else []:
+        for name in sorted(os.listdir(logs)) if os.path.isdir(logs) and not a.earlier else []:
             for line in open(os.path.join(logs, name)):
                 line = line.rstrip("\n")
                 if line and line != "---" and not line.startswith("0.0.3|"):
@@ -202,7 +254,8 @@ def main():
         stop()
 
     peers = a.nodes - 1
-    print(f"\nmesh of {a.nodes} real daemons ({os.path.basename(binary)}, "
+    what = "the earlier tool (bun run index.ts)" if a.earlier else "real daemons"
+    print(f"\nmesh of {a.nodes} {what} ({os.path.basename(binary)}, "
           f"{os.path.getsize(binary)} bytes): interval {a.interval} ms; window "
           f"{window:.1f} s{'; label ' + a.label if a.label else ''}")
     rows = [
@@ -219,14 +272,15 @@ def main():
          f"{syscalls:.2f} ({syscalls / peers:.2f} per peer-round)"
          if syscalls is not None else f"not measured: {perf_note}"),
         ("peak RSS of a node (VmHWM, max)", f"{hwm} KiB"),
-        ("events in the logs", f"{len(events)}{' (none: good)' if not events else ' FALSE EVENTS'}"),
+        ("events in the logs", "not checked (the earlier tool)" if a.earlier else
+         f"{len(events)}{' (none: good)' if not events else ' FALSE EVENTS'}"),
     ]
     for k, v in rows:
         print(f"  {k:<48} {v}")
     for e in events[:20]:
         print(f"  event: {e}")
     print(json.dumps({
-        "bench": "mesh", "label": a.label, "bin": binary, "bytes": os.path.getsize(binary),
+        "bench": "mesh", "earlier_tool": bool(a.earlier), "label": a.label, "bin": binary, "bytes": os.path.getsize(binary),
         "nodes": a.nodes, "interval_ms": a.interval, "window_s": round(window, 2),
         "full_mesh_s": round(mesh_s, 2), "mesh_cpu_s": round(cpu_s, 4),
         "cpu_pct_per_node": round(cpu_s / window / a.nodes * 100, 4),
