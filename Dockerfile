@@ -1,5 +1,5 @@
 # uptime-tracker in a container: a static (musl) binary alone in a `scratch` image.
-# README: Packaging and install, Docker.
+# docs/install.md, Docker.
 #
 #   docker build -t uptime-tracker .
 #   docker run -d --name uptime-tracker --network host \

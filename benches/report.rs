@@ -160,6 +160,7 @@ fn report_only(dir: PathBuf, until: Option<i64>) {
         since: None,
         until,
         tolerance_ms: DEFAULT_TOLERANCE_MS,
+        now: Some(uptime_tracker::report::cli::now_ms()),
     };
     let mut problems = std::io::stderr();
     let r = report::build(&opts, &mut problems).expect("logs");

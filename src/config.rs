@@ -31,6 +31,8 @@ pub const MAX_FILE_LEN: u64 = 1 << 20;
 pub const DEFAULT_HOOK_TIMEOUT_MS: u64 = 10_000;
 /// Largest `log_retention_days` (about a century).
 pub const MAX_RETENTION_DAYS: u32 = 36_500;
+/// `online_threshold` when the file leaves it out: the earlier tool's rule, one reply.
+pub const DEFAULT_ONLINE_THRESHOLD: u32 = 1;
 
 /// The program run on every change of a peer's state (`on_change`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,7 +55,20 @@ pub struct Node {
     pub legacy_http: bool,
 }
 
-/// A validated configuration.
+impl Node {
+    /// A node of the line protocol (not `legacy_http`).
+    pub fn new(name: impl Into<String>, addr: SocketAddr) -> Node {
+        Node {
+            name: name.into(),
+            addr,
+            legacy_http: false,
+        }
+    }
+}
+
+/// A validated configuration. [`Config::load`] reads one from a file; [`Config::new`]
+/// makes one in code (tests, the simulator), which then says only what it means:
+/// `Config { timeout_ms: 500, ..Config::new(nodes, 0) }`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     /// This node's name.
@@ -89,6 +104,28 @@ pub struct Config {
 }
 
 impl Config {
+    /// The mesh `nodes` seen from node `me` (an index into `nodes`), with the example
+    /// config's timings (interval 1000 ms, timeout 1500 ms, offline after 3 timeouts),
+    /// `log_folder` "logs", and every optional field at its default. Not validated: for
+    /// tests and the simulator, which build their meshes in code.
+    pub fn new(nodes: Vec<Node>, me: usize) -> Config {
+        Config {
+            whoami: nodes.get(me).map(|n| n.name.clone()).unwrap_or_default(),
+            me,
+            interval_ms: 1000,
+            timeout_ms: 1500,
+            offline_threshold: 3,
+            log_folder: "logs".into(),
+            listen: None,
+            metrics_listen: None,
+            nodes,
+            online_threshold: DEFAULT_ONLINE_THRESHOLD,
+            on_change: None,
+            log_retention_days: None,
+            secret_file: None,
+        }
+    }
+
     /// Reads and validates the config file at `path`; `whoami` overrides the file's `whoami`.
     pub fn load(path: &Path, whoami: Option<&str>) -> Result<Config, ConfigError> {
         let err = |message: String| ConfigError {
@@ -135,261 +172,37 @@ impl Config {
                 message,
             }
         })?;
-        let fail = |span: Range<usize>, message: String| ConfigError {
-            path: path.to_path_buf(),
-            position: Some(line_col(text, span.start)),
-            message,
-        };
-
-        if raw.nodes.is_empty() {
-            return Err(ConfigError {
-                path: path.to_path_buf(),
-                position: None,
-                message: "no [[nodes]]: list every node of the mesh, this one included".into(),
-            });
-        }
-        if raw.nodes.len() > MAX_NODES {
-            return Err(ConfigError {
-                path: path.to_path_buf(),
-                position: None,
-                message: format!(
-                    "{} nodes; at most {MAX_NODES} are supported",
-                    raw.nodes.len()
-                ),
-            });
-        }
-
-        let mut nodes: Vec<Node> = Vec::with_capacity(raw.nodes.len());
-        let mut names = HashSet::new();
-        // Keyed by the canonical address: an IPv4-mapped IPv6 address is its IPv4 address.
-        let mut addrs: HashMap<SocketAddr, usize> = HashMap::new();
-        for n in &raw.nodes {
-            name::check(n.name.get_ref()).map_err(|e| {
-                fail(
-                    n.name.span(),
-                    format!("node name {:?}: {e}", n.name.get_ref()),
-                )
-            })?;
-            if !names.insert(n.name.get_ref().as_str()) {
-                return Err(fail(
-                    n.name.span(),
-                    format!("duplicate node name {:?}", n.name.get_ref()),
-                ));
-            }
-            let ip = parse_ip(n.ip.get_ref()).map_err(|m| fail(n.ip.span(), m))?;
-            let port = match u16::try_from(*n.port.get_ref()) {
-                Ok(0) | Err(_) => {
-                    return Err(fail(
-                        n.port.span(),
-                        format!("port {} is not in 1..=65535", n.port.get_ref()),
-                    ));
-                }
-                Ok(p) => p,
-            };
-            let addr = SocketAddr::new(ip, port);
-            let canonical = SocketAddr::new(ip.to_canonical(), port);
-            if let Some(other) = addrs.get(&canonical).and_then(|&i| nodes.get(i)) {
-                let (first, name) = (&other.name, n.name.get_ref());
-                let message = if other.addr == addr {
-                    format!("duplicate node address {addr}: {first:?} and {name:?}")
-                } else {
-                    format!(
-                        "duplicate node address: {first:?} ({}) and {name:?} ({addr}) are both \
-                         {canonical} (an IPv4-mapped IPv6 address is its IPv4 address)",
-                        other.addr
-                    )
-                };
-                return Err(fail(n.ip.span(), message));
-            }
-            addrs.insert(canonical, nodes.len());
-            nodes.push(Node {
-                name: n.name.get_ref().clone(),
-                addr,
-                legacy_http: n.legacy_http.unwrap_or(false),
-            });
-        }
-
-        let (whoami, whoami_span) = match (whoami, &raw.whoami) {
-            (Some(w), _) => (w.to_string(), None),
-            (None, Some(w)) => (w.get_ref().clone(), Some(w.span())),
-            (None, None) => {
-                return Err(ConfigError {
-                    path: path.to_path_buf(),
-                    position: None,
-                    message: "whoami is missing: set it in the file or pass --whoami NAME".into(),
-                });
-            }
-        };
-        let Some(me) = nodes.iter().position(|n| n.name == whoami) else {
-            let message = format!(
-                "whoami {whoami:?} is not one of the [[nodes]]: {}",
-                name_list(&nodes)
-            );
-            return Err(match whoami_span {
-                Some(span) => fail(span, message),
-                None => ConfigError {
-                    path: path.to_path_buf(),
-                    position: None,
-                    message: format!("--whoami: {message}"),
-                },
-            });
-        };
-
-        let interval_ms =
-            period(&raw.interval, "interval").map_err(|m| fail(raw.interval.span(), m))?;
-        let timeout_ms =
-            period(&raw.timeout, "timeout").map_err(|m| fail(raw.timeout.span(), m))?;
-        if timeout_ms > interval_ms.saturating_mul(MAX_TIMEOUT_PER_INTERVAL) {
-            return Err(fail(
-                raw.timeout.span(),
-                format!(
-                    "timeout {timeout_ms} ms is more than {MAX_TIMEOUT_PER_INTERVAL} intervals \
-                     ({interval_ms} ms): too many probes would be outstanding"
-                ),
-            ));
-        }
-        let threshold = &raw.offline_threshold;
-        let offline_threshold = match u32::try_from(*threshold.get_ref()) {
-            Ok(0) | Err(_) => {
-                return Err(fail(
-                    threshold.span(),
-                    format!(
-                        "offline_threshold {} is not in 1..=4294967295",
-                        threshold.get_ref()
-                    ),
-                ));
-            }
-            Ok(t) => t,
-        };
-
-        let folder = raw.log_folder.get_ref();
-        if folder.is_empty() || folder.contains('\0') {
-            return Err(fail(
-                raw.log_folder.span(),
-                "log_folder must be a non-empty path".into(),
-            ));
-        }
-        let log_folder = match path.parent() {
-            Some(dir) if Path::new(folder).is_relative() => dir.join(folder),
-            _ => PathBuf::from(folder),
-        };
-
-        let address = |field: &str, value: &Option<Spanned<String>>| match value {
-            None => Ok(None),
-            Some(l) => match l.get_ref().parse::<SocketAddr>() {
-                Ok(a) if a.port() != 0 => Ok(Some(a)),
-                _ => Err(fail(
-                    l.span(),
-                    format!(
-                        "{field} {:?} is not IP:PORT (IPv6 as [addr]:port, port 1..=65535)",
-                        l.get_ref()
-                    ),
-                )),
-            },
-        };
-        let listen = address("listen", &raw.listen)?;
+        let src = Source { text, path };
+        let nodes = src.nodes(&raw.nodes)?;
+        let (whoami, me) = src.whoami(whoami, raw.whoami.as_ref(), &nodes)?;
+        let (interval_ms, timeout_ms, offline_threshold) = src.timings(&raw)?;
+        let folder = &raw.log_folder;
+        let log_folder = src
+            .path_beside(folder.get_ref())
+            .ok_or_else(|| src.at(folder.span(), "log_folder must be a non-empty path".into()))?;
+        let listen = src.address("listen", raw.listen.as_ref())?;
         let metrics_listen = match &raw.metrics_listen {
             None => None,
             Some(m) => {
-                Some(metrics_address(m.get_ref(), &nodes, me).map_err(|e| fail(m.span(), e))?)
+                let addr = metrics_address(m.get_ref(), &nodes, me);
+                Some(addr.map_err(|e| src.at(m.span(), e))?)
             }
         };
-
         let online_threshold = match &raw.online_threshold {
-            None => 1,
+            None => DEFAULT_ONLINE_THRESHOLD,
             Some(t) => match u32::try_from(*t.get_ref()) {
                 Ok(n) if n >= 1 => n,
                 _ => {
-                    return Err(fail(
-                        t.span(),
-                        format!("online_threshold {} is not in 1..=4294967295", t.get_ref()),
-                    ));
+                    let message =
+                        format!("online_threshold {} is not in 1..=4294967295", t.get_ref());
+                    return Err(src.at(t.span(), message));
                 }
             },
         };
-
-        let on_change = match &raw.on_change {
-            None => {
-                if let Some(t) = &raw.on_change_timeout_ms {
-                    return Err(fail(
-                        t.span(),
-                        "on_change_timeout_ms is set but on_change is not".into(),
-                    ));
-                }
-                None
-            }
-            Some(program) => {
-                let text = program.get_ref();
-                if text.is_empty() || text.contains('\0') {
-                    return Err(fail(
-                        program.span(),
-                        "on_change must be the path of a program".into(),
-                    ));
-                }
-                // `--config mesh.toml` has the parent "": "./hook.sh", never "hook.sh",
-                // which the spawn would look up in $PATH instead of the file checked.
-                let program_path = match path.parent() {
-                    Some(dir) if Path::new(text).is_relative() && dir.as_os_str().is_empty() => {
-                        Path::new(".").join(text)
-                    }
-                    Some(dir) if Path::new(text).is_relative() => dir.join(text),
-                    _ => PathBuf::from(text),
-                };
-                let timeout_ms = match &raw.on_change_timeout_ms {
-                    None => DEFAULT_HOOK_TIMEOUT_MS,
-                    Some(t) => period(t, "on_change_timeout_ms").map_err(|m| fail(t.span(), m))?,
-                };
-                Some(OnChange {
-                    program: program_path,
-                    timeout_ms,
-                })
-            }
-        };
-
-        let log_retention_days = match &raw.log_retention_days {
-            None => None,
-            Some(d) => match u32::try_from(*d.get_ref()) {
-                Ok(n) if (1..=MAX_RETENTION_DAYS).contains(&n) => Some(n),
-                _ => {
-                    return Err(fail(
-                        d.span(),
-                        format!(
-                            "log_retention_days {} is not in 1..={MAX_RETENTION_DAYS}",
-                            d.get_ref()
-                        ),
-                    ));
-                }
-            },
-        };
-
-        let secret_file = match &raw.secret_file {
-            None => None,
-            Some(f) if !cfg!(feature = "auth") => {
-                return Err(fail(
-                    f.span(),
-                    "secret_file is set, but this binary was built without authenticated \
-                     handshakes (cargo feature `auth`): build it with that feature, or leave \
-                     secret_file out"
-                        .into(),
-                ));
-            }
-            Some(f) => {
-                let file = f.get_ref();
-                if file.is_empty() || file.contains('\0') {
-                    return Err(fail(
-                        f.span(),
-                        "secret_file must be a non-empty path".into(),
-                    ));
-                }
-                Some(match path.parent() {
-                    Some(dir) if Path::new(file).is_relative() => dir.join(file),
-                    _ => PathBuf::from(file),
-                })
-            }
-        };
-
         Ok(Config {
-            secret_file,
+            on_change: src.on_change(&raw)?,
+            log_retention_days: src.retention(raw.log_retention_days.as_ref())?,
+            secret_file: src.secret_file(raw.secret_file.as_ref())?,
             whoami,
             me,
             interval_ms,
@@ -400,15 +213,22 @@ impl Config {
             metrics_listen,
             nodes,
             online_threshold,
-            on_change,
-            log_retention_days,
         })
+    }
+
+    /// `new` as a reload of this config, the one in force, or why it cannot be one: the
+    /// rules of what needs a restart are here alone.
+    pub fn reload(&self, new: Config) -> Result<Reload, String> {
+        match self.restart_needed(&new) {
+            Some(why) => Err(why),
+            None => Ok(Reload(new)),
+        }
     }
 
     /// Why `new` cannot replace this config in a running daemon (a reload), if it
     /// cannot: what a reload cannot change without a restart (this node's name and
-    /// address, where it listens, where it logs).
-    pub fn restart_needed(&self, new: &Config) -> Option<String> {
+    /// address, where it listens, where it logs, its secret).
+    fn restart_needed(&self, new: &Config) -> Option<String> {
         let mut what = Vec::new();
         if self.whoami != new.whoami {
             what.push(format!("whoami ({} -> {})", self.whoami, new.whoami));
@@ -470,6 +290,23 @@ impl Config {
     pub fn own(&self) -> &Node {
         // `me` is an index that `parse` found in `nodes`, and nodes is never emptied.
         &self.nodes[self.me]
+    }
+}
+
+/// A config that may replace the one in force without a restart: made only by
+/// [`Config::reload`], so whatever takes one (the engine) needs no rules of its own.
+#[derive(Debug, Clone)]
+pub struct Reload(Config);
+
+impl Reload {
+    /// The new config.
+    pub fn config(&self) -> &Config {
+        &self.0
+    }
+
+    /// The new config, to keep as the one in force.
+    pub fn into_config(self) -> Config {
+        self.0
     }
 }
 
@@ -589,6 +426,243 @@ struct RawNode {
     port: Spanned<i64>,
     #[serde(alias = "legacyHttp")]
     legacy_http: Option<bool>,
+}
+
+/// The text being parsed and its file: what every error names, and what a relative
+/// path in it is resolved against.
+struct Source<'a> {
+    text: &'a str,
+    path: &'a Path,
+}
+
+impl Source<'_> {
+    /// An error at `span` of the text (its line and column).
+    fn at(&self, span: Range<usize>, message: String) -> ConfigError {
+        ConfigError {
+            path: self.path.to_path_buf(),
+            position: Some(line_col(self.text, span.start)),
+            message,
+        }
+    }
+
+    /// An error of the file as a whole.
+    fn whole(&self, message: String) -> ConfigError {
+        ConfigError {
+            path: self.path.to_path_buf(),
+            position: None,
+            message,
+        }
+    }
+
+    /// `file` from the config, a relative path resolved against the config's folder;
+    /// `None` for an empty path (or one with a NUL byte).
+    fn path_beside(&self, file: &str) -> Option<PathBuf> {
+        if file.is_empty() || file.contains('\0') {
+            return None;
+        }
+        Some(match self.path.parent() {
+            Some(dir) if Path::new(file).is_relative() => dir.join(file),
+            _ => PathBuf::from(file),
+        })
+    }
+
+    /// The `[[nodes]]`: valid names and addresses, none twice.
+    fn nodes(&self, raw: &[RawNode]) -> Result<Vec<Node>, ConfigError> {
+        if raw.is_empty() {
+            let message = "no [[nodes]]: list every node of the mesh, this one included";
+            return Err(self.whole(message.into()));
+        }
+        if raw.len() > MAX_NODES {
+            let message = format!("{} nodes; at most {MAX_NODES} are supported", raw.len());
+            return Err(self.whole(message));
+        }
+        let mut nodes: Vec<Node> = Vec::with_capacity(raw.len());
+        let mut names = HashSet::new();
+        // Keyed by the canonical address: an IPv4-mapped IPv6 address is its IPv4 address.
+        let mut addrs: HashMap<SocketAddr, usize> = HashMap::new();
+        for n in raw {
+            let name = n.name.get_ref();
+            name::check(name)
+                .map_err(|e| self.at(n.name.span(), format!("node name {name:?}: {e}")))?;
+            if !names.insert(name.as_str()) {
+                let message = format!("duplicate node name {name:?}");
+                return Err(self.at(n.name.span(), message));
+            }
+            let ip = parse_ip(n.ip.get_ref()).map_err(|m| self.at(n.ip.span(), m))?;
+            let port = match u16::try_from(*n.port.get_ref()) {
+                Ok(0) | Err(_) => {
+                    let message = format!("port {} is not in 1..=65535", n.port.get_ref());
+                    return Err(self.at(n.port.span(), message));
+                }
+                Ok(p) => p,
+            };
+            let addr = SocketAddr::new(ip, port);
+            let canonical = SocketAddr::new(ip.to_canonical(), port);
+            if let Some(other) = addrs.get(&canonical).and_then(|&i| nodes.get(i)) {
+                let first = &other.name;
+                let message = if other.addr == addr {
+                    format!("duplicate node address {addr}: {first:?} and {name:?}")
+                } else {
+                    format!(
+                        "duplicate node address: {first:?} ({}) and {name:?} ({addr}) are both \
+                         {canonical} (an IPv4-mapped IPv6 address is its IPv4 address)",
+                        other.addr
+                    )
+                };
+                return Err(self.at(n.ip.span(), message));
+            }
+            addrs.insert(canonical, nodes.len());
+            nodes.push(Node {
+                name: name.clone(),
+                addr,
+                legacy_http: n.legacy_http.unwrap_or(false),
+            });
+        }
+        Ok(nodes)
+    }
+
+    /// This node: `--whoami` (`given`), else the file's `whoami`; its name and index.
+    fn whoami(
+        &self,
+        given: Option<&str>,
+        raw: Option<&Spanned<String>>,
+        nodes: &[Node],
+    ) -> Result<(String, usize), ConfigError> {
+        let (whoami, span) = match (given, raw) {
+            (Some(w), _) => (w.to_string(), None),
+            (None, Some(w)) => (w.get_ref().clone(), Some(w.span())),
+            (None, None) => {
+                let message = "whoami is missing: set it in the file or pass --whoami NAME";
+                return Err(self.whole(message.into()));
+            }
+        };
+        let Some(me) = nodes.iter().position(|n| n.name == whoami) else {
+            let message = format!(
+                "whoami {whoami:?} is not one of the [[nodes]]: {}",
+                name_list(nodes)
+            );
+            return Err(match span {
+                Some(span) => self.at(span, message),
+                None => self.whole(format!("--whoami: {message}")),
+            });
+        };
+        Ok((whoami, me))
+    }
+
+    /// `interval`, `timeout` (at most [`MAX_TIMEOUT_PER_INTERVAL`] intervals) and
+    /// `offline_threshold`.
+    fn timings(&self, raw: &RawConfig) -> Result<(u64, u64, u32), ConfigError> {
+        let interval_ms =
+            period(&raw.interval, "interval").map_err(|m| self.at(raw.interval.span(), m))?;
+        let timeout_ms =
+            period(&raw.timeout, "timeout").map_err(|m| self.at(raw.timeout.span(), m))?;
+        if timeout_ms > interval_ms.saturating_mul(MAX_TIMEOUT_PER_INTERVAL) {
+            let message = format!(
+                "timeout {timeout_ms} ms is more than {MAX_TIMEOUT_PER_INTERVAL} intervals \
+                 ({interval_ms} ms): too many probes would be outstanding"
+            );
+            return Err(self.at(raw.timeout.span(), message));
+        }
+        let threshold = &raw.offline_threshold;
+        let offline_threshold = match u32::try_from(*threshold.get_ref()) {
+            Ok(0) | Err(_) => {
+                let message = format!(
+                    "offline_threshold {} is not in 1..=4294967295",
+                    threshold.get_ref()
+                );
+                return Err(self.at(threshold.span(), message));
+            }
+            Ok(t) => t,
+        };
+        Ok((interval_ms, timeout_ms, offline_threshold))
+    }
+
+    /// An optional `IP:PORT` field.
+    fn address(
+        &self,
+        field: &str,
+        value: Option<&Spanned<String>>,
+    ) -> Result<Option<SocketAddr>, ConfigError> {
+        let Some(l) = value else {
+            return Ok(None);
+        };
+        match l.get_ref().parse::<SocketAddr>() {
+            Ok(a) if a.port() != 0 => Ok(Some(a)),
+            _ => Err(self.at(
+                l.span(),
+                format!(
+                    "{field} {:?} is not IP:PORT (IPv6 as [addr]:port, port 1..=65535)",
+                    l.get_ref()
+                ),
+            )),
+        }
+    }
+
+    /// `on_change` and its `on_change_timeout_ms`.
+    fn on_change(&self, raw: &RawConfig) -> Result<Option<OnChange>, ConfigError> {
+        let Some(program) = &raw.on_change else {
+            if let Some(t) = &raw.on_change_timeout_ms {
+                let message = "on_change_timeout_ms is set but on_change is not";
+                return Err(self.at(t.span(), message.into()));
+            }
+            return Ok(None);
+        };
+        let text = program.get_ref();
+        // `--config mesh.toml` has the parent "": "./hook.sh", never "hook.sh", which the
+        // spawn would look up in $PATH instead of the file checked.
+        let bare = self.path.parent().is_some_and(|d| d.as_os_str().is_empty());
+        let program_path = if bare && Path::new(text).is_relative() {
+            Some(Path::new(".").join(text)).filter(|_| !text.is_empty() && !text.contains('\0'))
+        } else {
+            self.path_beside(text)
+        };
+        let Some(program_path) = program_path else {
+            let message = "on_change must be the path of a program";
+            return Err(self.at(program.span(), message.into()));
+        };
+        let timeout_ms = match &raw.on_change_timeout_ms {
+            None => DEFAULT_HOOK_TIMEOUT_MS,
+            Some(t) => period(t, "on_change_timeout_ms").map_err(|m| self.at(t.span(), m))?,
+        };
+        Ok(Some(OnChange {
+            program: program_path,
+            timeout_ms,
+        }))
+    }
+
+    /// `log_retention_days`.
+    fn retention(&self, raw: Option<&Spanned<i64>>) -> Result<Option<u32>, ConfigError> {
+        let Some(d) = raw else {
+            return Ok(None);
+        };
+        match u32::try_from(*d.get_ref()) {
+            Ok(n) if (1..=MAX_RETENTION_DAYS).contains(&n) => Ok(Some(n)),
+            _ => Err(self.at(
+                d.span(),
+                format!(
+                    "log_retention_days {} is not in 1..={MAX_RETENTION_DAYS}",
+                    d.get_ref()
+                ),
+            )),
+        }
+    }
+
+    /// `secret_file`, refused by a build without `auth`.
+    fn secret_file(&self, raw: Option<&Spanned<String>>) -> Result<Option<PathBuf>, ConfigError> {
+        let Some(f) = raw else {
+            return Ok(None);
+        };
+        if !cfg!(feature = "auth") {
+            let message = "secret_file is set, but this binary was built without authenticated \
+                           handshakes (cargo feature `auth`): build it with that feature, or \
+                           leave secret_file out";
+            return Err(self.at(f.span(), message.into()));
+        }
+        let path = self.path_beside(f.get_ref());
+        let message = "secret_file must be a non-empty path";
+        path.map(Some)
+            .ok_or_else(|| self.at(f.span(), message.into()))
+    }
 }
 
 fn period(value: &Spanned<i64>, field: &str) -> Result<u64, String> {
@@ -1236,6 +1310,14 @@ port = 47003
         let listen =
             parse(&GOOD.replace("log_folder", "listen = \"127.0.0.1:9\"\nlog_folder")).unwrap();
         assert!(c.restart_needed(&listen).unwrap().contains("listen"));
+        // A reload is made only of a config that needs no restart.
+        assert_eq!(c.reload(timings.clone()).unwrap().config(), &timings);
+        assert!(
+            c.reload(other)
+                .unwrap_err()
+                .starts_with("restart to change whoami")
+        );
+        assert!(c.reload(moved).is_err());
     }
 
     /// A parse's top-level values and each node's values with their positions.

@@ -6,7 +6,7 @@
 //! timer, wall-clock Unix ms for the lines); this module reads no clock. The monotonic
 //! clock is taken to start at 0 when the journal is opened, as the shell's does.
 //!
-//! Lines go through a queue: [`Journal::record`] and [`Journal::roll`] append to it and
+//! Lines go through a queue: [`Journal::record`] and [`Journal::new_day`] append to it and
 //! write at once; what cannot be written waits, in order, each line keeping the wall time
 //! of its change, and is tried again on every later line and at [`Journal::poll_at`] (every
 //! [`RETRY_MS`]). The journal says what happens in notes ([`Journal::take_note`]) the shell
@@ -188,8 +188,6 @@ pub struct Journal {
     /// Path of the file written last (or tried last).
     path: PathBuf,
     file: Option<OpenFile>,
-    /// UTC day of the last line accepted (written or waiting).
-    day: i64,
     /// The open file lacks `---` + header: write them before the next line.
     need_header: bool,
     /// The open file may end in a cut line: check its last byte before the next append.
@@ -250,7 +248,6 @@ impl Journal {
             latest: None,
             path,
             file: Some(file),
-            day,
             need_header: true,
             maybe_cut: true,
             queue: VecDeque::new(),
@@ -279,28 +276,19 @@ impl Journal {
         Ok(journal)
     }
 
-    /// Whether `now` (wall-clock ms) falls on another UTC day than the last line accepted,
-    /// i.e. whether [`Journal::roll`] would switch files.
-    pub fn needs_roll(&self, now: i64) -> bool {
-        logline::day_number(now) != self.day
-    }
-
-    /// If `now.wall` falls on another UTC day than the last line accepted (later or, if
-    /// the clock stepped back, earlier): switches to that day's file, which gets `---` +
-    /// header (time `now.wall`), then one event line `<now>|<node>|<timeouts>` per entry of
-    /// `carried` whose timeouts is not 0, all in one write, so that each day's file reads
-    /// on its own. `carried` is the peers' current counts; the caller caps them at the
-    /// threshold. Returns whether it switched (`Ok(false)`: same day, nothing done).
+    /// The engine's new day (it alone decides when a day ends, from the wall clock):
+    /// switches to the file of `now.wall`'s UTC day (later or, if the clock stepped back,
+    /// earlier), which gets `---` + header (time `now.wall`), then one event line
+    /// `<now>|<node>|<timeouts>` per entry of `carried` whose timeouts is not 0, all in one
+    /// write, so that each day's file reads on its own. `carried` is the peers' current
+    /// counts, capped at the threshold.
     ///
     /// If the new file cannot be opened or written, the switch waits in the queue like a
     /// line, and the lines after it wait behind it.
     ///
     /// Errors: only an invalid `carried` entry (unknown node, whoami, count above the
     /// threshold), refused before anything happens.
-    pub fn roll(&mut self, now: Now, carried: &[(&str, u32)]) -> io::Result<bool> {
-        if !self.needs_roll(now.wall) {
-            return Ok(false);
-        }
+    pub fn new_day(&mut self, now: Now, carried: &[(&str, u32)]) -> io::Result<()> {
         let mut kept = Vec::with_capacity(carried.len());
         for &(node, timeouts) in carried {
             let index = self.validate_event(node, timeouts)?;
@@ -308,26 +296,24 @@ impl Journal {
                 kept.push((index, timeouts));
             }
         }
-        self.day = logline::day_number(now.wall);
         self.push(Item::NewDay {
             wall: now.wall,
             mono: now.mono,
             carried: kept.into_boxed_slice(),
         });
         self.flush(now.mono);
-        Ok(true)
+        Ok(())
     }
 
     /// Appends `<now.wall>|<node>|<timeouts>` to the file of `now.wall`'s UTC day (after
-    /// `---` + header and the other peers' non-zero counts if that file is new: to carry
-    /// the engine's counts at midnight, call [`Journal::roll`] first whenever
-    /// [`Journal::needs_roll`] says so). If it cannot be written now, it waits.
+    /// `---` + header and the other peers' non-zero counts if that file is new: the
+    /// engine's [`Journal::new_day`] comes first, carrying its counts at midnight). If it
+    /// cannot be written now, it waits.
     ///
     /// Refuses ([`io::ErrorKind::InvalidInput`], nothing queued) a node that is not a
     /// configured peer, whoami itself, or `timeouts` above the threshold.
     pub fn record(&mut self, now: Now, node: &str, timeouts: u32) -> io::Result<()> {
         let index = self.validate_event(node, timeouts)?;
-        self.day = logline::day_number(now.wall);
         self.push(Item::Event {
             wall: now.wall,
             mono: now.mono,
@@ -376,7 +362,6 @@ impl Journal {
         }
         let nodes: Vec<(String, SocketAddr)> =
             nodes.iter().map(|&(n, a)| (n.to_owned(), a)).collect();
-        self.day = logline::day_number(now.wall);
         self.latest = Some((threshold, nodes.clone()));
         self.push(Item::Reconfigure {
             wall: now.wall,
@@ -1255,20 +1240,13 @@ mod tests {
             Journal::open(&dir.0, "node2", 3, &four, at("2026-11-23T23:59:59.000Z")).unwrap();
         let day1 = j.path().to_path_buf();
         j.record(w("2026-11-23T23:59:59.500Z"), "node3", 3).unwrap();
-        assert!(!j.needs_roll(at("2026-11-23T23:59:59.999Z")));
-        assert!(
-            !j.roll(w("2026-11-23T23:59:59.999Z"), &[("node3", 3)])
-                .unwrap()
-        );
         j.record(w("2026-11-23T23:59:59.999Z"), "node1", 1).unwrap();
 
         let midnight = at("2026-11-24T00:00:00.000Z");
-        assert!(j.needs_roll(midnight));
         let carried = [("node1", 1), ("node3", 3), ("node4", 0)];
-        assert!(j.roll(ww(midnight), &carried).unwrap());
+        j.new_day(ww(midnight), &carried).unwrap();
         let day2 = j.path().to_path_buf();
         assert_eq!(day2, dir.0.join("2026-11-24-node2.log"));
-        assert!(!j.roll(ww(midnight + 1), &carried).unwrap());
         j.record(ww(midnight + 5), "node4", 1).unwrap();
 
         assert_eq!(
@@ -1300,10 +1278,8 @@ mod tests {
     fn roll_with_nothing_to_carry_writes_the_header_only() {
         let dir = TempDir::new();
         let mut j = open(&dir.0, "2026-11-23T23:59:59.999Z");
-        assert!(
-            j.roll(w("2026-11-24T00:00:00.000Z"), &[("node1", 0), ("node3", 0)])
-                .unwrap()
-        );
+        j.new_day(w("2026-11-24T00:00:00.000Z"), &[("node1", 0), ("node3", 0)])
+            .unwrap();
         assert_eq!(
             read(j.path()),
             format!("---\n0.0.3|2026-11-24T00:00:00.000Z{HEADER_TAIL}")
@@ -1399,10 +1375,9 @@ mod tests {
         }
         let tomorrow = at("2026-11-24T00:00:00.000Z");
         let e = j
-            .roll(ww(tomorrow), &[("node1", 1), ("node3", 4)])
+            .new_day(ww(tomorrow), &[("node1", 1), ("node3", 4)])
             .unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
-        assert!(j.needs_roll(tomorrow), "a refused roll does not switch");
         assert_eq!(read(j.path()), before);
         assert_eq!(fs::read_dir(&dir.0).unwrap().count(), 1);
     }
@@ -1431,7 +1406,7 @@ mod tests {
         let day2 = dir.0.join("sub").join("2026-11-23-node2.log");
         fs::create_dir(&day2).unwrap();
         let midnight = at("2026-11-23T00:00:00.000Z");
-        assert!(j.roll(ww(midnight), &[("node1", 1)]).unwrap());
+        j.new_day(ww(midnight), &[("node1", 1)]).unwrap();
         let note = j.take_note().unwrap();
         assert!(note.contains("2026-11-23-node2.log"), "{note}");
         assert!(note.contains("1 line waiting"), "{note}");
@@ -1439,7 +1414,6 @@ mod tests {
         assert_eq!(j.take_note(), None, "said once");
         assert_eq!(j.pending(), 2);
         assert_eq!(j.path(), day2);
-        assert!(!j.needs_roll(midnight + 2));
         assert_clean(&day1, "2026-11-22");
         assert_eq!(check_file(&read(&day1)).unwrap()[0].events, 0);
         // The way is clear again: the retry writes both, each stamped when it happened.
@@ -1463,15 +1437,12 @@ mod tests {
         let full = dir.0.join("2026-11-24-node2.log");
         std::os::unix::fs::symlink("/dev/full", &full).unwrap();
         let mut j = open(&dir.0, "2026-11-23T23:59:59.999Z");
-        assert!(
-            j.roll(w("2026-11-24T00:00:00.000Z"), &[("node1", 1)])
-                .unwrap()
-        );
+        j.new_day(w("2026-11-24T00:00:00.000Z"), &[("node1", 1)])
+            .unwrap();
         let note = j.take_note().unwrap();
         assert!(note.contains("2026-11-24-node2.log"), "{note}");
         assert!(note.contains("No space left on device"), "{note}");
         assert_eq!(j.path(), full);
-        assert!(!j.needs_roll(at("2026-11-24T00:00:00.001Z")));
         j.record(w("2026-11-24T00:00:01.000Z"), "node1", 0).unwrap();
         assert_eq!(j.pending(), 2);
         // The symlink goes: the path no longer names the open file (/dev/full), so the
@@ -1607,10 +1578,8 @@ mod tests {
         let dir = TempDir::new();
         let mut j = open(&dir.0, "2026-11-23T23:59:59.000Z");
         j.room = Some(20); // part of the new day's `---` + header
-        assert!(
-            j.roll(w("2026-11-24T00:00:00.000Z"), &[("node3", 2)])
-                .unwrap()
-        );
+        j.new_day(w("2026-11-24T00:00:00.000Z"), &[("node3", 2)])
+            .unwrap();
         let day2 = dir.0.join("2026-11-24-node2.log");
         assert_eq!(read(&day2), "", "nothing half-written stays");
         j.room = None;

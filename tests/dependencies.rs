@@ -1,7 +1,7 @@
-//! README.md's Dependencies section against `cargo tree`: the crates linked into the binary
-//! (`-e normal,no-proc-macro`), with their versions and licences, for the default build,
-//! the router build (`--no-default-features --features auth`) and the build without
-//! `auth`. A crate added, removed or updated fails here until the README says so; the
+//! docs/development.md's Dependencies section against `cargo tree`: the crates linked into
+//! the binary (`-e normal,no-proc-macro`), with their versions and licences, for the default
+//! build, the router build (`--no-default-features --features auth`) and the build without
+//! `auth`. A crate added, removed or updated fails here until that section says so; the
 //! count the section states and the project's ceiling (17 with uptime-tracker itself) too.
 
 use std::collections::BTreeMap;
@@ -10,6 +10,9 @@ use std::process::Command;
 
 /// The most crates (uptime-tracker included) the default build may link: issue 20.
 const MAX_CRATES: usize = 17;
+
+/// The file whose "## Dependencies" section lists the linked crates.
+const DOC: &str = "docs/development.md";
 
 /// name -> (version, licence)
 type Crates = BTreeMap<String, (String, String)>;
@@ -48,14 +51,13 @@ fn tree(features: &[&str]) -> Crates {
     crates
 }
 
-/// The two tables of README.md's "## Dependencies" section, and the count its first
+/// The two tables of [`DOC`]'s "## Dependencies" section, and the count its first
 /// sentence states.
-fn readme() -> (Crates, usize) {
-    let text =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+fn listed() -> (Crates, usize) {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(DOC)).unwrap();
     let start = text
         .find("\n## Dependencies\n")
-        .expect("README.md has a '## Dependencies' section");
+        .unwrap_or_else(|| panic!("{DOC} has a '## Dependencies' section"));
     let section = &text[start + 1..];
     let section = &section[..section[3..].find("\n## ").map_or(section.len(), |e| e + 3)];
     let mut crates = Crates::new();
@@ -69,16 +71,18 @@ fn readme() -> (Crates, usize) {
             cells[1].to_string(),
             (cells[2].to_string(), cells[3].to_string()),
         );
-        assert!(old.is_none(), "README lists {} twice", cells[1]);
+        assert!(old.is_none(), "{DOC} lists {} twice", cells[1]);
     }
     let stated = section
         .split("Everything linked into the binary: ")
         .nth(1)
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|n| n.parse().ok())
-        .expect(
-            "README's Dependencies section states 'Everything linked into the binary: N crates'",
-        );
+        .unwrap_or_else(|| {
+            panic!(
+                "{DOC}'s Dependencies section states 'Everything linked into the binary: N crates'"
+            )
+        });
     (crates, stated)
 }
 
@@ -87,24 +91,24 @@ fn diff(label: &str, want: &Crates, got: &Crates) -> Vec<String> {
     for (name, (version, licence)) in got {
         match want.get(name) {
             None => errors.push(format!(
-                "{label}: {name} {version} ({licence}) is linked but not in the README"
+                "{label}: {name} {version} ({licence}) is linked but not in {DOC}"
             )),
             Some(w) if w != &(version.clone(), licence.clone()) => errors.push(format!(
-                "{label}: README says {name} {} ({}), cargo tree {version} ({licence})",
+                "{label}: {DOC} says {name} {} ({}), cargo tree {version} ({licence})",
                 w.0, w.1
             )),
             Some(_) => {}
         }
     }
     for name in want.keys().filter(|n| !got.contains_key(*n)) {
-        errors.push(format!("{label}: README lists {name}, which is not linked"));
+        errors.push(format!("{label}: {DOC} lists {name}, which is not linked"));
     }
     errors
 }
 
 #[test]
-fn readme_tables_are_the_linked_crates() {
-    let (listed, stated) = readme();
+fn dependency_tables_are_the_linked_crates() {
+    let (listed, stated) = listed();
     let default = tree(&[]);
     let root = default
         .get("uptime-tracker")
@@ -128,7 +132,7 @@ fn readme_tables_are_the_linked_crates() {
     assert_eq!(
         stated,
         listed.len(),
-        "README says {stated} crates besides uptime-tracker; its tables list {}",
+        "{DOC} says {stated} crates besides uptime-tracker; its tables list {}",
         listed.len()
     );
     assert!(

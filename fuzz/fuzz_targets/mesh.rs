@@ -650,22 +650,24 @@ impl Sim {
                     let day = day_number(wall);
                     assert_ne!(day, self.day, "NewDay on the same day");
                     self.day = day;
-                    let want: Vec<(PeerId, u32)> = self
+                    let want: Vec<(String, u32)> = self
                         .counts
                         .iter()
                         .enumerate()
                         .filter(|&(_, &n)| n != 0)
-                        .map(|(p, &n)| (PeerId(p), n))
+                        .map(|(p, &n)| (self.nodes[p].0.clone(), n))
                         .collect();
                     assert_eq!(carried, want, "NewDay carries other counts");
                 }
                 Action::Log(LogRecord::Event {
                     wall,
                     peer,
+                    name,
                     timeouts,
                 }) => {
                     let p = peer.0;
                     assert_eq!(wall, self.now.wall);
+                    assert_eq!(Some(&name), self.nodes.get(p).map(|n| &n.0), "Event's name");
                     assert_eq!(day_number(wall), self.day, "Event in the wrong day's file");
                     assert!(p < self.nodes.len(), "Event for unknown peer {p}");
                     assert_ne!(p, self.me, "Event about this node itself");
@@ -757,6 +759,7 @@ impl Sim {
                     | CloseReason::BadResponse(_)
                     | CloseReason::ClosedByPeer
                     | CloseReason::Io { .. }
+                    | CloseReason::Local { .. }
                     | CloseReason::Reconfigured => false,
                 };
             assert!(ok, "{call:?} closed {id:?} ({kind:?}) with {reason:?}");
@@ -1685,8 +1688,8 @@ impl Sim {
     }
 }
 
-/// Errnos that are this machine's own trouble (`CloseReason::is_local`), as on Linux:
-/// EMFILE, ENFILE, ENOBUFS, ENOMEM, EADDRNOTAVAIL.
+/// Errnos the shell judges this machine's own trouble (`CloseReason::Local`), as on
+/// Linux: EMFILE, ENFILE, ENOBUFS, ENOMEM, EADDRNOTAVAIL.
 const LOCAL_ERRNOS: [i32; 5] = [24, 23, 105, 12, 99];
 
 fn reason(b: u8) -> CloseReason {
@@ -1694,7 +1697,8 @@ fn reason(b: u8) -> CloseReason {
         15 | 16 => {
             let op = [IoOp::Connect, IoOp::Read, IoOp::Write][usize::from(b / 17) % 3];
             let errno = LOCAL_ERRNOS[usize::from(b / 51) % LOCAL_ERRNOS.len()];
-            let r = CloseReason::Io { op, errno };
+            // As the shell tells it (daemon::sys::close_reason).
+            let r = CloseReason::Local { op, errno };
             debug_assert!(r.is_local());
             r
         }
@@ -1875,27 +1879,17 @@ fuzz_target!(|data: &[u8]| {
         .map(|i| (format!("node{}", i + 1), node_addr(layout, i)))
         .collect();
     let cfg = Config {
-        whoami: nodes[me].0.clone(),
-        me,
         interval_ms: interval,
         timeout_ms: timeout,
         offline_threshold: threshold,
         log_folder: "/var/log/uptime-tracker".into(),
         // Bit 4: no `listen` (the default); the engine does not read it.
         listen: (clocks & 0x10 == 0).then_some(nodes[me].1),
-        metrics_listen: None,
-        nodes: nodes
-            .iter()
-            .map(|(name, addr)| Node {
-                name: name.clone(),
-                addr: *addr,
-                legacy_http: false,
-            })
-            .collect(),
         online_threshold,
-        on_change: None,
-        log_retention_days: None,
-        secret_file: None,
+        ..Config::new(
+            nodes.iter().map(|(name, addr)| Node::new(name.clone(), *addr)).collect(),
+            me,
+        )
     };
     let now = Now::ms(mono, wall);
     let mut sim = Sim {

@@ -22,7 +22,7 @@ use mio::net::TcpListener;
 use mio::unix::pipe;
 use mio::{Events, Interest, Poll, Token};
 
-use crate::config::Config;
+use crate::config::{Config, Reload};
 use crate::journal::{self, Journal};
 use crate::logline;
 use crate::mesh::{self, Action, CloseReason, ConnId, Engine, IoOp, LogRecord, Now};
@@ -127,7 +127,7 @@ pub fn hold_signals() {
 }
 
 /// Runs the daemon until SIGINT or SIGTERM; SIGHUP reopens the log and reloads the config
-/// from `source`. Returns an error if it cannot start (an error of [`preflight`], the log
+/// from `source`. Returns an error if it cannot start (an error of [`preflight()`], the log
 /// file cannot be opened) or if polling itself fails.
 pub fn run(cfg: Config, source: ConfigSource) -> Result<(), DaemonError> {
     Shell::new(cfg, source)?.run()
@@ -395,7 +395,7 @@ impl Shell {
                     match sys::connect_outcome(&sock.stream) {
                         None => return,
                         Some(Err(e)) => {
-                            let reason = CloseReason::io(IoOp::Connect, &e);
+                            let reason = sys::close_reason(IoOp::Connect, &e);
                             self.engine.on_closed(id, reason, now);
                             return self.apply_actions(now);
                         }
@@ -435,7 +435,7 @@ impl Shell {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     self.engine
-                        .on_closed(id, CloseReason::io(IoOp::Read, &e), now);
+                        .on_closed(id, sys::close_reason(IoOp::Read, &e), now);
                     return self.apply_actions(now);
                 }
             };
@@ -473,7 +473,7 @@ impl Shell {
                 Err(e) => {
                     return self
                         .engine
-                        .on_closed(id, CloseReason::io(IoOp::Write, &e), now);
+                        .on_closed(id, sys::close_reason(IoOp::Write, &e), now);
                 }
             }
         }
@@ -528,7 +528,7 @@ impl Shell {
             .and_then(|stream| self.socks.insert(self.poll.registry(), id, stream, true));
         if let Err(e) = result {
             self.engine
-                .on_closed(id, CloseReason::io(IoOp::Connect, &e), now);
+                .on_closed(id, sys::close_reason(IoOp::Connect, &e), now);
         }
     }
 
@@ -565,7 +565,7 @@ impl Shell {
             let _ = socket2::SockRef::from(&stream).set_tcp_user_timeout(Some(self.user_timeout));
             if let Err(e) = self.socks.insert(self.poll.registry(), id, stream, false) {
                 self.engine
-                    .on_closed(id, CloseReason::io(IoOp::Read, &e), now);
+                    .on_closed(id, sys::close_reason(IoOp::Read, &e), now);
             }
             self.apply_actions(now);
             // A caller's first line is usually there already (a queued connection's
@@ -581,37 +581,28 @@ impl Shell {
     fn log(&mut self, record: LogRecord, now: Now) {
         let result = match &record {
             LogRecord::NewDay { wall, carried } => {
-                let names: Vec<(&str, u32)> = carried
-                    .iter()
-                    .map(|&(p, n)| (self.engine.peer_name(p), n))
-                    .collect();
-                let at = Now { wall: *wall, ..now };
-                self.journal.roll(at, &names).map(|_| ())
+                let carried = borrowed(carried);
+                self.journal.new_day(Now { wall: *wall, ..now }, &carried)
             }
-            LogRecord::Reconfigured { wall, carried } => {
-                let names: Vec<(&str, u32)> = carried
-                    .iter()
-                    .map(|&(p, n)| (self.engine.peer_name(p), n))
-                    .collect();
-                let nodes: Vec<(&str, SocketAddr)> = self
-                    .cfg
-                    .nodes
-                    .iter()
-                    .map(|n| (n.name.as_str(), n.addr))
-                    .collect();
+            LogRecord::Reconfigured {
+                wall,
+                threshold,
+                nodes,
+                carried,
+            } => {
                 let at = Now { wall: *wall, ..now };
+                let nodes = borrowed(nodes);
                 self.journal
-                    .reconfigure(at, self.cfg.offline_threshold, &nodes, &names)
+                    .reconfigure(at, *threshold, &nodes, &borrowed(carried))
             }
             LogRecord::Event {
                 wall,
-                peer,
+                name,
                 timeouts,
-            } => {
-                let at = Now { wall: *wall, ..now };
-                self.journal
-                    .record(at, self.engine.peer_name(*peer), *timeouts)
-            }
+                ..
+            } => self
+                .journal
+                .record(Now { wall: *wall, ..now }, name, *timeouts),
         };
         if let Err(e) = result {
             self.say(format_args!("log: {e}"));
@@ -703,22 +694,13 @@ impl Shell {
             Err(why) => self.say(format_args!(
                 "reload: {why}; still running on the previous config"
             )),
-            Ok(new) => {
-                let result = self.engine.reconfigure(&new, now);
-                match result {
-                    Err(why) => self.say(format_args!(
-                        "reload: {}: {why}; still running on the previous config",
-                        path.display()
-                    )),
-                    Ok(()) => {
-                        self.user_timeout = Duration::from_millis(mesh::user_timeout_ms(
-                            new.interval_ms,
-                            new.timeout_ms,
-                        ));
-                        // The log header of the reload lists the new nodes.
-                        self.cfg = new;
-                    }
-                }
+            Ok(reload) => {
+                self.engine.reconfigure(&reload, now);
+                let new = reload.into_config();
+                self.user_timeout =
+                    Duration::from_millis(mesh::user_timeout_ms(new.interval_ms, new.timeout_ms));
+                // The config in force: the next reload is checked against it.
+                self.cfg = new;
             }
         }
         self.apply_actions(now);
@@ -727,14 +709,15 @@ impl Shell {
     }
 
     /// The config file, validated, and checked against the one running.
-    fn load_new_config(&self, path: &Path) -> Result<Config, String> {
+    fn load_new_config(&self, path: &Path) -> Result<Reload, String> {
         let new = Config::load(path, self.source.whoami.as_deref()).map_err(|e| e.to_string())?;
-        if let Some(why) = self.cfg.restart_needed(&new) {
-            return Err(format!("{}: {why}", path.display()));
-        }
-        sys::raise_nofile(new.nodes.len().saturating_sub(1))
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        Ok(new)
+        let peers = new.nodes.len().saturating_sub(1);
+        let reload = self
+            .cfg
+            .reload(new)
+            .map_err(|why| format!("{}: {why}", path.display()))?;
+        sys::raise_nofile(peers).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(reload)
     }
 
     /// SIGCHLD: reaps the hooks that ended and tells the engine.
@@ -754,4 +737,9 @@ impl Shell {
         }
         self.apply_actions(now);
     }
+}
+
+/// `(name, value)` pairs as the journal takes them.
+fn borrowed<T: Copy>(pairs: &[(String, T)]) -> Vec<(&str, T)> {
+    pairs.iter().map(|(n, v)| (n.as_str(), *v)).collect()
 }

@@ -12,6 +12,8 @@ use mio::net::{TcpListener, TcpStream};
 use mio::unix::pipe;
 use socket2::{Domain, Protocol, Socket, TcpKeepalive, Type};
 
+use crate::mesh::{CloseReason, IoOp};
+
 /// Wall-clock milliseconds since the Unix epoch: only for log timestamps and file dates.
 ///
 /// `UPTIME_TRACKER_WALL_OFFSET_MS`, read once, shifts this clock (and only this one): the
@@ -118,13 +120,25 @@ pub(super) fn raise_nofile(peers: usize) -> Result<u64, String> {
     Ok(now.max(soft))
 }
 
-/// Whether an `accept` error is this machine's shortage (descriptors, memory, buffers):
-/// the connections stay queued until there is room again.
+/// Whether an error is this machine's shortage (descriptors, memory, buffers): at
+/// `accept`, the connections stay queued until there is room again.
 pub(super) fn is_shortage(e: &io::Error) -> bool {
     matches!(
         e.raw_os_error(),
         Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
     )
+}
+
+/// Why a socket operation `op` failed with `e`, as the engine is told it: this machine's
+/// own trouble (a shortage, or no local address to connect from), which says nothing
+/// about the peer, or the peer's (or the path's). The one place errors are classified.
+pub(super) fn close_reason(op: IoOp, e: &io::Error) -> CloseReason {
+    let errno = e.raw_os_error().unwrap_or(0);
+    if is_shortage(e) || errno == libc::EADDRNOTAVAIL {
+        CloseReason::Local { op, errno }
+    } else {
+        CloseReason::Io { op, errno }
+    }
 }
 
 /// Makes stderr non-blocking when it is a pipe or a socket (a log collector), so a
@@ -286,4 +300,41 @@ pub(super) fn install_signal_pipe() -> io::Result<pipe::Receiver> {
     // What came while they were held is delivered now, to the handlers.
     mask_handled(libc::SIG_UNBLOCK);
     Ok(receiver)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_this_machines_trouble_is_local() {
+        let reason = |errno| close_reason(IoOp::Connect, &io::Error::from_raw_os_error(errno));
+        for errno in [
+            libc::EMFILE,
+            libc::ENFILE,
+            libc::ENOBUFS,
+            libc::ENOMEM,
+            libc::EADDRNOTAVAIL,
+        ] {
+            assert_eq!(
+                reason(errno),
+                CloseReason::Local {
+                    op: IoOp::Connect,
+                    errno
+                }
+            );
+            assert!(reason(errno).is_local());
+        }
+        for errno in [libc::ECONNREFUSED, libc::ECONNRESET, libc::ETIMEDOUT] {
+            assert!(!reason(errno).is_local(), "{errno}");
+        }
+        let closed = close_reason(IoOp::Write, &io::Error::other("no errno"));
+        assert_eq!(
+            closed,
+            CloseReason::Io {
+                op: IoOp::Write,
+                errno: 0
+            }
+        );
+    }
 }

@@ -140,31 +140,40 @@ pub enum Action {
     },
 }
 
-/// One append to the log, in format 0.0.3 terms.
+/// One append to the log, in format 0.0.3 terms, with every name and the header it
+/// needs: whoever writes it (the shell's journal, the simulator's) asks the engine nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LogRecord {
     /// The UTC day changed: switch to the new day's file, start it with `---` and the
     /// header, then one line per peer whose count is not 0 (`carried`), all at `wall`.
+    /// The engine alone decides when a day ends: the journal follows.
     NewDay {
         /// Wall-clock time of the switch.
         wall: i64,
-        /// Peers with a non-zero count and that count (at most the threshold).
-        carried: Vec<(PeerId, u32)>,
+        /// Peers (by name) with a non-zero count and that count (at most the threshold).
+        carried: Vec<(String, u32)>,
     },
-    /// The config was reloaded: `---` and the new header (the new node list and
-    /// threshold), then one line per peer whose count is not 0, all at `wall`.
+    /// The config was reloaded: `---` and the new header (`threshold` and `nodes`), then
+    /// one line per peer whose count is not 0, all at `wall`.
     Reconfigured {
         /// Wall-clock time of the reload.
         wall: i64,
-        /// Peers with a non-zero count and that count (at most the new threshold).
-        carried: Vec<(PeerId, u32)>,
+        /// The new offline threshold.
+        threshold: u32,
+        /// Every node, this one included, in config order, with its address.
+        nodes: Vec<(String, SocketAddr)>,
+        /// Peers (by name) with a non-zero count and that count (at most the new
+        /// threshold).
+        carried: Vec<(String, u32)>,
     },
-    /// `<wall>|<peer>|<timeouts>`.
+    /// `<wall>|<name>|<timeouts>`.
     Event {
         /// Wall-clock time of the change.
         wall: i64,
         /// The peer.
         peer: PeerId,
+        /// Its name.
+        name: String,
         /// Its new count: 0 on recovery.
         timeouts: u32,
     },
@@ -189,6 +198,15 @@ pub enum CloseReason {
     ClosedByPeer,
     /// A socket operation failed with OS error `errno` (0: none given, e.g. a write of 0).
     Io {
+        /// What failed.
+        op: IoOp,
+        /// The OS error number.
+        errno: i32,
+    },
+    /// A socket operation failed for this machine's own trouble (out of descriptors,
+    /// memory or buffers, no local address), as the shell judged OS error `errno`: it
+    /// says nothing about the peer. Counted as [`CloseReason::Io`] is.
+    Local {
         /// What failed.
         op: IoOp,
         /// The OS error number.
@@ -272,13 +290,11 @@ impl CloseReason {
     pub fn index(self) -> usize {
         match self {
             CloseReason::ClosedByPeer => 0,
-            CloseReason::Io {
-                op: IoOp::Connect, ..
-            } => 1,
-            CloseReason::Io { op: IoOp::Read, .. } => 2,
-            CloseReason::Io {
-                op: IoOp::Write, ..
-            } => 3,
+            CloseReason::Io { op, .. } | CloseReason::Local { op, .. } => match op {
+                IoOp::Connect => 1,
+                IoOp::Read => 2,
+                IoOp::Write => 3,
+            },
             CloseReason::HandshakeTimeout => 4,
             CloseReason::ProbeTimeout => 5,
             CloseReason::NoHello => 6,
@@ -314,32 +330,17 @@ impl CloseReason {
             CloseReason::Replaced | CloseReason::Evicted => "replaced",
             CloseReason::Reconfigured => "reconfigured",
             CloseReason::AuthFailed | CloseReason::AuthRequired | CloseReason::NoSecret => "auth",
-            CloseReason::NoRandom => "local",
+            CloseReason::NoRandom | CloseReason::Local { .. } => "local",
             CloseReason::Done => "done",
             CloseReason::BadResponse(_) => "protocol",
             CloseReason::OldVersion => "version",
         }
     }
 
-    /// Whether the failure is this machine's own trouble (out of descriptors, memory or
-    /// buffers, no local address), which says nothing about the peer.
+    /// Whether the failure is this machine's own trouble (no random bytes, or what the
+    /// shell judged [`CloseReason::Local`]), which says nothing about the peer.
     pub fn is_local(self) -> bool {
-        self == CloseReason::NoRandom
-            || matches!(
-                self,
-                CloseReason::Io { errno, .. } if matches!(
-                    errno,
-                    libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM | libc::EADDRNOTAVAIL
-                )
-            )
-    }
-
-    /// The reason for an I/O error of operation `op`.
-    pub fn io(op: IoOp, e: &io::Error) -> CloseReason {
-        CloseReason::Io {
-            op,
-            errno: e.raw_os_error().unwrap_or(0),
-        }
+        matches!(self, CloseReason::NoRandom | CloseReason::Local { .. })
     }
 }
 
@@ -347,7 +348,7 @@ impl fmt::Display for CloseReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CloseReason::ClosedByPeer => f.write_str("closed by the other side"),
-            CloseReason::Io { op, errno } => {
+            CloseReason::Io { op, errno } | CloseReason::Local { op, errno } => {
                 let op = match op {
                     IoOp::Connect => "connect",
                     IoOp::Read => "read",

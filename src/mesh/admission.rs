@@ -1,8 +1,11 @@
 //! Who may wait for a handshake on the listener, and who makes room for whom.
 //!
 //! Every accepted connection is taken (the shell always drains its accept queue), and
-//! waits here until it has proved to be a configured node (its `HELLO`, or its `PROOF`)
-//! or is closed. Two pools, so strangers cannot lock peers out:
+//! waits here until it has proved to be a configured node (its `HELLO`, or its `PROOF`,
+//! naming a configured node whose ip it comes from, within [`HANDSHAKE_TIMEOUT_MS`]) or
+//! is closed. Before the handshake, anything but the handshake (or an HTTP request)
+//! closes the connection, an unknown verb too. Two pools, so strangers cannot lock peers
+//! out:
 //!
 //! - **Configured nodes' addresses** each have [`MAX_PENDING_PER_SOURCE`] places of their
 //!   own; a newer connection from the same address evicts that address's least recently
@@ -20,9 +23,12 @@
 //! connections wait at once, however hard the port is flooded.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
-use super::conn::ConnId;
+use super::conn::{Conn, ConnId, State, Talk, Unproved};
+use super::input::Input;
+use super::quiet::Topic;
+use super::{CloseReason, Engine, Now, Role, Timer};
 
 /// Most connections from one address waiting for their handshake; one more evicts the
 /// oldest.
@@ -125,5 +131,217 @@ impl Admission {
             self.peers.values().map(Vec::len).sum(),
             self.strangers.len(),
         )
+    }
+}
+
+/// Time an accepted connection has to send a valid `HELLO`.
+pub const HANDSHAKE_TIMEOUT_MS: u64 = 5_000;
+
+/// Time an accepted connection from an address that is no configured node's has to send
+/// its first request (only HTTP is answered there).
+pub const STRANGER_TIMEOUT_MS: u64 = 2_000;
+
+impl Engine {
+    /// A connection from `from` was accepted. Returns its id: every connection is taken
+    /// (the shell drains its accept queue), room being made in its pool by evicting the
+    /// oldest waiting one there (see `mesh/admission.rs`): another connection from the
+    /// same address, or for a stranger, the oldest stranger's. A configured node's
+    /// connection never makes way for a stranger's. (`None` is never returned; the shell
+    /// closes the socket if it ever were.)
+    pub fn on_accepted(&mut self, from: SocketAddr, now: Now) -> Option<ConnId> {
+        self.roll_day(now);
+        let ip = from.ip().to_canonical();
+        // Strangers are let in too, briefly: the earlier tool answered anyone's HTTP
+        // request (401 to strangers), and a migrating mesh keeps that.
+        let configured = self.peer_ips.contains(&ip);
+        match self.waiting.room_for(ip, configured) {
+            None => {}
+            Some(Room::SameAddress(oldest)) => {
+                let old = self.peer_from(oldest);
+                self.close(oldest, CloseReason::Evicted, now);
+                let msg = format!(
+                    "connection from {} closed: {MAX_PENDING_PER_SOURCE} newer ones from its \
+                     address are waiting for their handshake",
+                    old.map_or_else(|| ip.to_string(), |a| a.to_string())
+                );
+                self.say_limited(self.pool_topic(ip), now, msg);
+            }
+            Some(Room::StrangersFull(oldest)) => {
+                let old = self.peer_from(oldest);
+                self.close(oldest, CloseReason::Evicted, now);
+                let msg = format!(
+                    "handshake slots full: {MAX_STRANGERS} strangers' connections waiting; the \
+                     oldest ({}) closed to make room for one from {from}",
+                    old.map_or_else(String::new, |a| a.to_string())
+                );
+                self.say_limited(Topic::SlotsFull, now, msg);
+            }
+        }
+        let wait = if configured {
+            HANDSHAKE_TIMEOUT_MS
+        } else {
+            STRANGER_TIMEOUT_MS
+        };
+        let wheel = &mut self.wheel;
+        let id = self.conns.insert_with(|id| {
+            Conn::new(State::Unproved(Unproved {
+                from,
+                since: now.mono,
+                deadline: wheel.schedule(now.mono + wait, Timer::Hello(id)),
+                talk: Talk::Idle,
+                spoke_http: false,
+            }))
+        });
+        self.waiting.insert(now.mono, id, ip, configured);
+        Some(id)
+    }
+
+    /// The source address of accepted connection `conn`.
+    fn peer_from(&self, conn: ConnId) -> Option<SocketAddr> {
+        match self.conns.get(conn)?.role() {
+            Role::In { from, .. } => Some(from),
+            Role::Out { .. } => None,
+        }
+    }
+
+    /// The rate limit for lines about an unproved connection from `ip`: a configured
+    /// node's address, or a stranger's.
+    fn pool_topic(&self, ip: IpAddr) -> Topic {
+        if self.peer_ips.contains(&ip) {
+            Topic::Unproved
+        } else {
+            Topic::Strangers
+        }
+    }
+
+    /// `accept` failed: this machine's trouble (descriptors, memory), never a peer's.
+    /// On a `shortage` of descriptors, the oldest accepted connection still waiting for
+    /// its handshake is evicted to make room, a stranger's first (a real peer completes
+    /// its handshake within a round trip, so a flood cannot hold the descriptors a
+    /// restarting peer needs). Returns whether one was, so the shell can accept again at
+    /// once.
+    pub fn on_accept_error(&mut self, error: &std::io::Error, shortage: bool, now: Now) -> bool {
+        self.roll_day(now);
+        self.say_limited(Topic::Local, now, format!("this machine: accept: {error}"));
+        if !shortage {
+            return false;
+        }
+        match self.waiting.oldest() {
+            Some(id) => {
+                self.close(id, CloseReason::Evicted, now);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Connections waiting for their handshake: (from configured nodes' addresses, from
+    /// strangers'). Bounded by [`MAX_PENDING_PER_SOURCE`] per configured address and
+    /// [`MAX_STRANGERS`].
+    pub fn waiting(&self) -> (usize, usize) {
+        self.waiting.len()
+    }
+
+    /// A line on an unproved connection from `from`: only the handshake (or an HTTP
+    /// request) is spoken here; anything else, an unknown verb too, closes it (nor can
+    /// a stranger hold a place by chatting).
+    pub(super) fn unproved_input(
+        &mut self,
+        conn: ConnId,
+        from: SocketAddr,
+        input: Input,
+        now: Now,
+    ) {
+        match input {
+            Input::Hello { name } => self.on_hello(conn, from, &name, now),
+            Input::Challenge {
+                version,
+                name,
+                nonce,
+            } => self.on_challenge(conn, from, version, &name, nonce, now),
+            Input::Proof(mac) => self.on_proof(conn, from, &mac, now),
+            Input::HttpRequest(line, len) => self.http_request(conn, line, len),
+            Input::HttpHeader(header, len) => self.http_header(conn, from, header, len, now),
+            _ => self.close(conn, CloseReason::Unexpected, now),
+        }
+    }
+
+    /// An accepted connection's claim to be `name` (its `HELLO` or `CHALLENGE`): it must
+    /// name a configured peer whose ip it comes from. Returns the peer, or closes `conn`.
+    pub(super) fn check_claim(
+        &mut self,
+        conn: ConnId,
+        from: SocketAddr,
+        name: &str,
+        now: Now,
+    ) -> Option<usize> {
+        let ip = from.ip().to_canonical();
+        let found = self.peers.iter().position(|p| p.active && p.name == name);
+        let problem = match found {
+            None => Some(format!("HELLO names {name:?}, not a configured node")),
+            Some(i) if i == self.me => Some(format!("HELLO names this node, {name:?}")),
+            Some(i) => {
+                let configured = self.peers.get(i).map(|p| p.addr.ip().to_canonical());
+                (configured != Some(ip)).then(|| {
+                    format!(
+                        "HELLO names {name:?}, whose configured ip is {}, but comes from {ip}",
+                        configured.map_or_else(String::new, |ip| ip.to_string())
+                    )
+                })
+            }
+        };
+        let (Some(peer), None) = (found, problem.as_ref()) else {
+            let msg = format!(
+                "connection from {from} closed: {}",
+                problem.unwrap_or_default()
+            );
+            self.say_limited(self.pool_topic(ip), now, msg);
+            self.close(conn, CloseReason::WrongNode, now);
+            return None;
+        };
+        Some(peer)
+    }
+
+    /// Accepted connection `conn` from `from` closed before its handshake completed
+    /// (`talk`: what it was saying): said (rate-limited per pool) unless whoever closed
+    /// it said why, or it is routine.
+    pub(super) fn unproved_closed(
+        &mut self,
+        conn: ConnId,
+        u: &Unproved,
+        reason: CloseReason,
+        now: Now,
+    ) {
+        let from = u.from;
+        let ip = from.ip().to_canonical();
+        self.waiting.remove(conn, ip);
+        let topic = self.pool_topic(ip);
+        match (&u.talk, reason) {
+            // Said by whoever closed it, or routine.
+            (
+                _,
+                CloseReason::WrongNode
+                | CloseReason::AuthFailed
+                | CloseReason::OldVersion
+                | CloseReason::Evicted
+                | CloseReason::Done,
+            ) => {}
+            // An HTTP client going away, or idle too long: routine.
+            (_, CloseReason::ClosedByPeer | CloseReason::NoHello) if u.spoke_http => {}
+            // Gone after our nonce, before its proof: nothing of ours was refused (we had
+            // proved nothing yet), and anyone at a peer's address can do it.
+            (Talk::Challenged { peer, .. }, CloseReason::ClosedByPeer) => {
+                let msg = format!(
+                    "connection from {from} (as peer {}) closed by the other side before it \
+                     proved it knows the secret",
+                    self.name(*peer)
+                );
+                self.say_limited(topic, now, msg);
+            }
+            _ => {
+                let msg = format!("connection from {from} closed: {reason}");
+                self.say_limited(topic, now, msg);
+            }
+        }
     }
 }

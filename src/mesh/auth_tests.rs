@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use super::*;
 use crate::auth::Secret;
 use crate::config::Config;
+use crate::wire::message::{MAC_LEN, NONCE_LEN};
 
 const INTERVAL: u64 = 1000;
 const TIMEOUT: u64 = 500;

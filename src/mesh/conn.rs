@@ -3,6 +3,7 @@
 //! generation-checked [`ConnId`]s, so a late event for a closed connection is recognised
 //! as stale instead of landing on whichever connection reused its slot.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 
 use crate::timer::TimerId;
@@ -59,9 +60,10 @@ pub enum Role {
     },
 }
 
-/// One connection's engine-side state.
+/// One connection's engine-side state: the bytes in and out, and where it stands. What a
+/// connection holds depends on where it stands ([`State`]): what would mean nothing in
+/// its state does not exist there.
 pub(crate) struct Conn {
-    pub(crate) role: Role,
     /// A framer holding a line cut by a segment boundary, only while there is one:
     /// complete lines are read straight from the bytes received, so an idle connection
     /// costs no line buffer.
@@ -69,32 +71,132 @@ pub(crate) struct Conn {
     /// Bytes to send; `out[sent..]` is still unsent.
     pub(crate) out: Vec<u8>,
     pub(crate) sent: usize,
-    /// The connect/handshake deadline while the connection is not yet established.
-    pub(crate) timer: Option<TimerId>,
-    /// The authenticated handshake under way, only while there is one.
-    pub(crate) hs: Option<Box<Handshake>>,
-    /// An accepted connection speaking the earlier tool's HTTP: the request being read.
-    pub(crate) http: Option<HttpIn>,
-    /// Our link to a node of the earlier tool: its response reader and our probes' seqs
-    /// in the order their requests went out.
-    pub(crate) legacy: Option<Box<LegacyOut>>,
-    /// Closed as soon as its output is written (an HTTP answer with `Connection: close`);
-    /// input is ignored meanwhile.
-    pub(crate) closing: bool,
-    /// Our link: the probes written on it and not yet answered on it, oldest first, as
-    /// (seq, when written, monotonic ms). Replies come back in order on one stream, so
-    /// the front says how long the link has been stuck.
-    pub(crate) awaiting: std::collections::VecDeque<(u64, u64)>,
-    /// Our link: when its handshake completed; an accepted connection: when it last
-    /// proved itself or brought a `PING` (monotonic ms).
-    pub(crate) ready_at: u64,
+    pub(crate) state: State,
 }
 
-/// An HTTP request being read on an accepted connection.
+/// Where a connection stands.
+pub(crate) enum State {
+    /// Our link to a peer, carrying our probes.
+    Link(Link),
+    /// Accepted, and not (yet) proved to be a configured peer: it waits in its pool
+    /// ([`super::admission`]).
+    Unproved(Unproved),
+    /// Accepted, and proved to be a configured peer: its probes are answered.
+    Inbound(Inbound),
+}
+
+/// Our link to a peer.
+pub(crate) struct Link {
+    /// The peer's index.
+    pub(crate) peer: usize,
+    pub(crate) stage: Stage,
+    /// The probes written on it and not yet answered on it, oldest first, as (seq, when
+    /// written, monotonic ms). Replies come back in order on one stream, so the front
+    /// says how long the link has been stuck.
+    pub(crate) awaiting: VecDeque<(u64, u64)>,
+}
+
+/// How far our link is. Until it is ready, `deadline` (one `timeout` from the dial)
+/// bounds the connect and the handshake together.
+pub(crate) enum Stage {
+    /// The shell is connecting the socket.
+    Connecting { deadline: TimerId },
+    /// Connected; our `HELLO` sent, the peer's awaited.
+    Hello { deadline: TimerId },
+    /// Connected; our `CHALLENGE` (our nonce, `nonce_c`) sent, the listener's awaited.
+    Challenged {
+        deadline: TimerId,
+        nonce_c: [u8; NONCE_LEN],
+    },
+    /// Our `PROOF` over both nonces sent, our probes behind it; the listener's proof
+    /// awaited.
+    Proved {
+        deadline: TimerId,
+        nonce_c: [u8; NONCE_LEN],
+        nonce_l: [u8; NONCE_LEN],
+    },
+    /// Handshake done at `since` (monotonic ms): probes flow.
+    Ready { since: u64 },
+    /// To a node of the earlier tool, since `since`: probes are HTTP requests, each
+    /// response the reply to the oldest request without one.
+    Legacy { since: u64, prober: Box<Prober> },
+}
+
+impl Stage {
+    /// The deadline of a link not yet ready.
+    pub(crate) fn deadline(&self) -> Option<TimerId> {
+        match *self {
+            Stage::Connecting { deadline }
+            | Stage::Hello { deadline }
+            | Stage::Challenged { deadline, .. }
+            | Stage::Proved { deadline, .. } => Some(deadline),
+            Stage::Ready { .. } | Stage::Legacy { .. } => None,
+        }
+    }
+
+    /// When the link became ready, if it is.
+    pub(crate) fn ready_since(&self) -> Option<u64> {
+        match *self {
+            Stage::Ready { since } | Stage::Legacy { since, .. } => Some(since),
+            _ => None,
+        }
+    }
+
+    /// The stage as the shell and metrics see it.
+    pub(crate) fn link_state(&self) -> LinkState {
+        match self {
+            Stage::Connecting { .. } => LinkState::Connecting,
+            Stage::Hello { .. } | Stage::Challenged { .. } | Stage::Proved { .. } => {
+                LinkState::Handshaking
+            }
+            Stage::Ready { .. } | Stage::Legacy { .. } => LinkState::Ready,
+        }
+    }
+}
+
+/// Our link to an old node: what matches its responses to our probes.
+#[derive(Debug, Default)]
+pub(crate) struct Prober {
+    pub(crate) reader: crate::legacy::response::Reader,
+    /// Our probes' seqs, in the order their requests went out.
+    pub(crate) seqs: VecDeque<u64>,
+}
+
+/// An accepted connection that has not proved to be a configured peer.
+pub(crate) struct Unproved {
+    /// Its source address.
+    pub(crate) from: SocketAddr,
+    /// When it was accepted (monotonic ms).
+    pub(crate) since: u64,
+    /// When it is closed unless it proves itself: its handshake's deadline, or an HTTP
+    /// client's idle limit between requests.
+    pub(crate) deadline: TimerId,
+    pub(crate) talk: Talk,
+    /// It sent an HTTP request: its going away, or staying silent, is routine.
+    pub(crate) spoke_http: bool,
+}
+
+/// What an unproved connection is saying.
+pub(crate) enum Talk {
+    /// Nothing yet, or its next HTTP request: a request line or the handshake awaited.
+    Idle,
+    /// The head of an HTTP request, up to its empty line.
+    Http(HttpHead),
+    /// Its `CHALLENGE` (claiming to be `peer`, with nonce `nonce_c`) answered with ours
+    /// (`nonce_l`): its `PROOF` awaited.
+    Challenged {
+        peer: usize,
+        nonce_c: [u8; NONCE_LEN],
+        nonce_l: [u8; NONCE_LEN],
+    },
+    /// Answered with `Connection: close`: closed once the answer is written; input is
+    /// ignored meanwhile.
+    Closing,
+}
+
+/// The head of an HTTP request being read on an accepted connection.
 #[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct HttpIn {
-    /// A request line was read and its head is not complete yet.
-    pub(crate) open: bool,
+pub(crate) struct HttpHead {
     pub(crate) head: bool,
     pub(crate) http10: bool,
     pub(crate) close: bool,
@@ -106,39 +208,25 @@ pub(crate) struct HttpIn {
     pub(crate) bytes: usize,
 }
 
-/// Our link to an old node: what matches its responses to our probes.
-#[derive(Debug, Default)]
-pub(crate) struct LegacyOut {
-    pub(crate) reader: crate::legacy::response::Reader,
-    pub(crate) seqs: std::collections::VecDeque<u64>,
-}
-
-/// An authenticated handshake under way: both nonces (the listener's is zero until it is
-/// known) and the peer the connection is with, or claims to be.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Handshake {
-    pub(crate) nonce_c: [u8; NONCE_LEN],
-    pub(crate) nonce_l: [u8; NONCE_LEN],
+/// An accepted connection proved to be a configured peer.
+pub(crate) struct Inbound {
+    pub(crate) from: SocketAddr,
+    /// The peer's index.
     pub(crate) peer: usize,
-    /// On our link: our `PROOF` went out, and our probes behind it; the listener's proof
-    /// is awaited.
-    pub(crate) proved: bool,
+    /// When it proved itself (monotonic ms).
+    pub(crate) since: u64,
+    /// When it last proved itself or brought a `PING`: of a peer's connections, the one
+    /// heard from least recently is the one it abandoned.
+    pub(crate) heard: u64,
 }
 
 impl Conn {
-    pub(crate) fn new(role: Role) -> Conn {
+    pub(crate) fn new(state: State) -> Conn {
         Conn {
-            role,
             input: None,
             out: Vec::new(),
             sent: 0,
-            timer: None,
-            hs: None,
-            http: None,
-            legacy: None,
-            closing: false,
-            awaiting: std::collections::VecDeque::new(),
-            ready_at: 0,
+            state,
         }
     }
 
@@ -146,52 +234,126 @@ impl Conn {
     pub(crate) fn unsent(&self) -> &[u8] {
         self.out.get(self.sent..).unwrap_or_default()
     }
+
+    /// Who it is, as the shell and metrics see it.
+    pub(crate) fn role(&self) -> Role {
+        match &self.state {
+            State::Link(l) => Role::Out {
+                peer: l.peer,
+                state: l.stage.link_state(),
+            },
+            State::Unproved(u) => Role::In {
+                from: u.from,
+                peer: None,
+                since: u.since,
+            },
+            State::Inbound(i) => Role::In {
+                from: i.from,
+                peer: Some(i.peer),
+                since: i.since,
+            },
+        }
+    }
+
+    /// Our link, if it is one.
+    pub(crate) fn link(&self) -> Option<&Link> {
+        match &self.state {
+            State::Link(l) => Some(l),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn link_mut(&mut self) -> Option<&mut Link> {
+        match &mut self.state {
+            State::Link(l) => Some(l),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn unproved_mut(&mut self) -> Option<&mut Unproved> {
+        match &mut self.state {
+            State::Unproved(u) => Some(u),
+            _ => None,
+        }
+    }
+
+    /// The deadline armed for it, if any (a link not yet ready, an unproved connection).
+    pub(crate) fn deadline(&self) -> Option<TimerId> {
+        match &self.state {
+            State::Link(l) => l.stage.deadline(),
+            State::Unproved(u) => Some(u.deadline),
+            State::Inbound(_) => None,
+        }
+    }
+
+    /// Whether it is closed once its output is written (input ignored meanwhile).
+    pub(crate) fn closing(&self) -> bool {
+        matches!(
+            self.state,
+            State::Unproved(Unproved {
+                talk: Talk::Closing,
+                ..
+            })
+        )
+    }
 }
 
-struct Slot {
+struct Slot<T> {
     generation: u32,
-    conn: Option<Conn>,
+    conn: Option<T>,
 }
 
 /// Connections by [`ConnId`]: O(1) insert, lookup and removal; slots are reused.
-#[derive(Default)]
-pub(crate) struct Slab {
-    slots: Vec<Slot>,
+pub(crate) struct Slab<T> {
+    slots: Vec<Slot<T>>,
     free: Vec<u32>,
     len: usize,
 }
 
-impl Slab {
-    pub(crate) fn insert(&mut self, conn: Conn) -> ConnId {
+impl<T> Default for Slab<T> {
+    fn default() -> Self {
+        Slab {
+            slots: Vec::new(),
+            free: Vec::new(),
+            len: 0,
+        }
+    }
+}
+
+impl<T> Slab<T> {
+    /// Inserts what `make` makes of the new connection's id (a deadline's timer names it).
+    pub(crate) fn insert_with(&mut self, make: impl FnOnce(ConnId) -> T) -> ConnId {
         self.len += 1;
         if let Some(index) = self.free.pop()
             && let Some(slot) = self.slots.get_mut(index as usize)
         {
-            slot.conn = Some(conn);
-            return ConnId {
+            let id = ConnId {
                 index,
                 generation: slot.generation,
             };
+            slot.conn = Some(make(id));
+            return id;
         }
         let index = u32::try_from(self.slots.len()).unwrap_or(u32::MAX);
-        self.slots.push(Slot {
-            generation: 0,
-            conn: Some(conn),
-        });
-        ConnId {
+        let id = ConnId {
             index,
             generation: 0,
-        }
+        };
+        self.slots.push(Slot {
+            generation: 0,
+            conn: Some(make(id)),
+        });
+        id
     }
 
-    pub(crate) fn get(&self, id: ConnId) -> Option<&Conn> {
+    pub(crate) fn get(&self, id: ConnId) -> Option<&T> {
         let slot = self.slots.get(id.index as usize)?;
         (slot.generation == id.generation)
             .then_some(slot.conn.as_ref())
             .flatten()
     }
 
-    pub(crate) fn get_mut(&mut self, id: ConnId) -> Option<&mut Conn> {
+    pub(crate) fn get_mut(&mut self, id: ConnId) -> Option<&mut T> {
         let slot = self.slots.get_mut(id.index as usize)?;
         if slot.generation != id.generation {
             return None;
@@ -199,7 +361,7 @@ impl Slab {
         slot.conn.as_mut()
     }
 
-    pub(crate) fn remove(&mut self, id: ConnId) -> Option<Conn> {
+    pub(crate) fn remove(&mut self, id: ConnId) -> Option<T> {
         let slot = self.slots.get_mut(id.index as usize)?;
         if slot.generation != id.generation {
             return None;
@@ -224,7 +386,7 @@ impl Slab {
         self.len
     }
 
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (ConnId, &Conn)> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (ConnId, &T)> {
         self.slots.iter().enumerate().filter_map(|(i, s)| {
             s.conn.as_ref().map(|c| {
                 (
@@ -243,25 +405,19 @@ impl Slab {
 mod tests {
     use super::*;
 
-    fn inbound() -> Conn {
-        Conn::new(Role::In {
-            from: SocketAddr::from(([127, 0, 0, 1], 1)),
-            peer: None,
-            since: 0,
-        })
-    }
-
     #[test]
     fn stale_ids_do_not_reach_a_reused_slot() {
         let mut slab = Slab::default();
-        let a = slab.insert(inbound());
-        assert!(slab.remove(a).is_some());
-        let b = slab.insert(inbound());
-        assert_eq!(a.index(), b.index(), "the slot is reused");
+        let a = slab.insert_with(|_| 'a');
+        assert_eq!(slab.remove(a), Some('a'));
+        let b = slab.insert_with(|id| {
+            assert_eq!(id.index(), a.index(), "the slot is reused");
+            'b'
+        });
         assert_ne!(a, b);
         assert!(slab.get(a).is_none());
         assert!(slab.remove(a).is_none());
-        assert!(slab.get(b).is_some());
+        assert_eq!(slab.get(b), Some(&'b'));
         assert_eq!(slab.id_at(b.index()), Some(b));
         assert_eq!(slab.len(), 1);
         assert_eq!(slab.iter().count(), 1);

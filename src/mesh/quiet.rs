@@ -8,6 +8,8 @@
 //! one line a window); a window that ends with none held back closes, and the next line
 //! is said at once again.
 
+use super::{Engine, Now, Timer};
+
 /// How long a topic stays quiet after a line.
 pub const WINDOW_MS: u64 = 60_000;
 
@@ -137,6 +139,20 @@ impl Quiet {
         w.until = now.saturating_add(WINDOW_MS).max(1);
         w.opened = now;
         Some((held, span, w.until))
+    }
+}
+
+impl Engine {
+    /// Says `msg` unless `topic`'s rate limit holds it back (see above): strangers and
+    /// floods cannot flood stderr, nor hide one kind of line behind another.
+    pub(super) fn say_limited(&mut self, topic: Topic, now: Now, msg: String) {
+        match self.quiet.line(topic, now.mono) {
+            Verdict::Held => {}
+            Verdict::SayAndWait { until } => {
+                self.say(msg);
+                self.wheel.schedule(until, Timer::Quiet(topic));
+            }
+        }
     }
 }
 

@@ -24,39 +24,92 @@
 //!   takes every header after the first of a day for a restart, the time before it
 //!   unknown.
 //!
-//! This node's name and address cannot change (the shell refuses such a config first:
-//! [`Config::restart_needed`]).
+//! This node's name and address cannot change: [`Config::reload`], which makes the only
+//! thing this takes, refuses such a config (they need a restart).
+//!
+//! [`Config::reload`]: crate::config::Config::reload
 
+use super::settings::Settings;
 use super::{Action, CloseReason, Engine, LogRecord, Now, Peer, PeerState, Timer};
-use crate::config::Config;
+use crate::config::Reload;
 
 impl Engine {
-    /// Applies `cfg` (already validated) from `now`. Refuses, changing nothing, a config
-    /// whose `whoami` or own address differs: those need a restart.
-    pub fn reconfigure(&mut self, cfg: &Config, now: Now) -> Result<(), String> {
-        let same_me = match (cfg.nodes.get(cfg.me), self.peers.get(self.me)) {
-            (Some(new), Some(old)) => new.name == old.name && new.addr == old.addr,
-            _ => false,
-        };
-        if !same_me {
-            return Err("restart to change this node's name or address".into());
-        }
+    /// Applies `reload` (a config checked by [`Config::reload`] against the one in force:
+    /// this node's name and address are the same) from `now`.
+    ///
+    /// [`Config::reload`]: crate::config::Config::reload
+    pub fn reconfigure(&mut self, reload: &Reload, now: Now) {
         self.roll_day(now);
-        let mut removed = Vec::new();
+        let new = Settings::new(reload.config());
+        let mut said = self.reconcile_peers(&new, now);
+        said.extend(self.timing_changes(&new));
+        self.tracker.set_online_threshold(new.online_threshold);
+        let old_threshold = self.tracker.threshold();
+        let offline = self.tracker.set_threshold(new.offline_threshold, now.mono);
+        self.peer_ips = new.ips();
+        self.hooks.set_timeout(new.hook_timeout);
+        if new.hook_timeout.is_none() {
+            // No hook any more: what waited will not run (runs going on finish).
+            let slots: Vec<usize> = (0..self.peers.len()).collect();
+            for slot in slots {
+                self.forget_hook(slot);
+            }
+        }
+        let new_header =
+            new.header() != self.settings.header() || old_threshold != self.tracker.threshold();
+        self.settings = new;
+        if said.is_empty() && new_header {
+            said.push("the nodes' order changed (a new log header)".into());
+        }
+        if said.is_empty() {
+            said.push("no change to peers or timings".into());
+        }
+        self.say(format!("config reloaded: {}", said.join("; ")));
+        for change in offline {
+            if !self.peers.get(change.peer).is_some_and(|p| p.active) || change.peer == self.me {
+                continue;
+            }
+            let msg = format!(
+                "peer {} offline: its {} timeouts reach the new offline_threshold",
+                self.name(change.peer),
+                change.timeouts
+            );
+            self.say(msg);
+            self.hook(change.peer, PeerState::Offline, change.timeouts, now);
+        }
+        if new_header {
+            let carried = self.carried();
+            self.actions.push_back(Action::Log(LogRecord::Reconfigured {
+                wall: now.wall,
+                threshold: self.tracker.threshold(),
+                nodes: self.settings.header(),
+                carried,
+            }));
+        }
+        self.prune_logs(now);
+    }
+
+    /// Matches the peers of `new` to ours by name: removes, readdresses and adds (see the
+    /// [module documentation](self)). Returns what it did, for the operator.
+    fn reconcile_peers(&mut self, new: &Settings, now: Now) -> Vec<String> {
         let gone: Vec<usize> = self
             .peer_indices()
             .filter(|&i| {
                 self.peers
                     .get(i)
-                    .is_some_and(|p| !cfg.nodes.iter().any(|n| n.name == p.name))
+                    .is_some_and(|p| !new.nodes.iter().any(|n| n.name == p.name))
             })
             .collect();
+        let mut removed = Vec::new();
         for slot in gone {
             removed.push(self.name(slot).to_string());
             self.remove_peer(slot, now);
         }
         let (mut added, mut moved) = (Vec::new(), Vec::new());
-        for (_, node) in cfg.peers() {
+        for node in &new.nodes {
+            if node.name == self.whoami {
+                continue;
+            }
             let slot = self
                 .peer_indices()
                 .find(|&i| self.peers.get(i).is_some_and(|p| p.name == node.name));
@@ -77,90 +130,40 @@ impl Engine {
                 }
             }
         }
-
-        let mut timing = Vec::new();
-        let mut note = |what: &str, old: u64, new: u64, unit: &str| {
-            if old != new {
-                timing.push(format!("{what} {old} -> {new}{unit}"));
-            }
-        };
-        note("interval", self.interval, cfg.interval_ms, " ms");
-        note("timeout", self.timeout, cfg.timeout_ms, " ms");
-        note(
-            "offline_threshold",
-            u64::from(self.tracker.threshold()),
-            u64::from(cfg.offline_threshold),
-            "",
-        );
-        note(
-            "online_threshold",
-            u64::from(self.tracker.online_threshold()),
-            u64::from(cfg.online_threshold),
-            "",
-        );
-        self.interval = cfg.interval_ms.max(1);
-        self.timeout = cfg.timeout_ms.max(1);
-        self.tracker.set_online_threshold(cfg.online_threshold);
-        let old_threshold = self.tracker.threshold();
-        let offline = self.tracker.set_threshold(cfg.offline_threshold, now.mono);
-        self.peer_ips = cfg
-            .nodes
-            .iter()
-            .map(|n| n.addr.ip().to_canonical())
-            .collect();
-        self.retention_days = cfg.log_retention_days;
-        self.hooks
-            .set_timeout(cfg.on_change.as_ref().map(|h| h.timeout_ms));
-        if cfg.on_change.is_none() {
-            // No hook any more: what waited will not run (runs going on finish).
-            let slots: Vec<usize> = (0..self.peers.len()).collect();
-            for slot in slots {
-                self.forget_hook(slot);
-            }
-        }
-
-        let mut parts = Vec::new();
-        for (what, names) in [
+        [
             ("added", &added),
             ("removed", &removed),
             ("new address for", &moved),
-        ] {
-            if !names.is_empty() {
-                parts.push(format!("{what} {}", names.join(", ")));
-            }
-        }
-        parts.extend(timing);
-        let header: Vec<_> = cfg.nodes.iter().map(|n| (n.name.clone(), n.addr)).collect();
-        let new_header = header != self.header_nodes || old_threshold != self.tracker.threshold();
-        if parts.is_empty() && new_header {
-            parts.push("the nodes' order changed (a new log header)".into());
-        }
-        if parts.is_empty() {
-            parts.push("no change to peers or timings".into());
-        }
-        self.say(format!("config reloaded: {}", parts.join("; ")));
-        for change in offline {
-            if !self.peers.get(change.peer).is_some_and(|p| p.active) || change.peer == self.me {
-                continue;
-            }
-            let msg = format!(
-                "peer {} offline: its {} timeouts reach the new offline_threshold",
-                self.name(change.peer),
-                change.timeouts
-            );
-            self.say(msg);
-            self.hook(change.peer, PeerState::Offline, change.timeouts, now);
-        }
-        if new_header {
-            self.header_nodes = header;
-            let carried = self.carried();
-            self.actions.push_back(Action::Log(LogRecord::Reconfigured {
-                wall: now.wall,
-                carried,
-            }));
-        }
-        self.prune_logs(now);
-        Ok(())
+        ]
+        .into_iter()
+        .filter(|(_, names)| !names.is_empty())
+        .map(|(what, names)| format!("{what} {}", names.join(", ")))
+        .collect()
+    }
+
+    /// The timings and thresholds `new` changes, as the operator is told them.
+    fn timing_changes(&self, new: &Settings) -> Vec<String> {
+        let old = &self.settings;
+        [
+            ("interval", old.interval, new.interval, " ms"),
+            ("timeout", old.timeout, new.timeout, " ms"),
+            (
+                "offline_threshold",
+                u64::from(self.tracker.threshold()),
+                u64::from(new.offline_threshold),
+                "",
+            ),
+            (
+                "online_threshold",
+                u64::from(self.tracker.online_threshold()),
+                u64::from(new.online_threshold),
+                "",
+            ),
+        ]
+        .into_iter()
+        .filter(|(_, old, new, _)| old != new)
+        .map(|(what, old, new, unit)| format!("{what} {old} -> {new}{unit}"))
+        .collect()
     }
 
     /// Closes `slot`'s connections, drops its probes and waiting hook change uncounted,
@@ -208,15 +211,7 @@ impl Engine {
             self.close(conn, CloseReason::Reconfigured, now);
         }
         // Probes started while the old link was down are void too.
-        let wheel = &mut self.wheel;
-        let mut n = 0;
-        self.tracker.void_all(slot, |t| {
-            wheel.cancel(t);
-            n += 1;
-        });
-        if let Some(p) = self.peers.get_mut(slot) {
-            p.stats.settled_all(n, true, now.mono_us());
-        }
+        self.void_probes(slot, now);
         self.connect(slot, now);
     }
 
@@ -241,7 +236,7 @@ impl Engine {
             }
         };
         self.connect(slot, now);
-        let due = now.mono.saturating_add(self.interval);
+        let due = now.mono.saturating_add(self.settings.interval);
         let timer = self.wheel.schedule(due, Timer::Round { peer: slot, due });
         if let Some(p) = self.peers.get_mut(slot) {
             p.round = Some(timer);

@@ -6,6 +6,7 @@
 //! probes in flight (bounded like the tracker's).
 
 use super::action::CloseReason;
+use super::{Engine, PeerId, Role};
 use crate::tracker::MAX_OUTSTANDING;
 
 /// Upper bounds of the round-trip-time buckets, in microseconds (0.5 ms to 30 s); one
@@ -207,6 +208,66 @@ impl ConnCounts {
     pub const OUT: [&'static str; 3] = ["connecting", "handshaking", "ready"];
     /// Label values of [`ConnCounts::inbound`].
     pub const IN: [&'static str; 2] = ["awaiting_hello", "ready"];
+}
+
+/// A peer as metrics and `status` see it ([`Engine::peers`]).
+#[derive(Debug, Clone, Copy)]
+pub struct PeerView<'a> {
+    /// Its id.
+    pub id: PeerId,
+    /// Its name.
+    pub name: &'a str,
+    /// Whether it is online (not yet declared offline).
+    pub online: bool,
+    /// Its consecutive timeouts (at most the threshold).
+    pub timeouts: u32,
+    /// Its probes in flight (started, not yet settled).
+    pub in_flight: usize,
+    /// Its counters.
+    pub stats: &'a PeerStats,
+}
+
+impl Engine {
+    /// Number of open connections (both directions).
+    pub fn connections(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// Every peer (not this node), in config order, with its state and counters.
+    pub fn peers(&self) -> impl Iterator<Item = PeerView<'_>> {
+        self.peers
+            .iter()
+            .enumerate()
+            .filter(|&(i, p)| i != self.me && p.active)
+            .map(|(i, p)| PeerView {
+                id: PeerId(i),
+                name: &p.name,
+                online: self.tracker.is_online(i),
+                timeouts: self.tracker.timeouts(i),
+                in_flight: self.tracker.outstanding_len(i),
+                stats: &p.stats,
+            })
+    }
+
+    /// Connections closed so far, by kind.
+    pub fn closes(&self) -> &Closes {
+        &self.closes
+    }
+
+    /// Open connections by state.
+    pub fn conn_counts(&self) -> ConnCounts {
+        let mut n = ConnCounts::default();
+        for (_, c) in self.conns.iter() {
+            let slot = match c.role() {
+                Role::Out { state, .. } => n.out.get_mut(state as usize),
+                Role::In { peer, .. } => n.inbound.get_mut(usize::from(peer.is_some())),
+            };
+            if let Some(slot) = slot {
+                *slot += 1;
+            }
+        }
+        n
+    }
 }
 
 #[cfg(test)]

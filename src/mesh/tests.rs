@@ -3,8 +3,11 @@
 
 use std::net::SocketAddr;
 
+use super::link::REPLACED_SINGLE;
+use super::output::encode_seq;
 use super::*;
 use crate::config::Node;
+use crate::wire::framer::MAX_LINE;
 
 const INTERVAL: u64 = 200;
 const TIMEOUT: u64 = 300;
@@ -16,26 +19,12 @@ pub(super) fn addr(i: u8) -> SocketAddr {
 }
 
 pub(super) fn config(nodes: u8, threshold: u32) -> Config {
+    let nodes = (1..=nodes).map(|i| Node::new(format!("node{i}"), addr(i)));
     Config {
-        whoami: "node1".into(),
-        me: 0,
         interval_ms: INTERVAL,
         timeout_ms: TIMEOUT,
         offline_threshold: threshold,
-        log_folder: "logs".into(),
-        listen: Some(addr(1)),
-        metrics_listen: None,
-        nodes: (1..=nodes)
-            .map(|i| Node {
-                name: format!("node{i}"),
-                addr: addr(i),
-                legacy_http: false,
-            })
-            .collect(),
-        online_threshold: 1,
-        on_change: None,
-        log_retention_days: None,
-        secret_file: None,
+        ..Config::new(nodes.collect(), 0)
     }
 }
 
@@ -44,15 +33,18 @@ mod ops;
 struct Harness {
     engine: Engine,
     now: Now,
+    /// The config in force.
+    cfg: Config,
 }
 
 impl Harness {
     fn new(nodes: u8, threshold: u32) -> Harness {
+        let cfg = config(nodes, threshold);
         let now = Now::ms(0, WALL0 - 60_000);
-        let mut engine = Engine::new(&config(nodes, threshold), now);
+        let mut engine = Engine::new(&cfg, now);
         // Most tests here check the rules of one link; `two_links` checks the second.
         engine.set_links_per_peer(1);
-        Harness { engine, now }
+        Harness { engine, now, cfg }
     }
 
     /// Moves both clocks to `mono` and runs the due timers.
@@ -736,11 +728,12 @@ fn the_new_day_file_carries_counts_before_the_next_change() {
         vec![
             &LogRecord::NewDay {
                 wall: WALL0 + 1_500,
-                carried: vec![(PeerId(1), 2)]
+                carried: vec![("node2".into(), 2)]
             },
             &LogRecord::Event {
                 wall: WALL0 + 1_500,
                 peer: PeerId(1),
+                name: "node2".into(),
                 timeouts: 3
             },
         ]
@@ -967,7 +960,8 @@ fn probes_are_spread_over_the_interval_at_stable_phases() {
 fn this_machines_trouble_is_never_counted_against_a_peer() {
     let mut h = Harness::new(2, 3);
     let mut link = connects(&h.actions())[0].0;
-    let emfile = CloseReason::Io {
+    // As the shell tells it (daemon::sys::close_reason): this machine's trouble.
+    let emfile = CloseReason::Local {
         op: IoOp::Connect,
         errno: libc::EMFILE,
     };
@@ -1150,6 +1144,7 @@ fn harness_with(cfg: Config) -> Harness {
     Harness {
         engine: Engine::new(&cfg, now),
         now,
+        cfg,
     }
 }
 

@@ -1,8 +1,9 @@
 //! The command line of `report` and `demo`, parsed by hand like `main.rs`.
 //!
 //! Exit status of `report`: 0 when the input had no problem; 1 when it had some (each on
-//! stderr as `file:line: reason`; the report is still produced from the rest); 2 on a
-//! usage error; 3 when no log file was found or an output could not be written.
+//! stderr as `file:line: reason`, a stretch of a log left out for its clock included;
+//! the report is still produced from the rest); 2 on a usage error; 3 when no log file
+//! was found or an output could not be written.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -22,12 +23,16 @@ Reads log files (files, or folders searched for YYYY-MM-DD-<whoami>.log) and pri
 uptime, outages and blips per observer and observed node, incidents with verdicts,
 and who saw whom down.
 
-  --since T, --until T   the window (default: the earliest and latest lines read);
+  --since T, --until T   the window (default: the earliest line read, to now when the
+                 newest file is of today, else to the end of its day);
                  T is now, YYYY-MM-DD (its 00:00) or YYYY-MM-DDTHH:MM[:SS[.mmm]][Z], UTC
   --format F     text (default), json or csv
   --svg FILE     also write a timeline picture, one row per observed node
   --tolerance MS clock difference between observers still counted as the same
                  incident (default 5000)
+
+The observers' clocks are checked against each other: a stretch of a log whose clock
+was off is left out and listed as a problem.
 
 Exit status: 0 when the input had no problem; 1 when it had some (listed on stderr as
 file:line: reason; the rest is still reported); 2 on a usage error; 3 when no log file
@@ -97,6 +102,7 @@ pub fn parse_report_args(args: &[String], now: i64) -> Result<Option<ReportArgs>
         since: None,
         until: None,
         tolerance_ms: DEFAULT_TOLERANCE_MS,
+        now: Some(now),
     };
     let (mut format, mut svg, mut format_seen) = (Format::Text, None, false);
     let mut it = args.iter();

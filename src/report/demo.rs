@@ -396,23 +396,7 @@ fn run(keep: Option<PathBuf>, svg: Option<PathBuf>) -> Result<(), String> {
         }
     });
     let logs = folder.path.join("logs");
-    let mut nodes = Vec::new();
-    for i in 0..3u8 {
-        let ip = Ipv4Addr::new(127, 0, 0, i + 1);
-        let name = format!("node{}", i + 1);
-        nodes.push(Node {
-            config: folder.path.join(format!("{name}.toml")),
-            stderr: folder.path.join(format!("{name}.stderr")),
-            port: free_port(ip)?,
-            name,
-            ip,
-            child: None,
-        });
-    }
-    for n in &nodes {
-        fs::write(&n.config, config_text(n, &nodes))
-            .map_err(|e| format!("{}: cannot write: {e}", n.config.display()))?;
-    }
+    let mut nodes = mesh_nodes(&folder.path)?;
     let stdout = io::stdout();
     let mut out = stdout.lock();
     let start_ms = now_ms();
@@ -423,10 +407,6 @@ fn run(keep: Option<PathBuf>, svg: Option<PathBuf>) -> Result<(), String> {
         headers: BTreeMap::new(),
         recovered: Vec::new(),
         start_ms,
-    };
-    let say = |out: &mut dyn Write, what: &str| {
-        let _ = writeln!(out, "{}  == {what}", stamp(now_ms() - start_ms));
-        let _ = out.flush();
     };
     let _ = writeln!(
         out,
@@ -441,66 +421,121 @@ fn run(keep: Option<PathBuf>, svg: Option<PathBuf>) -> Result<(), String> {
             " (removed at the end; --keep DIR keeps everything)"
         }
     );
+    let until = play(&exe, &mut nodes, &mut tail, &mut out)?;
+    drop(nodes);
+    let incidents = report_logs(logs, until, &folder, &svg_path, &mut out)?;
+    let _ = writeln!(
+        out,
+        "\nTimeline picture: {}\nDemo done in {}; {incidents} incident(s) found; every node \
+         stopped.",
+        svg_path.display(),
+        units::duration(now_ms() - start_ms),
+    );
+    Ok(())
+}
+
+/// The demo's three nodes on 127.0.0.1-3, each with a free port and its config written
+/// into `folder`.
+fn mesh_nodes(folder: &Path) -> Result<Vec<Node>, String> {
+    let mut nodes = Vec::new();
+    for i in 0..3u8 {
+        let ip = Ipv4Addr::new(127, 0, 0, i + 1);
+        let name = format!("node{}", i + 1);
+        nodes.push(Node {
+            config: folder.join(format!("{name}.toml")),
+            stderr: folder.join(format!("{name}.stderr")),
+            port: free_port(ip)?,
+            name,
+            ip,
+            child: None,
+        });
+    }
+    for n in &nodes {
+        fs::write(&n.config, config_text(n, &nodes))
+            .map_err(|e| format!("{}: cannot write: {e}", n.config.display()))?;
+    }
+    Ok(nodes)
+}
+
+/// A line of the demo's own, stamped with the time since it started.
+fn say(out: &mut dyn Write, start_ms: i64, what: &str) {
+    let _ = writeln!(out, "{}  == {what}", stamp(now_ms() - start_ms));
+    let _ = out.flush();
+}
+
+/// The story: the mesh starts, runs, loses a node to SIGKILL, gets it back, and stops;
+/// every log line is shown as it is written. Returns when it stopped (wall-clock ms).
+fn play(
+    exe: &Path,
+    nodes: &mut [Node],
+    tail: &mut Tail,
+    out: &mut dyn Write,
+) -> Result<i64, String> {
+    let start_ms = tail.start_ms;
     let list: Vec<String> = nodes
         .iter()
         .map(|n| format!("{} on {}:{}", n.name, n.ip, n.port))
         .collect();
-    say(&mut out, &format!("starting {}", list.join(", ")));
-    for n in &mut nodes {
-        n.start(&exe)?;
+    say(out, start_ms, &format!("starting {}", list.join(", ")));
+    for n in nodes.iter_mut() {
+        n.start(exe)?;
     }
-    follow(&mut tail, &mut nodes, PATIENCE, &mut out, |t| {
-        t.headers.len() == 3
-    })?;
+    follow(tail, nodes, PATIENCE, out, |t| t.headers.len() == 3)?;
     if tail.headers.len() < 3 {
         return Err(format!(
             "the nodes did not all start logging within {PATIENCE:?}"
         ));
     }
-    follow(&mut tail, &mut nodes, STEADY, &mut out, |_| false)?;
+    follow(tail, nodes, STEADY, out, |_| false)?;
 
     let victim = nodes
         .get(VICTIM)
         .map(|n| n.name.clone())
         .unwrap_or_default();
-    say(
-        &mut out,
-        &format!(
-            "killing {victim} (SIGKILL, as in a crash); it comes back in {} s",
-            DOWN.as_secs()
-        ),
+    let killing = format!(
+        "killing {victim} (SIGKILL, as in a crash); it comes back in {} s",
+        DOWN.as_secs()
     );
+    say(out, start_ms, &killing);
     if let Some(n) = nodes.get_mut(VICTIM) {
         n.kill();
     }
-    follow(&mut tail, &mut nodes, DOWN, &mut out, |_| false)?;
-    say(&mut out, &format!("starting {victim} again"));
+    follow(tail, nodes, DOWN, out, |_| false)?;
+    say(out, start_ms, &format!("starting {victim} again"));
     if let Some(n) = nodes.get_mut(VICTIM) {
-        n.start(&exe)?;
+        n.start(exe)?;
     }
     let back = |t: &Tail| t.recovered.iter().filter(|(_, p)| *p == victim).count() >= 2;
-    follow(&mut tail, &mut nodes, PATIENCE, &mut out, back)?;
-    follow(&mut tail, &mut nodes, AFTER, &mut out, |_| false)?;
+    follow(tail, nodes, PATIENCE, out, back)?;
+    follow(tail, nodes, AFTER, out, |_| false)?;
 
     let until = now_ms();
-    say(&mut out, "stopping the mesh (SIGTERM)");
+    say(out, start_ms, "stopping the mesh (SIGTERM)");
     // All at once, so that the nodes hardly see each other go.
-    for n in &mut nodes {
+    for n in nodes.iter_mut() {
         n.signal(libc::SIGTERM);
     }
     let mut clean = true;
-    for n in &mut nodes {
+    for n in nodes.iter_mut() {
         clean &= n.wait_stopped();
     }
-    tail.poll(&mut out);
+    tail.poll(out);
     if !clean {
-        say(
-            &mut out,
-            "a node did not stop within 5 s of SIGTERM and was killed",
-        );
+        let message = "a node did not stop within 5 s of SIGTERM and was killed";
+        say(out, start_ms, message);
     }
-    drop(nodes);
+    Ok(until)
+}
 
+/// The report of the demo's `logs` up to `until`, printed, kept in the folder if it is
+/// kept, and drawn into `svg_path`. Returns the number of incidents.
+fn report_logs(
+    logs: PathBuf,
+    until: i64,
+    folder: &Folder,
+    svg_path: &Path,
+    out: &mut dyn Write,
+) -> Result<usize, String> {
     let _ = writeln!(
         out,
         "\nThe report of these logs (`uptime-tracker report --until {} {}`):\n",
@@ -512,10 +547,11 @@ fn run(keep: Option<PathBuf>, svg: Option<PathBuf>) -> Result<(), String> {
         since: None,
         until: Some(until),
         tolerance_ms: DEFAULT_TOLERANCE_MS,
+        now: Some(now_ms()),
     };
     let mut problems = io::stderr();
     let report = report::build(&options, &mut problems).ok_or("no log file was written")?;
-    cli::write_format(&report, Format::Text, &mut out)
+    cli::write_format(&report, Format::Text, out)
         .map_err(|e| format!("cannot print the report: {e}"))?;
     if folder.keep {
         let path = folder.path.join("report.txt");
@@ -526,13 +562,6 @@ fn run(keep: Option<PathBuf>, svg: Option<PathBuf>) -> Result<(), String> {
         });
         written.map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
     }
-    cli::write_svg(&report, &svg_path)?;
-    let _ = writeln!(
-        out,
-        "\nTimeline picture: {}\nDemo done in {}; {} incident(s) found; every node stopped.",
-        svg_path.display(),
-        units::duration(now_ms() - start_ms),
-        report.incidents.len()
-    );
-    Ok(())
+    cli::write_svg(&report, svg_path)?;
+    Ok(report.incidents.len())
 }

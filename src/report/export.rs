@@ -5,15 +5,17 @@
 use std::io::{self, Write};
 
 use crate::report::analyze::{End, Outage};
+use crate::report::clocks::{Basis, Status};
 use crate::report::units::{csv_field, json_str, timestamp};
 use crate::report::verdict::{Incident, Verdict};
-use crate::report::{PairReport, Report};
+use crate::report::{ClockProblem, PairReport, Report, UntilRule};
 
 fn end_code(end: End) -> &'static str {
     match end {
         End::Recovered => "recovered",
         End::WindowEnd => "window_end",
         End::ObserverStopped => "observer_stopped",
+        End::ClockStep => "clock_step",
     }
 }
 
@@ -21,6 +23,35 @@ fn isolated(i: &Incident) -> Option<&str> {
     match &i.verdict {
         Verdict::Isolated(o) => Some(o),
         _ => None,
+    }
+}
+
+fn until_code(rule: UntilRule) -> &'static str {
+    match rule {
+        UntilRule::Given => "given",
+        UntilRule::Now => "now",
+        UntilRule::EndOfDay => "end_of_day",
+    }
+}
+
+/// `skewed` (with a size) or `unsettled`, the size in ms (signed: ahead is positive),
+/// whether it is only a bound, and the evidence: `matches`, `order`, `future`.
+fn clock_fields(p: &ClockProblem) -> (&'static str, Option<i64>, bool, &'static str) {
+    match &p.status {
+        Status::Skewed {
+            skew,
+            at_least,
+            basis,
+        } => {
+            let basis = match basis {
+                Basis::Matches { .. } => "matches",
+                Basis::Order => "order",
+                Basis::Future => "future",
+            };
+            ("skewed", Some(*skew), *at_least, basis)
+        }
+        Status::Unsettled { back_ms } => ("unsettled", Some(-back_ms), true, "order"),
+        Status::Agrees | Status::Unchecked => ("agrees", None, false, ""),
     }
 }
 
@@ -39,15 +70,39 @@ pub fn json(r: &Report, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "{{")?;
     writeln!(
         out,
-        "  \"window\": {{\"since\": \"{}\", \"until\": \"{}\", \"ms\": {window}}},",
+        "  \"window\": {{\"since\": \"{}\", \"until\": \"{}\", \"ms\": {window}, \"until_rule\": \"{}\"}},",
         timestamp(r.since),
-        timestamp(r.until)
+        timestamp(r.until),
+        until_code(r.until_rule)
     )?;
     writeln!(
         out,
         "  \"tolerance_ms\": {}, \"files\": {}, \"lines\": {}, \"problems\": {},",
         r.tolerance_ms, r.files, r.lines, r.problems
     )?;
+    let c = &r.clocks;
+    writeln!(
+        out,
+        "  \"clocks\": {{\"agree\": {}, \"unchecked\": {}, \"ahead_of_now_ms\": {}, \"left_out\": [",
+        c.agree,
+        c.unchecked,
+        opt(c.ahead_of_now)
+    )?;
+    for (n, p) in c.left_out.iter().enumerate() {
+        let comma = if n + 1 < c.left_out.len() { "," } else { "" };
+        let (kind, skew, at_least, basis) = clock_fields(p);
+        writeln!(
+            out,
+            "    {{\"observer\": {}, \"lines\": {}, \"first\": \"{}\", \"last\": \"{}\", \"kind\": \"{kind}\", \"skew_ms\": {}, \"at_least\": {at_least}, \"basis\": \"{basis}\", \"reason\": {}}}{comma}",
+            json_str(&p.observer),
+            json_str(&p.lines()),
+            timestamp(p.first),
+            timestamp(p.last),
+            opt(skew),
+            json_str(&p.what()),
+        )?;
+    }
+    writeln!(out, "  ]}},")?;
     writeln!(out, "  \"observers\": [")?;
     for (n, o) in r.observers.iter().enumerate() {
         let unknown: Vec<String> = o
@@ -83,11 +138,12 @@ pub fn json(r: &Report, out: &mut dyn Write) -> io::Result<()> {
         let comma = if n + 1 < r.incidents.len() { "," } else { "" };
         writeln!(
             out,
-            "    {{\"peer\": {}, \"start\": \"{}\", \"end\": \"{}\", \"duration_ms\": {}, \"verdict\": \"{}\", \"isolated_observer\": {}, \"seen_by\": {}, \"not_seen_by\": {}}}{comma}",
+            "    {{\"peer\": {}, \"start\": \"{}\", \"end\": \"{}\", \"duration_ms\": {}, \"down_ms\": {}, \"verdict\": \"{}\", \"isolated_observer\": {}, \"seen_by\": {}, \"not_seen_by\": {}}}{comma}",
             json_str(&i.peer),
             timestamp(i.start),
             timestamp(i.end),
             i.end - i.start,
+            i.down_ms,
             i.verdict.code(),
             isolated(i).map_or("null".into(), json_str),
             json_list(&i.seen_by),
@@ -136,8 +192,12 @@ fn json_outage(o: &Outage) -> String {
 pub const CSV_HEADER: &str = "record,observer,peer,start,end,duration_ms,known_ms,unknown_ms,down_ms,uptime_pct,outages,longest_ms,mttr_ms,blips,end_kind,verdict,isolated_observer,seen_by,not_seen_by";
 
 /// Writes the CSV table: a `pair` row per observer × peer (start and end: the window),
-/// an `outage` row per outage, an `incident` row per incident (`seen_by`, `not_seen_by`:
-/// names separated by spaces). Cells that do not apply are empty.
+/// an `outage` row per outage, an `incident` row per incident (`duration_ms` its span,
+/// `down_ms` its down time; `seen_by`, `not_seen_by`: names separated by spaces), a
+/// `clock` row per stretch of a log left out for its observer's clock (`start`, `end`:
+/// its first and last stamps by that clock; `duration_ms`: the skew, positive ahead;
+/// `end_kind`: `skewed` or `unsettled`, or `skewed_at_least` for a bound). Cells that do
+/// not apply are empty.
 pub fn csv(r: &Report, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "{CSV_HEADER}")?;
     let window = r.until - r.since;
@@ -172,15 +232,32 @@ pub fn csv(r: &Report, out: &mut dyn Write) -> io::Result<()> {
     for i in &r.incidents {
         writeln!(
             out,
-            "incident,,{},{},{},{},,,,,,,,,,{},{},{},{}",
+            "incident,,{},{},{},{},,,{},,,,,,,{},{},{},{}",
             csv_field(&i.peer),
             timestamp(i.start),
             timestamp(i.end),
             i.end - i.start,
+            i.down_ms,
             i.verdict.code(),
             isolated(i).map(csv_field).unwrap_or_default(),
             csv_field(&i.seen_by.join(" ")),
             csv_field(&i.not_seen_by.join(" ")),
+        )?;
+    }
+    for p in &r.clocks.left_out {
+        let (kind, skew, at_least, _) = clock_fields(p);
+        let kind = if at_least && kind == "skewed" {
+            "skewed_at_least"
+        } else {
+            kind
+        };
+        writeln!(
+            out,
+            "clock,{},,{},{},{},,,,,,,,,{kind},,,,",
+            csv_field(&p.observer),
+            timestamp(p.first),
+            timestamp(p.last),
+            skew.map(|s| s.to_string()).unwrap_or_default(),
         )?;
     }
     Ok(())

@@ -65,6 +65,14 @@ impl Inputs {
             })
     }
 
+    /// The path of `whoami`'s file of day `day` as found (its bare name if none was).
+    pub fn path_of(&self, whoami: &str, day: i64) -> PathBuf {
+        match self.observers.get(whoami).and_then(|d| d.get(&day)) {
+            Some(&folder) => self.path(whoami, day, folder),
+            None => PathBuf::from(file_name(whoami, day)),
+        }
+    }
+
     fn path(&self, whoami: &str, day: i64, folder: u32) -> PathBuf {
         let name = file_name(whoami, day);
         match self.folders.get(folder as usize) {
@@ -116,7 +124,7 @@ impl Inputs {
 }
 
 /// `<YYYY-MM-DD>-<whoami>.log`: the name of `whoami`'s file of day number `day`.
-fn file_name(whoami: &str, day: i64) -> String {
+pub fn file_name(whoami: &str, day: i64) -> String {
     format!(
         "{}-{whoami}.log",
         logline::day_string(units::day_start(day))

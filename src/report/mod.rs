@@ -5,7 +5,9 @@
 //! find     paths -> each observer's files in day order
 //! read     one file's lines streamed through logline::parse_line and checked; bad
 //!          lines reported as file:line: reason
-//! analyze  one observer's lines -> known stretches, outages and blips per peer
+//! analyze  one observer's lines -> segments (one clock each), outages and blips per peer
+//! clocks   the observers' clocks checked against each other: segments found off are
+//!          left out (and listed as problems)
 //! verdict  outages of one peer across observers -> incidents with a verdict
 //! text     the report for people; export: JSON and CSV; svg: the timeline picture
 //! cli      the command line of `report`; demo: the `demo` command
@@ -14,13 +16,14 @@
 //! Observers are read one after another, each file streamed line by line, so memory holds
 //! one line, per-peer counters, and the outages and known stretches (which grow with
 //! outages, restarts and missing days, not with the number of lines). The rules are in
-//! [`analyze`] and [`verdict`] and in the README ("Reading the logs back").
+//! [`analyze`], [`clocks`] and [`verdict`] and in docs/reading-logs.md.
 //!
 //! Nothing here panics on any input: no `unwrap`, `expect` or indexing is reachable from
 //! the contents of a log file.
 
 pub mod analyze;
 pub mod cli;
+pub mod clocks;
 pub mod demo;
 pub mod export;
 pub mod find;
@@ -33,7 +36,8 @@ pub mod verdict;
 use std::io::Write;
 use std::path::PathBuf;
 
-use analyze::{End, ObserverLog, Outage, PairLog};
+use analyze::{End, ObserverLog, Outage, PairLog, Pos, Segment};
+use clocks::{Basis, Clocks, Status};
 use read::Problems;
 use verdict::Incident;
 
@@ -47,12 +51,17 @@ pub const DEFAULT_TOLERANCE_MS: i64 = 5_000;
 pub struct Options {
     /// Files and folders.
     pub paths: Vec<PathBuf>,
-    /// Window start (Unix ms); `None`: the earliest line read.
+    /// Window start (Unix ms); `None`: the earliest line read (of the segments whose
+    /// clocks are not found off).
     pub since: Option<i64>,
-    /// Window end (Unix ms); `None`: the latest line read.
+    /// Window end (Unix ms); `None`: see [`default_until`].
     pub until: Option<i64>,
     /// Clock tolerance between observers, ms.
     pub tolerance_ms: i64,
+    /// This machine's clock (Unix ms): for the default window's end and for lines
+    /// stamped in the future; `None` leaves both out (the window then ends at the end of
+    /// the day of the latest line).
+    pub now: Option<i64>,
 }
 
 /// The whole report over one window. All times are Unix ms, clipped to the window.
@@ -78,6 +87,110 @@ pub struct Report {
     pub peers: Vec<String>,
     /// Outages grouped across observers, with verdicts, by start.
     pub incidents: Vec<Incident>,
+    /// How the window's end was chosen.
+    pub until_rule: UntilRule,
+    /// The clock check: stretches of logs left out, and counts.
+    pub clocks: ClockReport,
+}
+
+/// How the window's end was chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UntilRule {
+    /// Given (`--until`).
+    Given,
+    /// Now: the newest file is of today, its node may still be running.
+    Now,
+    /// The end of the newest file's day: its node stopped before that midnight.
+    EndOfDay,
+}
+
+/// The clock check's findings, for the outputs.
+#[derive(Debug, Clone, Default)]
+pub struct ClockReport {
+    /// Segments (stretches of a log under one clock) that matched the reference.
+    pub agree: usize,
+    /// Segments without evidence either way (used as they are).
+    pub unchecked: usize,
+    /// Stretches left out, in observer and file order.
+    pub left_out: Vec<ClockProblem>,
+    /// The agreeing observers' latest stamp is this far after this machine's clock (ms).
+    pub ahead_of_now: Option<i64>,
+}
+
+/// A stretch of one observer's log left out for its clock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClockProblem {
+    /// The observer.
+    pub observer: String,
+    /// The index of the segment in the observer's log.
+    pub segment: usize,
+    /// Its first line.
+    pub from: Pos,
+    /// Its last line.
+    pub to: Pos,
+    /// The stamps of its first and last lines (its own clock).
+    pub first: i64,
+    /// The stamp of its last line.
+    pub last: i64,
+    /// What the check found.
+    pub status: Status,
+}
+
+impl ClockProblem {
+    /// `2026-11-24-node2.log:3-88`, or `... .. 2026-11-25-node2.log:12` across files.
+    pub fn lines(&self) -> String {
+        let first = find::file_name(&self.observer, self.from.day);
+        if self.from.day == self.to.day {
+            format!("{first}:{}-{}", self.from.line, self.to.line)
+        } else {
+            format!(
+                "{first}:{} .. {}:{}",
+                self.from.line,
+                find::file_name(&self.observer, self.to.day),
+                self.to.line
+            )
+        }
+    }
+
+    /// What was wrong with the observer's clock, for people: `was about 2 h 00 min ahead
+    /// of the other observers' (17 of its 18 outages and restarts line up ...)`.
+    pub fn what(&self) -> String {
+        match &self.status {
+            Status::Skewed {
+                skew,
+                at_least,
+                basis,
+            } => {
+                let size = if *at_least {
+                    units::duration(skew.abs())
+                } else {
+                    units::duration_rounded(skew.abs())
+                };
+                let dir = if *skew > 0 { "ahead of" } else { "behind" };
+                let bound = if *at_least { "at least" } else { "about" };
+                let why = match basis {
+                    Basis::Matches {
+                        matched,
+                        items,
+                        observers,
+                    } => format!(
+                        "{matched} of its {items} outages and restarts line up with {}'s at that offset, none at its own time",
+                        observers.join(", ")
+                    ),
+                    Basis::Order => {
+                        "else its lines and those of the run next to it in the same file are out of order".to_string()
+                    }
+                    Basis::Future => "its lines are stamped after this machine's clock, other logs' are not".to_string(),
+                };
+                format!("was {bound} {size} {dir} the other observers' ({why})")
+            }
+            Status::Unsettled { back_ms } => format!(
+                "went back {} between this run and the one next to it in the same file, and no other observer's log says which of the two is wrong",
+                units::duration(*back_ms)
+            ),
+            Status::Agrees | Status::Unchecked => "agrees with the others'".to_string(),
+        }
+    }
 }
 
 /// One observer over the window.
@@ -135,8 +248,8 @@ impl PairReport {
 }
 
 /// Reads and analyses everything under `opts.paths`. Problems in the input go to
-/// `problems_out` as `file:line: reason` lines; the report counts them. `None` when no log
-/// file was found at all.
+/// `problems_out` as `file:line: reason` lines (a stretch of a log whose clock is found
+/// off is one); the report counts them. `None` when no log file was found at all.
 pub fn build(opts: &Options, problems_out: &mut dyn Write) -> Option<Report> {
     let mut problems = Problems::new(problems_out);
     let inputs = find::find(&opts.paths, &mut problems);
@@ -148,44 +261,167 @@ pub fn build(opts: &Options, problems_out: &mut dyn Write) -> Option<Report> {
     let first_day = opts
         .since
         .map(|s| crate::logline::day_number(s).saturating_sub(1));
-    let last_day = opts.until.map(crate::logline::day_number);
+    // A window ending at a midnight needs nothing of the day it ends at: a file's lines
+    // all lie on its day, and its observer is known up to that midnight anyway.
+    let last_day = opts
+        .until
+        .map(|u| crate::logline::day_number(u.saturating_sub(1)));
     let mut logs = Vec::new();
     let mut lines = 0u64;
     for (name, _) in inputs.observers() {
-        let mut log = ObserverLog::new(name, opts.since, opts.until);
+        let mut log = ObserverLog::new(
+            name,
+            opts.since,
+            opts.until,
+            clocks::check_tolerance(opts.tolerance_ms),
+        );
         for file in inputs.files(
             name,
             first_day.unwrap_or(i64::MIN),
             last_day.unwrap_or(i64::MAX),
         ) {
             lines += read::read_file(&file, name, &mut problems, &mut log);
-            if !read::Sink::wants_more(&log) {
-                break;
-            }
         }
         logs.push(log);
     }
-    let span = logs
+    let clocks = clocks::check(&logs, opts.tolerance_ms, opts.now);
+    let mut clock_report = ClockReport {
+        ahead_of_now: clocks.reference_ahead_of_now,
+        ..ClockReport::default()
+    };
+    for (o, log) in logs.iter().enumerate() {
+        for (k, seg) in log.segments.iter().enumerate() {
+            match clocks.of(o, k) {
+                Status::Agrees => clock_report.agree += 1,
+                Status::Unchecked => clock_report.unchecked += 1,
+                status => {
+                    let p = ClockProblem {
+                        observer: log.name.clone(),
+                        segment: k,
+                        from: seg.from,
+                        to: seg.to,
+                        first: seg.first,
+                        last: seg.last,
+                        status: status.clone(),
+                    };
+                    let path = inputs.path_of(&log.name, seg.from.day);
+                    let last = if seg.to.day == seg.from.day {
+                        seg.to.line
+                    } else {
+                        seg.from.line
+                    };
+                    let across = if seg.to.day == seg.from.day {
+                        String::new()
+                    } else {
+                        format!(
+                            " (to {}:{})",
+                            inputs.path_of(&log.name, seg.to.day).display(),
+                            seg.to.line
+                        )
+                    };
+                    problems.report_lines(
+                        &path,
+                        seg.from.line,
+                        last,
+                        format_args!(
+                            "{}'s clock {}; this run{across}, {} .. {} by its clock, is left out",
+                            log.name,
+                            p.what(),
+                            units::timestamp(seg.first),
+                            units::timestamp(seg.last)
+                        ),
+                    );
+                    clock_report.left_out.push(p);
+                }
+            }
+        }
+    }
+    let used: Vec<&Segment> = logs
         .iter()
-        .filter_map(|l| l.span)
-        .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)));
-    let since = opts.since.or(span.map(|s| s.0)).unwrap_or(0);
-    let until = opts.until.or(span.map(|s| s.1)).unwrap_or(since).max(since);
+        .enumerate()
+        .flat_map(|(o, log)| {
+            let clocks = &clocks;
+            log.segments
+                .iter()
+                .enumerate()
+                .filter(move |&(k, _)| !clocks.left_out(o, k))
+                .map(|(_, s)| s)
+        })
+        .collect();
+    let since = opts
+        .since
+        .or_else(|| used.iter().map(|s| s.first).min())
+        .unwrap_or(0);
+    let (until, until_rule) = match opts.until {
+        Some(u) => (u, UntilRule::Given),
+        None => {
+            default_until(used.iter().copied(), opts.now).unwrap_or((since, UntilRule::EndOfDay))
+        }
+    };
+    drop(used);
+    let until = until.max(since);
     for log in &mut logs {
         log.finish(until);
     }
     let files = logs.iter().map(|l| l.files).sum();
-    let mut report = window(logs, since, until, opts.tolerance_ms);
+    let mut report = window(logs, &clocks, since, until, opts.tolerance_ms);
     report.files = files;
     report.lines = lines;
     report.problems = problems.count;
+    report.until_rule = until_rule;
+    report.clocks = clock_report;
     Some(report)
 }
 
-/// The figures of `logs` over `since..until`. Consumes the logs: their lists are clipped
-/// in place, not copied.
-fn window(logs: Vec<ObserverLog>, since: i64, until: i64, tolerance_ms: i64) -> Report {
-    let clip = |mut stretches: Vec<(i64, i64)>| -> Vec<(i64, i64)> {
+/// The default end of the window over the segments `used` (those whose clocks are not
+/// found off): now, when the newest file is of today (its node may still be running;
+/// never before the latest line); otherwise the end of that file's day (its node stopped
+/// before the next midnight: a running daemon would have written the next day's file).
+/// `None` without any segment.
+pub fn default_until<'a>(
+    used: impl Iterator<Item = &'a Segment>,
+    now: Option<i64>,
+) -> Option<(i64, UntilRule)> {
+    let (newest_day, latest) = used.fold(None, |acc: Option<(i64, i64)>, s| {
+        Some(acc.map_or((s.to.day, s.last), |(d, l)| {
+            (d.max(s.to.day), l.max(s.last))
+        }))
+    })?;
+    match now {
+        Some(now) if newest_day >= crate::logline::day_number(now) => {
+            Some((now.max(latest), UntilRule::Now))
+        }
+        _ => Some((
+            units::day_start(newest_day.saturating_add(1)).max(latest),
+            UntilRule::EndOfDay,
+        )),
+    }
+}
+
+/// Sorts `stretches` and merges those that overlap or touch.
+fn merged(mut stretches: Vec<(i64, i64)>) -> Vec<(i64, i64)> {
+    stretches.sort_unstable();
+    let mut out: Vec<(i64, i64)> = Vec::with_capacity(stretches.len());
+    for (a, b) in stretches {
+        match out.last_mut() {
+            Some(last) if last.1 >= a => last.1 = last.1.max(b),
+            _ => out.push((a, b)),
+        }
+    }
+    out
+}
+
+/// The figures of `logs` over `since..until`, without the segments `clocks` left out.
+/// Consumes the logs: their lists are clipped in place, not copied.
+fn window(
+    logs: Vec<ObserverLog>,
+    clocks: &Clocks,
+    since: i64,
+    until: i64,
+    tolerance_ms: i64,
+) -> Report {
+    let clip = |stretches: Vec<(i64, i64)>| -> Vec<(i64, i64)> {
+        let mut stretches = merged(stretches);
         stretches.retain_mut(|s| {
             *s = (s.0.max(since), s.1.min(until));
             s.0 <= s.1
@@ -196,8 +432,15 @@ fn window(logs: Vec<ObserverLog>, since: i64, until: i64, tolerance_ms: i64) -> 
     let total = |stretches: &[(i64, i64)]| stretches.iter().map(|(a, b)| b - a).sum::<i64>();
     let mut observers = Vec::new();
     let mut pairs = Vec::new();
-    for log in logs {
-        let known = clip(log.stretches);
+    for (o, log) in logs.into_iter().enumerate() {
+        let used = |k: u32| !clocks.left_out(o, k as usize);
+        let known_of = |k: u32| log.segments.get(k as usize).and_then(|s| s.known);
+        let known = clip(
+            (0..log.segments.len() as u32)
+                .filter(|&k| used(k))
+                .filter_map(known_of)
+                .collect(),
+        );
         let mut unknown = Vec::new();
         let mut at = since;
         for &(a, b) in known.iter().filter(|(a, b)| a < b) {
@@ -217,15 +460,30 @@ fn window(logs: Vec<ObserverLog>, since: i64, until: i64, tolerance_ms: i64) -> 
         for pair in log.pairs {
             let PairLog {
                 peer,
-                stretches,
-                mut outages,
+                segments,
                 blips,
+                mut outages,
                 ..
             } = pair;
-            let known = clip(stretches);
+            let known = clip(
+                segments
+                    .iter()
+                    .copied()
+                    .filter(|&k| used(k))
+                    .filter_map(known_of)
+                    .collect(),
+            );
+            let blips = segments
+                .iter()
+                .zip(&blips)
+                .filter(|(k, _)| used(**k))
+                .map(|(_, b)| b)
+                .sum();
             outages.retain_mut(|o| {
-                let keep =
-                    o.end >= since && o.start <= until && !(o.end == since && o.start < since);
+                let keep = used(o.segment)
+                    && o.end >= since
+                    && o.start <= until
+                    && !(o.end == since && o.start < since);
                 *o = Outage {
                     start: o.start.max(since),
                     end: o.end.min(until),
@@ -235,16 +493,19 @@ fn window(logs: Vec<ObserverLog>, since: i64, until: i64, tolerance_ms: i64) -> 
                         o.end_kind
                     },
                     from_before: o.start < since,
+                    ..*o
                 };
                 keep
             });
+            outages.sort_by_key(|o| (o.start, o.end));
             outages.shrink_to_fit();
+            let down_ms = total(&merged(outages.iter().map(|o| (o.start, o.end)).collect()));
             pairs.push(PairReport {
                 observer: log.name.clone(),
                 peer,
                 known_ms: total(&known),
                 known,
-                down_ms: outages.iter().map(Outage::duration).sum(),
+                down_ms,
                 outages,
                 blips,
             });
@@ -265,5 +526,191 @@ fn window(logs: Vec<ObserverLog>, since: i64, until: i64, tolerance_ms: i64) -> 
         pairs,
         peers,
         incidents,
+        until_rule: UntilRule::Given,
+        clocks: ClockReport::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::logline::{self, DAY_MS};
+    use std::fs;
+
+    /// xorshift64*: deterministic test data.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n.max(1)
+        }
+    }
+
+    const NAMES: [&str; 4] = ["a", "b", "c", "d"];
+
+    /// Random logs of four observers over three days: runs with random clock offsets
+    /// (often none, sometimes hours either way), steps back within runs, crashes seen
+    /// by several observers, blips, and midnight switches, written as the daemon would
+    /// (each line in the file of its stamp's day).
+    fn random_logs(rng: &mut Rng, dir: &std::path::Path) {
+        let day0 = 20_415 * DAY_MS;
+        let nodes: Vec<(&str, std::net::SocketAddr)> = NAMES
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (*n, format!("127.0.0.{}:1", i + 1).parse().unwrap()))
+            .collect();
+        // Crashes of random nodes: (node, start, end).
+        let crashes: Vec<(usize, i64, i64)> = (0..rng.below(12))
+            .map(|_| {
+                let s = day0 + rng.below(3 * DAY_MS as u64) as i64;
+                (
+                    rng.below(4) as usize,
+                    s,
+                    s + 3_000 + rng.below(600_000) as i64,
+                )
+            })
+            .collect();
+        for (me, name) in NAMES.iter().enumerate() {
+            let mut files: std::collections::BTreeMap<i64, String> = Default::default();
+            let mut push = |t: i64, line: &str| {
+                files
+                    .entry(logline::day_number(t))
+                    .or_default()
+                    .push_str(line);
+            };
+            let mut t = day0 + rng.below(3_600_000) as i64;
+            while t < day0 + 3 * DAY_MS {
+                let offset = match rng.below(6) {
+                    0 => (rng.below(8 * 3_600_000) as i64) - 4 * 3_600_000,
+                    1 => rng.below(20_000) as i64 - 10_000,
+                    _ => 0,
+                };
+                let run_end = t + rng.below(DAY_MS as u64) as i64;
+                let mut head = String::from("---\n");
+                logline::write_header(&mut head, t + offset, 3, name, &nodes);
+                head.push('\n');
+                push(t + offset, &head);
+                let mut step = 0;
+                let mut events: Vec<(i64, usize, u32)> = Vec::new();
+                for &(n, s, e) in &crashes {
+                    if n != me && s > t && e < run_end {
+                        let d = rng.below(1_500) as i64;
+                        for (k, at) in [(1, s), (2, s + 1000), (3, s + 2000), (0, e)] {
+                            events.push((at + d, n, k));
+                        }
+                    }
+                }
+                for _ in 0..rng.below(6) {
+                    let at = t + rng.below((run_end - t).max(1) as u64) as i64;
+                    let n = (me + 1 + rng.below(3) as usize) % 4;
+                    events.push((at, n, 1));
+                    events.push((at + 500, n, 0));
+                }
+                events.sort_unstable();
+                for (at, n, k) in events {
+                    if rng.below(40) == 0 {
+                        step -= rng.below(7_200_000) as i64;
+                    }
+                    let stamp = at + offset + step;
+                    let mut line = String::new();
+                    logline::write_event(&mut line, stamp, NAMES[n], k);
+                    line.push('\n');
+                    push(stamp, &line);
+                }
+                t = run_end + rng.below(3_600_000) as i64;
+            }
+            for (day, text) in files {
+                let date = logline::day_string(day * DAY_MS);
+                fs::write(dir.join(format!("{date}-{name}.log")), text).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn random_logs_keep_the_report_consistent() {
+        let mut rng = Rng(0x5eed_1234_abcd_0001);
+        let dir = std::env::temp_dir().join(format!(
+            "uptime-tracker-report-random-{}",
+            std::process::id()
+        ));
+        let (mut left_out, mut incidents) = (0, 0);
+        for case in 0..60 {
+            let _ = fs::remove_dir_all(&dir);
+            fs::create_dir_all(&dir).unwrap();
+            random_logs(&mut rng, &dir);
+            let day0 = 20_415 * DAY_MS;
+            let (since, until) = match case % 3 {
+                0 => (None, None),
+                1 => (Some(day0 + 3_600_000), Some(day0 + DAY_MS + 7_200_000)),
+                _ => (None, Some(day0 + 2 * DAY_MS)),
+            };
+            let opts = Options {
+                paths: vec![dir.clone()],
+                since,
+                until,
+                tolerance_ms: [0, 5_000, 60_000][case % 3],
+                now: Some(day0 + [2, 5, 400][case % 3] * DAY_MS),
+            };
+            let mut sink = Vec::new();
+            let Some(r) = build(&opts, &mut sink) else {
+                continue;
+            };
+            let window = r.until - r.since;
+            assert!(window >= 0, "case {case}");
+            for p in &r.pairs {
+                assert!(
+                    p.known_ms >= 0 && p.known_ms <= window,
+                    "case {case}: {p:?}"
+                );
+                assert!(
+                    p.down_ms >= 0 && p.down_ms <= p.known_ms,
+                    "case {case}: {p:?}"
+                );
+                for o in &p.outages {
+                    assert!(o.start <= o.end, "case {case}: {o:?}");
+                    assert!(o.start >= r.since && o.end <= r.until, "case {case}: {o:?}");
+                    let left_out = r
+                        .clocks
+                        .left_out
+                        .iter()
+                        .any(|c| c.observer == p.observer && c.segment == o.segment as usize);
+                    assert!(!left_out, "case {case}: {o:?} of a stretch left out");
+                }
+            }
+            for o in &r.observers {
+                assert!(
+                    o.known_ms >= 0 && o.known_ms <= window,
+                    "case {case}: {o:?}"
+                );
+            }
+            for i in &r.incidents {
+                assert!(
+                    i.start <= i.end && i.down_ms <= i.end - i.start && i.down_ms >= 0,
+                    "case {case}: {i:?}"
+                );
+            }
+            // Each stretch left out was said once on the problems' output.
+            let said = String::from_utf8(sink).unwrap();
+            assert_eq!(
+                said.matches("'s clock ").count(),
+                r.clocks.left_out.len(),
+                "case {case}:\n{said}"
+            );
+            assert!(r.problems as usize >= r.clocks.left_out.len());
+            left_out += r.clocks.left_out.len();
+            incidents += r.incidents.len();
+        }
+        // The cases did exercise the check (clocks off by hours, steps back).
+        assert!(
+            left_out > 20 && incidents > 100,
+            "{left_out} left out, {incidents} incidents"
+        );
+        let _ = fs::remove_dir_all(&dir);
     }
 }

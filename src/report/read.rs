@@ -59,6 +59,24 @@ impl<'w> Problems<'w> {
         };
     }
 
+    /// Reports a problem found after reading, about lines `first..=last` of `path`
+    /// (`path:first-last: reason`). Not capped: such problems are few (one per stretch of
+    /// a log, see [`crate::report::clocks`]).
+    pub fn report_lines(
+        &mut self,
+        path: &Path,
+        first: usize,
+        last: usize,
+        reason: impl fmt::Display,
+    ) {
+        self.count += 1;
+        let _ = if first == last {
+            writeln!(self.out, "{}:{first}: {reason}", path.display())
+        } else {
+            writeln!(self.out, "{}:{first}-{last}: {reason}", path.display())
+        };
+    }
+
     /// Ends a file: says how many of its problems were not shown.
     fn end_file(&mut self, path: &Path) {
         if self.in_file > SHOWN_PER_FILE {
@@ -77,14 +95,22 @@ impl<'w> Problems<'w> {
 pub trait Sink {
     /// A file of day `day` starts.
     fn file_start(&mut self, day: i64);
-    /// A valid header (after its `---`). `first_in_file` is true for the file's first run:
-    /// only that one can be a midnight switch continuing the day before.
-    fn header(&mut self, time: i64, threshold: u32, nodes: &[Node<'_>], first_in_file: bool);
+    /// A valid header (after its `---`) on line `line` of the file. `first_in_file` is true
+    /// for the file's first run: only that one can be a midnight switch continuing the day
+    /// before.
+    fn header(
+        &mut self,
+        line: usize,
+        time: i64,
+        threshold: u32,
+        nodes: &[Node<'_>],
+        first_in_file: bool,
+    );
     /// A `---` whose header is bad or missing: the logging restarted, but what followed is
     /// unreadable until the next valid `---` and header.
     fn lost_run(&mut self);
-    /// A valid event of the current run.
-    fn event(&mut self, time: i64, node: &str, timeouts: u32);
+    /// A valid event of the current run, on line `line` of the file.
+    fn event(&mut self, line: usize, time: i64, node: &str, timeouts: u32);
     /// The file ended.
     fn file_end(&mut self);
     /// False once the sink needs no more lines (it has read past the window's end).
@@ -122,36 +148,43 @@ pub fn read_file(
     };
     sink.file_start(file.day);
     let mut reader = LineReader::new(BufReader::with_capacity(64 * 1024, handle));
-    let mut state = State::Start;
-    let mut headers = 0usize;
-    let day_range = units::day_start(file.day)..units::day_start(file.day + 1);
-    while sink.wants_more() {
+    let mut read = FileRead {
+        path,
+        whoami,
+        day: file.day,
+        day_range: units::day_start(file.day)..units::day_start(file.day + 1),
+        state: State::Start,
+        headers: 0,
+        problems,
+        sink,
+    };
+    while read.sink.wants_more() {
         let (number, got) = match reader.next_line() {
             Ok(got) => got,
             Err(e) => {
-                problems.report(path, None, format_args!("read error: {e}"));
+                read.problems
+                    .report(path, None, format_args!("read error: {e}"));
                 break;
             }
         };
         let text = match got {
             Got::Eof if number == 0 => {
-                problems.report(path, None, "empty file (no \"---\" and header)");
+                read.problems
+                    .report(path, None, "empty file (no \"---\" and header)");
                 break;
             }
             Got::Eof => break,
             Got::TooLong => {
-                problems.report(
-                    path,
-                    Some(number),
-                    format_args!("line longer than {MAX_LINE} bytes"),
-                );
+                let reason = format_args!("line longer than {MAX_LINE} bytes");
+                read.problems.report(path, Some(number), reason);
                 continue;
             }
             Got::Line {
                 text: _,
                 newline: false,
             } => {
-                problems.report(path, Some(number), LineError::MissingNewline);
+                read.problems
+                    .report(path, Some(number), LineError::MissingNewline);
                 break;
             }
             Got::Line {
@@ -160,114 +193,168 @@ pub fn read_file(
             } => text,
         };
         let Ok(text) = std::str::from_utf8(text) else {
-            problems.report(path, Some(number), "not UTF-8 text");
+            read.problems.report(path, Some(number), "not UTF-8 text");
             continue;
         };
-        let line = match logline::parse_line(text) {
-            Ok(line) => line,
-            Err(e) => {
-                problems.report(path, Some(number), e);
-                continue;
-            }
-        };
+        match logline::parse_line(text) {
+            Ok(line) => read.line(number, line),
+            Err(e) => read.problems.report(path, Some(number), e),
+        }
+    }
+    read.finish();
+    reader.number as u64
+}
+
+/// One file being read: where it stands, and where its lines and problems go.
+struct FileRead<'a, 'p> {
+    path: &'a Path,
+    whoami: &'a str,
+    /// The file's day (its name's), and its times.
+    day: i64,
+    day_range: std::ops::Range<i64>,
+    state: State,
+    /// Valid headers so far.
+    headers: usize,
+    problems: &'a mut Problems<'p>,
+    sink: &'a mut dyn Sink,
+}
+
+impl FileRead<'_, '_> {
+    /// Line `number`, parsed.
+    fn line(&mut self, number: usize, line: Line<'_>) {
         match line {
             Line::Restart => {
-                if let State::AwaitHeader(at) = state {
-                    problems.report(path, Some(at), LineError::MissingHeader);
-                    sink.lost_run();
+                if let State::AwaitHeader(at) = self.state {
+                    self.problems
+                        .report(self.path, Some(at), LineError::MissingHeader);
+                    self.sink.lost_run();
                 }
-                state = State::AwaitHeader(number);
+                self.state = State::AwaitHeader(number);
             }
             Line::Header {
                 time,
                 threshold,
-                whoami: header_whoami,
+                whoami,
                 nodes,
-            } => {
-                if !matches!(state, State::AwaitHeader(_)) {
-                    let e = if number == 1 {
-                        LineError::MissingRestart
-                    } else {
-                        LineError::StrayHeader
-                    };
-                    problems.report(path, Some(number), e);
-                    continue;
-                }
-                let problem = if header_whoami != whoami {
-                    Some(format!(
-                        "the header's whoami {header_whoami:?} is not the file name's {whoami:?}"
-                    ))
-                } else if !day_range.contains(&time) {
-                    Some(off_day(file.day))
-                } else {
-                    None
-                };
-                if let Some(p) = problem {
-                    problems.report(path, Some(number), p);
-                    sink.lost_run();
-                    state = State::Lost { reported: false };
-                    continue;
-                }
-                sink.header(time, threshold, &nodes, headers == 0);
-                headers += 1;
-                state = State::Run {
-                    threshold,
-                    nodes: nodes
-                        .iter()
-                        .filter(|n| n.name != whoami)
-                        .map(|n| n.name.to_string())
-                        .collect(),
-                };
-            }
+            } => self.header(number, time, threshold, whoami, &nodes),
             Line::Event {
                 time,
                 node,
                 timeouts,
-            } => match &mut state {
-                State::Run { threshold, nodes } => {
-                    let problem = if node == whoami {
-                        Some(LineError::OwnNode.to_string())
-                    } else if !nodes.iter().any(|n| n == node) {
-                        Some(LineError::UnknownNode.to_string())
-                    } else if timeouts > *threshold {
-                        Some(LineError::OverThreshold.to_string())
-                    } else if !day_range.contains(&time) {
-                        Some(off_day(file.day))
-                    } else {
-                        None
-                    };
-                    match problem {
-                        Some(p) => problems.report(path, Some(number), p),
-                        None => sink.event(time, node, timeouts),
-                    }
-                }
-                State::Lost { reported } => {
-                    if !*reported {
-                        problems.report(path, Some(number), "event after a bad header; skipped");
-                        *reported = true;
-                    }
-                }
-                State::Start => {
-                    problems.report(path, Some(number), LineError::MissingRestart);
-                    state = State::Lost { reported: true };
-                }
-                State::AwaitHeader(_) => {
-                    problems.report(path, Some(number), LineError::MissingHeader);
-                    sink.lost_run();
-                    state = State::Lost { reported: true };
-                }
-            },
+            } => self.event(number, time, node, timeouts),
         }
     }
-    if let State::AwaitHeader(at) = state
-        && sink.wants_more()
-    {
-        problems.report(path, Some(at), LineError::MissingHeader);
-        sink.lost_run();
+
+    /// Whether `time` falls on the file's day.
+    fn on_day(&self, time: i64) -> bool {
+        self.day_range.contains(&time)
     }
-    sink.file_end();
-    problems.end_file(path);
-    reader.number as u64
+
+    /// A header at line `number`: it must follow a `---`, name the file's node and fall
+    /// on the file's day.
+    fn header(
+        &mut self,
+        number: usize,
+        time: i64,
+        threshold: u32,
+        header_whoami: &str,
+        nodes: &[Node<'_>],
+    ) {
+        let path = self.path;
+        if !matches!(self.state, State::AwaitHeader(_)) {
+            let e = if number == 1 {
+                LineError::MissingRestart
+            } else {
+                LineError::StrayHeader
+            };
+            return self.problems.report(path, Some(number), e);
+        }
+        let whoami = self.whoami;
+        let problem = if header_whoami != whoami {
+            Some(format!(
+                "the header's whoami {header_whoami:?} is not the file name's {whoami:?}"
+            ))
+        } else if !self.on_day(time) {
+            Some(off_day(self.day))
+        } else {
+            None
+        };
+        if let Some(p) = problem {
+            self.problems.report(path, Some(number), p);
+            self.sink.lost_run();
+            self.state = State::Lost { reported: false };
+            return;
+        }
+        self.sink
+            .header(number, time, threshold, nodes, self.headers == 0);
+        self.headers += 1;
+        self.state = State::Run {
+            threshold,
+            nodes: nodes
+                .iter()
+                .filter(|n| n.name != whoami)
+                .map(|n| n.name.to_string())
+                .collect(),
+        };
+    }
+
+    /// An event at line `number`: it must be in a run, about one of its other nodes,
+    /// within its threshold, on the file's day.
+    fn event(&mut self, number: usize, time: i64, node: &str, timeouts: u32) {
+        let path = self.path;
+        let on_day = self.on_day(time);
+        match &mut self.state {
+            State::Run { threshold, nodes } => {
+                let problem = if node == self.whoami {
+                    Some(LineError::OwnNode.to_string())
+                } else if !nodes.iter().any(|n| n == node) {
+                    Some(LineError::UnknownNode.to_string())
+                } else if timeouts > *threshold {
+                    Some(LineError::OverThreshold.to_string())
+                } else if !on_day {
+                    Some(off_day(self.day))
+                } else {
+                    None
+                };
+                match problem {
+                    Some(p) => self.problems.report(path, Some(number), p),
+                    None => self.sink.event(number, time, node, timeouts),
+                }
+            }
+            State::Lost { reported } => {
+                if !*reported {
+                    let reason = "event after a bad header; skipped";
+                    self.problems.report(path, Some(number), reason);
+                    *reported = true;
+                }
+            }
+            State::Start => {
+                self.problems
+                    .report(path, Some(number), LineError::MissingRestart);
+                self.state = State::Lost { reported: true };
+            }
+            State::AwaitHeader(_) => {
+                self.problems
+                    .report(path, Some(number), LineError::MissingHeader);
+                self.sink.lost_run();
+                self.state = State::Lost { reported: true };
+            }
+        }
+    }
+
+    /// The file ended (or the sink wants no more): a `---` left without its header is
+    /// reported.
+    fn finish(self) {
+        if let State::AwaitHeader(at) = self.state
+            && self.sink.wants_more()
+        {
+            self.problems
+                .report(self.path, Some(at), LineError::MissingHeader);
+            self.sink.lost_run();
+        }
+        self.sink.file_end();
+        self.problems.end_file(self.path);
+    }
 }
 
 fn off_day(day: i64) -> String {
@@ -366,7 +453,7 @@ mod tests {
 
     impl Sink for Recorder {
         fn file_start(&mut self, _: i64) {}
-        fn header(&mut self, time: i64, threshold: u32, nodes: &[Node<'_>], first: bool) {
+        fn header(&mut self, _: usize, time: i64, threshold: u32, nodes: &[Node<'_>], first: bool) {
             self.0.push(format!(
                 "header {} {threshold} {} {first}",
                 time % 1000,
@@ -376,7 +463,7 @@ mod tests {
         fn lost_run(&mut self) {
             self.0.push("lost".into());
         }
-        fn event(&mut self, time: i64, node: &str, timeouts: u32) {
+        fn event(&mut self, _: usize, time: i64, node: &str, timeouts: u32) {
             self.0
                 .push(format!("event {} {node} {timeouts}", time % 1000));
         }

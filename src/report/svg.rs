@@ -15,7 +15,7 @@ use std::io::{self, Write};
 
 use crate::report::units::{duration, timestamp, xml};
 use crate::report::verdict::Verdict;
-use crate::report::{Report, units};
+use crate::report::{Incident, Report, units};
 
 const PLOT_W: i64 = 960;
 const RIGHT: i64 = 190;
@@ -175,7 +175,54 @@ fn column_start(c: i64, t0: i64, span: i64) -> i64 {
     t0 + (i128::from(c) * i128::from(span) / i128::from(PLOT_W)) as i64
 }
 
+/// One peer's row: its name, its bar painted column by column, its incidents' durations
+/// where they fit, and a summary.
 fn row(s: &mut String, r: &Report, peer: &str, left: i64, y: i64) {
+    let incidents: Vec<&Incident> = r.incidents.iter().filter(|i| &*i.peer == peer).collect();
+    let paint = paint_row(r, peer, &incidents);
+    let _ = writeln!(s, "<g class=\"row\" data-node=\"{}\">", xml(peer));
+    let bar_y = y + 14;
+    let _ = writeln!(
+        s,
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"end\" font-weight=\"bold\">{}</text>",
+        left - 8,
+        bar_y + 11,
+        xml(peer)
+    );
+    let mut start = 0usize;
+    while let Some(&p) = paint.get(start) {
+        let mut end = start + 1;
+        while paint.get(end) == Some(&p) {
+            end += 1;
+        }
+        let _ = writeln!(
+            s,
+            "<rect x=\"{}\" y=\"{bar_y}\" width=\"{}\" height=\"14\" fill=\"{}\"/>",
+            left + start as i64,
+            end - start,
+            p.colour()
+        );
+        start = end;
+    }
+    duration_labels(s, r, peer, &incidents, left, bar_y);
+    let total: i64 = incidents.iter().map(|i| i.end - i.start).sum();
+    let summary = match incidents.len() {
+        0 => "no incident".to_string(),
+        1 => format!("1 incident, {}", duration(total)),
+        n => format!("{n} incidents, {}", duration(total)),
+    };
+    let _ = writeln!(
+        s,
+        "<text x=\"{}\" y=\"{}\" fill=\"#333\">{}</text>\n</g>",
+        left + PLOT_W + 10,
+        bar_y + 11,
+        xml(&summary)
+    );
+}
+
+/// Each pixel column of `peer`'s bar: up where the observers together knew it for at
+/// least half the column, unknown elsewhere, then its `incidents` painted over.
+fn paint_row(r: &Report, peer: &str, incidents: &[&Incident]) -> Vec<Paint> {
     let t0 = r.since;
     let span = (r.until - r.since).max(1);
     // What the observers together knew about this peer.
@@ -216,8 +263,7 @@ fn row(s: &mut String, r: &Report, peer: &str, left: i64, y: i64) {
             }
         })
         .collect();
-    let incidents: Vec<_> = r.incidents.iter().filter(|i| i.peer == peer).collect();
-    for i in &incidents {
+    for i in incidents {
         let p = match i.verdict {
             Verdict::NodeDown => Paint::Down,
             Verdict::Partial => Paint::Partial,
@@ -233,34 +279,21 @@ fn row(s: &mut String, r: &Report, peer: &str, left: i64, y: i64) {
             *slot = (*slot).max(p);
         }
     }
+    paint
+}
 
-    let _ = writeln!(s, "<g class=\"row\" data-node=\"{}\">", xml(peer));
-    let bar_y = y + 14;
-    let _ = writeln!(
-        s,
-        "<text x=\"{}\" y=\"{}\" text-anchor=\"end\" font-weight=\"bold\">{}</text>",
-        left - 8,
-        bar_y + 11,
-        xml(peer)
-    );
-    let mut start = 0usize;
-    while let Some(&p) = paint.get(start) {
-        let mut end = start + 1;
-        while paint.get(end) == Some(&p) {
-            end += 1;
-        }
-        let _ = writeln!(
-            s,
-            "<rect x=\"{}\" y=\"{bar_y}\" width=\"{}\" height=\"14\" fill=\"{}\"/>",
-            left + start as i64,
-            end - start,
-            p.colour()
-        );
-        start = end;
-    }
-
-    // Duration labels, longest first, where they fit.
-    let mut order: Vec<_> = incidents.clone();
+/// The durations of `peer`'s incidents above its bar, longest first, where they fit.
+fn duration_labels(
+    s: &mut String,
+    r: &Report,
+    peer: &str,
+    incidents: &[&Incident],
+    left: i64,
+    bar_y: i64,
+) {
+    let t0 = r.since;
+    let span = (r.until - r.since).max(1);
+    let mut order = incidents.to_vec();
     order.sort_by_key(|i| std::cmp::Reverse(i.end - i.start));
     let mut placed: Vec<(i64, i64)> = Vec::new();
     for i in order {
@@ -289,20 +322,6 @@ fn row(s: &mut String, r: &Report, peer: &str, left: i64, y: i64) {
             i.verdict.code()
         );
     }
-
-    let total: i64 = incidents.iter().map(|i| i.end - i.start).sum();
-    let summary = match incidents.len() {
-        0 => "no incident".to_string(),
-        1 => format!("1 incident, {}", duration(total)),
-        n => format!("{n} incidents, {}", duration(total)),
-    };
-    let _ = writeln!(
-        s,
-        "<text x=\"{}\" y=\"{}\" fill=\"#333\">{}</text>\n</g>",
-        left + PLOT_W + 10,
-        bar_y + 11,
-        xml(&summary)
-    );
 }
 
 /// A round tick step giving at least [`TICK_MIN_PX`] between ticks.

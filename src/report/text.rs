@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use crate::report::analyze::End;
 use crate::report::units::{duration, timestamp};
 use crate::report::verdict::Verdict;
-use crate::report::{PairReport, Report};
+use crate::report::{PairReport, Report, UntilRule};
 
 /// Unknown stretches listed per observer before the rest are only counted.
 const UNKNOWN_LISTED: usize = 5;
@@ -15,9 +15,14 @@ const UNKNOWN_LISTED: usize = 5;
 /// Writes the text report.
 pub fn write(r: &Report, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "uptime-tracker report (log format 0.0.3, times UTC)")?;
+    let rule = match r.until_rule {
+        UntilRule::Given => "",
+        UntilRule::Now => ", to now: the newest file is of today",
+        UntilRule::EndOfDay => ", to the end of the newest file's day; --until ends it sooner",
+    };
     writeln!(
         out,
-        "window     {} .. {}  ({})",
+        "window     {} .. {}  ({}{rule})",
         timestamp(r.since),
         timestamp(r.until),
         duration(r.until - r.since)
@@ -38,6 +43,7 @@ pub fn write(r: &Report, out: &mut dyn Write) -> io::Result<()> {
         "tolerance  {} ms between observers' clocks",
         r.tolerance_ms
     )?;
+    clocks(r, out)?;
 
     let width = r.observers.iter().map(|o| o.name.len()).max().unwrap_or(0);
     for peer in &r.peers {
@@ -53,7 +59,7 @@ pub fn write(r: &Report, out: &mut dyn Write) -> io::Result<()> {
     } else {
         writeln!(
             out,
-            "incidents (a node's outages seen by several observers, overlapping within the tolerance)"
+            "incidents (a node's outages seen by several observers, overlapping within the tolerance): span, and down: the time some observer had it down"
         )?;
         let w = r.peers.iter().map(String::len).max().unwrap_or(0);
         for i in &r.incidents {
@@ -71,11 +77,12 @@ pub fn write(r: &Report, out: &mut dyn Write) -> io::Result<()> {
             };
             writeln!(
                 out,
-                "  {:<w$}  {} .. {}  {:>12}  {what}",
+                "  {:<w$}  {} .. {}  {:>12}  down {:>10}  {what}",
                 i.peer,
                 timestamp(i.start),
                 timestamp(i.end),
                 duration(i.end - i.start),
+                duration(i.down_ms),
             )?;
         }
     }
@@ -98,6 +105,41 @@ pub fn write(r: &Report, out: &mut dyn Write) -> io::Result<()> {
             write!(out, "{sep}{} .. {}", timestamp(*a), timestamp(*b))?;
         }
         writeln!(out)?;
+    }
+    Ok(())
+}
+
+/// The clock check: counts, and each stretch left out.
+fn clocks(r: &Report, out: &mut dyn Write) -> io::Result<()> {
+    let c = &r.clocks;
+    let mut line = format!(
+        "clocks     {} run(s) agree with the other observers', {} without evidence either way",
+        c.agree, c.unchecked
+    );
+    if let Some(ahead) = c.ahead_of_now {
+        line += &format!(
+            "; the logs run up to {} ahead of this machine's clock",
+            duration(ahead)
+        );
+    }
+    if c.left_out.is_empty() {
+        return writeln!(out, "{line}");
+    }
+    writeln!(
+        out,
+        "{line}; {} left out (also on stderr):",
+        c.left_out.len()
+    )?;
+    for p in &c.left_out {
+        writeln!(
+            out,
+            "             {} {}: {}; {} .. {} by its clock",
+            p.observer,
+            p.lines(),
+            p.what(),
+            timestamp(p.first),
+            timestamp(p.last)
+        )?;
     }
     Ok(())
 }
@@ -131,6 +173,7 @@ fn pair(p: &PairReport, width: usize, window: i64, out: &mut dyn Write) -> io::R
             End::Recovered => {}
             End::WindowEnd => notes.push("still down at the window's end"),
             End::ObserverStopped => notes.push("cut: the observer stopped knowing"),
+            End::ClockStep => notes.push("cut: the observer's clock stepped back"),
         }
         let notes = if notes.is_empty() {
             String::new()

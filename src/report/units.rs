@@ -39,6 +39,23 @@ pub fn duration(ms: i64) -> String {
     }
 }
 
+/// [`duration`] of `ms` rounded, not floored, to the precision it is shown with (a
+/// minute from an hour up, a second from a minute, a tenth below): for sizes measured
+/// from noisy differences, such as a clock's skew.
+pub fn duration_rounded(ms: i64) -> String {
+    let ms = ms.max(0);
+    let unit = if ms >= 3_599_500 {
+        60_000
+    } else if ms >= 59_950 {
+        1000
+    } else if ms >= 1000 {
+        100
+    } else {
+        1
+    };
+    duration(ms.saturating_add(unit / 2) / unit * unit)
+}
+
 /// `part / whole` as a percentage with three decimals, floored (so any down time shows
 /// below `100.000`): `99.993`. `None` when `whole` is not positive.
 pub fn percent(part: i64, whole: i64) -> Option<String> {

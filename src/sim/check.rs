@@ -193,13 +193,9 @@ fn count_at(events: &[(u64, usize, u32)], starts: &[u64], peer: usize, t: u64) -
 /// Properties 1 to 3 (see the module documentation).
 pub fn check(f: &Facts<'_>) -> Report {
     let mut r = Report::default();
-    let bound = detection_bound(f.interval, f.timeout, f.threshold, f.max_latency);
-    let recover = recovery_bound(f.interval, f.timeout, f.online_threshold, f.max_latency);
-    let name = |n: usize| f.names.get(n).map_or("?", String::as_str);
     let empty: Vec<Span> = Vec::new();
     for o in 0..f.nodes {
         let events = f.events.get(o).copied().unwrap_or_default();
-        let starts = f.starts.get(o).copied().unwrap_or_default();
         r.lines += events.len();
         let stopped: Vec<Span> = merge(
             f.faults
@@ -216,7 +212,6 @@ pub fn check(f: &Facts<'_>) -> Report {
                     .map(|x| (x.start, x.end))
                     .collect(),
             );
-            let noisy = f.disturbances.get(&(o * f.nodes + p)).unwrap_or(&empty);
             // Injected faults on the path: the outages, and a connection made half-open
             // by a middlebox (its resets reach the pair for a few timeouts).
             let faulted = merge(
@@ -234,102 +229,159 @@ pub fn check(f: &Facts<'_>) -> Report {
                     )
                     .collect(),
             );
-            // 1. Detected.
-            for &(s, e) in &down {
-                if e - s <= bound {
-                    r.short += 1;
-                    continue;
-                }
-                let mut t0 = s;
-                while let Some(&(_, end)) =
-                    stopped.iter().find(|&&(a, b)| a <= t0 + bound && t0 <= b)
-                {
-                    t0 = end + 1;
-                }
-                if t0 + bound > e || t0 + bound > f.duration {
-                    continue;
-                }
-                r.outages += 1;
-                let (count, at) = count_at(events, starts, p, t0 + bound);
-                if count >= f.threshold {
-                    r.detected += 1;
-                    // From when this observer could notice; an outage it already held
-                    // offline from before needs no new line and gives no figure.
-                    if at >= t0 {
-                        r.detection_ms.push(at - t0);
-                    }
-                } else {
-                    r.violations.push(format!(
-                        "{} did not log {} offline within {bound} ms of {t0} (unreachable {s}..{e}; count {count})",
-                        name(o),
-                        name(p)
-                    ));
-                }
-            }
-            // 3. Recovered.
-            for &(s, e) in &down {
-                let until = e + recover;
-                if until > f.duration
-                    || overlaps(&down, e + 1, until)
-                    || overlaps(&stopped, s, until)
-                    || overlaps(noisy, e, until)
-                {
-                    continue;
-                }
-                r.recoveries += 1;
-                let (count, _) = count_at(events, starts, p, until);
-                if count != 0 {
-                    r.violations.push(format!(
-                        "{} did not log {} back within {recover} ms of the heal at {e} (count {count})",
-                        name(o),
-                        name(p)
-                    ));
-                } else if let Some(&(at, _, _)) = events
-                    .iter()
-                    .find(|&&(at, q, c)| q == p && c == 0 && at >= e && at <= until)
-                {
-                    r.recovery_ms.push(at - e);
-                }
-            }
-            // 2. No false offline.
-            let mut prev = 0;
-            let mut since = 0;
-            for &(at, q, c) in events {
-                if starts.iter().any(|&st| st > since && st <= at) {
-                    prev = 0;
-                }
-                since = at;
-                if q != p {
-                    continue;
-                }
-                if c >= f.threshold && prev < f.threshold {
-                    r.offline_lines += 1;
-                    // A stopped observer gives its verdicts late: look back from
-                    // where it stopped.
-                    let mut from = at.saturating_sub(bound);
-                    while let Some(&(a, _)) = stopped
-                        .iter()
-                        .find(|&&(a, b)| a < from + bound && from <= b && a < from)
-                    {
-                        from = a.saturating_sub(bound);
-                    }
-                    if !overlaps(&faulted, from, at) {
-                        r.false_alarms += 1;
-                    }
-                    if !overlaps(&down, from, at) && !overlaps(noisy, from, at) {
-                        r.false_offlines += 1;
-                        r.violations.push(format!(
-                            "{} logged {} offline at {at} with no fault or delay between them since {from}",
-                            name(o),
-                            name(p)
-                        ));
-                    }
-                }
-                prev = c;
-            }
+            let pair = Pair {
+                f,
+                o,
+                p,
+                events,
+                starts: f.starts.get(o).copied().unwrap_or_default(),
+                stopped: &stopped,
+                noisy: f.disturbances.get(&(o * f.nodes + p)).unwrap_or(&empty),
+                down,
+                faulted,
+            };
+            pair.detected(&mut r);
+            pair.recovered(&mut r);
+            pair.no_false_offline(&mut r);
         }
     }
     r
+}
+
+/// One observer `o` and one peer `p`, with what happened between them.
+struct Pair<'a> {
+    f: &'a Facts<'a>,
+    o: usize,
+    p: usize,
+    /// The observer's event lines, and its starts.
+    events: &'a [(u64, usize, u32)],
+    starts: &'a [u64],
+    /// When the observer was stopped (crashed or frozen).
+    stopped: &'a [Span],
+    /// When segments between them were late, or their connection reset.
+    noisy: &'a [Span],
+    /// When the path between them was cut.
+    down: Vec<Span>,
+    /// When a fault was on the path: the cuts, and a half-open connection's resets.
+    faulted: Vec<Span>,
+}
+
+impl Pair<'_> {
+    fn name(&self, n: usize) -> &str {
+        self.f.names.get(n).map_or("?", String::as_str)
+    }
+
+    /// 1. Every outage longer than the detection bound is logged offline within it.
+    fn detected(&self, r: &mut Report) {
+        let f = self.f;
+        let bound = detection_bound(f.interval, f.timeout, f.threshold, f.max_latency);
+        for &(s, e) in &self.down {
+            if e - s <= bound {
+                r.short += 1;
+                continue;
+            }
+            let mut t0 = s;
+            while let Some(&(_, end)) = self
+                .stopped
+                .iter()
+                .find(|&&(a, b)| a <= t0 + bound && t0 <= b)
+            {
+                t0 = end + 1;
+            }
+            if t0 + bound > e || t0 + bound > f.duration {
+                continue;
+            }
+            r.outages += 1;
+            let (count, at) = count_at(self.events, self.starts, self.p, t0 + bound);
+            if count >= f.threshold {
+                r.detected += 1;
+                // From when this observer could notice; an outage it already held
+                // offline from before needs no new line and gives no figure.
+                if at >= t0 {
+                    r.detection_ms.push(at - t0);
+                }
+            } else {
+                r.violations.push(format!(
+                    "{} did not log {} offline within {bound} ms of {t0} (unreachable {s}..{e}; count {count})",
+                    self.name(self.o),
+                    self.name(self.p)
+                ));
+            }
+        }
+    }
+
+    /// 3. After a heal the peer is logged back within the recovery bound.
+    fn recovered(&self, r: &mut Report) {
+        let f = self.f;
+        let recover = recovery_bound(f.interval, f.timeout, f.online_threshold, f.max_latency);
+        for &(s, e) in &self.down {
+            let until = e + recover;
+            if until > f.duration
+                || overlaps(&self.down, e + 1, until)
+                || overlaps(self.stopped, s, until)
+                || overlaps(self.noisy, e, until)
+            {
+                continue;
+            }
+            r.recoveries += 1;
+            let (count, _) = count_at(self.events, self.starts, self.p, until);
+            if count != 0 {
+                r.violations.push(format!(
+                    "{} did not log {} back within {recover} ms of the heal at {e} (count {count})",
+                    self.name(self.o),
+                    self.name(self.p)
+                ));
+            } else if let Some(&(at, _, _)) = self
+                .events
+                .iter()
+                .find(|&&(at, q, c)| q == self.p && c == 0 && at >= e && at <= until)
+            {
+                r.recovery_ms.push(at - e);
+            }
+        }
+    }
+
+    /// 2. No offline line without a fault or a delay on the path before it.
+    fn no_false_offline(&self, r: &mut Report) {
+        let f = self.f;
+        let bound = detection_bound(f.interval, f.timeout, f.threshold, f.max_latency);
+        let mut prev = 0;
+        let mut since = 0;
+        for &(at, q, c) in self.events {
+            if self.starts.iter().any(|&st| st > since && st <= at) {
+                prev = 0;
+            }
+            since = at;
+            if q != self.p {
+                continue;
+            }
+            if c >= f.threshold && prev < f.threshold {
+                r.offline_lines += 1;
+                // A stopped observer gives its verdicts late: look back from where it
+                // stopped.
+                let mut from = at.saturating_sub(bound);
+                while let Some(&(a, _)) = self
+                    .stopped
+                    .iter()
+                    .find(|&&(a, b)| a < from + bound && from <= b && a < from)
+                {
+                    from = a.saturating_sub(bound);
+                }
+                if !overlaps(&self.faulted, from, at) {
+                    r.false_alarms += 1;
+                }
+                if !overlaps(&self.down, from, at) && !overlaps(self.noisy, from, at) {
+                    r.false_offlines += 1;
+                    r.violations.push(format!(
+                        "{} logged {} offline at {at} with no fault or delay between them since {from}",
+                        self.name(self.o),
+                        self.name(self.p)
+                    ));
+                }
+            }
+            prev = c;
+        }
+    }
 }
 
 /// The `q`-th percentile (0 to 100) of `values`, nearest rank.

@@ -77,30 +77,18 @@ impl Options {
 
 /// A mesh config for `n` simulated nodes named `node1`..: 10.0.x.y, port 47001.
 pub fn mesh_config(n: usize, interval: u64, timeout: u64, threshold: u32) -> Config {
-    let nodes: Vec<CfgNode> = (0..n)
-        .map(|i| CfgNode {
-            name: format!("node{}", i + 1),
-            addr: SocketAddr::new(
-                IpAddr::V4(Ipv4Addr::new(10, 0, (i / 250) as u8, (i % 250 + 1) as u8)),
-                47001,
-            ),
-            legacy_http: false,
-        })
-        .collect();
+    let nodes = (0..n).map(|i| {
+        let ip = Ipv4Addr::new(10, 0, (i / 250) as u8, (i % 250 + 1) as u8);
+        CfgNode::new(
+            format!("node{}", i + 1),
+            SocketAddr::new(IpAddr::V4(ip), 47001),
+        )
+    });
     Config {
-        whoami: "node1".into(),
-        me: 0,
         interval_ms: interval,
         timeout_ms: timeout,
         offline_threshold: threshold,
-        log_folder: "logs".into(),
-        listen: None,
-        metrics_listen: None,
-        nodes,
-        online_threshold: 1,
-        on_change: None,
-        log_retention_days: None,
-        secret_file: None,
+        ..Config::new(nodes.collect(), 0)
     }
 }
 
@@ -464,13 +452,12 @@ impl World {
         };
         n.journal.start(now.wall);
         n.starts.push(t);
-        #[allow(unused_mut)] // mutated only with the `auth` feature
         let mut engine = Box::new(Engine::new(&n.cfg, now));
-        // Odd seeds run the mesh with a shared secret: authenticated handshakes, their
-        // nonces drawn from the seed, the node and its start (so a restart's differ).
-        #[cfg(feature = "auth")]
+        // Odd seeds run the mesh with a shared secret (in a build with `auth`):
+        // authenticated handshakes, their nonces drawn from the seed, the node and its
+        // start (so a restart's differ).
         if self.opts.seed % 2 == 1
-            && let Some(secret) = crate::auth::Secret::new(b"simulated mesh secret")
+            && let Some(secret) = mesh::Secret::new(b"simulated mesh secret")
         {
             let mut rng = Rng::new(
                 self.opts.seed
@@ -546,20 +533,17 @@ impl World {
                     let t = self.now;
                     match record {
                         LogRecord::NewDay { wall, carried } => {
-                            let names: Vec<(String, u32)> = carried
-                                .iter()
-                                .map(|&(p, c)| (engine.peer_name(p).to_string(), c))
-                                .collect();
                             let refs: Vec<(&str, u32)> =
-                                names.iter().map(|(s, c)| (s.as_str(), *c)).collect();
+                                carried.iter().map(|(s, c)| (s.as_str(), *c)).collect();
                             n.journal.new_day(wall, &refs);
                         }
                         LogRecord::Event {
                             wall,
                             peer,
+                            name,
                             timeouts,
                         } => {
-                            n.journal.event(wall, engine.peer_name(peer), timeouts);
+                            n.journal.event(wall, &name, timeouts);
                             n.events.push((t, peer.0, timeouts));
                         }
                         // Simulated nodes are never reloaded.

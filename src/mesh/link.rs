@@ -1,0 +1,428 @@
+//! This node's links to its peers: dialling, the link's life until it carries probes,
+//! stuck links abandoned, and how a link's end is reported.
+//!
+//! Two outbound connections per peer ([`LINKS_PER_PEER`]; one to a node of the earlier
+//! tool, or to a peer that closes our older link whenever the second comes up) carry this
+//! node's probes: the handshake, then `PING seq` answered by `PONG seq`, each probe on
+//! every ready link, the first reply counting. A link that has not finished its handshake
+//! within `timeout` is dropped; a link on which a probe has gone unanswered for
+//! [`stuck_ms`] is dropped and redialled at the peer's turn (a silently partitioned peer
+//! would otherwise be reached again only when TCP's backed-off retransmits get through,
+//! tens of seconds after the heal), but not at a probe's first timeout: under random loss
+//! TCP is repairing a segment, and the probes behind it arrive with the repair. A peer
+//! that completes a fresh handshake with us while our link to it is down or has a probe
+//! overdue is redialled at once too: it is reachable. docs/protocol.md has the
+//! measurements.
+//!
+//! A link that fails (refused, reset, closed) fails every probe waiting on it, unless the
+//! other link carries them on; a link merely dropped for slowness leaves them to their
+//! own deadlines, so each is counted once, at its time; this machine's trouble voids them.
+
+use std::collections::VecDeque;
+
+use super::conn::{Conn, Link, Stage, State};
+use super::input::Input;
+use super::quiet::Topic;
+use super::{Action, CloseReason, ConnId, Engine, LinkState, Now, PeerId, Timer};
+
+/// `TCP_USER_TIMEOUT` for every mesh socket: how long the kernel may hold unacknowledged
+/// data before it gives the connection up. Longer than the engine's own bound for a stuck
+/// link ([`stuck_ms`], checked once per round): a loss that TCP is still repairing must not
+/// cost the connection (and with it the probes on it) before the engine decides. Bounds
+/// what is left to the kernel, e.g. an accepted connection whose prober vanished.
+pub fn user_timeout_ms(interval: u64, timeout: u64) -> u64 {
+    stuck_ms(timeout)
+        .saturating_add(interval)
+        .saturating_add(timeout)
+}
+
+/// How long a ready link may leave a probe unanswered before it is abandoned and
+/// redialled: `max(3 × timeout, 1 s)`. TCP repairs a lost segment after one RTO (at least
+/// 200 ms on Linux; the first retransmission, a tail loss probe, without backoff), then
+/// backs off: a segment lost three times in a row arrives 4 RTOs (800 ms or more) late,
+/// and its next retransmission would be 8 RTOs late. A link stuck that long is worth less
+/// than a redial, which itself costs a second when its SYN is lost (the 1 s floor). Any
+/// sooner, random loss tears links down and the probes queued on them start over on a
+/// redial that loss makes slow (docs/protocol.md, "Links under loss").
+pub fn stuck_ms(timeout: u64) -> u64 {
+    timeout.saturating_mul(3).max(1000)
+}
+
+/// Links this node keeps to each peer (a node of the earlier tool gets one): every probe
+/// goes out on each ready one and the first reply counts, so a loss that stalls one TCP
+/// stream (head-of-line blocking behind a retransmission) rarely stalls both.
+pub const LINKS_PER_PEER: usize = 2;
+
+/// Closes in a row of our older link right after the second came up that make a peer an
+/// earlier version (one link for it).
+pub(super) const REPLACED_SINGLE: u8 = 3;
+
+impl Engine {
+    /// The state of our link to `peer`, `None` when there is none.
+    pub fn link_state(&self, peer: PeerId) -> Option<LinkState> {
+        let p = self.peers.get(peer.0)?;
+        [p.link, p.spare]
+            .into_iter()
+            .flatten()
+            .filter_map(|id| Some(self.conns.get(id)?.link()?.stage.link_state()))
+            .max_by_key(|&s| s as u8)
+    }
+
+    /// `peer`'s links (first, second), each if it exists.
+    pub(super) fn links(&self, peer: usize) -> [Option<ConnId>; 2] {
+        self.peers
+            .get(peer)
+            .map_or([None, None], |p| [p.link, p.spare])
+    }
+
+    /// `peer`'s links that carry probes now (ready, or our `PROOF` sent: see
+    /// [`Engine::carries_probes`]).
+    pub(super) fn ready_links(&self, peer: usize) -> Vec<ConnId> {
+        self.links(peer)
+            .into_iter()
+            .flatten()
+            .filter(|&id| self.carries_probes(id))
+            .collect()
+    }
+
+    /// How long link `id` has left its oldest unanswered probe unanswered (0: none).
+    pub(super) fn stalled(&self, id: ConnId, now: Now) -> u64 {
+        self.conns
+            .get(id)
+            .and_then(|c| c.link()?.awaiting.front())
+            .map_or(0, |&(_, at)| now.mono.saturating_sub(at))
+    }
+
+    /// The socket of `conn` (an [`Action::Connect`]) is connected: the handshake starts
+    /// (to a node of the earlier tool, which has none, probes go out at once).
+    pub fn on_connected(&mut self, conn: ConnId, now: Now) {
+        self.roll_day(now);
+        let Some(link) = self.conns.get_mut(conn).and_then(Conn::link_mut) else {
+            return;
+        };
+        let Stage::Connecting { deadline } = link.stage else {
+            return;
+        };
+        link.stage = Stage::Hello { deadline };
+        let peer = link.peer;
+        if self.peers.get(peer).is_some_and(|p| p.legacy) {
+            let prober = Box::default();
+            return self.link_up(
+                conn,
+                peer,
+                Stage::Legacy {
+                    since: now.mono,
+                    prober,
+                },
+                now,
+            );
+        }
+        self.start_handshake(conn, deadline, now);
+    }
+
+    /// Our link to `peer` reached a node that says it is `name`, not `peer`: said once
+    /// until a handshake with it succeeds (like the close that follows: a redial every
+    /// round would otherwise repeat it all day), and closed.
+    pub(super) fn wrong_node(&mut self, conn: ConnId, peer: usize, name: &str, now: Now) {
+        let expected = self.name(peer);
+        let said = self
+            .peers
+            .get(peer)
+            .is_some_and(|p| p.trouble == Some(CloseReason::WrongNode.class()));
+        if !said {
+            let msg = format!(
+                "peer {expected}: the node at {} says it is {name:?}",
+                self.peers
+                    .get(peer)
+                    .map_or_else(String::new, |p| p.addr.to_string())
+            );
+            self.say(msg);
+        }
+        self.close(conn, CloseReason::WrongNode, now)
+    }
+
+    /// Our link to `peer` completed its handshake (the peer's `HELLO`, or its `PROOF`)
+    /// with a node that says it is `name`.
+    pub(super) fn link_ready(&mut self, conn: ConnId, peer: usize, name: &str, now: Now) {
+        if name != self.name(peer) {
+            return self.wrong_node(conn, peer, name, now);
+        }
+        self.link_up(conn, peer, Stage::Ready { since: now.mono }, now);
+    }
+
+    /// Our link `conn` to `peer` is up, now at `ready` (ready, or to an old node): the
+    /// probes waiting for it go out, unless they already went behind our `PROOF`.
+    fn link_up(&mut self, conn: ConnId, peer: usize, ready: Stage, now: Now) {
+        let Some(link) = self.conns.get_mut(conn).and_then(Conn::link_mut) else {
+            return;
+        };
+        let pipelined = matches!(link.stage, Stage::Proved { .. });
+        if let Some(t) = link.stage.deadline() {
+            self.wheel.cancel(t);
+        }
+        link.stage = ready;
+        if let Some(p) = self.peers.get_mut(peer) {
+            let first = !p.ever_connected;
+            p.ever_connected = true;
+            if p.trouble.take().is_some() || first {
+                let msg = format!("peer {}: connected", p.name);
+                self.say(msg);
+            }
+        }
+        if !pipelined {
+            self.send_waiting_probes(conn, peer, now);
+        }
+    }
+
+    /// Probes started while our link to `peer` was not carrying them go out on `conn`.
+    pub(super) fn send_waiting_probes(&mut self, conn: ConnId, peer: usize, now: Now) {
+        let waiting: Vec<u64> = self.tracker.outstanding(peer).collect();
+        for seq in waiting {
+            self.send_probe(conn, peer, seq, now);
+        }
+    }
+
+    /// The state of our link `conn` (`None` for an accepted connection or a stale id).
+    pub(super) fn link_state_of(&self, conn: ConnId) -> Option<LinkState> {
+        Some(self.conns.get(conn)?.link()?.stage.link_state())
+    }
+
+    /// Whether our link `conn` carries probes now: its handshake is done, or our `PROOF`
+    /// went out (probes follow it on the same ordered stream; their `PONG`s count only
+    /// after the listener's proof, which comes before them).
+    pub(super) fn carries_probes(&self, conn: ConnId) -> bool {
+        self.conns.get(conn).and_then(Conn::link).is_some_and(|l| {
+            matches!(
+                l.stage,
+                Stage::Ready { .. } | Stage::Legacy { .. } | Stage::Proved { .. }
+            )
+        })
+    }
+
+    /// When our link `conn` became ready (0 while it is not, or is gone).
+    fn ready_since(&self, conn: ConnId) -> u64 {
+        self.conns
+            .get(conn)
+            .and_then(Conn::link)
+            .and_then(|l| l.stage.ready_since())
+            .unwrap_or(0)
+    }
+
+    /// Abandons `peer`'s stuck links (a probe unanswered on it for [`stuck_ms`]: TCP
+    /// would otherwise hold our probes in its backed-off retransmit queue long after the
+    /// path is back) and dials the links it should have.
+    pub(super) fn tend_links(&mut self, peer: usize, now: Now) {
+        let bound = stuck_ms(self.settings.timeout);
+        let ready = self.ready_links(peer);
+        for &id in &ready {
+            if self.stalled(id, now) >= bound {
+                self.close(id, CloseReason::ProbeTimeout, now);
+            }
+        }
+        // Both links lived side by side for a while: the peer keeps two.
+        let settled = ready.len() == 2
+            && ready.iter().all(|&id| {
+                self.link_state_of(id) == Some(LinkState::Ready)
+                    && now.mono.saturating_sub(self.ready_since(id))
+                        > self.settings.timeout.saturating_mul(2)
+            });
+        if settled && let Some(p) = self.peers.get_mut(peer) {
+            p.replaced = 0;
+        }
+        let Some(p) = self.peers.get(peer) else {
+            return;
+        };
+        let want = if p.legacy || p.single {
+            1
+        } else {
+            self.links_per_peer
+        };
+        let have = usize::from(p.link.is_some()) + usize::from(p.spare.is_some());
+        for _ in have..want {
+            self.connect(peer, now);
+        }
+    }
+
+    /// Asks the shell to open a link to `peer`, with a deadline for its handshake.
+    pub(super) fn connect(&mut self, peer: usize, now: Now) {
+        let Some(addr) = self.peers.get(peer).map(|p| p.addr) else {
+            return;
+        };
+        let (wheel, due) = (&mut self.wheel, now.mono + self.settings.timeout);
+        let conn = self.conns.insert_with(|id| {
+            Conn::new(State::Link(Link {
+                peer,
+                stage: Stage::Connecting {
+                    deadline: wheel.schedule(due, Timer::Connect(id)),
+                },
+                awaiting: VecDeque::new(),
+            }))
+        });
+        if let Some(p) = self.peers.get_mut(peer) {
+            if p.link.is_none() {
+                p.link = Some(conn);
+            } else {
+                if let Some(old) = p.spare.replace(conn) {
+                    // Never more than two: the oldest spare goes.
+                    self.actions.push_back(Action::Connect { conn, addr });
+                    return self.close(old, CloseReason::Replaced, now);
+                }
+            }
+        }
+        self.actions.push_back(Action::Connect { conn, addr });
+    }
+
+    /// `peer` completed a fresh handshake with us, so it is reachable: if our link to it
+    /// is down or its probes are going unanswered, redial now instead of at the next
+    /// round. Only a link with a probe overdue on it is stale; one made since the peer's
+    /// last miss is fresh: leave it (both sides redialling on each other's new handshakes
+    /// would knock each other's fresh links down in turn).
+    pub(super) fn redial_stale(&mut self, peer: usize, now: Now) {
+        let missed_at = self.peers.get(peer).and_then(|p| p.missed_at);
+        let links = self.links(peer);
+        if links.iter().all(Option::is_none) {
+            return self.connect(peer, now);
+        }
+        for id in self.ready_links(peer) {
+            let fresh = self
+                .conns
+                .get(id)
+                .is_none_or(|_| missed_at.is_none_or(|m| self.ready_since(id) > m));
+            if !fresh && self.stalled(id, now) >= self.settings.timeout {
+                self.close(id, CloseReason::ProbeTimeout, now);
+                self.connect(peer, now);
+            }
+        }
+    }
+
+    /// A line on our link `conn` to `peer`: the handshake's, then the replies.
+    pub(super) fn link_input(
+        &mut self,
+        conn: ConnId,
+        peer: usize,
+        state: LinkState,
+        input: Input,
+        now: Now,
+    ) {
+        match (state, input) {
+            // After the handshake an unknown verb is a newer peer's business.
+            (LinkState::Ready, Input::Unknown) => {}
+            (LinkState::Ready, Input::Pong(seq)) => self.pong(conn, peer, seq, now),
+            (LinkState::Handshaking, input) => self.link_handshake(conn, peer, input, now),
+            _ => self.close(conn, CloseReason::Unexpected, now),
+        }
+    }
+
+    /// Our link `conn` to `peer` is gone. A failure fails every probe waiting on it,
+    /// unless another ready link carries them on; a timeout (handshake or probe) leaves
+    /// them to their own deadlines; this machine's trouble, or a reload, voids them.
+    /// Reports a peer's trouble once per kind.
+    pub(super) fn link_closed(
+        &mut self,
+        conn: ConnId,
+        peer: usize,
+        state: LinkState,
+        reason: CloseReason,
+        now: Now,
+    ) {
+        let covered = self.forget_link(conn, peer);
+        self.note_replaced(peer, reason, covered, now);
+        match reason {
+            // An old node's link whose response ran to the end of the connection: its
+            // probes are redialled with the link, nothing failed.
+            CloseReason::Done => {}
+            // The peer was removed or moved: what was in flight on the old link says
+            // nothing about it now. Its count holds.
+            CloseReason::Reconfigured => self.void_probes(peer, now),
+            reason if reason.is_local() => {
+                // This machine's trouble, not the peer's: its probes are void and its
+                // count holds; the next turn tries again.
+                self.void_probes(peer, now);
+                let msg = format!(
+                    "this machine: {reason} (peer {}'s probes are not counted)",
+                    self.name(peer)
+                );
+                self.say_limited(Topic::Local, now, msg);
+            }
+            reason => {
+                self.report_trouble(peer, reason, state);
+                let timeout = matches!(
+                    reason,
+                    CloseReason::ProbeTimeout | CloseReason::HandshakeTimeout
+                );
+                if covered.is_none() && !timeout {
+                    self.fail_probes(peer, now);
+                }
+            }
+        }
+    }
+
+    /// Drops `conn` from `peer`'s links. Returns when the link left came up, if it is
+    /// ready: it carries the probes on, and they keep their deadlines.
+    fn forget_link(&mut self, conn: ConnId, peer: usize) -> Option<u64> {
+        let p = self.peers.get_mut(peer)?;
+        if p.link == Some(conn) {
+            p.link = p.spare.take();
+        } else if p.spare == Some(conn) {
+            p.spare = None;
+        }
+        self.conns.get(p.link?)?.link()?.stage.ready_since()
+    }
+
+    /// A node that closes our older link as soon as the second is up (`covered`: the
+    /// other came up then), again and again, answers one connection per peer (an
+    /// earlier version): it gets one link from now on. (Once can be loss: a handshake it
+    /// completed and we gave up made it drop one of ours.)
+    fn note_replaced(&mut self, peer: usize, reason: CloseReason, covered: Option<u64>, now: Now) {
+        let Some(p) = self.peers.get_mut(peer).filter(|p| !p.single) else {
+            return;
+        };
+        if reason == CloseReason::ClosedByPeer
+            && covered.is_some_and(|at| now.mono.saturating_sub(at) <= self.settings.timeout)
+        {
+            p.replaced = p.replaced.saturating_add(1);
+        }
+        if p.replaced >= REPLACED_SINGLE {
+            p.single = true;
+            let msg = format!(
+                "peer {}: it closes our first link when the second comes up (an earlier \
+                 version?): probing it on one link",
+                p.name
+            );
+            self.say(msg);
+        }
+    }
+
+    pub(super) fn report_trouble(&mut self, peer: usize, reason: CloseReason, state: LinkState) {
+        let kind = reason.class();
+        let authenticated = self.auth.is_some();
+        let own = self.peers.get(self.me).map(|p| p.addr.ip());
+        let Some(p) = self.peers.get_mut(peer) else {
+            return;
+        };
+        if p.trouble == Some(kind) {
+            return;
+        }
+        p.trouble = Some(kind);
+        // A peer that hangs up on our HELLO does not recognise us: most often this
+        // node's `ip` in the config is not the address it really connects from.
+        let hint = match (state, reason) {
+            (LinkState::Handshaking, CloseReason::ClosedByPeer | CloseReason::Io { .. })
+                if authenticated =>
+            {
+                " during the authenticated handshake: does it have the same secret_file, and \
+                 know this node? (see the peer's own stderr)"
+                    .to_string()
+            }
+            (LinkState::Handshaking, CloseReason::ClosedByPeer | CloseReason::Io { .. }) => {
+                format!(
+                    " during the handshake: does it know this node? (configured ip {}; see the peer's own stderr)",
+                    own.map_or_else(String::new, |ip| ip.to_string())
+                )
+            }
+            _ => String::new(),
+        };
+        let msg = format!("peer {}: {reason}{hint}", p.name);
+        self.say(msg);
+    }
+}

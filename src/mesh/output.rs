@@ -1,0 +1,99 @@
+//! Bytes out: each connection's unsent output, bounded, and the shell told when to write.
+
+use super::conn::Conn;
+use super::{Action, CloseReason, ConnId, Engine, Now};
+use crate::wire::framer::MAX_LINE;
+use crate::wire::message::Message;
+
+/// Most unsent bytes queued on one connection; a peer that does not read is cut off.
+pub const MAX_OUTPUT: usize = 16 * 1024;
+
+impl Engine {
+    /// `conn`'s bytes waiting to be written (empty for an unknown or closed connection).
+    pub fn output(&self, conn: ConnId) -> &[u8] {
+        self.conns.get(conn).map_or(&[], Conn::unsent)
+    }
+
+    /// The shell wrote `n` bytes of [`Engine::output`].
+    pub fn wrote(&mut self, conn: ConnId, n: usize) {
+        let Some(c) = self.conns.get_mut(conn) else {
+            return;
+        };
+        c.sent = c.sent.saturating_add(n).min(c.out.len());
+        if c.sent == c.out.len() {
+            c.out.clear();
+            c.sent = 0;
+            if c.closing() {
+                let now = self.last;
+                self.close(conn, CloseReason::Done, now);
+            }
+        }
+    }
+
+    /// Appends `bytes` to `conn`'s output; asks the shell to send if it was empty. Too
+    /// much unread output closes the connection.
+    pub(super) fn queue(&mut self, conn: ConnId, bytes: &[u8], now: Now) {
+        let Some(c) = self.conns.get_mut(conn) else {
+            return;
+        };
+        let was_empty = c.unsent().is_empty();
+        if c.sent > 0 {
+            c.out.drain(..c.sent);
+            c.sent = 0;
+        }
+        c.out.extend_from_slice(bytes);
+        if c.out.len() > MAX_OUTPUT {
+            return self.close(conn, CloseReason::NotReading, now);
+        }
+        if was_empty {
+            self.actions.push_back(Action::Send { conn });
+        }
+    }
+
+    /// Sends probe `seq` to `peer` on `conn`, noting when (for its round-trip time).
+    pub(super) fn send_message(&mut self, conn: ConnId, msg: Message<'_>, now: Now) {
+        let mut buf = [0u8; 64];
+        let mut out = Vec::new();
+        // Short messages (PING/PONG) are encoded without allocating.
+        let bytes: &[u8] = match msg {
+            Message::Ping { seq } => encode_seq(&mut buf, b"PING ", seq),
+            Message::Pong { seq } => encode_seq(&mut buf, b"PONG ", seq),
+            _ => {
+                msg.encode(&mut out);
+                &out
+            }
+        };
+        self.queue(conn, bytes, now);
+    }
+}
+
+/// `<verb><seq>\n` into `buf` (a u64 has at most 20 digits, so 64 bytes always fit).
+pub(super) fn encode_seq<'b>(buf: &'b mut [u8; 64], verb: &[u8; 5], seq: u64) -> &'b [u8] {
+    let mut digits = [0u8; 20];
+    let mut n = seq;
+    let mut len = 0;
+    loop {
+        if let Some(d) = digits.get_mut(len) {
+            *d = b'0' + (n % 10) as u8;
+        }
+        len += 1;
+        n /= 10;
+        if n == 0 || len == digits.len() {
+            break;
+        }
+    }
+    let mut at = 0;
+    for &b in verb
+        .iter()
+        .chain(digits.iter().take(len).rev())
+        .chain(b"\n")
+    {
+        if let Some(slot) = buf.get_mut(at) {
+            *slot = b;
+        }
+        at += 1;
+    }
+    buf.get(..at).unwrap_or_default()
+}
+
+const _: () = assert!(MAX_LINE >= 64);

@@ -1,0 +1,177 @@
+//! A probe's life: its peer's turn starts it, it goes out on every ready link, and a reply,
+//! its deadline or its link's failure settles it; each change of the peer's count becomes
+//! a log record.
+//!
+//! Every `interval` one probe per peer starts, each peer at its own phase (peers spread
+//! evenly over the interval in at most [`PHASES`] slots, stable across rounds), with its
+//! own deadline of `timeout`; a peer whose link is down is redialled and its probes go
+//! out once the handshake completes. The [`Tracker`](crate::tracker::Tracker) turns
+//! outcomes into changes (DESIGN.md §2).
+
+use super::conn::{Conn, Stage};
+use super::{Action, ConnId, Engine, LogRecord, Message, Now, PeerId, PeerState, Timer};
+use crate::tracker::{Change, ChangeKind};
+
+/// Most distinct probe phases within an interval (see [`Engine::new`]).
+pub const PHASES: usize = 64;
+
+impl Engine {
+    /// `peer`'s turn, due at `due`: a probe, sent now if its link is ready, else once the
+    /// link is (re)established. The next turn is one interval later; after a stall
+    /// (SIGSTOP, suspend) the turns missed are skipped, keeping the peer's phase.
+    pub(super) fn probe(&mut self, peer: usize, due: u64, now: Now) {
+        if !self.peers.get(peer).is_some_and(|p| p.active) {
+            return;
+        }
+        let missed = now.mono.saturating_sub(due) / self.settings.interval;
+        let next = due + (missed + 1) * self.settings.interval;
+        let timer = self.wheel.schedule(next, Timer::Round { peer, due: next });
+        if let Some(p) = self.peers.get_mut(peer) {
+            p.round = Some(timer);
+        }
+        let deadline = now.mono + self.settings.timeout;
+        let wheel = &mut self.wheel;
+        let started = self.tracker.start_probe(peer, |seq| {
+            wheel.schedule(deadline, Timer::Probe { peer, seq })
+        });
+        let Some(seq) = started else {
+            let msg = format!(
+                "peer {}: too many probes in flight; probe skipped",
+                self.name(peer)
+            );
+            return self.say(msg);
+        };
+        if let Some(p) = self.peers.get_mut(peer) {
+            p.stats.started += 1;
+        }
+        self.tend_links(peer, now);
+        for id in self.ready_links(peer) {
+            self.send_probe(id, peer, seq, now);
+        }
+    }
+
+    /// Sends probe `seq` on our ready link `conn`: a `PING`, or to an old node an HTTP
+    /// `GET /` (see [`Engine::send_legacy_probe`]).
+    pub(super) fn send_probe(&mut self, conn: ConnId, peer: usize, seq: u64, now: Now) {
+        if let Some(p) = self.peers.get_mut(peer) {
+            p.stats.sent(seq, now.mono_us());
+        }
+        let Some(link) = self.conns.get_mut(conn).and_then(Conn::link_mut) else {
+            return;
+        };
+        if link.awaiting.len() >= crate::tracker::MAX_OUTSTANDING {
+            link.awaiting.pop_front();
+        }
+        link.awaiting.push_back((seq, now.mono));
+        if let (Stage::Legacy { .. }, peer) = (&link.stage, link.peer) {
+            return self.send_legacy_probe(conn, peer, seq, now);
+        }
+        self.send_message(conn, Message::Ping { seq }, now)
+    }
+
+    /// The `PONG` of probe `seq` on our link `conn` to `peer`.
+    pub(super) fn pong(&mut self, conn: ConnId, peer: usize, seq: u64, now: Now) {
+        if let Some(link) = self.conns.get_mut(conn).and_then(Conn::link_mut) {
+            // Replies come in order: everything before `seq` was answered too (or was
+            // never written here).
+            while let Some(&(s, _)) = link.awaiting.front() {
+                link.awaiting.pop_front();
+                if s == seq {
+                    break;
+                }
+            }
+        }
+        self.replied(peer, seq, now);
+    }
+
+    /// Probe `seq` to `peer` was answered (a `PONG`, or an old node's HTTP response).
+    pub(super) fn replied(&mut self, peer: usize, seq: u64, now: Now) {
+        if let Some((timer, change)) = self.tracker.reply(peer, seq, now.mono) {
+            self.wheel.cancel(timer);
+            if let Some(p) = self.peers.get_mut(peer) {
+                p.stats.replied(seq, now.mono_us());
+            }
+            if let Some(change) = change {
+                self.log_change(change, now);
+            }
+        }
+    }
+
+    pub(super) fn missed(&mut self, peer: usize, now: Now) {
+        if let Some(p) = self.peers.get_mut(peer) {
+            p.missed_at = Some(now.mono);
+        }
+    }
+
+    /// Every probe in flight to `peer` is void: settled uncounted, its count holds (this
+    /// machine's trouble, or a reload that removed or moved the peer).
+    pub(super) fn void_probes(&mut self, peer: usize, now: Now) {
+        let wheel = &mut self.wheel;
+        let mut n = 0;
+        self.tracker.void_all(peer, |timer| {
+            wheel.cancel(timer);
+            n += 1;
+        });
+        if let Some(p) = self.peers.get_mut(peer) {
+            p.stats.settled_all(n, true, now.mono_us());
+        }
+    }
+
+    /// Every probe in flight to `peer` is a miss.
+    pub(super) fn fail_probes(&mut self, peer: usize, now: Now) {
+        if self.tracker.outstanding_len(peer) > 0 {
+            self.missed(peer, now);
+        }
+        let mut changes = Vec::new();
+        let mut n = 0;
+        let wheel = &mut self.wheel;
+        self.tracker.miss_all(peer, now.mono, |timer, change| {
+            wheel.cancel(timer);
+            changes.extend(change);
+            n += 1;
+        });
+        if let Some(p) = self.peers.get_mut(peer) {
+            p.stats.settled_all(n, false, now.mono_us());
+        }
+        for change in changes {
+            self.log_change(change, now);
+        }
+    }
+
+    /// A change of `peer`'s count: its log line, and for a change of state the
+    /// operator's line and the hook.
+    pub(super) fn log_change(&mut self, change: Change, now: Now) {
+        // Only a wall clock that stepped inside this very event lands here.
+        self.roll_day(now);
+        let name = self.name(change.peer).to_string();
+        self.actions.push_back(Action::Log(LogRecord::Event {
+            wall: now.wall,
+            peer: PeerId(change.peer),
+            name: name.clone(),
+            timeouts: change.timeouts,
+        }));
+        if matches!(
+            change.kind,
+            ChangeKind::WentOffline | ChangeKind::Recovered { was_offline: true }
+        ) && let Some(p) = self.peers.get_mut(change.peer)
+        {
+            p.stats.transitions += 1;
+            p.stats.since_wall = now.wall;
+        }
+        match change.kind {
+            ChangeKind::Missed => {}
+            ChangeKind::WentOffline => {
+                self.say(format!(
+                    "peer {name} offline after {} timeouts",
+                    change.timeouts
+                ));
+                self.hook(change.peer, PeerState::Offline, change.timeouts, now);
+            }
+            ChangeKind::Recovered { was_offline: true } => {
+                self.say(format!("peer {name} back online"));
+                self.hook(change.peer, PeerState::Online, 0, now);
+            }
+            ChangeKind::Recovered { was_offline: false } => {}
+        }
+    }
+}
