@@ -9,7 +9,11 @@
 #   scripts/bench.sh wakeups    wake-ups (epoll waits) per node per round: real meshes of
 #                               3, 10 and 50 daemons, and the 1000-node harness
 #   scripts/bench.sh cpu10      CPU of a 10-node mesh of real daemons at 1 s, 20 s, all
-#                               threads summed (schedstat)
+#                               threads summed (schedstat); with EARLIER=DIR BUN=PATH, each
+#                               run is followed by the same mesh of the earlier Bun tool
+#                               (DIR: a clone of github.com/okunamayanad/uptime-tracker
+#                               with `npm i range_check` done in it; PATH: `npm i bun`
+#                               gives node_modules/bun/bin/bun.exe)
 #   scripts/bench.sh sim        simulate --nodes 50 --hours 24, user CPU and wall time
 #   scripts/bench.sh sizes      the router and full static builds' sizes
 #   scripts/bench.sh all        every one of them
@@ -126,6 +130,11 @@ run_cpu10() {
   for i in $(seq "$RUNS"); do
     say "cpu10 $i/$RUNS, load average $(load)"
     python3 scripts/mesh-bench.py --nodes 10 --seconds 20 --perf-seconds 0 --bin "$bin" --label cpu10
+    if [ -n "${EARLIER:-}" ]; then
+      say "cpu10 $i/$RUNS, the earlier tool, load average $(load)"
+      python3 scripts/mesh-bench.py --nodes 10 --seconds 20 --perf-seconds 0 \
+        --earlier "$EARLIER" --bun "$BUN" --label cpu10-earlier
+    fi
   done
 }
 
