@@ -954,10 +954,7 @@ fn a_small_mesh_probes_its_peers_together_at_stable_phases() {
 fn first_turns(n: u8, now: Now) -> Vec<Vec<Option<u64>>> {
     (0..usize::from(n))
         .map(|me| {
-            let cfg = Config {
-                me,
-                ..config(n, 3)
-            };
+            let cfg = Config { me, ..config(n, 3) };
             let engine = Engine::new(&cfg, now);
             (0..usize::from(n))
                 .map(|peer| (peer != me).then(|| engine.first_turn(peer, now)))
@@ -971,14 +968,21 @@ fn a_large_mesh_spreads_each_round_in_bursts_and_each_node_takes_its_own_rotatio
     // 40 nodes, 39 peers each: 3 slots of at most BURST, at 0, 66 and 133 ms.
     let now = Now::ms(0, WALL0 - 60_000);
     let turns = first_turns(40, now);
-    let phases = [INTERVAL, INTERVAL + INTERVAL / 3, INTERVAL + 2 * INTERVAL / 3];
+    let phases = [
+        INTERVAL,
+        INTERVAL + INTERVAL / 3,
+        INTERVAL + 2 * INTERVAL / 3,
+    ];
     for (me, row) in turns.iter().enumerate() {
         let mut per_slot = [0usize; 3];
         for &t in row.iter().flatten() {
             let slot = phases.iter().position(|&p| p == t).expect("a slot's phase");
             per_slot[slot] += 1;
         }
-        assert!(per_slot.iter().all(|&c| c <= BURST), "node {me}: {per_slot:?}");
+        assert!(
+            per_slot.iter().all(|&c| c <= BURST),
+            "node {me}: {per_slot:?}"
+        );
         assert_eq!(per_slot.iter().sum::<usize>(), 39);
     }
     // Each node is probed by the others spread over the slots too, not all at once.
@@ -989,7 +993,10 @@ fn a_large_mesh_spreads_each_round_in_bursts_and_each_node_takes_its_own_rotatio
                 per_slot[phases.iter().position(|p| p == t).unwrap()] += 1;
             }
         }
-        assert!(per_slot.iter().all(|&c| c <= 14), "node {target}: {per_slot:?}");
+        assert!(
+            per_slot.iter().all(|&c| c <= 14),
+            "node {target}: {per_slot:?}"
+        );
     }
     // A mesh of BURST + 1 nodes still takes one slot.
     let small = first_turns(BURST as u8 + 1, now);
@@ -1008,7 +1015,10 @@ fn nodes_started_apart_take_their_turns_on_the_same_beat_of_the_wall_clock() {
         let engine = Engine::new(&config(3, 3), now);
         for peer in 1..3 {
             let due = engine.first_turn(peer, now);
-            assert!(due >= start + INTERVAL && due < start + 2 * INTERVAL, "{due}");
+            assert!(
+                due >= start + INTERVAL && due < start + 2 * INTERVAL,
+                "{due}"
+            );
             let w = wall(due);
             assert_eq!(w % INTERVAL as i64, 0, "{w}");
             at_wall.push(w);

@@ -328,7 +328,9 @@ fn parse_probe(line: &[u8]) -> Option<Message<'static>> {
         if !b.is_ascii_digit() {
             return None;
         }
-        seq = seq.checked_mul(10)?.checked_add(u64::from(b.wrapping_sub(b'0')))?;
+        seq = seq
+            .checked_mul(10)?
+            .checked_add(u64::from(b.wrapping_sub(b'0')))?;
     }
     match verb {
         b"PING " => Some(Message::Ping { seq }),
@@ -543,7 +545,11 @@ mod tests {
         .map(|l| l.as_bytes().to_vec())
         .collect();
         for _ in 0..200_000 {
-            let verb: &[u8] = if next().is_multiple_of(2) { b"PING " } else { b"PONG " };
+            let verb: &[u8] = if next().is_multiple_of(2) {
+                b"PING "
+            } else {
+                b"PONG "
+            };
             let mut line = verb.to_vec();
             for _ in 0..next() % 24 {
                 let pick = next() as usize;
