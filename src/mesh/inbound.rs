@@ -73,7 +73,7 @@ impl Engine {
                     i.heard = now.mono;
                 }
                 self.send_message(conn, Message::Pong { seq }, now);
-                self.take_turns_due_soon(now);
+                self.awake_for_replies(now);
             }
             _ => self.close(conn, CloseReason::Unexpected, now),
         }

@@ -117,6 +117,9 @@ pub struct Engine {
     /// Every peer's next turn, (peer, due): apart from the other timers so that a wake-up
     /// can take the turns due within the slack, and nothing else, early (see [`probe`]).
     rounds: Wheel<(usize, u64)>,
+    /// When we were last awake for replies, until the next [`Engine::handle_timeout`]
+    /// takes the turns due within the slack.
+    awake: Option<u64>,
     tracker: Tracker<TimerId>,
     actions: VecDeque<Action>,
     /// UTC day number of the log file being written.
@@ -160,6 +163,7 @@ impl Engine {
             conns: Slab::default(),
             wheel: Wheel::new(now.mono),
             rounds: Wheel::new(now.mono),
+            awake: None,
             tracker,
             actions: VecDeque::new(),
             day: logline::day_number(now.wall),
@@ -222,7 +226,14 @@ impl Engine {
     /// sleeps until then unless I/O comes first. Never `None` while the engine runs: the
     /// round timer is always armed.
     pub fn poll_at(&self) -> Option<u64> {
-        match (self.wheel.next_deadline(), self.rounds.next_deadline()) {
+        let mut turn = self.rounds.next_deadline();
+        // Awake for replies with a turn due within the slack: it goes now.
+        if let (Some(t), Some(at)) = (turn, self.awake)
+            && t <= at.saturating_add(self.slack())
+        {
+            turn = Some(at.min(t));
+        }
+        match (self.wheel.next_deadline(), turn) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -285,9 +296,7 @@ impl Engine {
         while let Some((_, timer)) = self.wheel.pop_expired(now.mono) {
             self.on_timer(timer, now);
         }
-        while let Some((_, (peer, due))) = self.rounds.pop_expired(now.mono) {
-            self.probe(peer, due, now);
-        }
+        self.take_turns(now);
     }
 
     // ---------------------------------------------------------------------------------

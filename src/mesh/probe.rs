@@ -108,9 +108,21 @@ impl Engine {
     }
 
     /// We are awake anyway (a reply to write or one read): the turns due within the slack
-    /// go now, with this wake-up, instead of one of their own.
-    pub(super) fn take_turns_due_soon(&mut self, now: Now) {
-        let until = now.mono.saturating_add(self.slack());
+    /// go with this wake-up, instead of one of their own. They are taken by
+    /// [`Engine::handle_timeout`], after the rest of the wake-up's input: a reply still
+    /// unread must not find its link judged stuck by a turn taken before it (after a
+    /// freeze, all of it arrives at once).
+    pub(super) fn awake_for_replies(&mut self, now: Now) {
+        self.awake = Some(now.mono);
+    }
+
+    /// The turns due by `now`, or within the slack if we were awake for replies since
+    /// the last call.
+    pub(super) fn take_turns(&mut self, now: Now) {
+        let until = match self.awake.take() {
+            Some(t) => t.saturating_add(self.slack()).max(now.mono),
+            None => now.mono,
+        };
         while let Some((_, (peer, due))) = self.rounds.pop_expired(until) {
             self.probe(peer, due, now);
         }
@@ -148,7 +160,7 @@ impl Engine {
             }
         }
         self.replied(peer, seq, now);
-        self.take_turns_due_soon(now);
+        self.awake_for_replies(now);
     }
 
     /// Probe `seq` to `peer` was answered (a `PONG`, or an old node's HTTP response).

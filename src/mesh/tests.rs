@@ -1042,12 +1042,18 @@ fn a_reply_owed_close_before_our_turn_takes_the_turn_with_it() {
     // Node2's PING one ms before the slack: answered, and our turn waits for its time.
     h.at(INTERVAL - slack - 1);
     h.data(inbound, "PING 7\n");
+    assert_eq!(h.engine.poll_at(), Some(INTERVAL));
+    h.at(INTERVAL - slack - 1);
     assert_eq!(h.take_output(inbound), "PONG 7\n");
     assert_eq!(h.take_output(link), "");
     assert_eq!(h.engine.poll_at(), Some(INTERVAL));
-    // Within the slack: the reply and our PING go out in the same wake-up.
+    // Within the slack: the reply and our PING go out in the same wake-up, the PING once
+    // the wake-up's input is all read (the shell's handle_timeout).
     h.at(INTERVAL - slack);
     h.data(inbound, "PING 8\n");
+    assert_eq!(h.take_output(link), "");
+    assert_eq!(h.engine.poll_at(), Some(INTERVAL - slack));
+    h.at(INTERVAL - slack);
     assert_eq!(h.take_output(inbound), "PONG 8\n");
     assert_eq!(h.take_output(link), "PING 0\n");
     // No second PING when the turn's time comes; the next turn keeps the phase.
