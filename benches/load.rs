@@ -17,27 +17,34 @@
 //! dir, removed on exit (`--keep` keeps it). The harness raises its `RLIMIT_NOFILE` to
 //! the hard limit (it needs about 3 descriptors per peer; the daemon inherits it).
 //!
-//! Every peer behaves like a real node. Two threads, each one `mio` loop, serve all peers:
-//! - the responder answers the daemon's link on each peer's listener: `HELLO 1 nodeK`
-//!   after the daemon's `HELLO`, then `PONG s` for each `PING s`, at once;
-//! - the prober (main thread) keeps each peer's own link to the daemon, connected from
-//!   the peer's address: sends `HELLO 1 nodeK`, waits for the daemon's `HELLO`, then
-//!   sends `PING seq` every interval at its own phase (peer i of M at `i/M` of the interval) and times the
-//!   `PONG` (the latency seen by peers). The links all dial at once when the daemon
-//!   starts (the worst case: a whole mesh (re)connecting); a refused dial is retried
-//!   after 10 ms (the daemon is not listening yet), any other failure at the peer's
-//!   next turn (its phase in the next round, as a real node redials in its next round).
+//! Every peer behaves like a real node, with two links each way (`LINKS_PER_PEER`): two
+//! threads, each one `mio` loop, serve all peers:
+//! - the responder answers the daemon's links on each peer's listener (two kept per peer;
+//!   a third replaces the one heard from least recently): `HELLO 1 nodeK` after the
+//!   daemon's `HELLO`, then `PONG s` for each `PING s`, at once;
+//! - the prober (main thread) keeps each peer's own two links to the daemon, connected
+//!   from the peer's address: sends `HELLO 1 nodeK`, waits for the daemon's `HELLO`, then
+//!   sends `PING seq` every interval at its own phase (peer i of M at `i/M` of the
+//!   interval) on every link that is up, and times the first `PONG` (the latency seen by
+//!   peers). The first links all dial at once when the daemon starts (the worst case: a
+//!   whole mesh (re)connecting), the second ones at each peer's first turn; a refused
+//!   dial is retried after 10 ms (the daemon is not listening yet), any other failure at
+//!   the peer's next turn (its phase in the next round, as a real node redials in its
+//!   next round).
 //!
-//! Phases: start → full mesh (every peer's link got the daemon's `HELLO` and the daemon
-//! has completed its handshake with every peer's listener) → one more interval of
-//! warm-up → the measured window (`--seconds`) → the syscall window (`--perf-seconds`,
+//! Phases: start → full mesh (every peer's first link got the daemon's `HELLO` and the
+//! daemon has completed its handshake with every peer's listener) → every link both ways
+//! up → one more interval of warm-up → the measured window (`--seconds`) → the syscall
+//! window (`--perf-seconds`,
 //! with `perf stat` counting the daemon's syscall tracepoints, enabled only for that
 //! window so its overhead stays out of the CPU figures; skipped with `--no-perf` or
 //! when perf cannot attach, with the reason printed).
 //!
 //! Reports: the daemon's CPU (utime + stime of /proc/PID/stat over the window, and the
 //! precise on-CPU time of /proc/PID/schedstat), RSS and peak (VmRSS, VmHWM), open
-//! descriptors, context switches, syscalls per peer-round (one probe each way), PONG
+//! descriptors, context switches, syscalls per peer-round (one probe each way, each
+//! written on both links: the floor is 8, a write and a read of the `PING` and of the
+//! `PONG` on each of the 2 links of each direction), PONG
 //! latency p50/p99/max seen by peers, PINGs without a PONG within `timeout`, the
 //! daemon's probe rate as seen by the peers, time to full mesh, and every event line in
 //! the daemon's log (a healthy run has none: each is a false event). The harness's own
@@ -72,6 +79,9 @@ const REFUSED_RETRY: Duration = Duration::from_millis(10);
 /// Harness-limited thresholds.
 const HARNESS_CPU_LIMIT: f64 = 80.0;
 const HARNESS_LAG_LIMIT_MS: f64 = 5.0;
+/// Links per peer each way: every node keeps two to each peer and writes each probe on
+/// both (docs/protocol.md, "Links under loss"); the simulated peers do the same.
+const LINKS: usize = uptime_tracker::mesh::LINKS_PER_PEER;
 
 const USAGE: &str = "\
 usage: cargo bench --bench load -- [--peers N-1] [--interval MS] [--timeout MS]
@@ -669,6 +679,10 @@ struct Shared {
     /// the time of the last such first handshake (ns after the daemon's start).
     in_up: AtomicUsize,
     in_last_up_ns: AtomicU64,
+    /// The same for all [`LINKS`] of the daemon's links to a peer (handshakes on that
+    /// many connections).
+    in_all_up: AtomicUsize,
+    in_all_last_ns: AtomicU64,
     /// The responder thread's id, for its CPU time in /proc/self/task.
     responder_tid: AtomicI32,
 }
@@ -679,8 +693,13 @@ struct Shared {
 struct RPeer {
     name: String,
     listener: TcpListener,
-    inbound: Option<Conn>,
+    /// The daemon's links to this peer (it keeps [`LINKS`]), each with when it was last
+    /// heard from: a third connection replaces the one heard from least recently, as a
+    /// real node's listener does.
+    inbound: [Option<(Conn, Instant)>; LINKS],
     up: bool,
+    /// Handshakes completed with the daemon (whole run).
+    handshakes: usize,
 }
 
 #[derive(Default)]
@@ -703,6 +722,9 @@ struct Responder {
     reply: Vec<u8>,
 }
 
+/// Responder tokens: `R_TOKENS * peer + R_LISTEN` for a peer's listener, `+ R_IN + slot`
+/// for the daemon's links to it.
+const R_TOKENS: usize = 1 + LINKS;
 const R_LISTEN: usize = 0;
 const R_IN: usize = 1;
 
@@ -722,14 +744,14 @@ impl Responder {
                 }
             }
             for ev in events.iter() {
-                let (i, kind) = (ev.token().0 / 2, ev.token().0 % 2);
+                let (i, kind) = (ev.token().0 / R_TOKENS, ev.token().0 % R_TOKENS);
                 if i >= self.peers.len() {
                     continue;
                 }
                 if kind == R_LISTEN {
                     self.accept(i);
                 } else {
-                    self.inbound(i, ev);
+                    self.inbound(i, kind - R_IN, ev);
                 }
             }
         }
@@ -745,20 +767,33 @@ impl Responder {
                         continue;
                     }
                     let _ = stream.set_nodelay(true);
-                    if self
-                        .poll
-                        .registry()
-                        .register(&mut stream, Token(2 * i + R_IN), Interest::READABLE)
-                        .is_err()
-                    {
-                        continue;
-                    }
-                    if let Some(mut old) = self.peers[i].inbound.replace(Conn::new(stream)) {
+                    let p = &mut self.peers[i];
+                    // A free slot, else the one heard from least recently.
+                    let slot = p
+                        .inbound
+                        .iter()
+                        .position(Option::is_none)
+                        .unwrap_or_else(|| {
+                            (0..LINKS)
+                                .min_by_key(|&s| p.inbound[s].as_ref().map(|(_, t)| *t))
+                                .unwrap_or(0)
+                        });
+                    if let Some((mut old, _)) = p.inbound[slot].take() {
                         let _ = self.poll.registry().deregister(&mut old.stream);
                         if self.shared.measuring.load(Ordering::Relaxed) {
                             self.report.replaced += 1;
                         }
                     }
+                    let token = Token(R_TOKENS * i + R_IN + slot);
+                    if self
+                        .poll
+                        .registry()
+                        .register(&mut stream, token, Interest::READABLE)
+                        .is_err()
+                    {
+                        continue;
+                    }
+                    p.inbound[slot] = Some((Conn::new(stream), Instant::now()));
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
@@ -771,10 +806,13 @@ impl Responder {
         }
     }
 
-    /// The daemon's link to peer `i`: answer its HELLO, then each PING, at once.
-    fn inbound(&mut self, i: usize, ev: &Event) {
+    /// A daemon's link to peer `i` (in `slot`): answer its HELLO, then each PING, at once.
+    fn inbound(&mut self, i: usize, slot: usize, ev: &Event) {
         let p = &mut self.peers[i];
-        let Some(c) = p.inbound.as_mut() else { return };
+        let Some((c, heard)) = p.inbound.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        *heard = Instant::now();
         let reply = &mut self.reply;
         reply.clear();
         let mut pings = 0u64;
@@ -803,11 +841,16 @@ impl Responder {
                 .encode(&mut h);
                 h.extend_from_slice(reply);
                 *reply = h;
+                let ns = self.shared.t_spawn.elapsed().as_nanos() as u64;
                 if !p.up {
                     p.up = true;
-                    let ns = self.shared.t_spawn.elapsed().as_nanos() as u64;
                     self.shared.in_last_up_ns.fetch_max(ns, Ordering::SeqCst);
                     self.shared.in_up.fetch_add(1, Ordering::SeqCst);
+                }
+                p.handshakes += 1;
+                if p.handshakes == LINKS {
+                    self.shared.in_all_last_ns.fetch_max(ns, Ordering::SeqCst);
+                    self.shared.in_all_up.fetch_add(1, Ordering::SeqCst);
                 }
             }
         }
@@ -819,7 +862,7 @@ impl Responder {
             self.report.daemon_pings += pings;
         }
         if !open {
-            if let Some(mut c) = p.inbound.take() {
+            if let Some((mut c, _)) = p.inbound[slot].take() {
                 let _ = self.poll.registry().deregister(&mut c.stream);
             }
             if measuring {
@@ -838,18 +881,33 @@ impl Responder {
 // ---------------------------------------------------------------------------------------------
 // The prober (main thread): every peer's own link to the daemon, PINGs on schedule.
 
+/// One of a peer's own links to the daemon.
+struct Link {
+    conn: Option<Conn>,
+    state: Out,
+    /// Dial at the peer's next turn (after a failure, and the second link at the first).
+    redial: bool,
+}
+
 struct Peer {
     name: String,
     ip: Ipv4Addr,
-    outbound: Option<Conn>,
-    out: Out,
-    /// When the daemon's HELLO first arrived on our link.
+    /// Its own links to the daemon (token `LINKS * peer + link`); each PING goes out on
+    /// every one that is up, and the first PONG counts.
+    links: [Link; LINKS],
+    /// When the daemon's HELLO first arrived on one of our links.
     up_at: Option<Instant>,
+    /// When it first arrived on all of them.
+    all_up_at: Option<Instant>,
     seq: u64,
     inflight: VecDeque<(u64, Instant)>,
     ever_up: bool,
-    /// Dial at the next turn (after a failure).
-    redial: bool,
+}
+
+impl Peer {
+    fn any_up(&self) -> bool {
+        self.links.iter().any(|l| l.state == Out::Up)
+    }
 }
 
 /// Figures collected in the measured window.
@@ -876,16 +934,18 @@ struct Sim {
     peers: Vec<Peer>,
     daemon_addr: SocketAddr,
     timeout: Duration,
-    retries: BinaryHeap<Reverse<(Instant, usize)>>,
+    retries: BinaryHeap<Reverse<(Instant, usize, usize)>>,
     stats: Stats,
     counters: Counters,
     measuring: bool,
+    /// Peers with one link up / with every link up (at least once).
     out_up: usize,
+    out_all_up: usize,
     scratch: Vec<u8>,
 }
 
 impl Sim {
-    fn dial(&mut self, i: usize) {
+    fn dial(&mut self, i: usize, l: usize) {
         let p = &mut self.peers[i];
         let r = (|| -> io::Result<TcpStream> {
             let s = Socket::new(Domain::IPV4, Type::STREAM, None)?;
@@ -902,41 +962,49 @@ impl Sim {
         .and_then(|mut stream| {
             self.poll.registry().register(
                 &mut stream,
-                Token(i),
+                Token(LINKS * i + l),
                 Interest::READABLE | Interest::WRITABLE,
             )?;
             Ok(stream)
         });
+        let link = &mut p.links[l];
         match r {
             Ok(stream) => {
-                p.outbound = Some(Conn::new(stream));
-                p.out = Out::Connecting;
+                link.conn = Some(Conn::new(stream));
+                link.state = Out::Connecting;
             }
             Err(e) => {
                 let msg = format!("{}: connect: {e}", p.name);
                 self.counters.errors.note(msg);
-                p.redial = true;
+                link.redial = true;
             }
         }
     }
 
-    fn out_failed(&mut self, i: usize, why: io::Error, now: Instant) {
+    fn out_failed(&mut self, i: usize, l: usize, why: io::Error, now: Instant) {
         let p = &mut self.peers[i];
-        if let Some(mut c) = p.outbound.take() {
+        let link = &mut p.links[l];
+        if let Some(mut c) = link.conn.take() {
             let _ = self.poll.registry().deregister(&mut c.stream);
         }
-        let state = p.out;
-        p.out = Out::Down;
+        let state = link.state;
+        link.state = Out::Down;
         if self.measuring {
-            self.stats.missing += p.inflight.len() as u64;
             self.stats.out_failures += 1;
         }
-        p.inflight.clear();
+        // The probes in flight fail only if no other link carries them.
+        if !p.any_up() {
+            if self.measuring {
+                self.stats.missing += p.inflight.len() as u64;
+            }
+            p.inflight.clear();
+        }
         let refused = why.kind() == ErrorKind::ConnectionRefused;
         // Refused before the first handshake: the daemon is not listening yet, retry
         // soon. Otherwise redial at this peer's next turn, as a real node's next round.
         let soon = refused && !p.ever_up;
-        p.redial = !soon;
+        let link = &mut p.links[l];
+        link.redial = !soon;
         match (refused, state) {
             (true, _) => self.counters.refused += 1,
             (false, Out::Up) => self.counters.closed_after_up += 1,
@@ -947,26 +1015,27 @@ impl Sim {
             self.counters.errors.note(msg);
         }
         if soon {
-            self.retries.push(Reverse((now + REFUSED_RETRY, i)));
+            self.retries.push(Reverse((now + REFUSED_RETRY, i, l)));
         }
     }
 
-    /// Peer `i`'s own link to the daemon.
+    /// One of peer `i`'s own links to the daemon.
     fn on_event(&mut self, ev: &Event) {
-        let i = ev.token().0;
+        let (i, l) = (ev.token().0 / LINKS, ev.token().0 % LINKS);
         let now = Instant::now();
         let Some(p) = self.peers.get_mut(i) else {
             return;
         };
-        let Some(c) = p.outbound.as_mut() else { return };
-        if p.out == Out::Connecting {
+        let link = &mut p.links[l];
+        let Some(c) = link.conn.as_mut() else { return };
+        if link.state == Out::Connecting {
             if let Ok(Some(e)) | Err(e) = c.stream.take_error() {
-                return self.out_failed(i, e, now);
+                return self.out_failed(i, l, e, now);
             }
             match c.stream.peer_addr() {
                 Ok(_) => {}
                 Err(e) if e.kind() == ErrorKind::NotConnected => return,
-                Err(e) => return self.out_failed(i, e, now),
+                Err(e) => return self.out_failed(i, l, e, now),
             }
             let mut h = Vec::new();
             Message::Hello {
@@ -975,14 +1044,14 @@ impl Sim {
             }
             .encode(&mut h);
             if let Err(e) = c.send(&h) {
-                return self.out_failed(i, e, now);
+                return self.out_failed(i, l, e, now);
             }
-            p.out = Out::HelloSent;
+            link.state = Out::HelloSent;
         } else if ev.is_writable()
             && !c.out.is_empty()
             && let Err(e) = c.flush()
         {
-            return self.out_failed(i, e, now);
+            return self.out_failed(i, l, e, now);
         }
         if !(ev.is_readable() || ev.is_read_closed() || ev.is_error()) {
             return;
@@ -998,40 +1067,41 @@ impl Sim {
             if !good {
                 self.counters.bad_hello += 1;
             }
-            if p.out == Out::HelloSent {
-                p.out = Out::Up;
+            if link.state == Out::HelloSent {
+                link.state = Out::Up;
                 p.ever_up = true;
                 if p.up_at.is_none() {
                     p.up_at = Some(now);
                     self.out_up += 1;
                 }
+                if p.all_up_at.is_none() && p.links.iter().all(|l| l.state == Out::Up) {
+                    p.all_up_at = Some(now);
+                    self.out_all_up += 1;
+                }
             }
         }
+        // The first PONG of a probe counts; its copy on the other link finds it gone.
         for seq in pongs {
-            while let Some(&(s, sent)) = p.inflight.front() {
-                if s > seq {
-                    break;
-                }
-                p.inflight.pop_front();
-                if !self.measuring {
-                    continue;
-                }
-                if s == seq {
-                    let us = (now - sent).as_micros().min(u32::MAX as u128) as u32;
-                    self.stats.rtt_us.push(us);
-                } else {
-                    self.stats.missing += 1;
-                }
+            let Some(k) = p.inflight.iter().position(|&(s, _)| s == seq) else {
+                continue;
+            };
+            let Some((_, sent)) = p.inflight.remove(k) else {
+                continue;
+            };
+            if self.measuring {
+                let us = (now - sent).as_micros().min(u32::MAX as u128) as u32;
+                self.stats.rtt_us.push(us);
             }
         }
         match r {
             Ok(true) => {}
-            Ok(false) => self.out_failed(i, ErrorKind::UnexpectedEof.into(), now),
-            Err(e) => self.out_failed(i, e, now),
+            Ok(false) => self.out_failed(i, l, ErrorKind::UnexpectedEof.into(), now),
+            Err(e) => self.out_failed(i, l, e, now),
         }
     }
 
-    /// Peer `i`'s turn in the round: count PINGs unanswered within `timeout`, send one.
+    /// Peer `i`'s turn in the round: count PINGs unanswered within `timeout`, redial
+    /// links that are down, send one PING on every link that is up.
     fn ping(&mut self, i: usize, now: Instant) {
         let timeout = self.timeout;
         let p = &mut self.peers[i];
@@ -1044,26 +1114,39 @@ impl Sim {
                 self.stats.missing += 1;
             }
         }
-        if p.outbound.is_none() && p.redial {
-            p.redial = false;
-            return self.dial(i);
+        for l in 0..LINKS {
+            let link = &mut self.peers[i].links[l];
+            if link.conn.is_none() && link.redial {
+                link.redial = false;
+                self.dial(i, l);
+            }
         }
-        if p.out != Out::Up {
+        let p = &mut self.peers[i];
+        if !p.any_up() {
             return;
         }
-        let Some(c) = p.outbound.as_mut() else { return };
         p.seq += 1;
         let mut b = std::mem::take(&mut self.scratch);
         b.clear();
         Message::Ping { seq: p.seq }.encode(&mut b);
         p.inflight.push_back((p.seq, Instant::now()));
-        let r = c.send(&b);
-        self.scratch = b;
         if self.measuring {
             self.stats.pings += 1;
         }
-        if let Err(e) = r {
-            self.out_failed(i, e, now);
+        let mut failed = Vec::new();
+        for (l, link) in p.links.iter_mut().enumerate() {
+            if link.state != Out::Up {
+                continue;
+            }
+            if let Some(c) = link.conn.as_mut()
+                && let Err(e) = c.send(&b)
+            {
+                failed.push((l, e));
+            }
+        }
+        self.scratch = b;
+        for (l, e) in failed {
+            self.out_failed(i, l, e, now);
         }
     }
 }
@@ -1244,26 +1327,32 @@ fn run(a: &Args) -> Result<(), String> {
     for (i, mut l) in listeners.into_iter().enumerate() {
         rpoll
             .registry()
-            .register(&mut l, Token(2 * i + R_LISTEN), Interest::READABLE)
+            .register(&mut l, Token(R_TOKENS * i + R_LISTEN), Interest::READABLE)
             .map_err(|e| format!("register: {e}"))?;
         rpeers.push(RPeer {
             name: format!("node{}", i + 2),
             listener: l,
-            inbound: None,
+            inbound: [const { None }; LINKS],
             up: false,
+            handshakes: 0,
         });
     }
     let peers = (0..a.peers)
         .map(|i| Peer {
             name: format!("node{}", i + 2),
             ip: node_ip(i + 2),
-            outbound: None,
-            out: Out::Down,
+            // The first link dials at once, the others at the peer's first turn, as a
+            // node's engine does.
+            links: std::array::from_fn(|l| Link {
+                conn: None,
+                state: Out::Down,
+                redial: l > 0,
+            }),
             up_at: None,
+            all_up_at: None,
             seq: 0,
             inflight: VecDeque::new(),
             ever_up: false,
-            redial: false,
         })
         .collect();
     let interval = Duration::from_millis(a.interval);
@@ -1277,6 +1366,7 @@ fn run(a: &Args) -> Result<(), String> {
         counters: Counters::default(),
         measuring: false,
         out_up: 0,
+        out_all_up: 0,
         scratch: Vec::new(),
     };
 
@@ -1297,6 +1387,8 @@ fn run(a: &Args) -> Result<(), String> {
         stop: AtomicBool::new(false),
         in_up: AtomicUsize::new(0),
         in_last_up_ns: AtomicU64::new(0),
+        in_all_up: AtomicUsize::new(0),
+        in_all_last_ns: AtomicU64::new(0),
         responder_tid: AtomicI32::new(0),
     });
     let responder = Responder {
@@ -1323,7 +1415,7 @@ fn run(a: &Args) -> Result<(), String> {
         spawn_guarded(cmd, libc::SIGKILL).map_err(|e| format!("{}: {e}", a.bin.display()))?;
     let pid = daemon.pid();
     for i in 0..a.peers {
-        sim.dial(i);
+        sim.dial(i, 0);
     }
 
     let n_peers = a.peers as u128;
@@ -1339,6 +1431,9 @@ fn run(a: &Args) -> Result<(), String> {
     let mut mesh_ms: Option<f64> = None;
     // (peers' links, daemon's links): when the last of each got its handshake.
     let mut mesh_split = (0.0, 0.0);
+    // When every link, both ways, had its handshake (the second links are dialled at
+    // each peer's first turn): the warm-up starts then.
+    let mut all_links_ms: Option<f64> = None;
     let mut perf: Option<Perf> = None;
     let mut perf_counts: Vec<(String, u64)> = Vec::new();
     let (mut s0, mut s1, mut p0, mut p1) = Default::default();
@@ -1372,19 +1467,22 @@ fn run(a: &Args) -> Result<(), String> {
             sim.ping(i, now);
             slot += 1;
         }
-        while let Some(&Reverse((at, i))) = sim.retries.peek() {
+        while let Some(&Reverse((at, i, l))) = sim.retries.peek() {
             if at > now {
                 break;
             }
             sim.retries.pop();
-            if sim.peers[i].outbound.is_none() {
-                sim.dial(i);
+            if sim.peers[i].links[l].conn.is_none() {
+                sim.dial(i, l);
             }
         }
         // Phases.
         match phase {
             Phase::Mesh => {
-                if sim.out_up == a.peers && shared.in_up.load(Ordering::SeqCst) == a.peers {
+                if mesh_ms.is_none()
+                    && sim.out_up == a.peers
+                    && shared.in_up.load(Ordering::SeqCst) == a.peers
+                {
                     let out_last = sim
                         .peers
                         .iter()
@@ -1399,7 +1497,18 @@ fn run(a: &Args) -> Result<(), String> {
                         in_last.as_secs_f64() * 1000.0,
                     );
                 }
-                if mesh_ms.is_some() || now >= mesh_deadline {
+                if sim.out_all_up == a.peers && shared.in_all_up.load(Ordering::SeqCst) == a.peers {
+                    let out_last = sim
+                        .peers
+                        .iter()
+                        .filter_map(|p| p.all_up_at)
+                        .max()
+                        .unwrap_or(now);
+                    let in_last =
+                        Duration::from_nanos(shared.in_all_last_ns.load(Ordering::SeqCst));
+                    all_links_ms = Some((out_last - t_spawn).max(in_last).as_secs_f64() * 1000.0);
+                }
+                if all_links_ms.is_some() || now >= mesh_deadline {
                     if let Ok(ev) = &perf_ev {
                         match Perf::start(pid, &tmp.0, ev) {
                             Ok(p) => perf = Some(p),
@@ -1514,7 +1623,7 @@ fn run(a: &Args) -> Result<(), String> {
         }
         // Sleep until the next due thing.
         let mut wake = slot_due(slot).min(phase_end);
-        if let Some(&Reverse((at, _))) = sim.retries.peek() {
+        if let Some(&Reverse((at, _, _))) = sim.retries.peek() {
             wake = wake.min(at);
         }
         if matches!(
@@ -1566,7 +1675,8 @@ fn run(a: &Args) -> Result<(), String> {
     let lagmax = lag.last().map(|&v| f64::from(v) / 1000.0);
     let harness_max = u.prober_pct.max(u.responder_pct);
     let limited = harness_max > HARNESS_CPU_LIMIT || lag99.unwrap_or(0.0) > HARNESS_LAG_LIMIT_MS;
-    let expected_daemon_pings = peer_rounds;
+    // Each of the daemon's probes goes out on every link.
+    let expected_daemon_pings = peer_rounds * LINKS as f64;
 
     let sys_total = perf_counts
         .iter()
@@ -1581,6 +1691,17 @@ fn run(a: &Args) -> Result<(), String> {
         .collect();
     per_call.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
     let per_round = sys_total.map(|t| t as f64 / perf_rounds);
+    // Wake-ups: returns of the epoll wait (glibc calls epoll_wait, musl epoll_pwait), per
+    // round of the daemon (one node).
+    let rounds = pu.secs * 1000.0 / a.interval as f64;
+    let wakeups = sys_total.map(|_| {
+        perf_counts
+            .iter()
+            .filter(|(n, _)| n.starts_with("epoll_wait") || n.starts_with("epoll_pwait"))
+            .map(|&(_, c)| c as f64)
+            .sum::<f64>()
+            / rounds
+    });
 
     let daemon_lines = group_daemon_lines(&daemon_err);
 
@@ -1625,6 +1746,23 @@ fn run(a: &Args) -> Result<(), String> {
     );
     row(
         &mut o,
+        &format!("all {LINKS} links each way up"),
+        match all_links_ms {
+            Some(ms) => {
+                format!("{ms:.0} ms (the later ones are dialled at each peer's first turn)")
+            }
+            None => format!(
+                "NOT REACHED in {} s: peers {}/{}, daemon {}/{}",
+                (mesh_deadline - t_spawn).as_secs(),
+                sim.out_all_up,
+                a.peers,
+                shared.in_all_up.load(Ordering::SeqCst),
+                a.peers
+            ),
+        },
+    );
+    row(
+        &mut o,
         "daemon CPU",
         format!(
             "{:.2} % of a core (user {:.2} %, sys {:.2} %; schedstat {:.2} %)",
@@ -1662,10 +1800,20 @@ fn run(a: &Args) -> Result<(), String> {
                 &mut o,
                 "daemon syscalls per peer-round",
                 format!(
-                    "{pr:.2} ({} in {:.1} s: {})",
+                    "{pr:.2} (floor {}; {} in {:.1} s: {})",
+                    4 * LINKS,
                     sys_total.unwrap_or(0),
                     pu.secs,
                     top.join(", ")
+                ),
+            );
+            row(
+                &mut o,
+                "daemon wake-ups per round",
+                format!(
+                    "{:.1} (epoll waits; {:.3} per peer)",
+                    wakeups.unwrap_or(0.0),
+                    wakeups.unwrap_or(0.0) / a.peers as f64
                 ),
             );
             row(
@@ -1700,7 +1848,7 @@ fn run(a: &Args) -> Result<(), String> {
         &mut o,
         "daemon PINGs received by peers",
         format!(
-            "{} ({:.1} % of one per peer-round)",
+            "{} ({:.1} % of one per link per peer-round)",
             rr.daemon_pings,
             rr.daemon_pings as f64 / expected_daemon_pings * 100.0
         ),
@@ -1788,10 +1936,10 @@ fn run(a: &Args) -> Result<(), String> {
     }
     println!(
         "{{\"bench\":\"load\",\"label\":{},\"bin\":{},\"nodes\":{},\"interval_ms\":{},\
-         \"timeout_ms\":{},\"threshold\":{},\"window_s\":{:.1},\"full_mesh_ms\":{},\"mesh_peer_links_ms\":{:.0},\"mesh_daemon_links_ms\":{:.0},\
+         \"timeout_ms\":{},\"threshold\":{},\"window_s\":{:.1},\"full_mesh_ms\":{},\"mesh_peer_links_ms\":{:.0},\"mesh_daemon_links_ms\":{:.0},\"all_links_ms\":{},\
          \"cpu_pct\":{:.3},\"cpu_user_pct\":{:.3},\"cpu_sys_pct\":{:.3},\"cpu_sched_pct\":{:.3},\
          \"cpu_us_per_peer_round\":{:.2},\"rss_kib\":{rss},\"hwm_kib\":{hwm},\"fds\":{fds},\
-         \"vol_cs_per_s\":{:.1},\"invol_cs_per_s\":{:.1},\"syscalls_per_peer_round\":{},\
+         \"vol_cs_per_s\":{:.1},\"invol_cs_per_s\":{:.1},\"syscalls_per_peer_round\":{},\"wakeups_per_round\":{},\
          \"syscalls\":{{{top}}},\"pong_p50_ms\":{},\"pong_p99_ms\":{},\"pong_max_ms\":{},\
          \"pongs\":{},\"pings_unanswered\":{},\"daemon_pings_pct\":{:.1},\"events\":{},\
          \"harness_prober_cpu_pct\":{:.1},\"harness_responder_cpu_pct\":{:.1},\"harness_lag_p99_ms\":{},\"harness_limited\":{limited}}}",
@@ -1805,6 +1953,7 @@ fn run(a: &Args) -> Result<(), String> {
         json_opt(mesh_ms, 0),
         mesh_split.0,
         mesh_split.1,
+        json_opt(all_links_ms, 0),
         u.cpu_pct,
         u.user_pct,
         u.sys_pct,
@@ -1813,6 +1962,7 @@ fn run(a: &Args) -> Result<(), String> {
         u.vol as f64 / u.secs,
         u.invol as f64 / u.secs,
         json_opt(per_round, 3),
+        json_opt(wakeups, 1),
         json_opt(p50, 3),
         json_opt(p99, 3),
         json_opt(pmax, 3),

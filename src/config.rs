@@ -165,7 +165,11 @@ impl Config {
 
     /// Validates config `text`; `path` is used in errors and to resolve a relative `log_folder`.
     pub fn parse(text: &str, path: &Path, whoami: Option<&str>) -> Result<Config, ConfigError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+        let parsed = match parse_by_node(text) {
+            Some(raw) => Ok(raw),
+            None => toml::from_str::<RawConfig>(text),
+        };
+        let raw = parsed.map_err(|e| {
             let (span, message) = explain::toml_error(text, e.message(), e.span());
             ConfigError {
                 path: path.to_path_buf(),
@@ -359,6 +363,65 @@ struct RawConfig {
     on_change_when: Option<Spanned<String>>,
     #[serde(alias = "logRetentionDays")]
     log_retention_days: Option<Spanned<i64>>,
+}
+
+/// The `[[nodes]]` tables of one piece of the file (see [`parse_by_node`]).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNodes {
+    nodes: Vec<RawNode>,
+}
+
+/// Where the file's first line that is exactly `[[nodes]]` (spaces around it aside)
+/// starts and ends, searching from byte `from`.
+fn next_nodes_header(text: &str, from: usize) -> Option<(usize, usize)> {
+    let mut at = from;
+    for line in text.get(from..)?.split_inclusive('\n') {
+        if line.trim() == "[[nodes]]" {
+            return Some((at, at + line.len()));
+        }
+        at += line.len();
+    }
+    None
+}
+
+/// `text` parsed a piece at a time: the top-level fields (everything before the first
+/// `[[nodes]]` line), then each run of `[[nodes]]` tables up to the next `[[nodes]]` line,
+/// each into its own small document tree, dropped before the next is built. Parsed
+/// whole, a 1000-node file (60 KB) becomes a tree of about 2.5 MB, the daemon's peak
+/// memory; this way the peak is one node's tree. `None` unless every piece parses as
+/// what it must hold alone (the top-level fields without `nodes`; then nothing but
+/// `[[nodes]]` tables): then the pieces mean what the whole file means, because a
+/// `[[nodes]]` header only starts a new table of the array (a piece ending inside a
+/// multi-line string or array does not parse). On `None` the caller parses the whole file,
+/// which gives every error its message and position as before.
+fn parse_by_node(text: &str) -> Option<RawConfig> {
+    let (first, mut after) = next_nodes_header(text, 0)?;
+    // The top-level fields, with an empty node list after them so that they deserialize
+    // as a `RawConfig` (one definition of the fields). Should the head define `nodes`
+    // itself, or end inside a table or a string, this does not parse.
+    let mut head = text.get(..first)?.to_string();
+    head.push_str("\nnodes = []\n");
+    let mut raw: RawConfig = toml::from_str(&head).ok()?;
+    drop(head);
+    let mut start = first;
+    while start < text.len() {
+        let (end, next) = next_nodes_header(text, after).unwrap_or((text.len(), text.len()));
+        let piece: RawNodes = toml::from_str(text.get(start..end)?).ok()?;
+        // Positions in the piece are positions in the file once shifted by its start.
+        let shift = |r: Range<usize>| r.start + start..r.end + start;
+        raw.nodes.extend(piece.nodes.into_iter().map(|n| {
+            let (name, ip, port) = (n.name.span(), n.ip.span(), n.port.span());
+            RawNode {
+                name: Spanned::new(shift(name), n.name.into_inner()),
+                ip: Spanned::new(shift(ip), n.ip.into_inner()),
+                port: Spanned::new(shift(port), n.port.into_inner()),
+                legacy_http: n.legacy_http,
+            }
+        }));
+        (start, after) = (end, next);
+    }
+    Some(raw)
 }
 
 #[derive(Deserialize)]
@@ -1281,5 +1344,132 @@ port = 47003
                 .starts_with("restart to change whoami")
         );
         assert!(c.reload(moved).is_err());
+    }
+
+    /// A parse's top-level values and each node's values with their positions.
+    fn summary(raw: &RawConfig) -> String {
+        let mut out = format!(
+            "{:?} {} {} {} {:?} {:?} {:?} {:?}",
+            raw.whoami.as_ref().map(|w| (w.get_ref(), w.span())),
+            raw.interval.get_ref(),
+            raw.timeout.get_ref(),
+            raw.offline_threshold.get_ref(),
+            raw.log_folder.span(),
+            raw.listen.as_ref().map(|l| l.get_ref()),
+            raw.metrics_listen.as_ref().map(|l| l.get_ref()),
+            raw.online_threshold.as_ref().map(|t| t.get_ref()),
+        );
+        for n in &raw.nodes {
+            out.push_str(&format!(
+                "\n{:?} {:?} {:?} {:?}",
+                (n.name.get_ref(), n.name.span()),
+                (n.ip.get_ref(), n.ip.span()),
+                (n.port.get_ref(), n.port.span()),
+                n.legacy_http
+            ));
+        }
+        out
+    }
+
+    /// A mesh of `n` nodes as the load harness writes it.
+    fn big(n: usize) -> String {
+        let mut text = "whoami = \"node7\"\ninterval = 1000\ntimeout = 1500\n\
+                        offline_threshold = 3\nlog_folder = \"logs\"\n"
+            .to_string();
+        for k in 1..=n {
+            text.push_str(&format!(
+                "\n[[nodes]]\nname = \"node{k}\"\nip = \"10.0.{}.{}\"\nport = 47001\n",
+                k / 250,
+                k % 250 + 1
+            ));
+        }
+        text
+    }
+
+    #[test]
+    fn parsed_by_node_it_means_what_it_means_whole() {
+        let crlf = GOOD.replace('\n', "\r\n");
+        let camel = GOOD
+            .replace("offline_threshold", "offlineThreshold")
+            .replace(
+                "port = 47003",
+                "port = 47003\nlegacyHttp = true # old\n\n# end",
+            );
+        let spaced = GOOD.replace("[[nodes]]", "  [[nodes]]  ");
+        // One piece holding two nodes: a header spelled otherwise is no piece boundary.
+        let odd = GOOD
+            .replace("[[nodes]]", "[[ nodes ]]")
+            .replacen("[[ nodes ]]", "[[nodes]]", 1);
+        let big = big(1000);
+        for text in [GOOD, &crlf, &camel, &spaced, &odd, &big] {
+            let whole: RawConfig = toml::from_str(text).unwrap();
+            let pieces =
+                parse_by_node(text).unwrap_or_else(|| panic!("not parsed by node: {text}"));
+            assert_eq!(summary(&pieces), summary(&whole), "{text}");
+        }
+    }
+
+    #[test]
+    fn what_pieces_cannot_mean_alone_is_parsed_whole() {
+        let cases = [
+            // A [[nodes]] line inside a multi-line string is no header.
+            GOOD.replace(
+                "log_folder = \"logs\"",
+                "log_folder = \"\"\"\n[[nodes]]\nname = \"x\"\n\"\"\"",
+            ),
+            GOOD.replace(
+                "log_folder = \"logs\"",
+                "log_folder = \'\'\'\n[[nodes]]\n\'\'\'",
+            ),
+            // Nodes before the first header, or another table among the nodes.
+            GOOD.replace("log_folder = \"logs\"", "log_folder = \"logs\"\nnodes = []"),
+            GOOD.replace("port = 47001", "port = 47001\n[extra]"),
+            GOOD.replace("port = 47002", "port = 47002\n[[other]]"),
+            GOOD.replace("port = 47001", "port = 47001\nwhoami = \"node1\""),
+            // Errors: the whole parse says them.
+            GOOD.replace("port = 47002", "port = \"47002\""),
+            GOOD.replace("interval = 1000", "interval = \"1000\""),
+        ];
+        for text in &cases {
+            assert!(parse_by_node(text).is_none(), "{text}");
+            let whole = toml::from_str::<RawConfig>(text).map(|r| summary(&r));
+            let parsed = parse(text).map(|c| c.nodes.len());
+            match whole {
+                Ok(_) => assert!(parsed.is_ok(), "{text}: {parsed:?}"),
+                Err(_) => assert!(parsed.is_err(), "{text}"),
+            }
+        }
+        // The string holding a header line is the folder's name, as whole.
+        let c = parse(&cases[0]).unwrap();
+        assert!(c.log_folder.ends_with("[[nodes]]\nname = \"x\"\n"), "{c:?}");
+        assert_eq!(c.nodes.len(), 3);
+    }
+
+    #[test]
+    fn errors_in_a_later_node_keep_their_position() {
+        let text = big(600).replace("name = \"node500\"", "name = \"node499\"");
+        let e = error(&text);
+        let line = text
+            .lines()
+            .position(|l| l == "name = \"node499\"")
+            .unwrap();
+        let second = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| *l == "name = \"node499\"")
+            .nth(1)
+            .map(|(i, _)| i + 1)
+            .unwrap();
+        assert!(second > line + 1);
+        assert_eq!(e.position, Some((second, 8)), "{e}");
+        assert!(e.message.contains("duplicate node name"), "{e}");
+        let text = big(600).replace(
+            "port = 47001\n\n[[nodes]]\nname = \"node600\"",
+            "port = 0\n\n[[nodes]]\nname = \"node600\"",
+        );
+        let e = error(&text);
+        assert!(e.message.contains("port 0 is not in 1..=65535"), "{e}");
+        let at = text.find("port = 0").unwrap();
+        assert_eq!(e.position, Some((text[..at].lines().count() + 1, 8)), "{e}");
     }
 }

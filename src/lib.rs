@@ -18,6 +18,7 @@ pub mod logline;
 pub mod mesh;
 pub mod metrics;
 pub mod name;
+pub mod page;
 #[cfg(feature = "report")]
 pub mod report;
 #[cfg(feature = "simulate")]

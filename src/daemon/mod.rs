@@ -32,6 +32,7 @@ use http::Responder;
 
 mod hookproc;
 mod http;
+mod page;
 mod preflight;
 mod socks;
 mod sys;
@@ -163,6 +164,8 @@ struct Shell {
     metrics: Option<Responder>,
     /// Wall-clock ms at start, for `process_start_time_seconds`.
     start_wall: i64,
+    /// The status page's timeline, remade at most once a minute.
+    timeline: page::TimelineCache,
     /// The config in force, and where to read it again.
     cfg: Config,
     source: ConfigSource,
@@ -242,6 +245,7 @@ impl Shell {
             accept_more: false,
             metrics,
             start_wall: now.wall,
+            timeline: page::TimelineCache::default(),
             cfg: cfg.clone(),
             source,
             hup: false,
@@ -277,7 +281,7 @@ impl Shell {
         ));
         if let Some(addr) = cfg.metrics_listen {
             shell.say(format_args!(
-                "serving metrics on http://{addr}/metrics, /status and /mesh"
+                "serving metrics on http://{addr}/metrics, /status and /mesh, the status page on /"
             ));
         }
         Ok(shell)
@@ -357,6 +361,12 @@ impl Shell {
                     engine: &self.engine,
                     journal: self.journal.stats(),
                     start_wall: self.start_wall,
+                    local: &page::LogFiles {
+                        today: self.journal.path(),
+                        whoami: self.engine.whoami(),
+                        now_wall: now.wall,
+                        cache: &self.timeline,
+                    },
                 };
                 m.handle_timeout(self.poll.registry(), &snap, now.mono);
             }
@@ -389,6 +399,12 @@ impl Shell {
                         engine: &self.engine,
                         journal: self.journal.stats(),
                         start_wall: self.start_wall,
+                        local: &page::LogFiles {
+                            today: self.journal.path(),
+                            whoami: self.engine.whoami(),
+                            now_wall: now.wall,
+                            cache: &self.timeline,
+                        },
                     };
                     m.on_event(token, self.poll.registry(), &snap, now.mono);
                 }

@@ -79,7 +79,8 @@ impl Engine {
                 {
                     i.heard = now.mono;
                 }
-                self.send_message(conn, Message::Pong { seq }, now)
+                self.send_message(conn, Message::Pong { seq }, now);
+                self.awake_for_replies(now);
             }
             _ => self.close(conn, CloseReason::Unexpected, now),
         }

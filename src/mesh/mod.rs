@@ -71,7 +71,7 @@ pub use hooks::MAX_RUNNING as MAX_RUNNING_HOOKS;
 pub use legacy_http::HTTP_IDLE_MS;
 pub use link::{LINKS_PER_PEER, rto_min_ms, stuck_ms, user_timeout_ms};
 pub use output::MAX_OUTPUT;
-pub use probe::PHASES;
+pub use probe::{BURST, PHASES};
 pub use proof::{Auth, NonceSource, Secret};
 pub use quiet::WINDOW_MS as QUIET_WINDOW_MS;
 pub use stats::{
@@ -97,9 +97,6 @@ use settings::Settings;
 /// What a timer is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Timer {
-    /// Start `peer`'s next probe, due at `due`: each peer has its own phase within the
-    /// interval.
-    Round { peer: usize, due: u64 },
     /// Check whether the wall clock's UTC day changed.
     DayCheck,
     /// Probe `seq` of peer `peer` has had no reply for `timeout`.
@@ -128,6 +125,12 @@ pub struct Engine {
     peers: Vec<Peer>,
     conns: Slab<Conn>,
     wheel: Wheel<Timer>,
+    /// Every peer's next turn, (peer, due): apart from the other timers so that a wake-up
+    /// can take the turns due within the slack, and nothing else, early (see [`probe`]).
+    rounds: Wheel<(usize, u64)>,
+    /// When we were last awake for replies, until the next [`Engine::handle_timeout`]
+    /// takes the turns due within the slack.
+    awake: Option<u64>,
     tracker: Tracker<TimerId>,
     actions: VecDeque<Action>,
     /// UTC day number of the log file being written.
@@ -172,6 +175,8 @@ impl Engine {
             peers,
             conns: Slab::default(),
             wheel: Wheel::new(now.mono),
+            rounds: Wheel::new(now.mono),
+            awake: None,
             tracker,
             actions: VecDeque::new(),
             day: logline::day_number(now.wall),
@@ -192,17 +197,12 @@ impl Engine {
         for peer in peers {
             engine.connect(peer, now);
         }
-        // Probes are spread over the interval in at most PHASES slots, each peer in its
-        // own slot for good: a round is not a burst of N writes holding up the replies we
-        // owe, and a slot's few probes (and their replies) share one wake-up.
+        // Each peer's turn: together in a small mesh, on the wall clock's beat (see
+        // `probe`).
         let peers: Vec<usize> = engine.peer_indices().collect();
-        let first = now.mono + engine.settings.interval;
-        let slots = peers.len().clamp(1, PHASES) as u64;
-        for (k, &peer) in peers.iter().enumerate() {
-            let slot = k as u64 * slots / peers.len() as u64;
-            let phase = engine.settings.interval * slot / slots;
-            let due = first + phase;
-            let timer = engine.wheel.schedule(due, Timer::Round { peer, due });
+        for peer in peers {
+            let due = engine.first_turn(peer, now);
+            let timer = engine.rounds.schedule(due, (peer, due));
             if let Some(p) = engine.peers.get_mut(peer) {
                 p.round = Some(timer);
             }
@@ -241,7 +241,17 @@ impl Engine {
     /// sleeps until then unless I/O comes first. Never `None` while the engine runs: the
     /// round timer is always armed.
     pub fn poll_at(&self) -> Option<u64> {
-        self.wheel.next_deadline()
+        let mut turn = self.rounds.next_deadline();
+        // Awake for replies with a turn due within the slack: it goes now.
+        if let (Some(t), Some(at)) = (turn, self.awake)
+            && t <= at.saturating_add(self.slack())
+        {
+            turn = Some(at.min(t));
+        }
+        match (self.wheel.next_deadline(), turn) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// The live connection in slot `index` ([`ConnId::index`]), for a shell that indexes
@@ -301,6 +311,7 @@ impl Engine {
         while let Some((_, timer)) = self.wheel.pop_expired(now.mono) {
             self.on_timer(timer, now);
         }
+        self.take_turns(now);
     }
 
     // ---------------------------------------------------------------------------------
@@ -342,7 +353,6 @@ impl Engine {
 
     fn on_timer(&mut self, timer: Timer, now: Now) {
         match timer {
-            Timer::Round { peer, due } => self.probe(peer, due, now),
             Timer::DayCheck => {
                 self.roll_day(now);
                 self.schedule_day_check(now);

@@ -2,18 +2,44 @@
 //! its deadline or its link's failure settles it; each change of the peer's count becomes
 //! a log record.
 //!
-//! Every `interval` one probe per peer starts, each peer at its own phase (peers spread
-//! evenly over the interval in at most [`PHASES`] slots, stable across rounds), with its
-//! own deadline of `timeout`; a peer whose link is down is redialled and its probes go
-//! out once the handshake completes. The [`Tracker`](crate::tracker::Tracker) turns
-//! outcomes into changes (DESIGN.md §2).
+//! Every `interval` one probe per peer starts, with its own deadline of `timeout`; a peer
+//! whose link is down is redialled and its probes go out once the handshake completes.
+//! The [`Tracker`](crate::tracker::Tracker) turns outcomes into changes (DESIGN.md §2).
+//!
+//! # When turns come
+//!
+//! On a router wake-ups are the cost, so a round takes as few as its work needs:
+//!
+//! - A small mesh probes all its peers together: one slot a round. Only a round of more
+//!   than [`BURST`] peers is spread, over `ceil(peers / BURST)` slots (at most
+//!   [`PHASES`]), because a burst of that many writes would hold up the replies owed to
+//!   others (1000 peers: 63 slots of about 16).
+//! - Rounds start on the wall clock's multiples of the interval (the first one at least
+//!   one interval after start), so the nodes of a mesh whose clocks agree probe one
+//!   another at the same moment: the `PING`s we send, the ones we answer and the `PONG`s
+//!   that come back share a few wake-ups instead of one each. Each node walks its slots in
+//!   its own rotation of the node list, so in a spread mesh the others' probes of one
+//!   node fall in different slots, not all in one. Only the first turn reads the wall
+//!   clock; after that turns keep their monotonic cadence (a clock step moves nothing).
+//! - When we are awake anyway to answer a `PING` or take a `PONG`, turns due within the
+//!   slack ([`Engine::slack`]: an eighth of the interval, less than half the gap between
+//!   slots) are taken then, early, instead of waking again for them. The turn after
+//!   stays one interval after the due time, so the phase does not drift.
+//!
+//! After a stall (SIGSTOP, suspend) the turns missed are skipped, keeping each peer's
+//! phase.
 
 use super::conn::{Conn, Stage};
 use super::{Action, ConnId, Engine, LogRecord, Message, Now, PeerId, PeerState, Timer};
 use crate::tracker::{Change, ChangeKind};
 
-/// Most distinct probe phases within an interval (see [`Engine::new`]).
+/// Most distinct probe slots within an interval.
 pub const PHASES: usize = 64;
+
+/// Most peers probed in one slot before a round is spread: their probes are two writes
+/// each (one per link), about 0.2 ms for 16 on loopback, which is how long the replies
+/// we owe others can wait behind them.
+pub const BURST: usize = 16;
 
 impl Engine {
     /// `peer`'s turn, due at `due`: a probe, sent now if its link is ready, else once the
@@ -25,7 +51,7 @@ impl Engine {
         }
         let missed = now.mono.saturating_sub(due) / self.settings.interval;
         let next = due + (missed + 1) * self.settings.interval;
-        let timer = self.wheel.schedule(next, Timer::Round { peer, due: next });
+        let timer = self.rounds.schedule(next, (peer, next));
         if let Some(p) = self.peers.get_mut(peer) {
             p.round = Some(timer);
         }
@@ -49,6 +75,58 @@ impl Engine {
             self.send_probe(id, peer, seq, now);
         }
         self.view_turn(peer, now);
+    }
+
+    /// Slots a round is spread over: one for up to [`BURST`] peers.
+    fn slots(&self) -> u64 {
+        let others = self.peers.len().saturating_sub(1);
+        others.div_ceil(BURST).clamp(1, PHASES) as u64
+    }
+
+    /// How early a turn may be taken when we are awake anyway: an eighth of the interval,
+    /// and less than half the gap between two slots (so slots never merge into a burst
+    /// larger than [`BURST`]).
+    pub(super) fn slack(&self) -> u64 {
+        let interval = self.settings.interval;
+        (interval / 8).min(interval / (2 * self.slots()))
+    }
+
+    /// When `peer`'s first turn is due, `now` being the engine's start or the peer's
+    /// arrival by a reload: on the first multiple of the interval on the wall clock at
+    /// least one interval ahead, plus its slot's phase. Its slot is its place in the node
+    /// list counted from the node after this one (see the module documentation).
+    pub(super) fn first_turn(&self, peer: usize, now: Now) -> u64 {
+        let interval = self.settings.interval;
+        let n = self.peers.len().max(1);
+        let others = n.saturating_sub(1).max(1) as u64;
+        let slots = self.slots();
+        let rank = ((peer + n - self.me % n) % n).saturating_sub(1) as u64;
+        let slot = (rank * slots / others).min(slots - 1);
+        // A wall clock before 1970 aligns nothing (it will be stepped soon anyway).
+        let wall = u64::try_from(now.wall).unwrap_or(0);
+        let to_boundary = (interval - wall % interval) % interval;
+        now.mono + interval + to_boundary + interval * slot / slots
+    }
+
+    /// We are awake anyway (a reply to write or one read): the turns due within the slack
+    /// go with this wake-up, instead of one of their own. They are taken by
+    /// [`Engine::handle_timeout`], after the rest of the wake-up's input: a reply still
+    /// unread must not find its link judged stuck by a turn taken before it (after a
+    /// freeze, all of it arrives at once).
+    pub(super) fn awake_for_replies(&mut self, now: Now) {
+        self.awake = Some(now.mono);
+    }
+
+    /// The turns due by `now`, or within the slack if we were awake for replies since
+    /// the last call.
+    pub(super) fn take_turns(&mut self, now: Now) {
+        let until = match self.awake.take() {
+            Some(t) => t.saturating_add(self.slack()).max(now.mono),
+            None => now.mono,
+        };
+        while let Some((_, (peer, due))) = self.rounds.pop_expired(until) {
+            self.probe(peer, due, now);
+        }
     }
 
     /// Sends probe `seq` on our ready link `conn`: a `PING`, or to an old node an HTTP
@@ -83,6 +161,7 @@ impl Engine {
             }
         }
         self.replied(peer, seq, now);
+        self.awake_for_replies(now);
     }
 
     /// Probe `seq` to `peer` was answered (a `PONG`, or an old node's HTTP response).

@@ -10,7 +10,7 @@
 //!   the probes in flight on the old one dropped uncounted; its inbound connection is
 //!   closed too if the ip changed (it no longer comes from a configured address).
 //! - A new peer starts online with no timeouts, is dialled at once, and takes its first
-//!   turn one interval later.
+//!   turn one to two intervals later, on the wall clock's beat in its slot (as at start).
 //! - `interval` applies from each peer's next turn, `timeout` to probes and dials started
 //!   from now (those in flight keep their deadline). A lower `offline_threshold` sends a
 //!   peer whose count reaches it offline at once (its count capped to it: said on
@@ -30,7 +30,7 @@
 //! [`Config::reload`]: crate::config::Config::reload
 
 use super::settings::Settings;
-use super::{Action, CloseReason, Engine, LogRecord, Now, Peer, PeerState, Timer};
+use super::{Action, CloseReason, Engine, LogRecord, Now, Peer, PeerState};
 use crate::config::Reload;
 
 impl Engine {
@@ -181,7 +181,7 @@ impl Engine {
             self.close(conn, CloseReason::Reconfigured, now);
         }
         if let Some(t) = round {
-            self.wheel.cancel(t);
+            self.rounds.cancel(t);
         }
         let wheel = &mut self.wheel;
         self.tracker.reset_peer(slot, |t| {
@@ -217,7 +217,8 @@ impl Engine {
         self.connect(slot, now);
     }
 
-    /// A new peer in a free slot (or a new one): dialled now, first turn one interval on.
+    /// A new peer in a free slot (or a new one): dialled now, first turn at least one
+    /// interval on.
     fn add_peer(&mut self, name: String, addr: std::net::SocketAddr, legacy: bool, now: Now) {
         let free = self
             .peers
@@ -238,8 +239,8 @@ impl Engine {
             }
         };
         self.connect(slot, now);
-        let due = now.mono.saturating_add(self.settings.interval);
-        let timer = self.wheel.schedule(due, Timer::Round { peer: slot, due });
+        let due = self.first_turn(slot, now);
+        let timer = self.rounds.schedule(due, (slot, due));
         if let Some(p) = self.peers.get_mut(slot) {
             p.round = Some(timer);
         }

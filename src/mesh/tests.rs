@@ -913,8 +913,9 @@ fn encode_seq_matches_the_wire_encoder() {
 }
 
 #[test]
-fn probes_are_spread_over_the_interval_at_stable_phases() {
-    // Four peers: phases 0, 50, 100 and 150 ms into each 200 ms interval.
+fn a_small_mesh_probes_its_peers_together_at_stable_phases() {
+    // Four peers: all probed at the same instant of each 200 ms interval, the wall
+    // clock's multiples of it (the harness starts on one).
     let mut h = Harness::new(5, 3);
     let links = connects(&h.actions());
     assert_eq!(links.len(), 4);
@@ -936,26 +937,136 @@ fn probes_are_spread_over_the_interval_at_stable_phases() {
     for t in 1..=1_000u64 {
         record(&mut h, &mut sent_at, t);
     }
+    let want: Vec<u64> = (1..=5).map(|r| r * INTERVAL).collect();
     for (k, times) in sent_at.iter().enumerate() {
-        let want: Vec<u64> = (1..=4)
-            .map(|r| r * INTERVAL + k as u64 * INTERVAL / 4)
-            .collect();
-        assert_eq!(times[..4], want[..], "peer {k}: {times:?}");
+        assert_eq!(times[..], want[..], "peer {k}: {times:?}");
     }
-    // A 10 s stall: each peer probes once at the end of it, then keeps its own phase.
-    record(&mut h, &mut sent_at, 10_000);
-    for t in 10_001..=10_400u64 {
+    // A 10 s stall: each peer probes once at the end of it, then keeps its phase.
+    record(&mut h, &mut sent_at, 10_050);
+    for t in 10_051..=10_450u64 {
         record(&mut h, &mut sent_at, t);
     }
     for (k, times) in sent_at.iter().enumerate() {
         let after: Vec<u64> = times.iter().copied().filter(|&t| t > 10_000).collect();
-        let phase = k as u64 * INTERVAL / 4;
-        assert!(
-            after.iter().all(|t| t % INTERVAL == phase),
-            "peer {k}: {after:?}"
-        );
-        assert_eq!(after.len(), 2, "peer {k}: {after:?}");
+        assert_eq!(after, [10_050, 10_200, 10_400], "peer {k}");
     }
+    assert!(events(&h.actions()).is_empty());
+}
+
+/// Every node's first turns in a mesh of `n` started at `now`: `turns[me][peer]`.
+fn first_turns(n: u8, now: Now) -> Vec<Vec<Option<u64>>> {
+    (0..usize::from(n))
+        .map(|me| {
+            let cfg = Config { me, ..config(n, 3) };
+            let engine = Engine::new(&cfg, now);
+            (0..usize::from(n))
+                .map(|peer| (peer != me).then(|| engine.first_turn(peer, now)))
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn a_large_mesh_spreads_each_round_in_bursts_and_each_node_takes_its_own_rotation() {
+    // 40 nodes, 39 peers each: 3 slots of at most BURST, at 0, 66 and 133 ms.
+    let now = Now::ms(0, WALL0 - 60_000);
+    let turns = first_turns(40, now);
+    let phases = [
+        INTERVAL,
+        INTERVAL + INTERVAL / 3,
+        INTERVAL + 2 * INTERVAL / 3,
+    ];
+    for (me, row) in turns.iter().enumerate() {
+        let mut per_slot = [0usize; 3];
+        for &t in row.iter().flatten() {
+            let slot = phases.iter().position(|&p| p == t).expect("a slot's phase");
+            per_slot[slot] += 1;
+        }
+        assert!(
+            per_slot.iter().all(|&c| c <= BURST),
+            "node {me}: {per_slot:?}"
+        );
+        assert_eq!(per_slot.iter().sum::<usize>(), 39);
+    }
+    // Each node is probed by the others spread over the slots too, not all at once.
+    for target in 0..40 {
+        let mut per_slot = [0usize; 3];
+        for row in &turns {
+            if let Some(Some(t)) = row.get(target) {
+                per_slot[phases.iter().position(|p| p == t).unwrap()] += 1;
+            }
+        }
+        assert!(
+            per_slot.iter().all(|&c| c <= 14),
+            "node {target}: {per_slot:?}"
+        );
+    }
+    // A mesh of BURST + 1 nodes still takes one slot.
+    let small = first_turns(BURST as u8 + 1, now);
+    assert!(small.iter().flatten().flatten().all(|&t| t == INTERVAL));
+}
+
+#[test]
+fn nodes_started_apart_take_their_turns_on_the_same_beat_of_the_wall_clock() {
+    // Started 73 ms and 1234 ms apart, on clocks that agree: the first turns fall on
+    // the same wall instant, a multiple of the interval at least one interval ahead.
+    let mono0 = 5_000;
+    let wall = |mono: u64| WALL0 - 60_000 + 37 + (mono - mono0) as i64;
+    let mut at_wall = Vec::new();
+    for start in [mono0, mono0 + 73, mono0 + 1234] {
+        let now = Now::ms(start, wall(start));
+        let engine = Engine::new(&config(3, 3), now);
+        for peer in 1..3 {
+            let due = engine.first_turn(peer, now);
+            assert!(
+                due >= start + INTERVAL && due < start + 2 * INTERVAL,
+                "{due}"
+            );
+            let w = wall(due);
+            assert_eq!(w % INTERVAL as i64, 0, "{w}");
+            at_wall.push(w);
+        }
+    }
+    assert_eq!(at_wall[..4], [at_wall[0]; 4], "{at_wall:?}");
+    assert_eq!(at_wall[4], at_wall[0] + 6 * INTERVAL as i64, "{at_wall:?}");
+}
+
+#[test]
+fn a_reply_owed_close_before_our_turn_takes_the_turn_with_it() {
+    let (mut h, link) = pair();
+    let inbound = h
+        .engine
+        .on_accepted(SocketAddr::from(([127, 0, 0, 2], 5000)), h.now)
+        .unwrap();
+    h.data(inbound, "HELLO 1 node2\n");
+    h.take_output(inbound);
+    let slack = h.engine.slack();
+    assert_eq!(slack, INTERVAL / 8);
+    // Node2's PING one ms before the slack: answered, and our turn waits for its time.
+    h.at(INTERVAL - slack - 1);
+    h.data(inbound, "PING 7\n");
+    assert_eq!(h.engine.poll_at(), Some(INTERVAL));
+    h.at(INTERVAL - slack - 1);
+    assert_eq!(h.take_output(inbound), "PONG 7\n");
+    assert_eq!(h.take_output(link), "");
+    assert_eq!(h.engine.poll_at(), Some(INTERVAL));
+    // Within the slack: the reply and our PING go out in the same wake-up, the PING once
+    // the wake-up's input is all read (the shell's handle_timeout).
+    h.at(INTERVAL - slack);
+    h.data(inbound, "PING 8\n");
+    assert_eq!(h.take_output(link), "");
+    assert_eq!(h.engine.poll_at(), Some(INTERVAL - slack));
+    h.at(INTERVAL - slack);
+    assert_eq!(h.take_output(inbound), "PONG 8\n");
+    assert_eq!(h.take_output(link), "PING 0\n");
+    // No second PING when the turn's time comes; the next turn keeps the phase.
+    h.at(INTERVAL);
+    assert_eq!(h.take_output(link), "");
+    h.data(link, "PONG 0\n");
+    h.at(2 * INTERVAL - 1);
+    assert_eq!(h.take_output(link), "");
+    h.at(2 * INTERVAL);
+    assert_eq!(h.take_output(link), "PING 1\n");
     assert!(events(&h.actions()).is_empty());
 }
 

@@ -21,6 +21,8 @@ pub struct Snapshot<'a> {
     pub journal: JournalStats,
     /// When the process started, wall-clock Unix ms.
     pub start_wall: i64,
+    /// The clock and files the status page reads (the shell's).
+    pub local: &'a dyn crate::page::Local,
 }
 
 /// The program's version, as `--version` prints it.

@@ -383,8 +383,9 @@ struct SimNode {
     wall_offset: i64,
     timer_at: Option<u64>,
     journal: MemJournal,
-    /// The engine's connections: slot index -> (id, simulated connection).
-    by_conn: Vec<Option<(ConnId, usize)>>,
+    /// The engine's connections: slot index -> (id, simulated connection, its end there),
+    /// so that sending looks at the simulated connection only to queue the segment.
+    by_conn: Vec<Option<(ConnId, usize, usize)>>,
     /// (simulated time, peer, count) of every event line.
     events: Vec<(u64, usize, u32)>,
     /// Simulated times of every (re)start.
@@ -651,14 +652,12 @@ impl World {
                     let len = out.len();
                     let bytes = Bytes::new(out);
                     engine.wrote(conn, len);
-                    if let Some(sc) = self.sim_conn(node, conn) {
-                        let end = self.end_of(sc, node);
+                    if let Some((sc, end)) = self.sim_conn(node, conn) {
                         self.send(sc, end, SegKind::Data(bytes));
                     }
                 }
                 Action::Close { conn, .. } => {
-                    if let Some(sc) = self.sim_conn(node, conn) {
-                        let end = self.end_of(sc, node);
+                    if let Some((sc, end)) = self.sim_conn(node, conn) {
                         if let Some(e) = self.conns.get_mut(sc).and_then(|c| c.ends.get_mut(end)) {
                             e.conn = None;
                         }
@@ -725,29 +724,23 @@ impl World {
         }
     }
 
-    fn sim_conn(&self, node: usize, conn: ConnId) -> Option<usize> {
+    /// The simulated connection of `node`'s engine connection `conn`, and its end there.
+    fn sim_conn(&self, node: usize, conn: ConnId) -> Option<(usize, usize)> {
         let n = self.nodes.get(node)?;
         match n.by_conn.get(conn.index()) {
-            Some(Some((id, sc))) if *id == conn => Some(*sc),
+            Some(Some((id, sc, end))) if *id == conn => Some((*sc, *end)),
             _ => None,
         }
     }
 
-    fn end_of(&self, sc: usize, node: usize) -> usize {
-        match self.conns.get(sc) {
-            Some(c) if c.ends[0].node == node && c.ends[0].conn.is_some() => 0,
-            Some(c) if c.ends[1].node == node => 1,
-            _ => 0,
-        }
-    }
-
-    fn remember(&mut self, node: usize, conn: ConnId, sc: usize) {
+    /// `node`'s engine connection `conn` is end `end` of simulated connection `sc`.
+    fn remember(&mut self, node: usize, conn: ConnId, sc: usize, end: usize) {
         if let Some(n) = self.nodes.get_mut(node) {
             if n.by_conn.len() <= conn.index() {
                 n.by_conn.resize(conn.index() + 1, None);
             }
             if let Some(slot) = n.by_conn.get_mut(conn.index()) {
-                *slot = Some((conn, sc));
+                *slot = Some((conn, sc, end));
             }
         }
     }
@@ -757,7 +750,7 @@ impl World {
             .nodes
             .get_mut(node)
             .and_then(|n| n.by_conn.get_mut(conn.index()))
-            && matches!(slot, Some((id, _)) if *id == conn)
+            && matches!(slot, Some((id, _, _)) if *id == conn)
         {
             *slot = None;
         }
@@ -808,7 +801,7 @@ impl World {
                 self.conns.len() - 1
             }
         };
-        self.remember(node, conn, sc);
+        self.remember(node, conn, sc, 0);
         self.send(sc, 0, SegKind::Syn);
     }
 
@@ -1048,10 +1041,9 @@ impl World {
 
     /// Delivers a close to a node's engine, or holds it while the node is frozen.
     fn hold_or(&mut self, node: usize, conn: ConnId, reason: CloseReason) {
-        let Some(sc) = self.sim_conn(node, conn) else {
+        let Some((sc, end)) = self.sim_conn(node, conn) else {
             return;
         };
-        let end = self.end_of(sc, node);
         self.handle(
             node,
             Held::Closed {
@@ -1232,7 +1224,7 @@ impl World {
                         if let Some(c) = self.conns.get_mut(conn) {
                             c.ends[1].conn = Some(id);
                         }
-                        self.remember(node, id, conn);
+                        self.remember(node, id, conn, 1);
                     }
                     None => self.send(conn, 1, SegKind::Fin),
                 }
@@ -1360,7 +1352,7 @@ impl World {
             .by_conn
             .drain(..)
             .flatten()
-            .map(|(_, sc)| sc)
+            .map(|(_, sc, _)| sc)
             .filter_map(|sc| {
                 let c = self.conns.get(sc)?;
                 let end = (0..2).find(|&e| c.ends[e].node == node && c.ends[e].epoch == epoch)?;

@@ -11,6 +11,7 @@ impl Pages for Fake {
             Page::Metrics => "m 1\n",
             Page::Status => "{}",
             Page::Mesh => "uptime-tracker mesh 0\n",
+            Page::Home => "<html>",
         });
     }
 }
