@@ -41,6 +41,11 @@ pub struct OnChange {
     pub program: PathBuf,
     /// Milliseconds it may run before it is killed (`on_change_timeout_ms`).
     pub timeout_ms: u64,
+    /// `on_change_when = "down"`: a peer's offline run waits until the mesh's verdict
+    /// on it has settled as down (no run for a broken link, or when this node is the one
+    /// cut off), and its online run follows only an offline run. Default `"change"`:
+    /// every change runs at once.
+    pub only_down: bool,
 }
 
 /// One node of the mesh.
@@ -355,6 +360,7 @@ struct RawConfig {
     on_change: Option<Spanned<String>>,
     #[serde(alias = "onChangeTimeoutMs")]
     on_change_timeout_ms: Option<Spanned<i64>>,
+    on_change_when: Option<Spanned<String>>,
     #[serde(alias = "logRetentionDays")]
     log_retention_days: Option<Spanned<i64>>,
 }
@@ -605,6 +611,10 @@ impl Source<'_> {
                 let message = "on_change_timeout_ms is set but on_change is not";
                 return Err(self.at(t.span(), message.into()));
             }
+            if let Some(w) = &raw.on_change_when {
+                let message = "on_change_when is set but on_change is not";
+                return Err(self.at(w.span(), message.into()));
+            }
             return Ok(None);
         };
         let text = program.get_ref();
@@ -624,9 +634,24 @@ impl Source<'_> {
             None => DEFAULT_HOOK_TIMEOUT_MS,
             Some(t) => period(t, "on_change_timeout_ms").map_err(|m| self.at(t.span(), m))?,
         };
+        let only_down = match raw
+            .on_change_when
+            .as_ref()
+            .map(|w| (w, w.get_ref().as_str()))
+        {
+            None | Some((_, "change")) => false,
+            Some((_, "down")) => true,
+            Some((w, other)) => {
+                let message = format!(
+                    "on_change_when {other:?} is neither \"change\" (every change, at once) nor \"down\" (offline once the mesh's verdict settled as down)"
+                );
+                return Err(self.at(w.span(), message));
+            }
+        };
         Ok(Some(OnChange {
             program: program_path,
             timeout_ms,
+            only_down,
         }))
     }
 
@@ -1205,7 +1230,8 @@ port = 47003
             c.on_change,
             Some(OnChange {
                 program: PathBuf::from("/etc/ut/hooks/alert.sh"),
-                timeout_ms: 2500
+                timeout_ms: 2500,
+                only_down: false
             })
         );
         assert_eq!(c.log_retention_days, Some(14));

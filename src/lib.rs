@@ -27,6 +27,7 @@ pub mod status_client;
 pub mod suggest;
 pub mod timer;
 pub mod tracker;
+pub mod verdict;
 pub mod wire;
 
 /// `println!` that survives a closed stdout (`uptime-tracker --help | head`): the write

@@ -16,7 +16,7 @@ const USAGE: &str = "\
 Usage:
   uptime-tracker run --config FILE [--whoami NAME]
   uptime-tracker check-config --config FILE [--whoami NAME]
-  uptime-tracker status (--config FILE [--whoami NAME] | --metrics ADDR)
+  uptime-tracker status (--config FILE [--whoami NAME] | --metrics ADDR) [--mesh]
   uptime-tracker simulate [--config FILE | --nodes N] [--hours H] [OPTION...]
   uptime-tracker report [OPTION...] PATH...
   uptime-tracker demo [--keep DIR] [--svg FILE]
@@ -39,7 +39,8 @@ a config error, when run cannot start (port in use, log folder not writable) or
 stops on an error, when check-config finds an error, or, for simulate, when a
 checked property failed (a bug: report it with the command line, which reproduces
 it); 2 on a usage error. status: 0 all peers up, 1 a peer down, 3 cannot ask
-(config error included), 2 on a usage error.";
+(config error included), 2 on a usage error; status --mesh: 0 all up, 1 a node
+down, 4 a broken link, 5 this node cut off, 3 cannot ask.";
 
 /// Every command, for "did you mean".
 const COMMANDS: [&str; 7] = [
@@ -111,6 +112,8 @@ struct Args {
     config: Option<PathBuf>,
     whoami: Option<String>,
     metrics: Option<String>,
+    /// `status --mesh`.
+    mesh: bool,
 }
 
 enum Parsed {
@@ -157,7 +160,12 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Parsed, String> 
     let mut config = None;
     let mut whoami = None;
     let mut metrics = None;
+    let mut mesh = false;
     while let Some(arg) = args.next() {
+        if arg == "--mesh" && matches!(command, Command::Status) {
+            mesh = true;
+            continue;
+        }
         let (flag, inline) = match arg.split_once('=') {
             Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
             _ => (arg, None),
@@ -192,6 +200,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Parsed, String> 
         config: config.map(PathBuf::from),
         whoami,
         metrics,
+        mesh,
     }))
 }
 
@@ -219,7 +228,8 @@ fn main() -> ExitCode {
         }
     };
     if let (Command::Status, Some(addr)) = (&args.command, &args.metrics) {
-        return ExitCode::from(status_client::run(status_client::resolve(addr)));
+        let addr = status_client::resolve(addr);
+        return ExitCode::from(status_client::run(addr, args.mesh));
     }
     let Some(path) = &args.config else {
         return ExitCode::from(2); // parse_args requires it
@@ -239,7 +249,8 @@ fn main() -> ExitCode {
     };
     match args.command {
         Command::Status => {
-            ExitCode::from(status_client::run(status_client::from_config(&cfg, path)))
+            let addr = status_client::from_config(&cfg, path);
+            ExitCode::from(status_client::run(addr, args.mesh))
         }
         Command::Check => {
             let pre = daemon::preflight(&cfg);

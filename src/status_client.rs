@@ -21,10 +21,14 @@ pub const CANNOT_ASK: u8 = 3;
 /// `status --help`.
 pub const USAGE: &str = "\
 Usage:
-  uptime-tracker status (--config FILE [--whoami NAME] | --metrics ADDR)
+  uptime-tracker status (--config FILE [--whoami NAME] | --metrics ADDR) [--mesh]
 
 Asks a running daemon's metrics responder for its peers and prints a table: state,
 consecutive timeouts, last round-trip time, and since when (UTC). A health check.
+With --mesh, it prints the mesh as the daemon sees it from the views its peers share: who sees
+whom (observer rows, observed columns), each peer's verdict (up; down: no observer
+reaches it; link: up for others, the broken pairs named; isolated: probably this
+node is cut off; unknown: too few views), whether it settled, and clock offsets.
 
   --config FILE   ask at the file's metrics_listen (an unspecified address such as
                   0.0.0.0 is asked on loopback)
@@ -34,16 +38,47 @@ consecutive timeouts, last round-trip time, and since when (UTC). A health check
 
 Exit status: 0 when every peer is up; 1 when one is down; 3 when the daemon cannot be
 asked (nothing listening, no answer in time, not an uptime-tracker, config error); 2
-on a usage error.";
+on a usage error. With --mesh, 0 every peer up; 1 a node is down (no observer reaches
+it, or this node sees it down and too few views are left to tell); 4 links are broken
+but every node is up for someone; 5 this node is cut off (before anything else); 3
+cannot ask.";
 
 /// Runs `status` against `addr` (or the error finding it): prints the table on stdout,
 /// or the error on stderr. Returns the exit status: 0 every peer up, 1 a peer down,
 /// [`CANNOT_ASK`].
-pub fn run(addr: Result<SocketAddr, String>) -> u8 {
+pub fn run(addr: Result<SocketAddr, String>, mesh: bool) -> u8 {
+    if mesh {
+        return run_mesh(addr);
+    }
     match addr.and_then(fetch) {
         Ok(rows) => {
             crate::outln!("{}", table(&rows).trim_end());
             u8::from(!rows.iter().all(|r| r.up))
+        }
+        Err(e) => {
+            crate::errln!("uptime-tracker: status: {e}");
+            CANNOT_ASK
+        }
+    }
+}
+
+/// `status --mesh`: prints the daemon's `/mesh` page and exits with the status it says.
+fn run_mesh(addr: Result<SocketAddr, String>) -> u8 {
+    let page = addr.and_then(|a| {
+        let body = get(a, "/mesh")?;
+        let (first, rest) = body.split_once('\n').unwrap_or((&body, ""));
+        let code = first
+            .strip_prefix(crate::metrics::mesh::FIRST_LINE)
+            .and_then(|c| c.trim().parse::<u8>().ok())
+            .ok_or_else(|| {
+                format!("{a} does not serve /mesh (an uptime-tracker older than this one?)")
+            })?;
+        Ok((code, rest.to_string()))
+    });
+    match page {
+        Ok((code, text)) => {
+            crate::outln!("{}", text.trim_end());
+            code
         }
         Err(e) => {
             crate::errln!("uptime-tracker: status: {e}");
@@ -114,6 +149,15 @@ pub fn resolve(addr: &str) -> Result<SocketAddr, String> {
 
 /// Fetches `/metrics` from `addr` and returns its peers' rows, in the daemon's order.
 pub fn fetch(addr: SocketAddr) -> Result<Vec<Row>, String> {
+    let body = get(addr, "/metrics")?;
+    if !body.contains("uptime_tracker_build_info") {
+        return Err(format!("{addr} is not an uptime-tracker metrics responder"));
+    }
+    Ok(parse_metrics(&body))
+}
+
+/// The body of `GET path` at `addr`, answered `200`.
+fn get(addr: SocketAddr, path: &str) -> Result<String, String> {
     let fail = |what: &str, e: std::io::Error| {
         format!(
             "no answer from an uptime-tracker at {addr} ({what}: {e}): is the daemon running with metrics_listen = \"{addr}\"?"
@@ -123,7 +167,10 @@ pub fn fetch(addr: SocketAddr) -> Result<Vec<Row>, String> {
     let _ = stream.set_read_timeout(Some(TIMEOUT));
     let _ = stream.set_write_timeout(Some(TIMEOUT));
     stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: uptime-tracker\r\nConnection: close\r\n\r\n")
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: uptime-tracker\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
         .map_err(|e| fail("write", e))?;
     // One deadline for the whole answer: a server trickling a byte a second must not
     // hold a health check for ever.
@@ -158,13 +205,9 @@ pub fn fetch(addr: SocketAddr) -> Result<Vec<Row>, String> {
         .ok_or_else(|| format!("{addr} did not answer with HTTP"))?;
     let status = head.lines().next().unwrap_or_default();
     if !status.starts_with("HTTP/1.1 200") {
-        return Err(format!("{addr} answered {status:?} to GET /metrics"));
+        return Err(format!("{addr} answered {status:?} to GET {path}"));
     }
-    let rows = parse_metrics(body);
-    if !body.contains("uptime_tracker_build_info") {
-        return Err(format!("{addr} is not an uptime-tracker metrics responder"));
-    }
-    Ok(rows)
+    Ok(body.to_string())
 }
 
 /// The peer rows in a `/metrics` exposition.

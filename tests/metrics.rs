@@ -390,6 +390,10 @@ fn metrics_status_and_the_status_command_follow_the_mesh() {
         ("uptime_tracker_probes_replied_total", "counter"),
         ("uptime_tracker_probes_timed_out_total", "counter"),
         ("uptime_tracker_probes_voided_total", "counter"),
+        ("uptime_tracker_peer_verdict", "gauge"),
+        ("uptime_tracker_peer_verdict_settled", "gauge"),
+        ("uptime_tracker_peer_clock_offset_seconds", "gauge"),
+        ("uptime_tracker_views_counted", "gauge"),
         ("uptime_tracker_rtt_seconds", "histogram"),
         ("uptime_tracker_connections", "gauge"),
         ("uptime_tracker_connections_closed_total", "counter"),
@@ -476,6 +480,52 @@ fn metrics_status_and_the_status_command_follow_the_mesh() {
     assert_eq!(doc["connections"]["out"]["ready"], 4);
     assert!(doc["closed"]["probe_timeout"].is_u64());
 
+    // The mesh's views: every peer up on every row, clocks measured (one machine: near 0).
+    let doc = wait_for("node1 to count both peers' views", DEADLINE, || {
+        let (_, _, body) = get(addr, "GET /status HTTP/1.0\r\n\r\n");
+        let doc: serde_json::Value = serde_json::from_str(&body).ok()?;
+        let m = &doc["mesh"];
+        let fresh = m["rows"]
+            .as_array()?
+            .iter()
+            .filter(|r| r["view"] == "fresh")
+            .count();
+        let settled = m["verdicts"]
+            .as_array()?
+            .iter()
+            .all(|v| v["settled"] == true);
+        (fresh == 2 && settled).then_some(doc)
+    });
+    let m = &doc["mesh"];
+    assert_eq!(m["exit_status"], 0, "{m}");
+    for v in m["verdicts"].as_array().unwrap() {
+        assert_eq!(v["verdict"], "up", "{v}");
+        assert!(v["clock_offset_ms"].as_i64().unwrap().abs() <= 5, "{v}");
+    }
+    for r in m["rows"].as_array().unwrap() {
+        assert_eq!(r["seen"].as_str().unwrap().matches('U').count(), 2, "{r}");
+    }
+    let out = status(&["--config", s.config(0), "--mesh"], s.dir.path());
+    assert_eq!(out.code, Some(0), "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("node1: every peer up"),
+        "{}",
+        out.stdout
+    );
+    let (_, samples) = parse_exposition(&scrape(addr));
+    assert_eq!(
+        value(
+            &samples,
+            "uptime_tracker_peer_verdict",
+            &[("peer", "node3"), ("verdict", "up")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(&samples, "uptime_tracker_views_counted", &[]),
+        Some(2.0)
+    );
+
     // The status command: a table, exit 0 while every peer is up.
     let out = status(&["--config", s.config(0)], s.dir.path());
     assert_eq!(out.code, Some(0), "{}{}", out.stdout, out.stderr);
@@ -538,6 +588,31 @@ fn metrics_status_and_the_status_command_follow_the_mesh() {
     );
     let row = out.stdout.lines().find(|l| l.starts_with("node3")).unwrap();
     assert!(row.contains(" down ") && row.contains(" 3 "), "{row}");
+
+    // The mesh agrees: node2 sees node3 down too, so node3 is down, not a broken link.
+    let out = wait_for("status --mesh to say node3 is down", DEADLINE, || {
+        let out = status(&["--config", s.config(0), "--mesh"], s.dir.path());
+        (out.code == Some(1) && out.stdout.contains("yes       down")).then_some(out)
+    });
+    let row = out
+        .stdout
+        .lines()
+        .rfind(|l| l.starts_with("node3"))
+        .unwrap();
+    assert!(
+        row.contains("down (no observer reaches it)"),
+        "{}",
+        out.stdout
+    );
+    let (_, samples) = parse_exposition(&scrape(addr));
+    assert_eq!(
+        value(
+            &samples,
+            "uptime_tracker_peer_verdict",
+            &[("peer", "node3"), ("verdict", "down")]
+        ),
+        Some(1.0)
+    );
 
     // Nothing answers: exit 3 with a clear error, within the client's timeouts.
     let closed_port = SocketAddr::from((IP1, free_port(IP1)));

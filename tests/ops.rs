@@ -268,6 +268,9 @@ fn a_hook_gets_the_change_in_its_environment_and_its_output_is_shown() {
     assert_eq!(get(&env, "UPTIME_TRACKER_TIMEOUTS"), "2");
     assert_eq!(get(&env, "UPTIME_TRACKER_NODE"), "node1");
     assert_eq!(get(&env, "UPTIME_TRACKER_COALESCED"), "0");
+    // Two nodes: a dead peer and a cut link look the same from here.
+    assert_eq!(get(&env, "UPTIME_TRACKER_VERDICT"), "unknown");
+    assert_eq!(get(&env, "UPTIME_TRACKER_VERDICT_SETTLED"), "0");
     let time = get(&env, "UPTIME_TRACKER_TIME");
     assert!(parse_iso_ms(time).is_some(), "{time}");
     // The time is the offline line's.
@@ -284,6 +287,69 @@ fn a_hook_gets_the_change_in_its_environment_and_its_output_is_shown() {
     assert!(err.contains("hook node2: told node2 is offline"), "{err}");
     assert!(err.contains("hook node2: told node2 is online"), "{err}");
     assert_eq!(lines_with(&err, "hook node2: oops"), 2, "{err}");
+    m.stop_all_ok();
+}
+
+#[test]
+fn on_change_when_down_pages_for_a_dead_node_not_when_this_node_is_cut_off() {
+    let mut m = Mesh::new("ops-hook-down", &[IP1, IP2, IP3], 200, 300, 3);
+    let dir = m.dir.path().to_path_buf();
+    let hook = dir.join("hook.sh");
+    // Every node shares the file: each run leaves env-<node>-<peer>-<state>.
+    write_script(
+        &hook,
+        &format!(
+            "env | grep '^UPTIME_TRACKER_' | sort > \
+             '{}/env-'$UPTIME_TRACKER_NODE-$UPTIME_TRACKER_PEER-$UPTIME_TRACKER_STATE\n",
+            dir.display()
+        ),
+    );
+    let extra = format!(
+        "on_change = \"{}\"\non_change_when = \"down\"\n",
+        hook.display()
+    );
+    start_node1_with(&mut m, 3, &extra);
+    m.start("node2");
+    m.start("node3");
+    wait_for("node1 to connect both peers", DEADLINE, || {
+        let err = m.daemon("node1").stderr();
+        (lines_with(&err, ": connected") >= 2).then_some(())
+    });
+    // Until every node shares its view (a link up, then a refresh at most).
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    // node3 dies: node1 and node2 both see it down: a settled "down" pages.
+    m.daemon("node3").kill_hard();
+    let env_path = dir.join("env-node1-node3-offline");
+    wait_for("node1's hook about node3", DEADLINE, || {
+        (env_file(&env_path).len() >= 10).then_some(())
+    });
+    let env = env_file(&env_path);
+    assert_eq!(get(&env, "UPTIME_TRACKER_VERDICT"), "down", "{env:?}");
+    assert_eq!(get(&env, "UPTIME_TRACKER_VERDICT_SETTLED"), "1", "{env:?}");
+    assert_eq!(get(&env, "UPTIME_TRACKER_STATE"), "offline");
+    // node2 freezes: node1 now reaches nobody, so it is probably the one cut off: its
+    // offline line about node2 comes, its page does not.
+    m.daemon("node2").signal(libc::SIGSTOP);
+    wait_for("node1 to log node2 offline", DEADLINE, || {
+        (m.log("node1").contains("|node2|3\n")).then_some(())
+    });
+    // Well past the settle time (2 x 200 + 300 ms) and a refresh of the judge.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert!(
+        !dir.join("env-node1-node2-offline").exists(),
+        "paged about node2 while node1 was the one alone"
+    );
+    m.daemon("node2").signal(libc::SIGCONT);
+    // node2 back: no online run either (there was no offline run).
+    wait_for("node1 to see node2 again", DEADLINE, || {
+        (m.log("node1").contains("|node2|0\n")).then_some(())
+    });
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    assert!(!dir.join("env-node1-node2-online").exists());
+    m.start("node3");
+    wait_for("node1's online run about node3", DEADLINE, || {
+        dir.join("env-node1-node3-online").exists().then_some(())
+    });
     m.stop_all_ok();
 }
 

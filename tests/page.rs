@@ -199,6 +199,13 @@ fn the_page_shows_the_mesh_in_a_browser_and_reloads_itself() {
     let [n1, n2, n3] = setup.names;
     wait_status(&setup, 0, &[(n2, true), (n3, true)]);
     wait_status(&setup, 1, &[(n1, true), (n3, true)]);
+    // Both peers' views in on node1 and node2 (they go out as each link comes up).
+    for i in [0, 1] {
+        wait_for("the peers' views", DEADLINE, || {
+            let body = get(setup.metrics[i], "/status")?;
+            (body.matches("\"view\":\"fresh\"").count() == 2).then_some(())
+        });
+    }
     let profile = TempDir::new("page-chromium");
 
     // The rendered DOM: a 3x3 grid, node1's row from its peers' states, the tag-like
@@ -217,7 +224,7 @@ fn the_page_shows_the_mesh_in_a_browser_and_reloads_itself() {
         )
     );
     assert_eq!(rows[1].0, "&lt;script&gt;n2");
-    assert_eq!(rows[1].1, ["unknown", "self", "unknown"], "no views yet");
+    assert_eq!(rows[1].1, ["up", "self", "up"], "node2's view, shared");
     assert!(!dom.contains("<script"), "{dom}");
     assert!(dom.contains("<meta http-equiv=\"refresh\" content=\"10\">"));
     assert!(!dom.contains("src=") && !dom.contains("href="), "{dom}");
@@ -228,7 +235,11 @@ fn the_page_shows_the_mesh_in_a_browser_and_reloads_itself() {
     // node2's own page: its own row known.
     let dom2 = chromium_once(&browser, profile.path(), &["--dump-dom"], &setup.url(1));
     assert_eq!(grid(&dom2)[1].1, ["up", "self", "up"], "{dom2}");
-    assert_eq!(grid(&dom2)[0].1, ["self", "unknown", "unknown"], "{dom2}");
+    assert_eq!(
+        grid(&dom2)[0].1,
+        ["self", "up", "up"],
+        "node1's view: {dom2}"
+    );
 
     // A browser left on node1's page; node3 killed; the page reloads by itself.
     let mut cdp = Cdp::open(&browser, &profile.path().join("cdp"));

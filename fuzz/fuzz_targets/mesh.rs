@@ -1497,6 +1497,29 @@ impl Sim {
                 fx.pongs.push(seq);
                 None
             }
+            // Views and clock answers after the handshake: ignored (views are off here).
+            (
+                Kind::Out {
+                    state: LinkState::Ready,
+                    ..
+                }
+                | Kind::In { peer: Some(_), .. },
+                Message::View { .. } | Message::Clocked { .. },
+            ) => None,
+            (
+                Kind::Out {
+                    state: LinkState::Ready,
+                    ..
+                },
+                Message::Clock { .. },
+            ) => None,
+            // A proved peer's clock request: answered with our wall clock.
+            (Kind::In { peer: Some(_), .. }, Message::Clock { t0 }) => {
+                match u64::try_from(self.now.wall) {
+                    Ok(t1) => queue(fx, format!("CLOCKED {t0} {t1}\n").as_bytes()),
+                    Err(_) => None,
+                }
+            }
             _ => Some("unexpected"),
         }
     }
@@ -1581,6 +1604,9 @@ impl Sim {
                     );
                     c.last_ping = Some(seq);
                     c.unanswered.push_back(seq);
+                }
+                (Kind::In { peer: Some(_), .. }, Message::Clocked { .. }) => {
+                    assert!(c.hello_written, "CLOCKED before HELLO");
                 }
                 (Kind::In { peer: Some(_), .. }, Message::Pong { seq }) => {
                     assert!(c.hello_written, "PONG before HELLO");
@@ -1778,7 +1804,7 @@ fn make_lines(sim: &Sim, input: &mut Input<'_>, id: ConnId) -> Vec<u8> {
     };
     let n = sim.nodes.len();
     let hello = |name: &str| format!("HELLO {version} {name}{crlf}");
-    let text = match kind % 10 {
+    let text = match kind % 12 {
         0 => hello(&right_name(sim, id)),
         1 => hello(&sim.nodes[usize::from(input.u8_or0()) % n].0),
         2 => hello(sim.whoami()),
@@ -1839,6 +1865,40 @@ fn make_lines(sim: &Sim, input: &mut Input<'_>, id: ConnId) -> Vec<u8> {
                 .map(|i| format!("PING {}\n", base + i))
                 .collect()
         }
+        10 => {
+            // A newer peer's view and clock lines, well formed (a forged digest, a
+            // wrong length, our digest).
+            let b = input.u8_or0();
+            match b % 4 {
+                0 => format!("CLOCK {}{crlf}", input.u64()),
+                1 => format!("CLOCKED {} {}{crlf}", input.u64(), input.u64()),
+                2 => format!("VIEW {:016x} {}{crlf}", input.u64(), "A".repeat(1 + usize::from(b >> 2))),
+                _ => {
+                    let names: Vec<&str> = sim.nodes.iter().map(|n| n.0.as_str()).collect();
+                    let digest = uptime_tracker::wire::view::digest(names);
+                    let states = "U".repeat(sim.nodes.len().div_ceil(4) * 4 / 3);
+                    let hex: String = digest.iter().map(|d| format!("{d:02x}")).collect();
+                    format!("VIEW {hex} {states}{crlf}")
+                }
+            }
+        }
+        11 => {
+            // Broken views and clock lines.
+            [
+                "VIEW",
+                "VIEW 0123456789abcdef",
+                "VIEW 0123456789ABCDEF wA",
+                "VIEW 0123456789abcdef w=",
+                "VIEW 0123456789abcdef wA x",
+                "CLOCK",
+                "CLOCK -1",
+                "CLOCKED 1",
+                "CLOCKED 1 2 3",
+                "CLOCK 18446744073709551616",
+            ][usize::from(input.u8_or0()) % 10]
+                .to_string()
+                + crlf
+        }
         _ => {
             // A peer's usual opening: HELLO and a probe in one read.
             format!(
@@ -1898,6 +1958,9 @@ fuzz_target!(|data: &[u8]| {
             // are the engine tests', the simulator's and tests/lossy.rs's).
             let mut e = Engine::new(&cfg, now);
             e.set_links_per_peer(1);
+            // Views and clock requests are the simulator's to check (tests/view.rs); the
+            // lines themselves are fed here, and CLOCK is answered.
+            e.set_views(false);
             e
         },
         nodes,

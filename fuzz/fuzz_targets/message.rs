@@ -53,6 +53,9 @@ fn spelled(m: &Message<'_>) -> Vec<u8> {
         Message::Hello { version, name } => format!("HELLO {version} {name}").into_bytes(),
         Message::Ping { seq } => format!("PING {seq}").into_bytes(),
         Message::Pong { seq } => format!("PONG {seq}").into_bytes(),
+        Message::View { digest, states } => format!("VIEW {} {states}", hex(&digest)).into_bytes(),
+        Message::Clock { t0 } => format!("CLOCK {t0}").into_bytes(),
+        Message::Clocked { t0, t1 } => format!("CLOCKED {t0} {t1}").into_bytes(),
         Message::Unknown { verb } => verb.as_bytes().to_vec(),
     }
 }
@@ -85,7 +88,15 @@ fn check_parsed(line: &[u8], m: Message<'_>) {
         Message::Unknown { verb } => {
             assert!(!matches!(
                 verb,
-                "HELLO" | "PING" | "PONG" | "CHALLENGE" | "RESPONSE" | "PROOF"
+                "HELLO"
+                    | "PING"
+                    | "PONG"
+                    | "CHALLENGE"
+                    | "RESPONSE"
+                    | "PROOF"
+                    | "VIEW"
+                    | "CLOCK"
+                    | "CLOCKED"
             ));
             let rest = line
                 .strip_prefix(verb.as_bytes())
@@ -142,5 +153,33 @@ fuzz_target!(|line: &[u8]| {
         });
         check_validate(Message::Proof { mac });
         check_validate(Message::Unknown { verb: text });
+        let digest: [u8; 8] = std::array::from_fn(|i| line.get(i).copied().unwrap_or(0));
+        check_validate(Message::View {
+            digest,
+            states: text,
+        });
+        // A view's states as the engine sends them: they decode back to the same states.
+        let n = line.len().clamp(1, uptime_tracker::wire::view::MAX_NODES);
+        let states: Vec<uptime_tracker::wire::view::Seen> = (0..n)
+            .map(|i| match line.get(i).copied().unwrap_or(0) & 3 {
+                0 => uptime_tracker::wire::view::Seen::Unknown,
+                1 => uptime_tracker::wire::view::Seen::Up,
+                2 => uptime_tracker::wire::view::Seen::Missing,
+                _ => uptime_tracker::wire::view::Seen::Down,
+            })
+            .collect();
+        let packed = uptime_tracker::wire::view::encode(&states);
+        assert_eq!(uptime_tracker::wire::view::decode(&packed, n), Some(states));
+        check_validate(Message::View {
+            digest,
+            states: &packed,
+        });
+        // Whatever the text, decoding it never panics, and what decodes re-encodes to it.
+        if let Some(got) = uptime_tracker::wire::view::decode(text, n) {
+            assert_eq!(uptime_tracker::wire::view::encode(&got), text);
+        }
+        let t0 = u64::from_le_bytes(std::array::from_fn(|i| line.get(i).copied().unwrap_or(0)));
+        check_validate(Message::Clock { t0 });
+        check_validate(Message::Clocked { t0, t1: !t0 });
     }
 });

@@ -85,6 +85,7 @@ const TOP: &[Field] = &[
         Kind::Millis,
         "10000",
     ),
+    field("on_change_when", None, Kind::Text, "\"down\""),
     field(
         "log_retention_days",
         Some("logRetentionDays"),
@@ -614,8 +615,8 @@ port = 7102
                 "timeout = 1500\ncolour = 1",
                 "m.toml:4:1: unknown field `colour`; the fields are whoami, interval, timeout, \
                  offline_threshold, log_folder, listen, metrics_listen, secret_file, nodes, \
-                 online_threshold, on_change, on_change_timeout_ms, log_retention_days (see \
-                 config.example.toml)",
+                 online_threshold, on_change, on_change_timeout_ms, on_change_when, \
+                 log_retention_days (see config.example.toml)",
             ),
             (
                 "[[nodes]]\nname = \"a\"",

@@ -101,6 +101,11 @@ impl HookProcs {
             .env("UPTIME_TRACKER_TIME", time)
             .env("UPTIME_TRACKER_NODE", node)
             .env("UPTIME_TRACKER_COALESCED", run.coalesced.to_string())
+            .env("UPTIME_TRACKER_VERDICT", run.verdict)
+            .env(
+                "UPTIME_TRACKER_VERDICT_SETTLED",
+                if run.settled { "1" } else { "0" },
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -281,7 +281,7 @@ impl Shell {
         ));
         if let Some(addr) = cfg.metrics_listen {
             shell.say(format_args!(
-                "serving metrics on http://{addr}/metrics and /status, the status page on /"
+                "serving metrics on http://{addr}/metrics, /status and /mesh, the status page on /"
             ));
         }
         Ok(shell)

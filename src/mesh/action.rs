@@ -87,6 +87,10 @@ pub struct HookRun {
     /// Earlier changes of this peer that waited behind a running hook and were replaced
     /// by this one (0: none).
     pub coalesced: u32,
+    /// The peer's verdict when the run was asked for (`up`, `down`, `link`, `isolated`,
+    /// `unknown`: see [`Verdict`](super::Verdict)), and whether it had settled.
+    pub verdict: &'static str,
+    pub settled: bool,
 }
 
 /// Something the shell must do, in the order the engine asks.

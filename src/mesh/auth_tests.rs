@@ -525,6 +525,19 @@ fn probes_go_out_behind_our_proof_and_count_only_after_the_listeners() {
     assert_eq!(a.link_state(PeerId(1)), Some(LinkState::Ready));
     let node2 = a.peers().find(|p| p.id == PeerId(1)).unwrap();
     assert_eq!((node2.stats.replied, node2.in_flight), (1, 0));
+    // Our view and clock request leave only now, once the listener proved itself (none
+    // went behind our own PROOF above); the listener takes the view on its proved
+    // connection and answers the clock request.
+    let view = text(&take(&mut a, link));
+    let lines: Vec<&str> = view.lines().collect();
+    assert_eq!(lines.len(), 2, "{view}");
+    assert!(lines[0].starts_with("VIEW "), "{view}");
+    assert_eq!(lines[1], format!("CLOCK {}", at.wall));
+    b.on_data(acc, view.as_bytes(), at);
+    assert_eq!(
+        text(&take(&mut b, acc)),
+        format!("CLOCKED {} {}\n", at.wall, at.wall)
+    );
     // The next round's PING goes out once, not again with the waiting ones.
     let next = Now {
         mono: 2 * INTERVAL,

@@ -80,10 +80,39 @@ impl Engine {
     }
 
     /// `peer` changed to `state`: run the hook, or queue the change behind a running one.
+    /// With `on_change_when = "down"`, an offline change waits for its verdict to settle
+    /// as down (`Engine::settled_hooks`), and a return online runs only after an offline
+    /// run.
     pub(super) fn hook(&mut self, peer: usize, state: PeerState, timeouts: u32, now: Now) {
         if self.hooks.timeout.is_none() {
             return;
         }
+        if self.settings.hook_only_down {
+            let Some(p) = self.peers.get_mut(peer) else {
+                return;
+            };
+            match state {
+                PeerState::Offline => {
+                    p.hook_waits_for_down = true;
+                    return;
+                }
+                PeerState::Online => {
+                    p.hook_waits_for_down = false;
+                    if !std::mem::take(&mut p.hook_paged) {
+                        return;
+                    }
+                }
+            }
+        }
+        self.run_hook(peer, state, timeouts, now);
+    }
+
+    /// Runs the hook for `peer`'s change to `state`, or queues it behind a running one.
+    pub(super) fn run_hook(&mut self, peer: usize, state: PeerState, timeouts: u32, now: Now) {
+        if self.hooks.timeout.is_none() {
+            return;
+        }
+        let (verdict, settled) = self.hook_verdict(peer);
         let Some(p) = self.peers.get_mut(peer) else {
             return;
         };
@@ -100,6 +129,8 @@ impl Engine {
             timeouts,
             wall: now.wall,
             coalesced,
+            verdict,
+            settled,
         };
         p.hook_pending = Some(run);
         if !self.hooks.queue.contains(&peer) {
@@ -113,6 +144,8 @@ impl Engine {
         self.hooks.queue.retain(|&p| p != peer);
         if let Some(p) = self.peers.get_mut(peer) {
             p.hook_pending = None;
+            p.hook_waits_for_down = false;
+            p.hook_paged = false;
         }
     }
 

@@ -62,8 +62,15 @@ impl Engine {
     /// A line on a peer's proved connection: its probes.
     pub(super) fn inbound_input(&mut self, conn: ConnId, input: Input, now: Now) {
         match input {
-            // After the handshake an unknown verb is a newer peer's business.
-            Input::Unknown => {}
+            // After the handshake an unknown verb is a newer peer's business, and so is
+            // an answer that only a link carries (a newer peer's use of it).
+            Input::Unknown | Input::Clocked(..) => {}
+            Input::View { digest, states } => {
+                if let Some(peer) = self.inbound_peer(conn) {
+                    self.on_view(peer, digest, &states, now);
+                }
+            }
+            Input::Clock(t0) => self.on_clock(conn, t0, now),
             Input::Ping(seq) => {
                 if let Some(Conn {
                     state: State::Inbound(i),
@@ -76,6 +83,14 @@ impl Engine {
                 self.awake_for_replies(now);
             }
             _ => self.close(conn, CloseReason::Unexpected, now),
+        }
+    }
+
+    /// The peer whose proved connection `conn` is.
+    fn inbound_peer(&self, conn: ConnId) -> Option<usize> {
+        match self.conns.get(conn).map(|c| &c.state) {
+            Some(State::Inbound(i)) => Some(i.peer),
+            _ => None,
         }
     }
 

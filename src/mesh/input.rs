@@ -27,6 +27,12 @@ pub(super) enum Input {
     HttpHeader(HttpHead, Result<Progress, Error>),
     Ping(u64),
     Pong(u64),
+    View {
+        digest: [u8; message::DIGEST_LEN],
+        states: String,
+    },
+    Clock(u64),
+    Clocked(u64, u64),
     Unknown,
     Bad(CloseReason),
 }
@@ -163,6 +169,12 @@ fn decode(mode: LineMode, line: &[u8]) -> Input {
         },
         Ok(Message::Response { .. }) => Input::Response,
         Ok(Message::Proof { mac }) => Input::Proof(mac),
+        Ok(Message::View { digest, states }) => Input::View {
+            digest,
+            states: states.to_string(),
+        },
+        Ok(Message::Clock { t0 }) => Input::Clock(t0),
+        Ok(Message::Clocked { t0, t1 }) => Input::Clocked(t0, t1),
         Ok(Message::Unknown { .. }) => Input::Unknown,
         Err(e) => Input::Bad(CloseReason::Malformed(e)),
     }

@@ -188,6 +188,7 @@ impl Engine {
         if !pipelined {
             self.send_waiting_probes(conn, peer, now);
         }
+        self.view_link_up(conn, peer, now);
     }
 
     /// Probes started while our link to `peer` was not carrying them go out on `conn`.
@@ -321,8 +322,10 @@ impl Engine {
         now: Now,
     ) {
         match (state, input) {
-            // After the handshake an unknown verb is a newer peer's business.
-            (LinkState::Ready, Input::Unknown) => {}
+            // After the handshake an unknown verb is a newer peer's business, and so is
+            // what only a proved connection carries (a newer peer's use of it).
+            (LinkState::Ready, Input::Unknown | Input::View { .. } | Input::Clock(_)) => {}
+            (LinkState::Ready, Input::Clocked(t0, t1)) => self.on_clocked(peer, t0, t1, now),
             (LinkState::Ready, Input::Pong(seq)) => self.pong(conn, peer, seq, now),
             (LinkState::Handshaking, input) => self.link_handshake(conn, peer, input, now),
             _ => self.close(conn, CloseReason::Unexpected, now),

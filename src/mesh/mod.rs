@@ -56,6 +56,7 @@ mod settings;
 mod stats;
 #[cfg(test)]
 mod tests;
+mod view;
 
 use std::collections::{HashSet, VecDeque};
 use std::net::IpAddr;
@@ -75,6 +76,10 @@ pub use proof::{Auth, NonceSource, Secret};
 pub use quiet::WINDOW_MS as QUIET_WINDOW_MS;
 pub use stats::{
     Closes, ConnCounts, Histogram, PeerStats, PeerView, RECENT_MINUTES, RTT_BUCKETS_US,
+};
+pub use view::{
+    Judged, MeshView, PeerVerdict, REFRESH_MS as VIEW_REFRESH_MS, RowKind, Verdict, ViewRow,
+    settle_ms, span_words,
 };
 
 use crate::config::Config;
@@ -104,6 +109,10 @@ enum Timer {
     Hook(HookId),
     /// The rate limit's window of a kind of operator line ended.
     Quiet(Topic),
+    /// Our view goes to every peer (a change, held back to one `VIEW` per interval).
+    ViewSend,
+    /// Verdicts are judged (after a change, at a settle deadline, or a refresh later).
+    Judge,
 }
 
 /// A node's whole protocol state. See the [module documentation](self).
@@ -143,6 +152,8 @@ pub struct Engine {
     last: Now,
     /// Links kept per peer ([`LINKS_PER_PEER`]).
     links_per_peer: usize,
+    /// The agreed node order, views sent and verdicts (see `view.rs`).
+    views: view::Views,
 }
 
 impl Engine {
@@ -177,8 +188,10 @@ impl Engine {
             auth: None,
             last: now,
             links_per_peer: LINKS_PER_PEER,
+            views: view::Views::default(),
             settings,
         };
+        engine.view_reset();
         // The second link follows at each peer's first turn.
         let peers: Vec<usize> = engine.peer_indices().collect();
         for peer in peers {
@@ -362,6 +375,8 @@ impl Engine {
             Timer::Connect(conn) => self.close(conn, CloseReason::HandshakeTimeout, now),
             Timer::Hello(conn) => self.close(conn, CloseReason::NoHello, now),
             Timer::Hook(id) => self.hook_deadline(id),
+            Timer::ViewSend => self.broadcast_view(now),
+            Timer::Judge => self.on_judge_timer(now),
             Timer::Quiet(topic) => {
                 if let Some((held, span, until)) = self.quiet.window_ended(topic, now.mono) {
                     self.say(topic.summary(held, span));

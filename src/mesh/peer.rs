@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use super::action::HookRun;
 use super::conn::ConnId;
 use super::stats::PeerStats;
+use super::view::Exchange;
 use crate::timer::TimerId;
 
 /// A configured node as the engine keeps it.
@@ -43,6 +44,13 @@ pub(super) struct Peer {
     pub(super) round: Option<TimerId>,
     /// A change waiting for its hook to run (see `hooks.rs`).
     pub(super) hook_pending: Option<HookRun>,
+    /// With `on_change_when = "down"`: it went offline and its hook waits for the
+    /// verdict to settle as down; and whether its offline run happened (so its online
+    /// run follows).
+    pub(super) hook_waits_for_down: bool,
+    pub(super) hook_paged: bool,
+    /// Its view of the mesh and our clock readings of it (see `view.rs`).
+    pub(super) view: Exchange,
 }
 
 impl Peer {
@@ -64,6 +72,9 @@ impl Peer {
             active: true,
             round: None,
             hook_pending: None,
+            hook_waits_for_down: false,
+            hook_paged: false,
+            view: Exchange::default(),
         }
     }
 }

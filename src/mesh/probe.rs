@@ -74,6 +74,7 @@ impl Engine {
         for id in self.ready_links(peer) {
             self.send_probe(id, peer, seq, now);
         }
+        self.view_turn(peer, now);
     }
 
     /// Slots a round is spread over: one for up to [`BURST`] peers.
@@ -244,10 +245,12 @@ impl Engine {
                     "peer {name} offline after {} timeouts",
                     change.timeouts
                 ));
+                self.view_changed(now);
                 self.hook(change.peer, PeerState::Offline, change.timeouts, now);
             }
             ChangeKind::Recovered { was_offline: true } => {
                 self.say(format!("peer {name} back online"));
+                self.view_changed(now);
                 self.hook(change.peer, PeerState::Online, 0, now);
             }
             ChangeKind::Recovered { was_offline: false } => {}

@@ -58,6 +58,8 @@ impl Engine {
         let new_header =
             new.header() != self.settings.header() || old_threshold != self.tracker.threshold();
         self.settings = new;
+        self.view_reset();
+        self.arm_judge(now);
         if said.is_empty() && new_header {
             said.push("the nodes' order changed (a new log header)".into());
         }

@@ -21,6 +21,9 @@ pub(super) struct Settings {
     pub(super) online_threshold: u32,
     /// How long one run of the hook may take (ms); `None`: no `on_change`.
     pub(super) hook_timeout: Option<u64>,
+    /// `on_change_when = "down"`: a peer's offline run waits for its verdict to settle
+    /// as down (none for a broken link, or when this node is the one cut off).
+    pub(super) hook_only_down: bool,
     /// `log_retention_days`, if set.
     pub(super) retention_days: Option<u32>,
 }
@@ -34,6 +37,7 @@ impl Settings {
             offline_threshold: cfg.offline_threshold,
             online_threshold: cfg.online_threshold,
             hook_timeout: cfg.on_change.as_ref().map(|h| h.timeout_ms),
+            hook_only_down: cfg.on_change.as_ref().is_some_and(|h| h.only_down),
             retention_days: cfg.log_retention_days,
         }
     }

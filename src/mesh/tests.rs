@@ -29,6 +29,7 @@ pub(super) fn config(nodes: u8, threshold: u32) -> Config {
 }
 
 mod ops;
+mod view;
 
 struct Harness {
     engine: Engine,
@@ -42,6 +43,8 @@ impl Harness {
         let cfg = config(nodes, threshold);
         let now = Now::ms(0, WALL0 - 60_000);
         let mut engine = Engine::new(&cfg, now);
+        // These tests check every byte on the links: views are checked apart (view_tests).
+        engine.set_views(false);
         // Most tests here check the rules of one link; `two_links` checks the second.
         engine.set_links_per_peer(1);
         Harness { engine, now, cfg }
@@ -1253,7 +1256,11 @@ fn harness_with(cfg: Config) -> Harness {
         micros: 0,
     };
     Harness {
-        engine: Engine::new(&cfg, now),
+        engine: {
+            let mut e = Engine::new(&cfg, now);
+            e.set_views(false);
+            e
+        },
         now,
         cfg,
     }

@@ -5,6 +5,7 @@
 //! the time, a [`Snapshot`] and the bytes read, and makes the socket calls the responder
 //! asks for. Output is built into a caller's buffer and freed once sent.
 
+pub mod mesh;
 pub mod prometheus;
 pub mod responder;
 pub mod status;

@@ -6,7 +6,7 @@
 use std::fmt::{Display, Write as _};
 
 use super::{Snapshot, VERSION, write_micro, write_milli};
-use crate::mesh::{ConnCounts, PeerView, RTT_BUCKETS_US};
+use crate::mesh::{ConnCounts, Engine, PeerView, RTT_BUCKETS_US, RowKind, Verdict};
 
 /// The `Content-Type` of this format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -95,6 +95,7 @@ const PEER_FAMILIES: [(&str, &str, &str, PeerValue); 10] = [
 /// Appends the whole exposition of `snap` to `out`.
 pub fn render(snap: &Snapshot<'_>, out: &mut String) {
     peer_families(snap, out);
+    verdicts(snap.engine, out);
     rtt_histogram(snap, out);
     connections(snap, out);
     journal(snap, out);
@@ -229,6 +230,71 @@ fn process(snap: &Snapshot<'_>, out: &mut String) {
     sample_start(out, name, "", &[]);
     write_milli(out, snap.start_wall);
     out.push('\n');
+}
+
+/// Each peer's verdict (one series per verdict, the current one 1), whether it settled,
+/// and its clock offset; and how many peers' views count. The matrix itself is left
+/// out: nodes² series would swamp a Prometheus at a few hundred nodes (`/status` has it).
+fn verdicts(engine: &Engine, out: &mut String) {
+    let view = engine.mesh_view();
+    let peers = || {
+        view.nodes
+            .iter()
+            .zip(&view.verdicts)
+            .filter_map(|(n, v)| Some((n.as_str(), v.as_ref()?)))
+    };
+    let name = "uptime_tracker_peer_verdict";
+    family(
+        out,
+        name,
+        "gauge",
+        "The mesh's verdict on the peer from the views its peers share (1 for the current one): up, down (no observer reaches it), link (up for others), isolated (an observer, probably this node, is cut off), unknown (too few views).",
+    );
+    for (peer, v) in peers() {
+        for code in Verdict::CODES {
+            sample_start(out, name, "", &[("peer", peer), ("verdict", code)]);
+            line_end(out, u8::from(v.judged.verdict.code() == code));
+        }
+    }
+    let name = "uptime_tracker_peer_verdict_settled";
+    family(
+        out,
+        name,
+        "gauge",
+        "Whether the peer's verdict has held for 2 x interval + timeout (the other observers' views are in).",
+    );
+    for (peer, v) in peers() {
+        sample_start(out, name, "", &[("peer", peer)]);
+        line_end(out, u8::from(v.settled));
+    }
+    let name = "uptime_tracker_peer_clock_offset_seconds";
+    family(
+        out,
+        name,
+        "gauge",
+        "How far the peer's wall clock is ahead of this node's (negative: behind), measured NTP-style over the mesh (absent before the first measurement).",
+    );
+    for (peer, v) in peers() {
+        if let Some((offset, _)) = v.offset {
+            sample_start(out, name, "", &[("peer", peer)]);
+            write_milli(out, offset);
+            out.push('\n');
+        }
+    }
+    let name = "uptime_tracker_views_counted";
+    family(
+        out,
+        name,
+        "gauge",
+        "Peers whose shared view counts now (fresh, from a peer this node reaches, same node list).",
+    );
+    let counted = view
+        .rows
+        .iter()
+        .filter(|r| matches!(r.kind, RowKind::Fresh(_)))
+        .count();
+    sample_start(out, name, "", &[]);
+    line_end(out, counted);
 }
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {

@@ -13,8 +13,8 @@
 //! [`LINGER_BYTES`], so unread request bytes do not make the kernel reset the connection
 //! before the client has read the response.
 //!
-//! Routes: `GET`/`HEAD` `/metrics` (Prometheus text), `/status` (JSON) and `/` (the
-//! status page, HTML: [`crate::page`]); another path
+//! Routes: `GET`/`HEAD` `/metrics` (Prometheus text), `/status` (JSON), `/mesh` (what
+//! `status --mesh` prints) and `/` (the status page, HTML: [`crate::page`]); another path
 //! is `404`, another method `405`; a request the parser refuses gets `400` (`431` too
 //! large, `505` another HTTP version) and the connection is closed.
 //!
@@ -48,6 +48,8 @@ pub enum Page {
     Metrics,
     /// `/status`: JSON.
     Status,
+    /// `/mesh`: the mesh's views and verdicts as `status --mesh` prints them.
+    Mesh,
     /// `/`: the status page (HTML).
     Home,
 }
@@ -63,6 +65,7 @@ impl Pages for Snapshot<'_> {
         match page {
             Page::Metrics => prometheus::render(self, out),
             Page::Status => status::render(self, out),
+            Page::Mesh => super::mesh::render_text(&self.engine.mesh_view(), out),
             Page::Home => crate::page::serve(self, out),
         }
     }
@@ -372,11 +375,14 @@ fn respond(out: &mut Vec<u8>, method: &str, path: &str, keep_alive: bool, pages:
     } else if path == "/status" {
         pages.render(Page::Status, &mut body);
         ("200 OK", "application/json")
+    } else if path == "/mesh" {
+        pages.render(Page::Mesh, &mut body);
+        ("200 OK", "text/plain; charset=utf-8")
     } else if path == "/" {
         pages.render(Page::Home, &mut body);
         ("200 OK", crate::page::CONTENT_TYPE)
     } else {
-        body.push_str("not found: try /, /metrics or /status\n");
+        body.push_str("not found: try /, /metrics, /status or /mesh\n");
         ("404 Not Found", "text/plain; charset=utf-8")
     };
     let mut head = String::with_capacity(160);

@@ -85,6 +85,8 @@ pub fn render(snap: &Snapshot<'_>, out: &mut String) {
             ("write_errors", j.write_errors),
         ],
     );
+    out.push_str(",\"mesh\":");
+    super::mesh::render_json(&engine.mesh_view(), out);
     out.push_str("}\n");
 }
 

@@ -13,8 +13,9 @@
 use std::fmt::Write as _;
 
 use crate::logline::write_timestamp;
-use crate::mesh::PeerId;
+use crate::mesh::{self, PeerId, RowKind};
 use crate::metrics::{Snapshot, VERSION};
+use crate::wire::view::Seen;
 
 #[cfg(test)]
 mod tests;
@@ -223,9 +224,57 @@ pub fn fill<'a>(snap: &Snapshot<'a>, now_wall: i64) -> Page<'a> {
 }
 
 /// The mesh's shared view: the other observers' rows of the grid, the verdict on each
-/// peer, and each peer's clock offset. Left as "unknown" until the engine keeps the
-/// views its peers send (issue 19 items 1 to 3): the place to fill them in.
-pub fn fill_mesh_view(_page: &mut Page<'_>, _snap: &Snapshot<'_>) {}
+/// peer, and each peer's clock offset, from the engine's [`MeshView`] (matched by name:
+/// the grid is in slot order, the view in name order). Only rows that count now (fresh,
+/// from a peer this node reaches, the same node list) are drawn; the rest stay unknown.
+pub fn fill_mesh_view(page: &mut Page<'_>, snap: &Snapshot<'_>) {
+    let view = snap.engine.mesh_view();
+    let at = |name: &str| view.nodes.iter().position(|n| n == name);
+    let columns: Vec<Option<usize>> = page.nodes.iter().map(|n| at(n)).collect();
+    let cell = |s: Seen| match s {
+        Seen::Up | Seen::Missing => Cell::Up,
+        Seen::Down => Cell::Down,
+        Seen::Unknown => Cell::Unknown,
+    };
+    for (i, name) in page.nodes.iter().enumerate() {
+        if i == page.mine {
+            continue;
+        }
+        let Some(row) = at(name).and_then(|k| view.rows.get(k)) else {
+            continue;
+        };
+        if !matches!(row.kind, RowKind::Fresh(_)) {
+            continue;
+        }
+        let cells = columns
+            .iter()
+            .map(|c| {
+                c.and_then(|j| row.seen.get(j))
+                    .map_or(Cell::Unknown, |&s| cell(s))
+            })
+            .collect();
+        if let Some(r) = page.rows.get_mut(i) {
+            *r = Some(cells);
+        }
+    }
+    for peer in &mut page.peers {
+        let Some(Some(v)) = at(peer.name).and_then(|k| view.verdicts.get(k)) else {
+            continue;
+        };
+        peer.offset_ms = v.offset.map(|(ms, _)| ms);
+        peer.verdict = Verdict {
+            kind: match v.judged.verdict {
+                mesh::Verdict::Up => VerdictKind::Up,
+                mesh::Verdict::Down => VerdictKind::Down,
+                mesh::Verdict::Link(_) | mesh::Verdict::Isolated(Some(_)) => VerdictKind::Link,
+                mesh::Verdict::Isolated(None) => VerdictKind::Isolated,
+                mesh::Verdict::Unknown => VerdictKind::Unknown,
+            },
+            text: crate::metrics::mesh::verdict_words(&view, &v.judged.verdict),
+            settled: v.settled,
+        };
+    }
+}
 
 const STYLE: &str = "body{font:14px/1.4 sans-serif;margin:1em;color:#222;background:#fff}\
 h1{font-size:20px;margin:0 0 .2em}h2{font-size:16px;margin:1.2em 0 .4em}\

@@ -41,10 +41,8 @@ use clocks::{Basis, Clocks, Status};
 use read::Problems;
 use verdict::Incident;
 
-/// Default clock tolerance between observers, in ms: log headers carry the threshold but
-/// not the probe interval, so the tolerance cannot be derived from them; 5 s covers a few
-/// intervals of a typical mesh (1 s) and ordinary NTP-synchronised clocks.
-pub const DEFAULT_TOLERANCE_MS: i64 = 5_000;
+/// Default clock tolerance between observers, in ms (owned by [`crate::verdict`]).
+pub const DEFAULT_TOLERANCE_MS: i64 = crate::verdict::DEFAULT_TOLERANCE_MS;
 
 /// What to read and over which window.
 #[derive(Debug, Clone)]

@@ -12,13 +12,10 @@
 //! - An observer *was running* during an incident when it knew about the peer at some
 //!   time inside it (inside by more than the tolerance when the incident is long enough,
 //!   else at its middle). Those that saw it are counted as running whatever.
-//! - Verdicts, first match wins:
-//!   1. the peer itself was running and saw every one of its peers (at least two) down
-//!      at once: **observer isolated** (that peer was cut off, not down);
-//!   2. exactly one observer saw it, others running did not, and that observer saw every
-//!      one of its peers (at least two) down at once: **observer isolated** (that one);
-//!   3. every observer that was running saw it: **node down**;
-//!   4. otherwise **partial** (a link or routing problem), naming who saw it and who not.
+//! - Verdicts by the rules of [`crate::verdict`] (the one definition the live view of
+//!   the engine uses too): the peer or a lone observer that saw every one of its peers
+//!   (at least two) down at once: **observer isolated**; every running observer saw it:
+//!   **node down**; otherwise **partial** (a link or routing problem).
 //!
 //! Pure; works on the windowed [`PairReport`]s. Memory: the incidents.
 
@@ -27,6 +24,7 @@ use std::rc::Rc;
 
 use crate::report::PairReport;
 use crate::report::analyze::{End, Outage};
+use crate::verdict::{self as rules, Decision};
 
 /// What an incident most likely was.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -246,15 +244,11 @@ fn judge<'a>(
             .get(observer)
             .is_some_and(|pairs| saw_every_peer_down(pairs, (start, end), tolerance))
     };
-    let single = (seen.len() == 1).then(|| seen.first().copied()).flatten();
-    let verdict = if saw_all_down(peer) {
-        Verdict::Isolated(names.name(peer))
-    } else if let Some(one) = single.filter(|&one| !not_seen.is_empty() && saw_all_down(one)) {
-        Verdict::Isolated(names.name(one))
-    } else if not_seen.is_empty() {
-        Verdict::NodeDown
-    } else {
-        Verdict::Partial
+    let seen_list: Vec<&str> = seen.iter().copied().collect();
+    let verdict = match rules::decide(peer, &seen_list, &not_seen, saw_all_down) {
+        Decision::Isolated(who) => Verdict::Isolated(names.name(who)),
+        Decision::NodeDown => Verdict::NodeDown,
+        Decision::Partial => Verdict::Partial,
     };
     Incident {
         peer: names.name(peer),

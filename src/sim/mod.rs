@@ -69,6 +69,13 @@ pub struct Options {
     pub faults: usize,
     /// Wall-clock time at the start (Unix ms, UTC).
     pub start_wall: i64,
+    /// These faults instead of drawing `faults` of `kinds` (for tests of one scenario).
+    pub scripted: Option<Vec<Fault>>,
+    /// Each node's wall clock off by this much (ms) from the start, in node order.
+    pub skews: Vec<i64>,
+    /// Every this many ms, each running node's verdicts and clock offsets are sampled
+    /// into [`Outcome::views`].
+    pub view_every: Option<u64>,
     /// The kernel's smallest retransmission timeout, ms; `None`: what the daemon asks
     /// for ([`mesh::rto_min_ms`]), as Linux 6.15 and later grant it. [`LINUX_RTO_MIN_MS`]
     /// models an older kernel.
@@ -88,6 +95,9 @@ impl Options {
             kinds: FaultKind::ALL.to_vec(),
             faults: 8,
             start_wall: 1_767_225_540_000, // 2025-12-31T23:59:00Z
+            scripted: None,
+            skews: Vec::new(),
+            view_every: None,
             rto_min: None,
             ops: ops::Ops::default(),
         }
@@ -128,6 +138,20 @@ pub struct Outcome {
     pub report: check::Report,
     /// What the reloads, hooks and prunes did.
     pub ops: ops::Stats,
+    /// The samples of [`Options::view_every`], by time.
+    pub views: Vec<ViewSample>,
+}
+
+/// What one node concluded about its peers at one moment.
+#[derive(Debug, Clone)]
+pub struct ViewSample {
+    /// Simulated time, ms.
+    pub at: u64,
+    /// The node (config order).
+    pub node: usize,
+    /// Per peer (config order; `None` for the node itself): its verdict's code, whether
+    /// it settled, and its measured clock offset (ms).
+    pub peers: Vec<Option<(&'static str, bool, Option<i64>)>>,
 }
 
 /// Runs one simulation of `cfg`'s mesh (every node of it) under `opts`.
@@ -188,6 +212,7 @@ pub fn run(cfg: &Config, opts: &Options) -> Outcome {
         faults: world.faults,
         logs,
         report,
+        views: world.views,
         ops,
     }
 }
@@ -203,6 +228,8 @@ enum What {
     FaultStart(usize),
     /// Fault `i` ends.
     FaultEnd(usize),
+    /// Time to sample every node's verdicts.
+    Sample,
     /// Op event `i` ([`ops`]).
     Op(usize),
 }
@@ -388,6 +415,7 @@ struct World {
     disturbances: HashMap<usize, Vec<(u64, u64)>>,
     user_timeout: u64,
     timeout: u64,
+    views: Vec<ViewSample>,
     /// The retransmission timeout of data lost once, ms ([`data_rto_ms`]).
     data_rto: u64,
     /// Node index by name (a peer's slot in an engine is not its index after a reload).
@@ -406,7 +434,7 @@ impl World {
             opts.latency.1,
         );
         let mut fault_rng = rng.fork();
-        let faults = fault::schedule(
+        let drawn = fault::schedule(
             &mut fault_rng,
             &opts.kinds,
             opts.faults,
@@ -415,6 +443,7 @@ impl World {
             bound,
             cfg.interval_ms * 5 + cfg.timeout_ms,
         );
+        let faults = opts.scripted.clone().unwrap_or(drawn);
         let node_list: Vec<(String, SocketAddr)> =
             cfg.nodes.iter().map(|n| (n.name.clone(), n.addr)).collect();
         let nodes = cfg
@@ -431,7 +460,7 @@ impl World {
                     epoch: 0,
                     frozen: false,
                     held: Vec::new(),
-                    wall_offset: 0,
+                    wall_offset: opts.skews.get(i).copied().unwrap_or(0),
                     timer_at: None,
                     journal: MemJournal::new(&node.name, cfg.offline_threshold, node_list.clone()),
                     by_conn: Vec::new(),
@@ -464,6 +493,7 @@ impl World {
             disturbances: HashMap::new(),
             user_timeout: mesh::user_timeout_ms(cfg.interval_ms, cfg.timeout_ms),
             timeout: cfg.timeout_ms,
+            views: Vec::new(),
             data_rto: data_rto_ms(opts.latency, opts.kernel_rto_min(cfg.timeout_ms)),
             by_name: cfg
                 .nodes
@@ -500,6 +530,9 @@ impl World {
             self.start_node(node);
         }
         self.now = 0;
+        if let Some(every) = self.opts.view_every {
+            self.push(every.max(1), What::Sample);
+        }
         while let Some((at, what)) = self.queue.pop() {
             if at > self.opts.duration_ms {
                 break;
@@ -510,8 +543,35 @@ impl World {
                 What::Deliver { conn, dir } => self.deliver(conn, dir),
                 What::FaultStart(i) => self.fault_start(i),
                 What::FaultEnd(i) => self.fault_end(i),
+                What::Sample => self.sample(),
                 What::Op(i) => self.on_op(i),
             }
+        }
+    }
+
+    /// Every running node's verdicts and clock offsets now.
+    fn sample(&mut self) {
+        let n = self.nodes.len();
+        for (i, node) in self.nodes.iter().enumerate() {
+            let Some(engine) = node.engine.as_ref().filter(|_| !node.frozen) else {
+                continue;
+            };
+            let peers = (0..n)
+                .map(|p| {
+                    let id = mesh::PeerId(p);
+                    let (j, settled) = engine.verdict(id)?;
+                    let offset = engine.clock_offset(id).map(|(o, _)| o);
+                    Some((j.verdict.code(), settled, offset))
+                })
+                .collect();
+            self.views.push(ViewSample {
+                at: self.now,
+                node: i,
+                peers,
+            });
+        }
+        if let Some(every) = self.opts.view_every {
+            self.push(self.now + every.max(1), What::Sample);
         }
     }
 

@@ -442,6 +442,7 @@ impl World {
             node.cfg.on_change = ops.hooks.map(|h| OnChange {
                 program: PathBuf::from("/simulated/on_change"),
                 timeout_ms: h.timeout_ms,
+                only_down: false,
             });
             node.cfg.log_retention_days = ops.retention_days;
         }

@@ -47,10 +47,26 @@ pub enum Message<'a> {
     /// Authenticated handshake: a side's proof (an HMAC over both nonces, both names and
     /// the direction), the connecting node's first, the listener's once that checked out.
     Proof { mac: [u8; MAC_LEN] },
+    /// What the sender sees of the mesh (after the handshake, on its link to us): the
+    /// digest of its node list ([`crate::wire::view::digest`]) and a state per node, in
+    /// the agreed order, packed by [`crate::wire::view`] (checked there, not here: the
+    /// parser only checks the alphabet).
+    View {
+        digest: [u8; DIGEST_LEN],
+        states: &'a str,
+    },
+    /// The sender's wall clock (Unix ms) as it sends this, asking for the receiver's.
+    Clock { t0: u64 },
+    /// The answer to a `CLOCK`: its `t0` echoed, and the answerer's wall clock (Unix ms)
+    /// when it answered.
+    Clocked { t0: u64, t1: u64 },
     /// A verb this version does not know (a newer peer's message): ignored after the
     /// handshake, closes the connection before it.
     Unknown { verb: &'a str },
 }
+
+/// Bytes of a node list's digest in `VIEW` (sent as 16 lowercase hex digits).
+pub const DIGEST_LEN: usize = 8;
 
 /// Bytes of a handshake nonce (sent as 32 lowercase hex digits).
 pub const NONCE_LEN: usize = 16;
@@ -77,8 +93,10 @@ pub enum ParseError {
     BadNumber,
     /// The `HELLO` version is 0.
     BadVersion,
-    /// A nonce or proof is not the right number of lowercase hex digits.
+    /// A nonce, proof or digest is not the right number of lowercase hex digits.
     BadHex,
+    /// A `VIEW`'s states are not base64url (`A-Z a-z 0-9 - _`, no padding).
+    BadBase64,
     /// The `HELLO` name breaks the node-name rule.
     BadName(NameError),
 }
@@ -104,6 +122,7 @@ impl fmt::Display for ParseError {
             ParseError::BadHex => f.write_str(
                 "malformed nonce or proof (want 32 or 64 lowercase hex digits, as the verb says)",
             ),
+            ParseError::BadBase64 => f.write_str("malformed view (want base64url digits)"),
             ParseError::BadName(e) => write!(f, "bad node name: {e}"),
         }
     }
@@ -124,6 +143,9 @@ const PONG: &str = "PONG";
 const CHALLENGE: &str = "CHALLENGE";
 const RESPONSE: &str = "RESPONSE";
 const PROOF: &str = "PROOF";
+const VIEW: &str = "VIEW";
+const CLOCK: &str = "CLOCK";
+const CLOCKED: &str = "CLOCKED";
 
 /// Parses one line, without its line terminator (what [`Framer::next_line`] returns).
 ///
@@ -186,6 +208,26 @@ fn parse_any(line: &[u8]) -> Result<Message<'_>, ParseError> {
             let [seq] = fields(rest)?;
             Ok(Message::Pong {
                 seq: parse_number(seq)?,
+            })
+        }
+        VIEW => {
+            let [digest, states] = fields(rest)?;
+            Ok(Message::View {
+                digest: parse_hex(digest)?,
+                states: parse_base64(states)?,
+            })
+        }
+        CLOCK => {
+            let [t0] = fields(rest)?;
+            Ok(Message::Clock {
+                t0: parse_number(t0)?,
+            })
+        }
+        CLOCKED => {
+            let [t0, t1] = fields(rest)?;
+            Ok(Message::Clocked {
+                t0: parse_number(t0)?,
+                t1: parse_number(t1)?,
             })
         }
         // `rest` is empty or starts with a space: whatever follows is a newer version's business.
@@ -252,6 +294,24 @@ impl Message<'_> {
                 out.extend_from_slice(PROOF.as_bytes());
                 push_hex(out, &mac);
             }
+            Message::View { digest, states } => {
+                out.extend_from_slice(VIEW.as_bytes());
+                push_hex(out, &digest);
+                out.push(b' ');
+                out.extend_from_slice(states.as_bytes());
+            }
+            Message::Clock { t0 } => {
+                out.extend_from_slice(CLOCK.as_bytes());
+                out.push(b' ');
+                push_decimal(out, t0);
+            }
+            Message::Clocked { t0, t1 } => {
+                out.extend_from_slice(CLOCKED.as_bytes());
+                out.push(b' ');
+                push_decimal(out, t0);
+                out.push(b' ');
+                push_decimal(out, t1);
+            }
             Message::Unknown { verb } => out.extend_from_slice(verb.as_bytes()),
         }
         out.push(b'\n');
@@ -275,9 +335,22 @@ impl Message<'_> {
                 }
                 name::check(name).map_err(ParseError::BadName)
             }
-            Message::Ping { .. } | Message::Pong { .. } | Message::Proof { .. } => Ok(()),
+            Message::Ping { .. }
+            | Message::Pong { .. }
+            | Message::Proof { .. }
+            | Message::Clock { .. }
+            | Message::Clocked { .. } => Ok(()),
+            Message::View { states, .. } => {
+                // `VIEW ` + digest + ` ` + states + `\n` must fit a line.
+                if states.len() > super::MAX_LINE - 7 - 2 * DIGEST_LEN {
+                    return Err(ParseError::BadBase64);
+                }
+                parse_base64(states.as_bytes()).map(|_| ())
+            }
             Message::Unknown { verb } => match check_verb(verb.as_bytes())? {
-                HELLO | PING | PONG | CHALLENGE | RESPONSE | PROOF => Err(ParseError::BadVerb),
+                HELLO | PING | PONG | CHALLENGE | RESPONSE | PROOF | VIEW | CLOCK | CLOCKED => {
+                    Err(ParseError::BadVerb)
+                }
                 _ => Ok(()),
             },
         }
@@ -293,6 +366,9 @@ impl Message<'_> {
             Message::Challenge { .. } => CHALLENGE,
             Message::Response { .. } => RESPONSE,
             Message::Proof { .. } => PROOF,
+            Message::View { .. } => VIEW,
+            Message::Clock { .. } => CLOCK,
+            Message::Clocked { .. } => CLOCKED,
             Message::Unknown { verb } => verb,
         }
     }
@@ -412,6 +488,19 @@ fn parse_hex<const N: usize>(field: &[u8]) -> Result<[u8; N], ParseError> {
         return Err(ParseError::BadHex);
     }
     Ok(out)
+}
+
+/// One or more characters of base64url without padding (`A-Z a-z 0-9 - _`); what they
+/// decode to is for [`crate::wire::view`] to check.
+fn parse_base64(field: &[u8]) -> Result<&str, ParseError> {
+    if field.is_empty()
+        || !field
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(ParseError::BadBase64);
+    }
+    std::str::from_utf8(field).map_err(|_| ParseError::BadBase64)
 }
 
 /// A space, then `bytes` as lowercase hex.

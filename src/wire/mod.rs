@@ -88,6 +88,7 @@
 
 pub mod framer;
 pub mod message;
+pub mod view;
 
 pub use framer::{FrameError, Framer, MAX_LINE};
 pub use message::{MAX_VERB_LEN, Message, PROTOCOL_VERSION, ParseError, parse};

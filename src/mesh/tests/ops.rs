@@ -11,6 +11,7 @@ fn harness(cfg: &Config) -> Harness {
         micros: 0,
     };
     let mut engine = Engine::new(cfg, now);
+    engine.set_views(false);
     engine.set_links_per_peer(1);
     Harness {
         engine,
@@ -310,6 +311,7 @@ fn hook_config(timeout_ms: u64) -> Config {
     cfg.on_change = Some(OnChange {
         program: "/bin/true".into(),
         timeout_ms,
+        only_down: false,
     });
     cfg
 }

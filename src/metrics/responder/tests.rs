@@ -10,6 +10,7 @@ impl Pages for Fake {
         out.push_str(match page {
             Page::Metrics => "m 1\n",
             Page::Status => "{}",
+            Page::Mesh => "uptime-tracker mesh 0\n",
             Page::Home => "<html>",
         });
     }
