@@ -43,7 +43,7 @@ build() { # router|full: prints the binary's path
   if rustup run "$NIGHTLY" true 2>/dev/null &&
     rustup component add rust-src --toolchain "$NIGHTLY" >/dev/null 2>&1 &&
     rustup target add "$X86" --toolchain "$NIGHTLY" >/dev/null 2>&1; then
-    RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort" \
+    RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Cforce-unwind-tables=no" \
       cargo +"$NIGHTLY" build --release "${features[@]}" --target "$X86" \
       -Z build-std=std,panic_abort --target-dir "$dir" >&2
   else

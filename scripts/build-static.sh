@@ -41,7 +41,9 @@ build_small() { # target, target dir, cargo feature arguments...
     why="$NIGHTLY's prebuilt std for $target (it carries the musl start files and libc that rust-lld links with) cannot be downloaded here: $(echo "$err" | grep -m1 -iE 'error|status' | sed 's/^ *//'); scripts/cross.sh builds $target from source with zig instead"
   fi
   if [ -z "$why" ]; then
-    RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort" \
+    # No unwind tables: a panic aborts at once, so nothing ever walks them; they were
+    # 91 KB (.eh_frame and its index) of the router build.
+    RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Cforce-unwind-tables=no" \
       cargo +"$NIGHTLY" build --release "$@" --target "$target" \
       -Z build-std=std,panic_abort --target-dir "$dir" >&2
   else

@@ -20,7 +20,7 @@
 # How (facts in the project's notes on cross builds): one recipe for every target:
 # nightly, the standard library built from source (-Z build-std) with panics that abort at
 # once (-C panic=immediate-abort: no unwinding or panic-message machinery; a panic is a
-# bug), zig as the C library (musl) and linker through cargo-zigbuild, so no C cross
+# bug) and no unwind tables (-C force-unwind-tables=no: nothing walks them), zig as the C library (musl) and linker through cargo-zigbuild, so no C cross
 # toolchain and no prebuilt std of the target is needed. `-C link-self-contained=no`
 # lets zig supply crt1.o and libc (rustc's own self-contained objects are not there when
 # std is built from source). mips and mipsel are built non-PIE

@@ -156,7 +156,7 @@ rt_rust_target() {
 rt_build() {
   local name=$1 src=$2 target=$3 log=$4 rtarget flags features
   rtarget=$(rt_rust_target "$name") || return 2
-  flags="-Zunstable-options -Cpanic=immediate-abort -Clink-self-contained=no"
+  flags="-Zunstable-options -Cpanic=immediate-abort -Cforce-unwind-tables=no -Clink-self-contained=no"
   case $name in mips | mipsel) flags="$flags -Crelocation-model=static" ;; esac
   features=(--no-default-features --features auth)
   [ "$name" = full-x86_64 ] && features=()
