@@ -175,8 +175,11 @@ pub fn read_file(
             }
             Got::Eof => break,
             Got::TooLong => {
-                let reason = format_args!("line longer than {MAX_LINE} bytes");
-                read.problems.report(path, Some(number), reason);
+                read.problems.report(
+                    path,
+                    Some(number),
+                    format_args!("line longer than {MAX_LINE} bytes"),
+                );
                 continue;
             }
             Got::Line {
