@@ -21,7 +21,10 @@ use uptime_tracker::http::request::request_line;
 use uptime_tracker::legacy::response::Reader;
 use uptime_tracker::wire::{Message, parse};
 
-fn feed_all(stream: &[u8], chunk: usize) -> (usize, Option<uptime_tracker::legacy::response::Error>) {
+fn feed_all(
+    stream: &[u8],
+    chunk: usize,
+) -> (usize, Option<uptime_tracker::legacy::response::Error>) {
     let mut r = Reader::new();
     let mut n = 0;
     for piece in stream.chunks(chunk.max(1)) {
@@ -42,7 +45,11 @@ fuzz_target!(|data: &[u8]| {
     let chunked = feed_all(stream, usize::from(chunk));
     assert_eq!(whole, chunked, "chunk size {chunk}");
     let heads = stream.windows(7).filter(|w| *w == b"HTTP/1.").count();
-    assert!(whole.0 <= heads, "{} responses from {heads} status lines", whole.0);
+    assert!(
+        whole.0 <= heads,
+        "{} responses from {heads} status lines",
+        whole.0
+    );
 
     for line in stream.split(|&b| b == b'\n') {
         let line = line.strip_suffix(b"\r").unwrap_or(line);

@@ -152,6 +152,8 @@ pub struct Engine {
     last: Now,
     /// Links kept per peer ([`LINKS_PER_PEER`]).
     links_per_peer: usize,
+    /// Turns are never taken early (the fuzzer's model predicts turns at their due time).
+    no_slack: bool,
     /// The agreed node order, views sent and verdicts (see `view.rs`).
     views: view::Views,
 }
@@ -188,6 +190,7 @@ impl Engine {
             auth: None,
             last: now,
             links_per_peer: LINKS_PER_PEER,
+            no_slack: false,
             views: view::Views::default(),
             settings,
         };
@@ -227,6 +230,14 @@ impl Engine {
     #[doc(hidden)]
     pub fn set_links_per_peer(&mut self, n: usize) {
         self.links_per_peer = n.clamp(1, LINKS_PER_PEER);
+    }
+
+    /// Takes every turn at its due time, none early within the slack: for the fuzzer's
+    /// model, which predicts turns without it (the simulator and engine tests check the
+    /// slack).
+    #[doc(hidden)]
+    pub fn set_no_slack(&mut self) {
+        self.no_slack = true;
     }
 
     // ---------------------------------------------------------------------------------

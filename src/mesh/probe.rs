@@ -87,6 +87,9 @@ impl Engine {
     /// and less than half the gap between two slots (so slots never merge into a burst
     /// larger than [`BURST`]).
     pub(super) fn slack(&self) -> u64 {
+        if self.no_slack {
+            return 0;
+        }
         let interval = self.settings.interval;
         (interval / 8).min(interval / (2 * self.slots()))
     }
