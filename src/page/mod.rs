@@ -450,11 +450,7 @@ fn problems(page: &Page<'_>, out: &mut String) {
             esc(p.name),
             verdict_class(p.verdict.kind),
             esc(&p.verdict.text),
-            if p.verdict.settled {
-                ""
-            } else {
-                " (not settled)"
-            }
+            not_settled(p.verdict.settled)
         );
     }
     out.push_str("</ul>\n");
@@ -465,6 +461,11 @@ fn problems(page: &Page<'_>, out: &mut String) {
             bad.len() - MAX_PROBLEMS
         );
     }
+}
+
+/// What follows a verdict that may still change.
+fn not_settled(settled: bool) -> &'static str {
+    if settled { "" } else { " (not settled)" }
 }
 
 fn peer_table(page: &Page<'_>, out: &mut String) {
@@ -485,11 +486,7 @@ fn peer_table(page: &Page<'_>, out: &mut String) {
             esc(p.name),
             verdict_class(p.verdict.kind),
             esc(&p.verdict.text),
-            if p.verdict.settled {
-                ""
-            } else {
-                " (not settled)"
-            }
+            not_settled(p.verdict.settled)
         );
         match p.rtt_us {
             Some(us) => {
