@@ -184,13 +184,13 @@ impl Engine {
         };
         let wheel = &mut self.wheel;
         let id = self.conns.insert_with(|id| {
-            Conn::new(State::Unproved(Unproved {
+            Conn::new(State::Unproved(Box::new(Unproved {
                 from,
                 since: now.mono,
                 deadline: wheel.schedule(now.mono + wait, Timer::Hello(id)),
                 talk: Talk::Idle,
                 spoke_http: false,
-            }))
+            })))
         });
         self.waiting.insert(now.mono, id, ip, configured);
         Some(id)

@@ -68,9 +68,8 @@ pub(crate) struct Conn {
     /// complete lines are read straight from the bytes received, so an idle connection
     /// costs no line buffer.
     pub(crate) input: Option<Box<Framer>>,
-    /// Bytes to send; `out[sent..]` is still unsent.
+    /// Bytes not yet written; empty, and holding no allocation, once all are.
     pub(crate) out: Vec<u8>,
-    pub(crate) sent: usize,
     pub(crate) state: State,
 }
 
@@ -79,8 +78,9 @@ pub(crate) enum State {
     /// Our link to a peer, carrying our probes.
     Link(Link),
     /// Accepted, and not (yet) proved to be a configured peer: it waits in its pool
-    /// ([`super::admission`]).
-    Unproved(Unproved),
+    /// ([`super::admission`]). Boxed: it lasts a handshake, and at its size every
+    /// connection's slot would pay for it.
+    Unproved(Box<Unproved>),
     /// Accepted, and proved to be a configured peer: its probes are answered.
     Inbound(Inbound),
 }
@@ -104,16 +104,17 @@ pub(crate) enum Stage {
     /// Connected; our `HELLO` sent, the peer's awaited.
     Hello { deadline: TimerId },
     /// Connected; our `CHALLENGE` (our nonce, `nonce_c`) sent, the listener's awaited.
+    /// (Nonces are boxed here and below: they last a handshake, and inline they would
+    /// grow every connection's slot.)
     Challenged {
         deadline: TimerId,
-        nonce_c: [u8; NONCE_LEN],
+        nonce_c: Box<[u8; NONCE_LEN]>,
     },
     /// Our `PROOF` over both nonces sent, our probes behind it; the listener's proof
-    /// awaited.
+    /// awaited. `nonces`: ours (`nonce_c`), then the listener's (`nonce_l`).
     Proved {
         deadline: TimerId,
-        nonce_c: [u8; NONCE_LEN],
-        nonce_l: [u8; NONCE_LEN],
+        nonces: Box<[[u8; NONCE_LEN]; 2]>,
     },
     /// Handshake done at `since` (monotonic ms): probes flow.
     Ready { since: u64 },
@@ -221,14 +222,13 @@ impl Conn {
         Conn {
             input: None,
             out: Vec::new(),
-            sent: 0,
             state,
         }
     }
 
     /// Bytes queued and not yet written.
     pub(crate) fn unsent(&self) -> &[u8] {
-        self.out.get(self.sent..).unwrap_or_default()
+        &self.out
     }
 
     /// Who it is, as the shell and metrics see it.
@@ -284,13 +284,7 @@ impl Conn {
 
     /// Whether it is closed once its output is written (input ignored meanwhile).
     pub(crate) fn closing(&self) -> bool {
-        matches!(
-            self.state,
-            State::Unproved(Unproved {
-                talk: Talk::Closing,
-                ..
-            })
-        )
+        matches!(&self.state, State::Unproved(u) if matches!(u.talk, Talk::Closing))
     }
 }
 

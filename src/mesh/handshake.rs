@@ -11,7 +11,7 @@
 
 use std::net::SocketAddr;
 
-use super::conn::{Conn, Stage, State, Talk, Unproved};
+use super::conn::{Conn, Stage, State, Talk};
 use super::input::Input;
 use super::proof::{Auth, Direction, NonceSource, Secret, Transcript};
 use super::quiet::Topic;
@@ -43,7 +43,10 @@ impl Engine {
             return self.close(conn, CloseReason::NoRandom, now);
         };
         if let Some(link) = self.conns.get_mut(conn).and_then(Conn::link_mut) {
-            link.stage = Stage::Challenged { deadline, nonce_c };
+            link.stage = Stage::Challenged {
+                deadline,
+                nonce_c: Box::new(nonce_c),
+            };
         }
         self.send_challenge(conn, nonce_c, now);
     }
@@ -106,7 +109,10 @@ impl Engine {
         if version < AUTH_VERSION {
             return self.close(conn, CloseReason::OldVersion, now);
         }
-        let Some(&Stage::Challenged { deadline, nonce_c }) = self.link_stage(conn) else {
+        let Some((deadline, nonce_c)) = (match self.link_stage(conn) {
+            Some(Stage::Challenged { deadline, nonce_c }) => Some((*deadline, **nonce_c)),
+            _ => None,
+        }) else {
             return self.close(conn, CloseReason::Unexpected, now);
         };
         let whoami = self.whoami.clone();
@@ -117,8 +123,7 @@ impl Engine {
         if let Some(link) = self.conns.get_mut(conn).and_then(Conn::link_mut) {
             link.stage = Stage::Proved {
                 deadline,
-                nonce_c,
-                nonce_l,
+                nonces: Box::new([nonce_c, nonce_l]),
             };
         }
         self.send_message(conn, Message::Proof { mac: proof }, now);
@@ -128,10 +133,10 @@ impl Engine {
     /// The listener's `PROOF` on our link, after ours: it must prove it knows the secret
     /// for this connection's nonces; then the link is ready.
     fn on_their_proof(&mut self, conn: ConnId, peer: usize, mac: &[u8; MAC_LEN], now: Now) {
-        let Some(&Stage::Proved {
-            nonce_c, nonce_l, ..
-        }) = self.link_stage(conn)
-        else {
+        let Some(&[nonce_c, nonce_l]) = (match self.link_stage(conn) {
+            Some(Stage::Proved { nonces, .. }) => Some(&**nonces),
+            _ => None,
+        }) else {
             return self.close(conn, CloseReason::Unexpected, now);
         };
         let (whoami, name) = (self.whoami.clone(), self.name(peer).to_string());
@@ -174,10 +179,8 @@ impl Engine {
         if self.auth.is_none() {
             return self.close(conn, CloseReason::NoSecret, now);
         }
-        if let Some(State::Unproved(Unproved {
-            talk: Talk::Challenged { .. },
-            ..
-        })) = self.conns.get(conn).map(|c| &c.state)
+        if let Some(State::Unproved(u)) = self.conns.get(conn).map(|c| &c.state)
+            && matches!(u.talk, Talk::Challenged { .. })
         {
             return self.close(conn, CloseReason::Unexpected, now);
         }

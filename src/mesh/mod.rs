@@ -115,6 +115,9 @@ enum Timer {
     Judge,
 }
 
+/// Room for actions kept between bursts; a queue grown beyond it is freed once drained.
+const KEPT_ACTIONS: usize = 64;
+
 /// A node's whole protocol state. See the [module documentation](self).
 pub struct Engine {
     /// This node's name and slot: fixed for the engine's life.
@@ -245,7 +248,13 @@ impl Engine {
 
     /// The next action to carry out, in order.
     pub fn poll_action(&mut self) -> Option<Action> {
-        self.actions.pop_front()
+        let action = self.actions.pop_front();
+        if action.is_none() && self.actions.capacity() > KEPT_ACTIONS {
+            // A burst (every peer dialled at start, a reload) would otherwise keep its
+            // queue for the daemon's life: 112 bytes an action, thousands of them.
+            self.actions = VecDeque::new();
+        }
+        action
     }
 
     /// When [`Engine::handle_timeout`] next has something to do (monotonic ms). The shell

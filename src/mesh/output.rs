@@ -19,13 +19,15 @@ impl Engine {
         let Some(c) = self.conns.get_mut(conn) else {
             return;
         };
-        c.sent = c.sent.saturating_add(n).min(c.out.len());
-        if c.sent == c.out.len() {
+        if n < c.out.len() {
+            // A short write (the socket's buffer full): rare, so the rest moves down
+            // rather than every connection keeping an offset.
+            c.out.drain(..n);
+        } else {
             // Freed, not kept for the next line: 4,000 connections each keeping the
             // buffer its largest burst grew were most of the daemon's memory at 1000
             // peers, and a line's allocation costs far less than its send.
             c.out = Vec::new();
-            c.sent = 0;
             if c.closing() {
                 let now = self.last;
                 self.close(conn, CloseReason::Done, now);
@@ -39,11 +41,7 @@ impl Engine {
         let Some(c) = self.conns.get_mut(conn) else {
             return;
         };
-        let was_empty = c.unsent().is_empty();
-        if c.sent > 0 {
-            c.out.drain(..c.sent);
-            c.sent = 0;
-        }
+        let was_empty = c.out.is_empty();
         c.out.extend_from_slice(bytes);
         if c.out.len() > MAX_OUTPUT {
             return self.close(conn, CloseReason::NotReading, now);
