@@ -12,6 +12,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::logline::{self, RESTART};
 use crate::name;
@@ -70,11 +71,16 @@ pub struct Written {
     pub notes: Vec<String>,
 }
 
+/// The nodes a header lists, in config order.
+type Nodes = Arc<[(String, SocketAddr)]>;
+
 /// The header's settings and every peer's count at one place in the queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Front {
     threshold: u32,
-    nodes: Vec<(String, SocketAddr)>,
+    /// Shared with the planner's `latest` and the reload that brought them: at 1000
+    /// nodes each copy would be ~100 KiB.
+    nodes: Nodes,
     /// Per node (index into `nodes`).
     counts: Vec<u32>,
 }
@@ -103,7 +109,7 @@ impl Front {
                 ..
             } => {
                 self.threshold = *threshold;
-                self.nodes = nodes.to_vec();
+                self.nodes = Arc::clone(nodes);
                 self.counts = vec![0; nodes.len()];
                 self.set(carried);
             }
@@ -150,7 +156,7 @@ enum Item {
         wall: i64,
         mono: u64,
         threshold: u32,
-        nodes: Box<[(String, SocketAddr)]>,
+        nodes: Nodes,
         carried: Box<[(usize, u32)]>,
     },
     /// Nothing, unless the file must start a new run (deleted, renamed, replaced or
@@ -247,7 +253,7 @@ pub struct Planner {
     front: Front,
     /// Threshold and nodes of the newest record accepted: what new lines are checked
     /// against.
-    latest: (u32, Vec<(String, SocketAddr)>),
+    latest: (u32, Nodes),
     /// Path of the file planned last.
     path: PathBuf,
     /// UTC day of the last line accepted (written or waiting): a path check at a wall
@@ -288,14 +294,13 @@ impl Planner {
         mono: u64,
     ) -> io::Result<Planner> {
         validate_config(folder, whoami, threshold, nodes)?;
-        let owned: Vec<(String, SocketAddr)> =
-            nodes.iter().map(|&(n, a)| (n.to_owned(), a)).collect();
+        let owned: Nodes = nodes.iter().map(|&(n, a)| (n.to_owned(), a)).collect();
         let mut planner = Planner {
             folder: folder.to_path_buf(),
             whoami: whoami.to_owned(),
             front: Front {
                 threshold,
-                nodes: owned.clone(),
+                nodes: Arc::clone(&owned),
                 counts: vec![0; nodes.len()],
             },
             latest: (threshold, owned),
@@ -397,15 +402,14 @@ impl Planner {
                 }
             }
         }
-        let nodes: Vec<(String, SocketAddr)> =
-            nodes.iter().map(|&(n, a)| (n.to_owned(), a)).collect();
+        let nodes: Nodes = nodes.iter().map(|&(n, a)| (n.to_owned(), a)).collect();
         self.day = logline::day_number(wall);
-        self.latest = (threshold, nodes.clone());
+        self.latest = (threshold, Arc::clone(&nodes));
         self.push(Item::Reconfigure {
             wall,
             mono,
             threshold,
-            nodes: nodes.into_boxed_slice(),
+            nodes,
             carried: kept.into_boxed_slice(),
         });
         Ok(())

@@ -132,7 +132,8 @@ impl Engine {
             verdict,
             settled,
         };
-        p.hook_pending = Some(run);
+        // Boxed: rare, and inline it would grow every peer by its size.
+        p.hook_pending = Some(Box::new(run));
         if !self.hooks.queue.contains(&peer) {
             self.hooks.queue.push_back(peer);
         }
@@ -182,7 +183,7 @@ impl Engine {
                 timeout,
                 deadline: Some(deadline),
             });
-            self.actions.push_back(Action::Hook(run));
+            self.actions.push_back(Action::Hook(*run));
         }
     }
 

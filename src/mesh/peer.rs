@@ -43,7 +43,7 @@ pub(super) struct Peer {
     /// Its next turn's timer.
     pub(super) round: Option<TimerId>,
     /// A change waiting for its hook to run (see `hooks.rs`).
-    pub(super) hook_pending: Option<HookRun>,
+    pub(super) hook_pending: Option<Box<HookRun>>,
     /// With `on_change_when = "down"`: it went offline and its hook waits for the
     /// verdict to settle as down; and whether its offline run happened (so its online
     /// run follows).
