@@ -10,6 +10,7 @@
 pub mod auth;
 pub mod config;
 pub mod daemon;
+pub mod few;
 pub mod http;
 pub mod journal;
 pub mod json;

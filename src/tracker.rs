@@ -20,7 +20,7 @@
 //!
 //! Nothing here panics on any sequence of calls: an unknown peer index is ignored.
 
-use std::collections::VecDeque;
+use crate::few::Few;
 
 /// Most probes a peer can have in flight. Config validation keeps `timeout / interval`
 /// well below this, so the cap is only reached if the caller misbehaves.
@@ -67,7 +67,7 @@ struct Peer<H> {
     /// Consecutive replies while offline.
     replies: u32,
     next_seq: u64,
-    outstanding: VecDeque<Probe<H>>,
+    outstanding: Few<Probe<H>>,
 }
 
 impl<H> Peer<H> {
@@ -77,7 +77,7 @@ impl<H> Peer<H> {
             online: true,
             replies: 0,
             next_seq: 0,
-            outstanding: VecDeque::new(),
+            outstanding: Few::Empty,
         }
     }
 }
@@ -267,14 +267,14 @@ impl<H: Copy> Tracker<H> {
     /// nothing about the peer: its count holds. `voided` gets each probe's handle.
     pub fn void_all(&mut self, peer: usize, mut voided: impl FnMut(H)) {
         if let Some(p) = self.peers.get_mut(peer) {
-            for probe in p.outstanding.drain(..) {
+            while let Some(probe) = p.outstanding.pop_front() {
                 voided(probe.handle);
             }
         }
     }
 }
 
-fn take_probe<H: Copy>(outstanding: &mut VecDeque<Probe<H>>, seq: u64) -> Option<H> {
+fn take_probe<H: Copy>(outstanding: &mut Few<Probe<H>>, seq: u64) -> Option<H> {
     // Replies come in order, so the probe is almost always at the front.
     let i = outstanding.iter().position(|p| p.seq == seq)?;
     outstanding.remove(i).map(|p| p.handle)

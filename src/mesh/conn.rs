@@ -6,6 +6,7 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 
+use crate::few::Few;
 use crate::timer::TimerId;
 use crate::wire::framer::Framer;
 use crate::wire::message::NONCE_LEN;
@@ -93,7 +94,7 @@ pub(crate) struct Link {
     /// The probes written on it and not yet answered on it, oldest first, as (seq, when
     /// written, monotonic ms). Replies come back in order on one stream, so the front
     /// says how long the link has been stuck.
-    pub(crate) awaiting: VecDeque<(u64, u64)>,
+    pub(crate) awaiting: Few<(u64, u64)>,
 }
 
 /// How far our link is. Until it is ready, `deadline` (one `timeout` from the dial)

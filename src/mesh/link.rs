@@ -18,8 +18,6 @@
 //! other link carries them on; a link merely dropped for slowness leaves them to their
 //! own deadlines, so each is counted once, at its time; this machine's trouble voids them.
 
-use std::collections::VecDeque;
-
 use super::conn::{Conn, Link, Stage, State};
 use super::input::Input;
 use super::quiet::Topic;
@@ -272,7 +270,7 @@ impl Engine {
                 stage: Stage::Connecting {
                     deadline: wheel.schedule(due, Timer::Connect(id)),
                 },
-                awaiting: VecDeque::new(),
+                awaiting: Default::default(),
             }))
         });
         if let Some(p) = self.peers.get_mut(peer) {

@@ -7,6 +7,9 @@ use crate::wire::message::Message;
 
 /// Most unsent bytes queued on one connection; a peer that does not read is cut off.
 pub const MAX_OUTPUT: usize = 16 * 1024;
+/// Most room kept for a connection's next output once all is written: a `PING` or `PONG`
+/// line with any seq (at most 26 bytes).
+const KEPT_OUTPUT: usize = 32;
 
 impl Engine {
     /// `conn`'s bytes waiting to be written (empty for an unknown or closed connection).
@@ -24,10 +27,15 @@ impl Engine {
             // rather than every connection keeping an offset.
             c.out.drain(..n);
         } else {
-            // Freed, not kept for the next line: 4,000 connections each keeping the
-            // buffer its largest burst grew were most of the daemon's memory at 1000
-            // peers, and a line's allocation costs far less than its send.
-            c.out = Vec::new();
+            // Room for a probe's line is kept (no allocation per PING or PONG, which the
+            // simulator would feel); a larger burst's (a handshake, a view) is freed:
+            // 4,000 connections each keeping the buffer their largest burst grew were
+            // most of the daemon's memory at 1000 peers.
+            if c.out.capacity() > KEPT_OUTPUT {
+                c.out = Vec::new();
+            } else {
+                c.out.clear();
+            }
             if c.closing() {
                 let now = self.last;
                 self.close(conn, CloseReason::Done, now);

@@ -7,6 +7,7 @@
 
 use super::action::CloseReason;
 use super::{Engine, PeerId, Role};
+use crate::few::Few;
 use crate::tracker::MAX_OUTSTANDING;
 
 /// Upper bounds of the round-trip-time buckets, in microseconds (0.5 ms to 30 s); one
@@ -65,7 +66,7 @@ pub struct PeerStats {
     pub rtt: Histogram,
     /// Probes on the wire, in no order: (seq, when it was last written, µs on the
     /// monotonic clock).
-    on_wire: Vec<(u64, u64)>,
+    on_wire: Few<(u64, u64)>,
     /// Probes settled over the last minutes (see [`PeerStats::recent_loss`]).
     recent: Recent,
 }
@@ -120,9 +121,9 @@ impl PeerStats {
             return;
         }
         if self.on_wire.len() >= MAX_OUTSTANDING {
-            self.on_wire.swap_remove(0);
+            self.on_wire.pop_front();
         }
-        self.on_wire.push((seq, us));
+        self.on_wire.push_back((seq, us));
     }
 
     /// The share of probes settled over the last [`RECENT_MINUTES`] minutes that got no
@@ -170,7 +171,7 @@ impl PeerStats {
 
     fn take(&mut self, seq: u64) -> Option<u64> {
         let i = self.on_wire.iter().position(|w| w.0 == seq)?;
-        Some(self.on_wire.swap_remove(i).1)
+        Some(self.on_wire.remove(i)?.1)
     }
 }
 
