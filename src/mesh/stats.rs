@@ -93,6 +93,11 @@ impl Recent {
             self.minutes.pop_front();
         }
         if self.minutes.back().is_none_or(|m| m.0 < minute) {
+            // It never holds more than RECENT_MINUTES: exactly that room, once, rather
+            // than a queue doubled to 8 in every peer after five minutes.
+            if self.minutes.capacity() == 0 {
+                self.minutes.reserve_exact(RECENT_MINUTES as usize);
+            }
             self.minutes.push_back((minute, 0, 0));
         }
         if let Some(m) = self.minutes.back_mut() {
@@ -311,6 +316,12 @@ mod tests {
         // Five minutes on, the first minute has left the window.
         s.replied(20, 5 * min);
         assert_eq!(s.recent_loss(), Some(2.0 / 3.0));
+        // An hour of minutes, each with a probe: the window's room never grows.
+        for m in 6..66 {
+            s.replied(100 + m, m * min);
+        }
+        assert_eq!(s.recent.minutes.len(), RECENT_MINUTES as usize);
+        assert_eq!(s.recent.minutes.capacity(), RECENT_MINUTES as usize);
     }
 
     #[test]
