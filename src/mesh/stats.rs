@@ -63,6 +63,11 @@ pub struct PeerStats {
     pub last_rtt_us: Option<u64>,
     /// Every round-trip time.
     pub rtt: Histogram,
+    /// The smoothed round-trip time, microseconds (RFC 6298's `srtt`: each reply moves it
+    /// an eighth of the way to its round trip); `None` before the first reply, or after
+    /// the peer moved. What a reply normally takes: the hedge delay is made of it
+    /// ([`super::probe::hedge_ms`]).
+    pub(super) srtt_us: Option<u64>,
     /// Probes on the wire, in no order: (seq, when it was last written, µs on the
     /// monotonic clock).
     on_wire: Vec<(u64, u64)>,
@@ -144,6 +149,10 @@ impl PeerStats {
         if let Some(sent) = self.take(seq) {
             let rtt = us.saturating_sub(sent);
             self.last_rtt_us = Some(rtt);
+            self.srtt_us = Some(match self.srtt_us {
+                Some(srtt) => srtt - srtt / 8 + rtt / 8,
+                None => rtt,
+            });
             self.rtt.observe(rtt);
         }
     }
