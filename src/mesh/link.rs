@@ -387,11 +387,15 @@ impl Engine {
                     reason,
                     CloseReason::ProbeTimeout | CloseReason::HandshakeTimeout
                 );
-                if covered.is_some() {
+                if timeout {
+                    // Each probe keeps its own deadline, and its copy on the other link
+                    // if it has one: a link abandoned for slowness was judged at a turn,
+                    // long after its probes' hedge.
+                } else if covered.is_some() {
                     // The link left carries them on: the probes only the closed link
                     // carried (a clean peer's, see `probe.rs`) go out on it now.
                     self.carry_on(peer, now);
-                } else if !timeout {
+                } else {
                     self.fail_probes(peer, now);
                 }
             }

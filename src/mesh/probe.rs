@@ -284,15 +284,26 @@ impl Engine {
 
     /// The `PONG` of probe `seq` on our link `conn` to `peer`.
     pub(super) fn pong(&mut self, conn: ConnId, peer: usize, seq: u64, now: Now) {
+        let mut written = None;
         if let Some(link) = self.conns.get_mut(conn).and_then(Conn::link_mut) {
             // Replies come in order: everything before `seq` was answered too (or was
             // never written here).
-            while let Some(&(s, _)) = link.awaiting.front() {
+            while let Some(&(s, at)) = link.awaiting.front() {
                 link.awaiting.pop_front();
                 if s == seq {
+                    written = Some(at);
                     break;
                 }
             }
+        }
+        // A reply later than the hedge delay on its link (TCP repaired a loss, or the
+        // path slowed): the peer stays dual, even if the other link's copy was in time.
+        if let Some(at) = written
+            && let Some(hedge) = self.hedge_delay(peer)
+            && now.mono.saturating_sub(at) > hedge
+            && let Some(p) = self.peers.get_mut(peer)
+        {
+            p.dual = DUAL_TURNS;
         }
         self.replied(peer, seq, now);
         self.awake_for_replies(now);
