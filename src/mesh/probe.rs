@@ -78,21 +78,26 @@ pub const BURST: usize = 16;
 /// cost before hedging, and a clean mesh never pays it.
 pub const DUAL_TURNS: u8 = 64;
 
-/// Added to twice the smoothed round trip in the hedge delay: a reply is late only past
-/// what scheduling on a busy router adds to it.
+/// Added to the hedge delay: a reply is late only past what scheduling on a busy router
+/// adds to it.
 const HEDGE_PAD_MS: u64 = 5;
 
 /// How long a clean peer's probe may go unanswered on its one link before it goes out on
-/// the other too: `2 × srtt + 5 ms`, at least half of [`rto_min_ms`] and at most all of it.
+/// the other too: `srtt + 4 × rttvar + 5 ms` (the smoothed round trip of one link and its
+/// variation, as TCP reckons its own timer), at least half of [`rto_min_ms`], at most
+/// TCP's own first retransmission, `srtt + max(4 × rttvar, rto_min_ms)` (and 200 ms or
+/// more after the round trip on a kernel that ignores the daemon's `TCP_RTO_MIN_US`).
 /// Longer than a normal reply (a hedge that fires on time sends the probe twice for
-/// nothing, and turns the peer dual), and no longer than TCP's own first retransmission
-/// (`srtt + max(4 × rttvar, rto_min)`, and 200 ms or more on a kernel that ignores the
-/// daemon's `TCP_RTO_MIN_US`), so the copy on the other stream beats the kernel's repair
-/// of this one. The floor keeps a fast path (loopback, a LAN: srtt well under 1 ms) from
-/// hedging on every scheduling hiccup: 25 ms for timeout 300.
-pub fn hedge_ms(srtt_us: u64, timeout: u64) -> u64 {
-    let cap = rto_min_ms(timeout);
-    (2 * srtt_us / 1000 + HEDGE_PAD_MS).max(cap / 2).min(cap)
+/// nothing, and turns the peer dual), and never later than the kernel's repair of the
+/// stream, so the copy on the other one is there first or at the same moment. The floor keeps a fast path (loopback, a LAN: srtt well
+/// under 1 ms) from hedging on every scheduling hiccup: 25 ms for timeout 300, 100 ms for
+/// the default 1.5 s.
+pub fn hedge_ms(srtt_us: u64, rttvar_us: u64, timeout: u64) -> u64 {
+    let rto_min = rto_min_ms(timeout);
+    let (srtt, spread) = (srtt_us / 1000, 4 * rttvar_us / 1000);
+    (srtt + spread + HEDGE_PAD_MS)
+        .max(rto_min / 2)
+        .min(srtt + spread.max(rto_min))
 }
 
 impl Engine {
@@ -168,10 +173,14 @@ impl Engine {
     }
 
     /// How long `peer`'s probe may go unanswered on its one link before it is hedged
-    /// ([`hedge_ms`] of its smoothed round trip); `None` before any reply.
+    /// ([`hedge_ms`] of its round trips); `None` before any reply.
     fn hedge_delay(&self, peer: usize) -> Option<u64> {
-        let srtt = self.peers.get(peer)?.stats.srtt_us?;
-        Some(hedge_ms(srtt, self.settings.timeout))
+        let stats = &self.peers.get(peer)?.stats;
+        Some(hedge_ms(
+            stats.srtt_us?,
+            stats.rttvar_us,
+            self.settings.timeout,
+        ))
     }
 
     /// Arms `peer`'s hedge for `at`, unless one is armed already (for an older probe
@@ -324,12 +333,15 @@ impl Engine {
         }
         // A reply later than the hedge delay on its link (TCP repaired a loss, or the
         // path slowed): the peer stays dual, even if the other link's copy was in time.
-        if let Some(at) = written
-            && let Some(hedge) = self.hedge_delay(peer)
-            && now.mono.saturating_sub(at) > hedge
-            && let Some(p) = self.peers.get_mut(peer)
-        {
-            p.dual = DUAL_TURNS;
+        if let Some(at) = written {
+            let rtt = now.mono.saturating_sub(at);
+            let late = self.hedge_delay(peer).is_some_and(|hedge| rtt > hedge);
+            if let Some(p) = self.peers.get_mut(peer) {
+                if late {
+                    p.dual = DUAL_TURNS;
+                }
+                p.stats.round_trip(rtt.saturating_mul(1000));
+            }
         }
         self.replied(peer, seq, now);
         self.awake_for_replies(now);
