@@ -94,10 +94,11 @@ const HEDGE_PAD_MS: u64 = 5;
 /// the default 1.5 s.
 pub fn hedge_ms(srtt_us: u64, rttvar_us: u64, timeout: u64) -> u64 {
     let rto_min = rto_min_ms(timeout);
-    let (srtt, spread) = (srtt_us / 1000, 4 * rttvar_us / 1000);
-    (srtt + spread + HEDGE_PAD_MS)
+    let (srtt, spread) = (srtt_us / 1000, rttvar_us.saturating_mul(4) / 1000);
+    srtt.saturating_add(spread)
+        .saturating_add(HEDGE_PAD_MS)
         .max(rto_min / 2)
-        .min(srtt + spread.max(rto_min))
+        .min(srtt.saturating_add(spread.max(rto_min)))
 }
 
 impl Engine {
@@ -169,7 +170,7 @@ impl Engine {
             p.dual -= 1;
             return None;
         }
-        Some((if seq % 2 == 0 { a } else { b }, hedge))
+        Some((if seq.is_multiple_of(2) { a } else { b }, hedge))
     }
 
     /// How long `peer`'s probe may go unanswered on its one link before it is hedged
