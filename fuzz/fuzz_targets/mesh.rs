@@ -3,8 +3,10 @@
 //! Like `tracker`, one layer up: one `mesh::Engine` (2 to 6 nodes, a config built here
 //! within the config rules) gets any sequence of the events a shell can feed it, and
 //! every action it asks for is carried out and checked. The engine keeps one link per
-//! peer here (`set_links_per_peer(1)`): the shadow models the one-link rules; the second
-//! link's are checked by the engine tests, the simulator and `tests/lossy.rs`.
+//! peer here (`set_links_per_peer(1)`): the shadow models the one-link rules, under which
+//! every probe goes on the peer's one ready link and none is hedged (hedged probes need
+//! two, `src/mesh/probe.rs`); the second link's rules, hedges and dual peers included, are
+//! checked by the engine tests, the simulator and `tests/lossy.rs`.
 //!
 //! Input: setup bytes (node count and address layout, which node this is, interval,
 //! timeout, offline and online thresholds, start clocks), then ops, each an op byte and its arguments: the

@@ -4,7 +4,8 @@
 //! Two outbound connections per peer ([`LINKS_PER_PEER`]; one to a node of the earlier
 //! tool, or to a peer that closes our older link whenever the second comes up) carry this
 //! node's probes: the handshake, then `PING seq` answered by `PONG seq`, each probe on
-//! every ready link, the first reply counting. A link that has not finished its handshake
+//! one ready link and hedged on the other, or on every ready link while the peer is dual
+//! (`probe.rs`, "Hedged probes"), the first reply counting. A link that has not finished its handshake
 //! within `timeout` is dropped; a link on which a probe has gone unanswered for
 //! [`stuck_ms`] is dropped and redialled at the peer's turn (a silently partitioned peer
 //! would otherwise be reached again only when TCP's backed-off retransmits get through,
@@ -15,8 +16,11 @@
 //! measurements.
 //!
 //! A link that fails (refused, reset, closed) fails every probe waiting on it, unless the
-//! other link carries them on; a link merely dropped for slowness leaves them to their
-//! own deadlines, so each is counted once, at its time; this machine's trouble voids them.
+//! other link is ready: then the probes it does not carry yet (a clean peer's probe goes
+//! on one link, see `probe.rs`, "Hedged probes") are sent on it at once and keep their
+//! deadlines, and the peer turns dual. With no other link ready, a link merely dropped
+//! for slowness leaves them to their own deadlines, so each is counted once, at its time;
+//! this machine's trouble voids them.
 
 use super::conn::{Conn, Link, Stage, State};
 use super::input::Input;
@@ -62,14 +66,29 @@ pub fn stuck_ms(timeout: u64) -> u64 {
     timeout.saturating_mul(3).max(1000)
 }
 
-/// Links this node keeps to each peer (a node of the earlier tool gets one): every probe
-/// goes out on each ready one and the first reply counts, so a loss that stalls one TCP
-/// stream (head-of-line blocking behind a retransmission) rarely stalls both.
+/// Links this node keeps to each peer (a node of the earlier tool gets one): a probe left
+/// unanswered on one goes out on the other too (at once while the peer is dual) and the
+/// first reply counts, so a loss that stalls one TCP stream (head-of-line blocking behind
+/// a retransmission) rarely stalls both.
 pub const LINKS_PER_PEER: usize = 2;
 
 /// Closes in a row of our older link right after the second came up that make a peer an
 /// earlier version (one link for it).
 pub(super) const REPLACED_SINGLE: u8 = 3;
+
+/// A peer's links that carry probes, at most two, the present ones first.
+#[derive(Clone, Copy)]
+pub(super) struct Ready(pub(super) [Option<ConnId>; 2]);
+
+impl Ready {
+    pub(super) fn iter(self) -> impl Iterator<Item = ConnId> {
+        self.0.into_iter().flatten()
+    }
+
+    pub(super) fn len(self) -> usize {
+        self.iter().count()
+    }
+}
 
 impl Engine {
     /// The state of our link to `peer`, `None` when there is none.
@@ -90,13 +109,12 @@ impl Engine {
     }
 
     /// `peer`'s links that carry probes now (ready, or our `PROOF` sent: see
-    /// [`Engine::carries_probes`]).
-    pub(super) fn ready_links(&self, peer: usize) -> Vec<ConnId> {
-        self.links(peer)
-            .into_iter()
-            .flatten()
-            .filter(|&id| self.carries_probes(id))
-            .collect()
+    /// [`Engine::carries_probes`]), first link first; no allocation (every turn asks).
+    pub(super) fn ready_links(&self, peer: usize) -> Ready {
+        let [a, b] = self
+            .links(peer)
+            .map(|l| l.filter(|&id| self.carries_probes(id)));
+        Ready(if a.is_none() { [b, None] } else { [a, b] })
     }
 
     /// How long link `id` has left its oldest unanswered probe unanswered (0: none).
@@ -229,14 +247,14 @@ impl Engine {
     pub(super) fn tend_links(&mut self, peer: usize, now: Now) {
         let bound = stuck_ms(self.settings.timeout);
         let ready = self.ready_links(peer);
-        for &id in &ready {
+        for id in ready.iter() {
             if self.stalled(id, now) >= bound {
                 self.close(id, CloseReason::ProbeTimeout, now);
             }
         }
         // Both links lived side by side for a while: the peer keeps two.
         let settled = ready.len() == 2
-            && ready.iter().all(|&id| {
+            && ready.iter().all(|id| {
                 self.link_state_of(id) == Some(LinkState::Ready)
                     && now.mono.saturating_sub(self.ready_since(id))
                         > self.settings.timeout.saturating_mul(2)
@@ -298,7 +316,7 @@ impl Engine {
         if links.iter().all(Option::is_none) {
             return self.connect(peer, now);
         }
-        for id in self.ready_links(peer) {
+        for id in self.ready_links(peer).iter() {
             let fresh = self
                 .conns
                 .get(id)
@@ -367,7 +385,15 @@ impl Engine {
                     reason,
                     CloseReason::ProbeTimeout | CloseReason::HandshakeTimeout
                 );
-                if covered.is_none() && !timeout {
+                if timeout {
+                    // Each probe keeps its own deadline, and its copy on the other link
+                    // if it has one: a link abandoned for slowness was judged at a turn,
+                    // long after its probes' hedge.
+                } else if covered.is_some() {
+                    // The link left carries them on: the probes only the closed link
+                    // carried (a clean peer's, see `probe.rs`) go out on it now.
+                    self.carry_on(peer, now);
+                } else {
                     self.fail_probes(peer, now);
                 }
             }

@@ -71,7 +71,7 @@ pub use hooks::MAX_RUNNING as MAX_RUNNING_HOOKS;
 pub use legacy_http::HTTP_IDLE_MS;
 pub use link::{LINKS_PER_PEER, rto_min_ms, stuck_ms, user_timeout_ms};
 pub use output::MAX_OUTPUT;
-pub use probe::{BURST, PHASES};
+pub use probe::{BURST, DUAL_TURNS, PHASES, hedge_ms};
 pub use proof::{Auth, NonceSource, Secret};
 pub use quiet::WINDOW_MS as QUIET_WINDOW_MS;
 pub use stats::{
@@ -101,6 +101,9 @@ enum Timer {
     DayCheck,
     /// Probe `seq` of peer `peer` has had no reply for `timeout`.
     Probe { peer: usize, seq: u64 },
+    /// Peer `peer`'s probes in flight on one link have had no reply for the hedge delay:
+    /// they go out on its other ready link (see `probe.rs`, "Hedged probes").
+    Hedge(usize),
     /// `conn` (ours) has not completed its handshake in time.
     Connect(ConnId),
     /// `conn` (accepted) has not sent its `HELLO` in time.
@@ -385,6 +388,7 @@ impl Engine {
                     p.stats.timed_out(seq, now.mono_us());
                 }
                 self.missed(peer, now);
+                self.settle_hedge(peer);
                 if let Some(change) = change {
                     self.log_change(change, now);
                 }
@@ -392,6 +396,7 @@ impl Engine {
                 // probes queued behind it arrive with the repair. A link stuck too long
                 // is abandoned at the peer's next turn (`tend_links`).
             }
+            Timer::Hedge(peer) => self.hedge_fired(peer, now),
             Timer::Connect(conn) => self.close(conn, CloseReason::HandshakeTimeout, now),
             Timer::Hello(conn) => self.close(conn, CloseReason::NoHello, now),
             Timer::Hook(id) => self.hook_deadline(id),

@@ -15,8 +15,15 @@ pub(super) struct Peer {
     pub(super) addr: SocketAddr,
     /// Our link to it, if one exists (any state).
     pub(super) link: Option<ConnId>,
-    /// Our second link to it, if one exists (any state): carries a copy of every probe.
+    /// Our second link to it, if one exists (any state): carries every other probe while
+    /// the peer is clean, a copy of every probe while it is dual (see `probe.rs`).
     pub(super) spare: Option<ConnId>,
+    /// The hedge armed for its probes in flight on one link: when it fires, they go out
+    /// on the other ready link too (see `probe.rs`, "Hedged probes").
+    pub(super) hedge: Option<TimerId>,
+    /// Turns left in which every probe goes out on every ready link at once (0: clean,
+    /// each probe on one link, hedged).
+    pub(super) dual: u8,
     /// It closes our older link when the second one arrives (a version that answers one
     /// connection per peer): it gets one link.
     pub(super) single: bool,
@@ -60,6 +67,8 @@ impl Peer {
             addr,
             link: None,
             spare: None,
+            hedge: None,
+            dual: 0,
             single: false,
             replaced: 0,
             inbound: None,

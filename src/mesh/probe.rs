@@ -1,6 +1,6 @@
-//! A probe's life: its peer's turn starts it, it goes out on every ready link, and a reply,
-//! its deadline or its link's failure settles it; each change of the peer's count becomes
-//! a log record.
+//! A probe's life: its peer's turn starts it, it goes out on one ready link (hedged on the
+//! other) or on every ready link, and a reply, its deadline or its link's failure settles
+//! it; each change of the peer's count becomes a log record.
 //!
 //! Every `interval` one probe per peer starts, with its own deadline of `timeout`; a peer
 //! whose link is down is redialled and its probes go out once the handshake completes.
@@ -28,9 +28,38 @@
 //!
 //! After a stall (SIGSTOP, suspend) the turns missed are skipped, keeping each peer's
 //! phase.
+//!
+//! # Hedged probes
+//!
+//! A peer has two links so that a loss stalling one TCP stream (the probes behind a lost
+//! segment wait for its repair) rarely stalls both. On a clean path the copy on the second
+//! link is work for nothing, and a probe's writes are most of a node's syscalls (a 10-node
+//! mesh: 72 of 75 per node per round). So a peer is in one of two states:
+//!
+//! - **Clean**: a turn writes its probe on one ready link, the first or the second by the
+//!   probe's parity (both carry traffic, stay warm through NATs, and a dead one is still
+//!   found by the stuck-link rule, [`stuck_ms`](super::stuck_ms)), and arms the peer's
+//!   hedge timer for [`hedge_ms`] later. The reply cancels it (once nothing else is in
+//!   flight), so a clean mesh wakes for no hedge. If it fires, every probe in flight goes
+//!   out on the ready links that do not carry it yet, and the peer turns dual.
+//! - **Dual** for [`DUAL_TURNS`] turns: every probe on every ready link at once. A peer
+//!   is dual at once while no round trip is known (its first probes), at a turn that finds
+//!   a probe unanswered on a link for longer than the hedge delay, after a reply later than
+//!   the hedge delay on its link (TCP repaired a loss there, even if the other copy was in
+//!   time), and when a link fails under probes while the other is ready (they are re-sent
+//!   on it, keeping their deadlines). Each starts the count again: a lossy path stays dual.
+//!
+//! A peer with one link (the earlier tool's, a `single` peer, or while the other is
+//! redialled) has nothing to hedge with: its probe goes on that link, no timer. Measured in
+//! the simulator (4 nodes, interval 200, timeout 300, an hour, seeds 1-10): offline lines
+//! at 10 % and 30 % loss the same as or fewer than with every probe on both links;
+//! docs/protocol.md, "Links under loss".
 
 use super::conn::{Conn, Stage};
-use super::{Action, ConnId, Engine, LogRecord, Message, Now, PeerId, PeerState, Timer};
+use super::link::Ready;
+use super::{
+    Action, ConnId, Engine, LogRecord, Message, Now, PeerId, PeerState, Timer, rto_min_ms,
+};
 use crate::tracker::{Change, ChangeKind};
 
 /// Most distinct probe slots within an interval.
@@ -40,6 +69,37 @@ pub const PHASES: usize = 64;
 /// each (one per link), about 0.2 ms for 16 on loopback, which is how long the replies
 /// we owe others can wait behind them.
 pub const BURST: usize = 16;
+
+/// Turns a peer stays dual (every probe on every ready link) after a hedge fired, a link
+/// was found late at a turn, or a link failed under a probe: about a minute at the usual
+/// 1 s interval. Loss comes in spells (a congested uplink, a flaky radio), and while it
+/// lasts a probe on one link would be hedged every few rounds, each one late by the
+/// hedge delay; a minute of quiet before trying one link again costs what every round
+/// cost before hedging, and a clean mesh never pays it.
+pub const DUAL_TURNS: u8 = 64;
+
+/// Added to the hedge delay: a reply is late only past what scheduling on a busy router
+/// adds to it.
+const HEDGE_PAD_MS: u64 = 5;
+
+/// How long a clean peer's probe may go unanswered on its one link before it goes out on
+/// the other too: `srtt + 4 × rttvar + 5 ms` (the smoothed round trip of one link and its
+/// variation, as TCP reckons its own timer), at least half of [`rto_min_ms`], at most
+/// TCP's own first retransmission, `srtt + max(4 × rttvar, rto_min_ms)` (and 200 ms or
+/// more after the round trip on a kernel that ignores the daemon's `TCP_RTO_MIN_US`).
+/// Longer than a normal reply (a hedge that fires on time sends the probe twice for
+/// nothing, and turns the peer dual), and never later than the kernel's repair of the
+/// stream, so the copy on the other one is there first or at the same moment. The floor keeps a fast path (loopback, a LAN: srtt well
+/// under 1 ms) from hedging on every scheduling hiccup: 25 ms for timeout 300, 100 ms for
+/// the default 1.5 s.
+pub fn hedge_ms(srtt_us: u64, rttvar_us: u64, timeout: u64) -> u64 {
+    let rto_min = rto_min_ms(timeout);
+    let (srtt, spread) = (srtt_us / 1000, rttvar_us.saturating_mul(4) / 1000);
+    srtt.saturating_add(spread)
+        .saturating_add(HEDGE_PAD_MS)
+        .max(rto_min / 2)
+        .min(srtt.saturating_add(spread.max(rto_min)))
+}
 
 impl Engine {
     /// `peer`'s turn, due at `due`: a probe, sent now if its link is ready, else once the
@@ -71,10 +131,117 @@ impl Engine {
             p.stats.started += 1;
         }
         self.tend_links(peer, now);
-        for id in self.ready_links(peer) {
-            self.send_probe(id, peer, seq, now);
+        let ready = self.ready_links(peer);
+        match self.lead_link(peer, ready, seq, now) {
+            Some((lead, hedge)) => {
+                self.send_probe(lead, peer, seq, now);
+                self.arm_hedge(peer, now.mono + hedge);
+            }
+            None => {
+                for id in ready.iter() {
+                    self.send_probe(id, peer, seq, now);
+                }
+            }
         }
         self.view_turn(peer, now);
+    }
+
+    /// The one link probe `seq` of a clean `peer` goes out on, alternating by round, and
+    /// the hedge delay; `None` when it goes on every ready link: fewer than two ready, no
+    /// round trip known yet, the peer dual (a turn of it spent), or a probe unanswered on
+    /// a link for longer than the hedge delay (the peer turns dual).
+    fn lead_link(
+        &mut self,
+        peer: usize,
+        ready: Ready,
+        seq: u64,
+        now: Now,
+    ) -> Option<(ConnId, u64)> {
+        let [Some(a), Some(b)] = ready.0 else {
+            return None;
+        };
+        let hedge = self.hedge_delay(peer)?;
+        let late = self.stalled(a, now).max(self.stalled(b, now)) > hedge;
+        let p = self.peers.get_mut(peer)?;
+        if late {
+            p.dual = DUAL_TURNS;
+        }
+        if p.dual > 0 {
+            p.dual -= 1;
+            return None;
+        }
+        Some((if seq.is_multiple_of(2) { a } else { b }, hedge))
+    }
+
+    /// How long `peer`'s probe may go unanswered on its one link before it is hedged
+    /// ([`hedge_ms`] of its round trips); `None` before any reply.
+    fn hedge_delay(&self, peer: usize) -> Option<u64> {
+        let stats = &self.peers.get(peer)?.stats;
+        Some(hedge_ms(
+            stats.srtt_us?,
+            stats.rttvar_us,
+            self.settings.timeout,
+        ))
+    }
+
+    /// Arms `peer`'s hedge for `at`, unless one is armed already (for an older probe
+    /// still in flight: it fires sooner, and takes this one along).
+    fn arm_hedge(&mut self, peer: usize, at: u64) {
+        if let Some(p) = self.peers.get_mut(peer)
+            && p.hedge.is_none()
+        {
+            p.hedge = Some(self.wheel.schedule(at, Timer::Hedge(peer)));
+        }
+    }
+
+    /// `peer`'s hedge is cancelled once nothing of it is in flight: a clean mesh never
+    /// wakes for one.
+    pub(super) fn settle_hedge(&mut self, peer: usize) {
+        if self.tracker.outstanding_len(peer) > 0 {
+            return;
+        }
+        if let Some(t) = self.peers.get_mut(peer).and_then(|p| p.hedge.take()) {
+            self.wheel.cancel(t);
+        }
+    }
+
+    /// `peer`'s hedge fired: a probe went unanswered on its one link for the hedge
+    /// delay. Every probe in flight goes out on the ready links that do not carry it yet,
+    /// and the peer turns dual for [`DUAL_TURNS`] turns.
+    pub(super) fn hedge_fired(&mut self, peer: usize, now: Now) {
+        let Some(p) = self.peers.get_mut(peer) else {
+            return;
+        };
+        p.hedge = None;
+        if !p.active || self.tracker.outstanding_len(peer) == 0 {
+            return;
+        }
+        self.carry_on(peer, now);
+    }
+
+    /// Every probe to `peer` in flight goes out on each of its ready links that does not
+    /// carry it yet (a hedge, or the link that carried it failed), keeping its deadline;
+    /// the peer turns dual. The rare path: it may allocate.
+    pub(super) fn carry_on(&mut self, peer: usize, now: Now) {
+        if let Some(p) = self.peers.get_mut(peer) {
+            p.dual = DUAL_TURNS;
+        }
+        let waiting: Vec<u64> = self.tracker.outstanding(peer).collect();
+        for id in self.ready_links(peer).iter() {
+            for &seq in &waiting {
+                if !self.carries(id, seq) {
+                    self.send_probe(id, peer, seq, now);
+                }
+            }
+        }
+    }
+
+    /// Whether probe `seq` is waiting for its reply on our link `conn`.
+    fn carries(&self, conn: ConnId, seq: u64) -> bool {
+        self.conns
+            .get(conn)
+            .and_then(Conn::link)
+            .is_some_and(|l| l.awaiting.iter().any(|&(s, _)| s == seq))
     }
 
     /// Slots a round is spread over: one for up to [`BURST`] peers.
@@ -153,14 +320,28 @@ impl Engine {
 
     /// The `PONG` of probe `seq` on our link `conn` to `peer`.
     pub(super) fn pong(&mut self, conn: ConnId, peer: usize, seq: u64, now: Now) {
+        let mut written = None;
         if let Some(link) = self.conns.get_mut(conn).and_then(Conn::link_mut) {
             // Replies come in order: everything before `seq` was answered too (or was
             // never written here).
-            while let Some(&(s, _)) = link.awaiting.front() {
+            while let Some(&(s, at)) = link.awaiting.front() {
                 link.awaiting.pop_front();
                 if s == seq {
+                    written = Some(at);
                     break;
                 }
+            }
+        }
+        // A reply later than the hedge delay on its link (TCP repaired a loss, or the
+        // path slowed): the peer stays dual, even if the other link's copy was in time.
+        if let Some(at) = written {
+            let rtt = now.mono.saturating_sub(at);
+            let late = self.hedge_delay(peer).is_some_and(|hedge| rtt > hedge);
+            if let Some(p) = self.peers.get_mut(peer) {
+                if late {
+                    p.dual = DUAL_TURNS;
+                }
+                p.stats.round_trip(rtt.saturating_mul(1000));
             }
         }
         self.replied(peer, seq, now);
@@ -171,6 +352,7 @@ impl Engine {
     pub(super) fn replied(&mut self, peer: usize, seq: u64, now: Now) {
         if let Some((timer, change)) = self.tracker.reply(peer, seq, now.mono) {
             self.wheel.cancel(timer);
+            self.settle_hedge(peer);
             if let Some(p) = self.peers.get_mut(peer) {
                 p.stats.replied(seq, now.mono_us());
             }
@@ -198,6 +380,7 @@ impl Engine {
         if let Some(p) = self.peers.get_mut(peer) {
             p.stats.settled_all(n, true, now.mono_us());
         }
+        self.settle_hedge(peer);
     }
 
     /// Every probe in flight to `peer` is a miss.
@@ -216,6 +399,7 @@ impl Engine {
         if let Some(p) = self.peers.get_mut(peer) {
             p.stats.settled_all(n, false, now.mono_us());
         }
+        self.settle_hedge(peer);
         for change in changes {
             self.log_change(change, now);
         }

@@ -187,6 +187,7 @@ impl Engine {
         self.tracker.reset_peer(slot, |t| {
             wheel.cancel(t);
         });
+        self.settle_hedge(slot);
         self.forget_hook(slot);
     }
 
@@ -203,6 +204,8 @@ impl Engine {
         p.ever_connected = false;
         p.single = false;
         p.replaced = 0;
+        // A new path: its round trip is to be learnt (probes go dual until then).
+        p.stats.srtt_us = None;
         let (link, spare) = (p.link.take(), p.spare.take());
         let (inbound, older) = if ip_changed {
             (p.inbound.take(), p.inbound_older.take())

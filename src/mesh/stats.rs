@@ -64,6 +64,14 @@ pub struct PeerStats {
     pub last_rtt_us: Option<u64>,
     /// Every round-trip time.
     pub rtt: Histogram,
+    /// The smoothed round-trip time of one link, microseconds (RFC 6298's `srtt`: each
+    /// `PONG` moves it an eighth of the way to its round trip on its link); `None` before the first reply, or after
+    /// the peer moved. What a reply normally takes: the hedge delay is made of it and
+    /// `rttvar_us` ([`super::probe::hedge_ms`]).
+    pub(super) srtt_us: Option<u64>,
+    /// How far round trips stray from `srtt_us`, microseconds (RFC 6298's `rttvar`: a
+    /// quarter of the way to each reply's distance from it).
+    pub(super) rttvar_us: u64,
     /// Probes on the wire, in no order: (seq, when it was last written, µs on the
     /// monotonic clock).
     on_wire: Few<(u64, u64)>,
@@ -152,6 +160,18 @@ impl PeerStats {
             self.last_rtt_us = Some(rtt);
             self.rtt.observe(rtt);
         }
+    }
+
+    /// A reply took `rtt` µs on its link, from the write of its probe there: what one
+    /// stream takes (the first of two copies' replies would understate it).
+    pub(super) fn round_trip(&mut self, rtt: u64) {
+        (self.srtt_us, self.rttvar_us) = match self.srtt_us {
+            Some(srtt) => (
+                Some(srtt - srtt / 8 + rtt / 8),
+                self.rttvar_us - self.rttvar_us / 4 + srtt.abs_diff(rtt) / 4,
+            ),
+            None => (Some(rtt), rtt / 2),
+        };
     }
 
     /// Probe `seq` timed out at `us`.

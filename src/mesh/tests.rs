@@ -274,6 +274,154 @@ fn two_links_carry_every_probe_and_the_first_reply_counts() {
     assert_eq!(events(&h.actions()), vec![(2, 1)]);
 }
 
+/// A two-node mesh with both links to node2 up (`a` first, `b` second) and its round trip
+/// known (2 ms: probe 0 answered on both at `INTERVAL + 2`): the peer is clean, so its
+/// next probe (1, at `2 * INTERVAL`) goes on one link, hedged after [`hedge_ms`]: 25 ms.
+fn clean_pair() -> (Harness, ConnId, ConnId) {
+    let mut h = Harness::new(2, 3);
+    h.engine.set_links_per_peer(LINKS_PER_PEER);
+    let a = connects(&h.actions())[0].0;
+    h.link_up(a, 2);
+    let acts = h.at(INTERVAL);
+    let b = connects(&acts)[0].0;
+    // No round trip known yet: the first probe goes on every link.
+    assert_eq!(h.take_output(a), "PING 0\n");
+    h.link_up(b, 2);
+    assert_eq!(h.take_output(b), "PING 0\n");
+    h.at(INTERVAL + 2);
+    assert!(h.data(a, "PONG 0\n").is_empty());
+    assert!(h.data(b, "PONG 0\n").is_empty());
+    assert_eq!(hedge_ms(2_000, 1_000, TIMEOUT), 25);
+    (h, a, b)
+}
+
+fn hedge_of(h: &Harness) -> Option<crate::timer::TimerId> {
+    h.engine.peers.get(1).and_then(|p| p.hedge)
+}
+
+#[test]
+fn a_clean_peers_probes_go_on_one_link_alternating_and_a_reply_cancels_the_hedge() {
+    let (mut h, a, b) = clean_pair();
+    for round in 2..=5u64 {
+        h.at(round * INTERVAL);
+        let seq = round - 1;
+        // Odd probes on the second link, even ones on the first: both carry traffic.
+        let (on, off) = if seq % 2 == 1 { (b, a) } else { (a, b) };
+        assert_eq!(h.take_output(on), format!("PING {seq}\n"), "round {round}");
+        assert_eq!(h.take_output(off), "", "round {round}");
+        assert!(hedge_of(&h).is_some(), "a hedge is armed");
+        h.at(round * INTERVAL + 1);
+        assert!(h.data(on, &format!("PONG {seq}\n")).is_empty());
+        // The reply cancelled the hedge: nothing is left to wake for before the next turn.
+        assert!(hedge_of(&h).is_none());
+        assert_eq!(h.engine.poll_at(), Some((round + 1) * INTERVAL));
+        assert!(h.at(round * INTERVAL + 30).is_empty());
+        assert_eq!(h.take_output(off), "");
+    }
+    assert_eq!(h.engine.peers().next().map(|p| p.stats.replied), Some(5));
+}
+
+#[test]
+fn an_unanswered_probe_is_hedged_on_the_other_link_and_the_peer_turns_dual() {
+    let (mut h, a, b) = clean_pair();
+    h.at(2 * INTERVAL);
+    assert_eq!(h.take_output(b), "PING 1\n");
+    // Not yet at 24 ms; at 25 ms the probe goes out on the other link.
+    h.at(2 * INTERVAL + 24);
+    assert_eq!(h.take_output(a), "");
+    h.at(2 * INTERVAL + 25);
+    assert_eq!(h.take_output(a), "PING 1\n");
+    assert_eq!(h.take_output(b), "");
+    assert_eq!(h.engine.peers.get(1).map(|p| p.dual), Some(DUAL_TURNS));
+    // Its copy's reply counts: no miss.
+    h.at(2 * INTERVAL + 27);
+    assert!(events(&h.data(a, "PONG 1\n")).is_empty());
+    // Dual: every probe goes on both links, for DUAL_TURNS turns (the first link's late
+    // probe keeps it dual meanwhile, until its reply comes).
+    h.at(3 * INTERVAL);
+    assert_eq!(h.take_output(a), "PING 2\n");
+    assert_eq!(h.take_output(b), "PING 2\n");
+    h.at(3 * INTERVAL + 1);
+    h.data(a, "PONG 2\n");
+    h.data(b, "PONG 1\nPONG 2\n");
+    for round in 4..(4 + u64::from(DUAL_TURNS)) {
+        h.at(round * INTERVAL);
+        let seq = round - 1;
+        let ping = format!("PING {seq}\n");
+        assert_eq!(h.take_output(a), ping, "round {round}");
+        assert_eq!(h.take_output(b), ping, "round {round}");
+        h.at(round * INTERVAL + 1);
+        let pong = format!("PONG {seq}\n");
+        h.data(a, &pong);
+        h.data(b, &pong);
+    }
+    // Then clean again: one link.
+    let round = 4 + u64::from(DUAL_TURNS);
+    h.at(round * INTERVAL);
+    let out = h.take_output(a) + &h.take_output(b);
+    assert_eq!(out, format!("PING {}\n", round - 1));
+    assert!(events(&h.actions()).is_empty());
+}
+
+#[test]
+fn a_reply_later_than_the_hedge_delay_keeps_the_peer_dual() {
+    let (mut h, a, b) = clean_pair();
+    h.at(2 * INTERVAL);
+    assert_eq!(h.take_output(b), "PING 1\n");
+    h.at(2 * INTERVAL + 25);
+    assert_eq!(h.take_output(a), "PING 1\n");
+    h.at(2 * INTERVAL + 26);
+    h.data(a, "PONG 1\n");
+    h.data(b, "PONG 1\n");
+    // Turns go by, twice DUAL_TURNS of them; every 16th reply on the second link comes
+    // 45 ms late (a loss TCP repaired), the rest, and the first link's, in 1 ms: each late
+    // one starts the count again, so every probe goes on both links all along.
+    for round in 3..=(3 + 2 * u64::from(DUAL_TURNS)) {
+        h.at(round * INTERVAL);
+        let seq = round - 1;
+        let ping = format!("PING {seq}\n");
+        assert_eq!(h.take_output(a), ping, "round {round}");
+        assert_eq!(h.take_output(b), ping, "round {round}");
+        h.at(round * INTERVAL + 1);
+        h.data(a, &format!("PONG {seq}\n"));
+        if round % 16 == 0 {
+            h.at(round * INTERVAL + 45);
+        }
+        h.data(b, &format!("PONG {seq}\n"));
+        if round % 16 == 0 {
+            assert_eq!(h.engine.peers.get(1).map(|p| p.dual), Some(DUAL_TURNS));
+        }
+    }
+}
+
+#[test]
+fn a_probe_whose_only_link_fails_goes_out_on_the_other_at_once() {
+    let (mut h, a, b) = clean_pair();
+    h.at(2 * INTERVAL + 1);
+    assert_eq!(h.take_output(b), "PING 1\n");
+    assert_eq!(h.take_output(a), "");
+    // The link carrying probe 1 is reset: not a miss, the probe goes on the other.
+    h.engine.on_closed(
+        b,
+        CloseReason::Io {
+            op: IoOp::Read,
+            errno: 104,
+        },
+        h.now,
+    );
+    let acts = h.actions();
+    assert!(events(&acts).is_empty(), "{acts:?}");
+    assert_eq!(h.take_output(a), "PING 1\n");
+    assert_eq!(h.engine.peers.get(1).map(|p| p.dual), Some(DUAL_TURNS));
+    h.at(2 * INTERVAL + 3);
+    assert!(events(&h.data(a, "PONG 1\n")).is_empty());
+    assert!(hedge_of(&h).is_none());
+    // Nothing was counted against the peer; the lost link is redialled at the next turn.
+    let acts = h.at(3 * INTERVAL);
+    assert_eq!(connects(&acts).len(), 1, "{acts:?}");
+    assert_eq!(h.engine.tracker.timeouts(1), 0);
+}
+
 #[test]
 fn a_peer_that_keeps_one_connection_gets_one_link() {
     let mut h = Harness::new(2, 3);
