@@ -24,9 +24,16 @@
 //!   daemon's `HELLO`, then `PONG s` for each `PING s`, at once;
 //! - the prober (main thread) keeps each peer's own two links to the daemon, connected
 //!   from the peer's address: sends `HELLO 1 nodeK`, waits for the daemon's `HELLO`, then
-//!   sends `PING seq` every interval at its own phase (peer i of M at `i/M` of the
-//!   interval) on every link that is up, and times the first `PONG` (the latency seen by
-//!   peers). The first links all dial at once when the daemon starts (the worst case: a
+//!   sends `PING seq` every interval on one link that is up (the first and the second in
+//!   turn by `seq`: a clean peer of this version, hedged probes; loopback loses nothing,
+//!   so no hedge is ever due), and times the `PONG` (the latency seen by peers). When:
+//!   with `--schedule mesh` (the default) as a node of this version with an agreeing
+//!   clock does (`src/mesh/probe.rs`): rounds on the wall clock's multiples of the
+//!   interval, peer k's probe of the daemon in its slot (the daemon's place in k's
+//!   rotation of the node list, `ceil((N-1)/16)` slots), so the peers' `PING`s arrive in
+//!   the same slots as the daemon's own turns; with `--schedule even`, peer i of M at
+//!   `i/M` of the interval (clocks that do not agree: one arrival every interval/M, the
+//!   worst case for wake-ups). The first links all dial at once when the daemon starts (the worst case: a
 //!   whole mesh (re)connecting), the second ones at each peer's first turn; a refused
 //!   dial is retried after 10 ms (the daemon is not listening yet), any other failure at
 //!   the peer's next turn (its phase in the next round, as a real node redials in its
@@ -43,10 +50,9 @@
 //! Reports: the daemon's CPU (utime + stime of /proc/PID/stat over the window, and the
 //! precise on-CPU time of /proc/PID/schedstat), RSS and peak (VmRSS, VmHWM), open
 //! descriptors, context switches, syscalls per peer-round (one probe each way: the
-//! harness's peers write theirs on both links, the daemon its own on one while the peer is
-//! clean (hedged probes, `src/mesh/probe.rs`), so the floor is 6: a read of each peer
-//! `PING` and a write of its `PONG` on 2 links, a write of our `PING` and a read of its
-//! `PONG` on 1; 8 while the peer is dual), PONG
+//! harness's peers and the daemon each write theirs on one link while the peer is clean
+//! (hedged probes, `src/mesh/probe.rs`), so the floor is 4: a read of each peer's `PING`
+//! and a write of its `PONG`, a write of our `PING` and a read of its `PONG`), PONG
 //! latency p50/p99/max seen by peers, PINGs without a PONG within `timeout`, the
 //! daemon's probe rate as seen by the peers, time to full mesh, and every event line in
 //! the daemon's log (a healthy run has none: each is a false event). The harness's own
@@ -81,14 +87,15 @@ const REFUSED_RETRY: Duration = Duration::from_millis(10);
 /// Harness-limited thresholds.
 const HARNESS_CPU_LIMIT: f64 = 80.0;
 const HARNESS_LAG_LIMIT_MS: f64 = 5.0;
-/// Links per peer each way: every node keeps two to each peer and writes each probe on
-/// both (docs/protocol.md, "Links under loss"); the simulated peers do the same.
+/// Links per peer each way: every node keeps two to each peer and, while the peer is clean,
+/// writes each probe on one of them in turn (docs/protocol.md, "Links under loss"); the
+/// simulated peers do the same.
 const LINKS: usize = uptime_tracker::mesh::LINKS_PER_PEER;
 
 const USAGE: &str = "\
 usage: cargo bench --bench load -- [--peers N-1] [--interval MS] [--timeout MS]
            [--threshold N] [--seconds S] [--perf-seconds S] [--no-perf] [--bin PATH]
-           [--label TEXT] [--keep]
+           [--label TEXT] [--keep] [--schedule mesh|even]
   --peers         simulated peers (the mesh has one more node: the daemon), 1..=1023; default 999
   --interval      probe interval, ms; default 1000
   --timeout       probe timeout, ms; default 1500
@@ -97,7 +104,10 @@ usage: cargo bench --bench load -- [--peers N-1] [--interval MS] [--timeout MS]
   --perf-seconds  syscall window with perf stat, s; default 5 (0 or --no-perf: skip)
   --bin           daemon binary; default the one cargo built for this bench
   --label         tag for the JSON summary (e.g. before / after)
-  --keep          keep the temp dir (config, logs, daemon stderr)";
+  --keep          keep the temp dir (config, logs, daemon stderr)
+  --schedule      when the peers probe: mesh (default: as nodes of this version with
+                  agreeing clocks, on the wall clock's beat in slots) or even (peer i of M
+                  at i/M of the interval: clocks that disagree, the worst case)";
 
 // ---------------------------------------------------------------------------------------------
 // Arguments
@@ -112,6 +122,9 @@ struct Args {
     bin: PathBuf,
     label: String,
     keep: bool,
+    /// The peers probe on this version's slots on the wall clock's beat (`true`), or
+    /// evenly over the interval.
+    mesh_schedule: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -125,6 +138,7 @@ fn parse_args() -> Result<Args, String> {
         bin: PathBuf::from(env!("CARGO_BIN_EXE_uptime-tracker")),
         label: String::new(),
         keep: false,
+        mesh_schedule: true,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -144,6 +158,13 @@ fn parse_args() -> Result<Args, String> {
             "--bin" => a.bin = PathBuf::from(value("--bin")?),
             "--label" => a.label = value("--label")?,
             "--keep" => a.keep = true,
+            "--schedule" => {
+                a.mesh_schedule = match value("--schedule")?.as_str() {
+                    "mesh" => true,
+                    "even" => false,
+                    v => return Err(format!("--schedule: mesh or even, not {v:?}")),
+                }
+            }
             // cargo bench passes --bench to harness = false targets.
             "--bench" => {}
             "-h" | "--help" => {
@@ -1135,19 +1156,14 @@ impl Sim {
         if self.measuring {
             self.stats.pings += 1;
         }
-        let mut failed = Vec::new();
-        for (l, link) in p.links.iter_mut().enumerate() {
-            if link.state != Out::Up {
-                continue;
-            }
-            if let Some(c) = link.conn.as_mut()
-                && let Err(e) = c.send(&b)
-            {
-                failed.push((l, e));
-            }
-        }
+        // One link, the first and the second in turn (a clean peer's hedged probe).
+        let up: Vec<usize> = (0..LINKS)
+            .filter(|&l| p.links[l].state == Out::Up)
+            .collect();
+        let l = up[(p.seq % up.len() as u64) as usize];
+        let sent = p.links[l].conn.as_mut().map(|c| c.send(&b));
         self.scratch = b;
-        for (l, e) in failed {
+        if let Some(Err(e)) = sent {
             self.out_failed(i, l, e, now);
         }
     }
@@ -1155,6 +1171,36 @@ impl Sim {
 
 // ---------------------------------------------------------------------------------------------
 // Setup
+
+/// When the peers' rounds start and each peer's phase within a round: with `--schedule
+/// mesh` as `src/mesh/probe.rs` places a node's turns (the first multiple of the interval
+/// on the wall clock, then peer k's slot for the daemon: the daemon's rank in k's rotation
+/// of the node list, counted from the node after k), else peer i at i/M of the interval.
+fn schedule(a: &Args, t_spawn: Instant) -> (Instant, Vec<Duration>) {
+    let interval_ns = u128::from(a.interval) * 1_000_000;
+    let m = a.peers as u128;
+    if !a.mesh_schedule {
+        let phases = (0..a.peers)
+            .map(|i| Duration::from_nanos((i as u128 * interval_ns / m) as u64))
+            .collect();
+        return (t_spawn, phases);
+    }
+    let n = m + 1; // nodes: the daemon is node1 (index 0), peer i is node i + 2
+    let slots = m.div_ceil(uptime_tracker::mesh::BURST as u128).clamp(1, 64);
+    let phases = (0..a.peers)
+        .map(|i| {
+            let k = i as u128 + 1; // peer i's index in the node list
+            let rank = (n - k) % n - 1; // the daemon's rank in k's rotation
+            let slot = (rank * slots / m).min(slots - 1);
+            Duration::from_nanos((interval_ns * slot / slots) as u64)
+        })
+        .collect();
+    let wall_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let to_beat = (interval_ns - wall_ns % interval_ns) % interval_ns;
+    (t_spawn + Duration::from_nanos(to_beat as u64), phases)
+}
 
 /// A small PRNG for port choice.
 fn rand_port(state: &mut u64) -> u16 {
@@ -1420,10 +1466,13 @@ fn run(a: &Args) -> Result<(), String> {
         sim.dial(i, 0);
     }
 
-    let n_peers = a.peers as u128;
-    let interval_ns = interval.as_nanos();
+    let (base, phases) = schedule(a, t_spawn);
+    let mut order: Vec<usize> = (0..a.peers).collect();
+    order.sort_by_key(|&i| (phases[i], i));
+    let n_peers = a.peers as u64;
     let slot_due = |slot: u64| {
-        t_spawn + Duration::from_nanos((u128::from(slot) * interval_ns / n_peers) as u64)
+        let i = order[(slot % n_peers) as usize];
+        base + interval * (slot / n_peers) as u32 + phases[i]
     };
     let mut slot: u64 = 0;
     let mut events = Events::with_capacity(1024);
@@ -1461,7 +1510,7 @@ fn run(a: &Args) -> Result<(), String> {
         let now = Instant::now();
         // Scheduled PINGs, each peer at its phase.
         while slot_due(slot) <= now {
-            let i = (slot % a.peers as u64) as usize;
+            let i = order[(slot % n_peers) as usize];
             if sim.measuring {
                 let lag = (now - slot_due(slot)).as_micros().min(u32::MAX as u128) as u32;
                 sim.stats.lag_us.push(lag);
@@ -1677,8 +1726,8 @@ fn run(a: &Args) -> Result<(), String> {
     let lagmax = lag.last().map(|&v| f64::from(v) / 1000.0);
     let harness_max = u.prober_pct.max(u.responder_pct);
     let limited = harness_max > HARNESS_CPU_LIMIT || lag99.unwrap_or(0.0) > HARNESS_LAG_LIMIT_MS;
-    // Each of the daemon's probes goes out on every link.
-    let expected_daemon_pings = peer_rounds * LINKS as f64;
+    // Each of the daemon's probes goes out on one link (a clean peer: hedged probes).
+    let expected_daemon_pings = peer_rounds;
 
     let sys_total = perf_counts
         .iter()
@@ -1803,8 +1852,8 @@ fn run(a: &Args) -> Result<(), String> {
                 "daemon syscalls per peer-round",
                 format!(
                     "{pr:.2} (floor {}; {} in {:.1} s: {})",
-                    // The peers' probes on both links, ours on one (hedged probes).
-                    3 * LINKS,
+                    // One probe each way, each on one link (hedged probes).
+                    4,
                     sys_total.unwrap_or(0),
                     pu.secs,
                     top.join(", ")
@@ -1851,7 +1900,7 @@ fn run(a: &Args) -> Result<(), String> {
         &mut o,
         "daemon PINGs received by peers",
         format!(
-            "{} ({:.1} % of one per link per peer-round)",
+            "{} ({:.1} % of one per peer-round: clean peers, hedged probes)",
             rr.daemon_pings,
             rr.daemon_pings as f64 / expected_daemon_pings * 100.0
         ),
