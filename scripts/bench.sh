@@ -24,7 +24,8 @@
 # scripts/release.sh build them (the pinned nightly, std built from source, panics that
 # abort), into T/router and T/full (T: $CARGO_TARGET_DIR or target/). BIN=PATH measures
 # another binary instead (an older commit's build, to compare). RUNS=N repeats each
-# measurement (default 3; sim 1). Every figure depends on the machine's load: each run
+# measurement (default 3; sim 1). SCHEDULE=even makes the harness's peers probe evenly over
+# the interval (clocks that disagree) instead of on this version's slots. Every figure depends on the machine's load: each run
 # prints the load average, and the machine should be as quiet as you can get it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -57,7 +58,7 @@ build() { # router|full: prints the binary's path
 daemon_bin() { if [ -n "${BIN:-}" ]; then echo "$BIN"; else build router; fi; }
 
 harness() { # harness arguments...
-  cargo bench --bench load --quiet -- "$@"
+  cargo bench --bench load --quiet -- ${SCHEDULE:+--schedule "$SCHEDULE"} "$@"
 }
 
 # A 1000-node config as the harness writes it (node1 on 127.0.0.1), for check-config.
