@@ -1157,6 +1157,37 @@ mod tests {
         wheel.check_invariants();
     }
 
+    /// A round of timers in one higher-level slot (a mesh's probe turns or timeouts, many
+    /// more than the 16 the wheel keeps in order), taken off by cancels in any order and
+    /// by pops: the next deadline is the earliest left after every step, across refills.
+    #[test]
+    fn next_deadline_through_a_round_in_one_slot() {
+        let mut rng = Rng(0x5eed);
+        let mut wheel = Wheel::new(4_000);
+        let mut armed: Vec<(TimerId, u64)> = (0..100)
+            .map(|_| {
+                let deadline = 4_100 + rng.below(1_000);
+                (wheel.schedule(deadline, deadline), deadline)
+            })
+            .collect();
+        let mut now = 4_000;
+        while !armed.is_empty() {
+            let earliest = armed.iter().map(|&(_, d)| d).min();
+            assert_eq!(wheel.next_deadline(), earliest);
+            wheel.check_invariants();
+            if rng.below(2) == 0 {
+                let (id, deadline) = armed.swap_remove(rng.below(armed.len() as u64) as usize);
+                assert_eq!(wheel.cancel(id), Some(deadline));
+            } else {
+                now = now.max(earliest.unwrap_or(now));
+                let (id, deadline) = wheel.pop_expired(now).expect("the earliest is due");
+                let at = armed.iter().position(|&(i, _)| i == id).expect("armed");
+                assert_eq!(armed.swap_remove(at).1, deadline);
+            }
+        }
+        assert_eq!(wheel.next_deadline(), None);
+    }
+
     #[test]
     fn randomized_against_reference_model() {
         for seed in 0..60 {
