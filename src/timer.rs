@@ -67,11 +67,12 @@
 //!   every timer of a slot down at least one level, so a timer is re-placed at most six
 //!   times per `64^6` ms block it waits through; a far timer is re-placed once per occupied
 //!   block that `now` crosses.
-//! - [`Wheel::next_deadline`]: O(1) when the earliest timers are at level 0 (due within the
-//!   next 64 ms boundary); otherwise a scan of the one slot that holds the earliest timers
-//!   (all timers sharing that 64 ms, 4 s, 4.4 min, ... slot, or all far timers), since
-//!   higher-level slots do not order their timers. For a daemon whose timers are spread
-//!   over peers and probe rounds this is a handful of entries.
+//! - [`Wheel::next_deadline`]: O(1). The wheel keeps its 16 earliest timers in order
+//!   (scheduling one earlier than the last of them inserts it there); when removals have
+//!   taken all 16, the one slot that holds the earliest timers is scanned for the next
+//!   16 (all timers sharing that 64 ms, 4 s, 4.4 min, ... slot, or all far timers, or the
+//!   overdue ones), since higher-level slots do not order their timers. A shell asks
+//!   after every event, a timer is removed far less often, and one scan serves 16.
 //! - Overdue timers (scheduled with a deadline earlier than the wheel's time) are kept
 //!   unordered: while any exist, popping one or asking for the next deadline scans them,
 //!   so draining `k` of them costs O(k^2). They only arise from deadlines computed from a
@@ -106,6 +107,8 @@ const TOP: usize = LEVELS - 1;
 const HORIZON_BITS: u32 = SLOT_BITS * LEVELS as u32;
 /// End-of-list / no-entry marker for the `u32` links.
 const NIL: u32 = u32::MAX;
+/// How many of the earliest timers the wheel keeps in deadline order (`soonest`).
+const SOONEST: usize = 16;
 
 /// Handle to a scheduled timer. Stale handles (already fired or cancelled) are detected by
 /// a generation counter.
@@ -159,6 +162,14 @@ pub struct Wheel<T> {
     overdue: u32,
     entries: Vec<Entry<T>>,
     free: u32,
+    /// The earliest armed timers as (deadline, slab index), in deadline order: every armed
+    /// timer not among them is due no earlier than the last. Empty only when nothing is
+    /// armed. [`Wheel::next_deadline`] reads it, so a shell asking after every event does
+    /// not scan a higher level's slot each time (the earliest timers often share one with
+    /// a whole round of others: a tenth of a simulation's time went there); the slot is
+    /// scanned again only once `SOONEST` of them were removed.
+    soonest: [(u64, u32); SOONEST],
+    soonest_len: usize,
 }
 
 impl<T> fmt::Debug for Wheel<T> {
@@ -209,6 +220,8 @@ impl<T> Wheel<T> {
             overdue: NIL,
             entries: Vec::new(),
             free: NIL,
+            soonest: [(0, NIL); SOONEST],
+            soonest_len: 0,
         }
     }
 
@@ -221,6 +234,15 @@ impl<T> Wheel<T> {
         let id = self.alloc(deadline, value);
         self.link(id.index, place(self.elapsed, deadline));
         self.len += 1;
+        // Kept only if due before the last kept one (or the first armed): one due no
+        // earlier may stand behind timers that are not kept.
+        let last = self
+            .soonest_len
+            .checked_sub(1)
+            .and_then(|i| self.soonest.get(i));
+        if last.is_none_or(|&(d, _)| deadline < d) {
+            self.keep_soonest(deadline, id.index);
+        }
         id
     }
 
@@ -248,11 +270,20 @@ impl<T> Wheel<T> {
     /// earliest deadline (nor earlier). The result can be in the past, e.g. for a timer
     /// scheduled with a past deadline or not yet popped.
     ///
-    /// Cost: O(1) when the earliest timers are due before the next 64 ms boundary after the
-    /// wheel's time; otherwise linear in the number of timers sharing the slot that holds
-    /// the earliest one (or in the number of overdue timers, if any).
+    /// Cost: O(1): the wheel keeps its earliest timers in order (see the module's
+    /// complexity notes for what that costs [`Wheel::cancel`] and [`Wheel::pop_expired`]).
     #[must_use]
     pub fn next_deadline(&self) -> Option<u64> {
+        if self.soonest_len == 0 {
+            return None;
+        }
+        self.soonest.first().map(|&(deadline, _)| deadline)
+    }
+
+    /// [`Wheel::next_deadline`] worked out from the slots (what `soonest` is checked
+    /// against).
+    #[cfg(test)]
+    fn find_next_deadline(&self) -> Option<u64> {
         if self.overdue != NIL {
             return self.list_min(self.overdue).map(|(_, deadline)| deadline);
         }
@@ -382,6 +413,54 @@ impl<T> Wheel<T> {
         best
     }
 
+    /// Puts (deadline, index) among the kept earliest timers, in order after those due
+    /// no later; the last one drops out when they are `SOONEST`.
+    fn keep_soonest(&mut self, deadline: u64, index: u32) {
+        let kept = self.soonest.get(..self.soonest_len).unwrap_or_default();
+        let at = kept.partition_point(|&(d, _)| d <= deadline);
+        if at >= SOONEST {
+            return;
+        }
+        let end = (self.soonest_len + 1).min(SOONEST);
+        if let Some(tail) = self.soonest.get_mut(at..end) {
+            tail.rotate_right(1);
+            if let Some(first) = tail.first_mut() {
+                *first = (deadline, index);
+            }
+        }
+        self.soonest_len = end;
+    }
+
+    /// Forgets entry `index` among the kept earliest timers (it was removed); when none
+    /// is left, keeps the earliest of the slot that holds the earliest timers (or of the
+    /// overdue list): every timer elsewhere is due no earlier than all of them.
+    fn forget_soonest(&mut self, index: u32) {
+        let kept = self.soonest.get(..self.soonest_len).unwrap_or_default();
+        let Some(at) = kept.iter().position(|&(_, i)| i == index) else {
+            return;
+        };
+        if let Some(tail) = self.soonest.get_mut(at..self.soonest_len) {
+            tail.rotate_left(1);
+        }
+        self.soonest_len -= 1;
+        if self.soonest_len > 0 || self.len == 0 {
+            return;
+        }
+        let mut index = if self.overdue != NIL {
+            self.overdue
+        } else {
+            match self.earliest_slot() {
+                Some((level, slot, _)) => self.head(level, slot),
+                None => NIL,
+            }
+        };
+        while let Some(entry) = self.entries.get(index as usize) {
+            let (deadline, next) = (entry.deadline, entry.next);
+            self.keep_soonest(deadline, index);
+            index = next;
+        }
+    }
+
     /// Takes a vacant entry (or grows the slab) and fills it; the entry is not yet linked.
     fn alloc(&mut self, deadline: u64, value: T) -> TimerId {
         if self.free != NIL {
@@ -483,6 +562,7 @@ impl<T> Wheel<T> {
         entry.next = self.free;
         self.free = index;
         self.len -= 1;
+        self.forget_soonest(index);
         Some((id, value))
     }
 
@@ -567,6 +647,27 @@ impl<T> Wheel<T> {
             }
         }
         assert_eq!(armed, self.len);
+        // The kept earliest timers: armed, in order, the earliest of all, and none
+        // elsewhere due before the last of them.
+        let kept = &self.soonest[..self.soonest_len];
+        assert_eq!(kept.is_empty(), self.len == 0);
+        assert_eq!(kept.first().map(|k| k.0), self.find_next_deadline());
+        assert!(kept.windows(2).all(|w| w[0].0 <= w[1].0));
+        for &(d, i) in kept {
+            let e = &self.entries[i as usize];
+            assert!(e.value.is_some());
+            assert_eq!(e.deadline, d);
+        }
+        if let Some(&(last, _)) = kept.last() {
+            for (i, e) in self.entries.iter().enumerate() {
+                if e.value.is_some() && !kept.iter().any(|k| k.1 as usize == i) {
+                    assert!(
+                        e.deadline >= last,
+                        "a timer not kept is due before the last kept"
+                    );
+                }
+            }
+        }
         let mut vacant = 0;
         let mut index = self.free;
         while index != NIL {
@@ -1054,6 +1155,37 @@ mod tests {
         assert!(model.live.is_empty());
         assert!(wheel.is_empty());
         wheel.check_invariants();
+    }
+
+    /// A round of timers in one higher-level slot (a mesh's probe turns or timeouts, many
+    /// more than the 16 the wheel keeps in order), taken off by cancels in any order and
+    /// by pops: the next deadline is the earliest left after every step, across refills.
+    #[test]
+    fn next_deadline_through_a_round_in_one_slot() {
+        let mut rng = Rng(0x5eed);
+        let mut wheel = Wheel::new(4_000);
+        let mut armed: Vec<(TimerId, u64)> = (0..100)
+            .map(|_| {
+                let deadline = 4_100 + rng.below(1_000);
+                (wheel.schedule(deadline, deadline), deadline)
+            })
+            .collect();
+        let mut now = 4_000;
+        while !armed.is_empty() {
+            let earliest = armed.iter().map(|&(_, d)| d).min();
+            assert_eq!(wheel.next_deadline(), earliest);
+            wheel.check_invariants();
+            if rng.below(2) == 0 {
+                let (id, deadline) = armed.swap_remove(rng.below(armed.len() as u64) as usize);
+                assert_eq!(wheel.cancel(id), Some(deadline));
+            } else {
+                now = now.max(earliest.unwrap_or(now));
+                let (id, deadline) = wheel.pop_expired(now).expect("the earliest is due");
+                let at = armed.iter().position(|&(i, _)| i == id).expect("armed");
+                assert_eq!(armed.swap_remove(at).1, deadline);
+            }
+        }
+        assert_eq!(wheel.next_deadline(), None);
     }
 
     #[test]
