@@ -2023,9 +2023,10 @@ fuzz_target!(|data: &[u8]| {
         timers_current: true,
         day_current: true,
     };
-    // Each peer's first turn (src/mesh/probe.rs, first_turn): on the first multiple of the
-    // interval on the wall clock at least one interval ahead, plus its slot's phase; its
-    // slot is its place counted from the node after this one, ceil(m / BURST) slots.
+    // Each peer's first turn (src/mesh/probe.rs, first_turn): the first moment after the
+    // start that is a multiple of the interval on the wall clock plus its slot's phase
+    // (within one interval); its slot is its place counted from the node after this one,
+    // ceil(m / BURST) slots.
     let others = n.saturating_sub(1).max(1) as u64;
     let slots = others.div_ceil(BURST as u64).clamp(1, PHASES as u64);
     let wall_ms = u64::try_from(wall).unwrap_or(0);
@@ -2033,7 +2034,8 @@ fuzz_target!(|data: &[u8]| {
     for peer in (0..n).filter(|&p| p != me) {
         let rank = ((peer + n - me % n) % n).saturating_sub(1) as u64;
         let slot = (rank * slots / others).min(slots - 1);
-        sim.probes[peer].turn = Some(mono + interval + to_boundary + interval * slot / slots);
+        let ahead = (to_boundary + interval * slot / slots) % interval;
+        sim.probes[peer].turn = Some(mono + if ahead == 0 { interval } else { ahead });
     }
     assert_eq!(sim.engine.whoami(), sim.whoami());
     let first = sim.drain(Call::Start);

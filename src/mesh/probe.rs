@@ -14,8 +14,8 @@
 //!   than [`BURST`] peers is spread, over `ceil(peers / BURST)` slots (at most
 //!   [`PHASES`]), because a burst of that many writes would hold up the replies owed to
 //!   others (1000 peers: 63 slots of about 16).
-//! - Rounds start on the wall clock's multiples of the interval (the first one at least
-//!   one interval after start), so the nodes of a mesh whose clocks agree probe one
+//! - Rounds start on the wall clock's multiples of the interval, so the nodes of a mesh
+//!   whose clocks agree probe one
 //!   another at the same moment: the `PING`s we send, the ones we answer and the `PONG`s
 //!   that come back share a few wake-ups instead of one each. Each node walks its slots in
 //!   its own rotation of the node list, so in a spread mesh the others' probes of one
@@ -262,9 +262,12 @@ impl Engine {
     }
 
     /// When `peer`'s first turn is due, `now` being the engine's start or the peer's
-    /// arrival by a reload: on the first multiple of the interval on the wall clock at
-    /// least one interval ahead, plus its slot's phase. Its slot is its place in the node
-    /// list counted from the node after this one (see the module documentation).
+    /// arrival by a reload: the first moment after `now` that is a multiple of the
+    /// interval on the wall clock plus its slot's phase, so within one interval. Its slot
+    /// is its place in the node list counted from the node after this one (see the module
+    /// documentation). Not later: a node restarted during a peer's outage must log it
+    /// within the detection bound (`threshold` rounds, a `timeout` and one round of
+    /// phase; docs/reading-logs.md), which a first turn up to two intervals ahead broke.
     pub(super) fn first_turn(&self, peer: usize, now: Now) -> u64 {
         let interval = self.settings.interval;
         let n = self.peers.len().max(1);
@@ -275,7 +278,10 @@ impl Engine {
         // A wall clock before 1970 aligns nothing (it will be stepped soon anyway).
         let wall = u64::try_from(now.wall).unwrap_or(0);
         let to_boundary = (interval - wall % interval) % interval;
-        now.mono + interval + to_boundary + interval * slot / slots
+        match (to_boundary + interval * slot / slots) % interval {
+            0 => now.mono + interval,
+            ahead => now.mono + ahead,
+        }
     }
 
     /// We are awake anyway (a reply to write or one read): the turns due within the slack
