@@ -1157,10 +1157,12 @@ impl Sim {
             self.stats.pings += 1;
         }
         // One link, the first and the second in turn (a clean peer's hedged probe).
-        let up: Vec<usize> = (0..LINKS)
-            .filter(|&l| p.links[l].state == Out::Up)
-            .collect();
-        let l = up[(p.seq % up.len() as u64) as usize];
+        // (`any_up` above: at least one is.)
+        let up = |l: usize| p.links[l].state == Out::Up;
+        let l = match (up(0), up(1)) {
+            (true, true) => (p.seq % 2) as usize,
+            (first, _) => usize::from(!first),
+        };
         let sent = p.links[l].conn.as_mut().map(|c| c.send(&b));
         self.scratch = b;
         if let Some(Err(e)) = sent {

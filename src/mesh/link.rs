@@ -385,15 +385,14 @@ impl Engine {
                     reason,
                     CloseReason::ProbeTimeout | CloseReason::HandshakeTimeout
                 );
-                if timeout {
-                    // Each probe keeps its own deadline, and its copy on the other link
-                    // if it has one: a link abandoned for slowness was judged at a turn,
-                    // long after its probes' hedge.
-                } else if covered.is_some() {
+                // A link abandoned for slowness (`timeout`) was judged at a turn, long
+                // after its probes' hedge: each keeps its own deadline, and its copy on
+                // the other link if it has one.
+                if !timeout && covered.is_some() {
                     // The link left carries them on: the probes only the closed link
                     // carried (a clean peer's, see `probe.rs`) go out on it now.
                     self.carry_on(peer, now);
-                } else {
+                } else if !timeout {
                     self.fail_probes(peer, now);
                 }
             }

@@ -397,6 +397,29 @@ struct SimNode {
     next_port: u16,
 }
 
+impl SimNode {
+    /// A node not started yet, its wall clock `wall_offset` ms off the simulation's.
+    fn new(cfg: Config, addr: SocketAddr, journal: MemJournal, wall_offset: i64) -> SimNode {
+        SimNode {
+            cfg,
+            addr,
+            engine: None,
+            epoch: 0,
+            frozen: false,
+            held: Vec::new(),
+            wall_offset,
+            timer_at: None,
+            journal,
+            by_conn: Vec::new(),
+            events: Vec::new(),
+            starts: Vec::new(),
+            clock_steps: Vec::new(),
+            clock_said: Vec::new(),
+            next_port: 40_000,
+        }
+    }
+}
+
 struct World {
     now: u64,
     queue: Queue<What>,
@@ -454,23 +477,9 @@ impl World {
                 let mut c = cfg.clone();
                 c.me = i;
                 c.whoami = node.name.clone();
-                SimNode {
-                    addr: node.addr,
-                    engine: None,
-                    epoch: 0,
-                    frozen: false,
-                    held: Vec::new(),
-                    wall_offset: opts.skews.get(i).copied().unwrap_or(0),
-                    timer_at: None,
-                    journal: MemJournal::new(&node.name, cfg.offline_threshold, node_list.clone()),
-                    by_conn: Vec::new(),
-                    events: Vec::new(),
-                    starts: Vec::new(),
-                    clock_steps: Vec::new(),
-                    clock_said: Vec::new(),
-                    next_port: 40_000,
-                    cfg: c,
-                }
+                let journal = MemJournal::new(&node.name, cfg.offline_threshold, node_list.clone());
+                let skew = opts.skews.get(i).copied().unwrap_or(0);
+                SimNode::new(c, node.addr, journal, skew)
             })
             .collect();
         let by_ip = cfg

@@ -491,23 +491,7 @@ impl World {
             legacy_http: false,
         });
         let journal = MemJournal::new(&name, cfg.offline_threshold, Vec::new());
-        self.nodes.push(SimNode {
-            cfg,
-            addr,
-            engine: None,
-            epoch: 0,
-            frozen: false,
-            held: Vec::new(),
-            wall_offset: 0,
-            timer_at: None,
-            journal,
-            by_conn: Vec::new(),
-            events: Vec::new(),
-            starts: Vec::new(),
-            clock_steps: Vec::new(),
-            clock_said: Vec::new(),
-            next_port: 40_000,
-        });
+        self.nodes.push(SimNode::new(cfg, addr, journal, 0));
         if let Some(node) = self.nodes.last_mut() {
             replace_journal(node);
         }
