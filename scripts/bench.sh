@@ -6,8 +6,9 @@
 #   scripts/bench.sh latency    the same at 10 Hz: PONG latency seen by the peers
 #   scripts/bench.sh rss        peak RSS: check-config on a 1000-node file, and the daemon
 #                               at 1000 nodes (VmHWM)
-#   scripts/bench.sh wakeups    wake-ups (epoll waits) per node per round: real meshes of
-#                               3, 10 and 50 daemons, and the 1000-node harness
+#   scripts/bench.sh wakeups    wake-ups (sleeps that ended: voluntary context switches)
+#                               per node per round: real meshes of 3, 10 and 50 daemons;
+#                               the 1000-node harness (epoll waits: no linger there)
 #   scripts/bench.sh cpu10      CPU of a 10-node mesh of real daemons at 1 s, 20 s, all
 #                               threads summed (schedstat); with EARLIER=DIR BUN=PATH, each
 #                               run is followed by the same mesh of the earlier Bun tool

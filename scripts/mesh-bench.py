@@ -13,9 +13,11 @@ config. Once every node has logged `connected` for every peer, two more interval
   summed, from /proc/PID/task/TID/schedstat (on-CPU ns) before and after; voluntary
   context switches; peak RSS (VmHWM);
 - the syscall window (--perf-seconds, default 5; 0 skips it): `perf stat` on every
-  daemon counting all syscalls and epoll waits. A wake-up is one return of
-  epoll_wait/epoll_pwait/epoll_pwait2 (musl calls epoll_pwait, glibc epoll_wait); per
-  node per round = count / N / (window / interval). Needs root or
+  daemon counting all syscalls, epoll waits (epoll_wait/epoll_pwait/epoll_pwait2: musl
+  calls epoll_pwait, glibc epoll_wait) and lingers (nanosleep/clock_nanosleep: the sleep
+  after a turn, see src/mesh/probe.rs); per node per round = count / N / (window /
+  interval). A wake-up is a sleep that ended: the voluntary context switches of the CPU
+  window (an epoll wait right after a linger finds its events ready and does not sleep). Needs root or
   perf_event_paranoid <= 1 and perf (apt-get install linux-perf); kept apart from the
   CPU window so its overhead is not counted there.
 
@@ -215,7 +217,7 @@ def main():
         rounds = window * 1000 / a.interval
         hwm = max(status(p, "VmHWM:") for p in pids)
 
-        wakeups = syscalls = None
+        waits = lingers = syscalls = None
         perf_note = ""
         if a.perf_seconds > 0:
             if not shutil.which("perf"):
@@ -223,7 +225,8 @@ def main():
             else:
                 events = "raw_syscalls:sys_enter," + ",".join(
                     f"syscalls:sys_enter_{s}"
-                    for s in ("epoll_wait", "epoll_pwait", "epoll_pwait2"))
+                    for s in ("epoll_wait", "epoll_pwait", "epoll_pwait2",
+                              "nanosleep", "clock_nanosleep"))
                 out = os.path.join(tmp, "perf.csv")
                 r = subprocess.run(
                     ["perf", "stat", "-x,", "-o", out, "-e", events,
@@ -237,8 +240,9 @@ def main():
                             counts[f[2]] = int(f[0])
                 if "raw_syscalls:sys_enter" in counts:
                     perf_rounds = a.perf_seconds * 1000 / a.interval
-                    waits = sum(v for k, v in counts.items() if "epoll" in k)
-                    wakeups = waits / a.nodes / perf_rounds
+                    per = a.nodes * perf_rounds
+                    waits = sum(v for k, v in counts.items() if "epoll" in k) / per
+                    lingers = sum(v for k, v in counts.items() if "sleep" in k) / per
                     syscalls = counts["raw_syscalls:sys_enter"] / a.nodes / perf_rounds
                 else:
                     perf_note = f"perf counted nothing: {r.stderr.strip()[:200]}"
@@ -254,6 +258,7 @@ def main():
         stop()
 
     peers = a.nodes - 1
+    wakeups = (sum(v1) - sum(v0)) / a.nodes / rounds
     what = "the earlier tool (bun run index.ts)" if a.earlier else "real daemons"
     print(f"\nmesh of {a.nodes} {what} ({os.path.basename(binary)}, "
           f"{os.path.getsize(binary)} bytes): interval {a.interval} ms; window "
@@ -263,11 +268,11 @@ def main():
         ("CPU of the whole mesh in the window",
          f"{cpu_s:.3f} s (all threads of all {a.nodes} daemons, schedstat)"),
         ("CPU per node", f"{cpu_s / window / a.nodes * 100:.3f} % of a core"),
-        ("voluntary context switches per node per round",
-         f"{(sum(v1) - sum(v0)) / a.nodes / rounds:.2f}"),
         ("wake-ups per node per round",
-         f"{wakeups:.2f} (epoll waits; {wakeups / peers:.3f} per peer)"
-         if wakeups is not None else f"not measured: {perf_note}"),
+         f"{wakeups:.2f} (voluntary context switches; {wakeups / peers:.3f} per peer)"),
+        ("epoll waits, lingers per node per round",
+         f"{waits:.2f}, {lingers:.2f}"
+         if waits is not None else f"not measured: {perf_note}"),
         ("syscalls per node per round",
          f"{syscalls:.2f} ({syscalls / peers:.2f} per peer-round)"
          if syscalls is not None else f"not measured: {perf_note}"),
@@ -284,7 +289,9 @@ def main():
         "nodes": a.nodes, "interval_ms": a.interval, "window_s": round(window, 2),
         "full_mesh_s": round(mesh_s, 2), "mesh_cpu_s": round(cpu_s, 4),
         "cpu_pct_per_node": round(cpu_s / window / a.nodes * 100, 4),
-        "wakeups_per_node_round": None if wakeups is None else round(wakeups, 3),
+        "wakeups_per_node_round": round(wakeups, 3),
+        "epoll_waits_per_node_round": None if waits is None else round(waits, 3),
+        "lingers_per_node_round": None if lingers is None else round(lingers, 3),
         "syscalls_per_node_round": None if syscalls is None else round(syscalls, 3),
         "hwm_kib_max": hwm, "events": len(events),
         "load_average": os.getloadavg()[0],

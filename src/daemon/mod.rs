@@ -293,7 +293,8 @@ impl Shell {
         let mut events = Events::with_capacity(256);
         self.apply_actions(self.now());
         while !self.stop {
-            let timeout = if self.unfinished.is_empty()
+            let linger = self.engine.take_linger();
+            let mut timeout = if self.unfinished.is_empty()
                 && !self.hooks.has_unfinished()
                 && !self.accept_more
             {
@@ -316,6 +317,16 @@ impl Shell {
                 // drained: just collect new events, then read and accept on.
                 Some(Duration::ZERO)
             };
+            // After our turns, the round's replies and the others' probes are on their
+            // way: sleep, not poll, so that one wake-up reads them all
+            // (`Engine::take_linger`); a timer due sooner ends the sleep.
+            if let (Some(until), Some(left)) = (linger, timeout) {
+                let nap = Duration::from_millis(until.saturating_sub(self.mono())).min(left);
+                if !nap.is_zero() {
+                    std::thread::sleep(nap);
+                    timeout = Some(left - nap);
+                }
+            }
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;

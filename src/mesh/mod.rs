@@ -137,6 +137,9 @@ pub struct Engine {
     /// When we were last awake for replies, until the next [`Engine::handle_timeout`]
     /// takes the turns due within the slack.
     awake: Option<u64>,
+    /// Until when the shell should take no input after the turns just taken, if at all
+    /// (see [`Engine::take_linger`]).
+    linger: Option<u64>,
     tracker: Tracker<TimerId>,
     actions: VecDeque<Action>,
     /// UTC day number of the log file being written.
@@ -185,6 +188,7 @@ impl Engine {
             wheel: Wheel::new(now.mono),
             rounds: Wheel::new(now.mono),
             awake: None,
+            linger: None,
             tracker,
             actions: VecDeque::new(),
             day: logline::day_number(now.wall),
@@ -275,6 +279,15 @@ impl Engine {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
+    }
+
+    /// After a wake-up that took turns: the moment (monotonic ms) before which the shell
+    /// should take no input, sleeping (not polling) until then, so that this round's
+    /// replies and the others' probes are read in one wake-up rather than one each.
+    /// `None`: poll as usual. Asked once after each [`Engine::handle_timeout`]; see
+    /// `probe.rs`, "When turns come".
+    pub fn take_linger(&mut self) -> Option<u64> {
+        self.linger.take()
     }
 
     /// The live connection in slot `index` ([`ConnId::index`]), for a shell that indexes

@@ -25,6 +25,14 @@
 //!   slack ([`Engine::slack`]: an eighth of the interval, less than half the gap between
 //!   slots) are taken then, early, instead of waking again for them. The turn after
 //!   stays one interval after the due time, so the phase does not drift.
+//! - A wake-up that sent probes lingers [`LINGER_MS`] before it takes input again (the
+//!   shell sleeps rather than polls: [`Engine::take_linger`]): the others, woken by the
+//!   same beat, write their probes and their replies to ours meanwhile, and one wake-up
+//!   reads them all instead of one wake-up each (a 10-node mesh: 4.1 sleeps a node-round
+//!   down to 2.7; BENCHMARKS.md). Only where so short a wait is small beside the gap
+//!   between slots and the hedge delay's floor: not in a round spread over slots less
+//!   than 16 ms apart (1000 peers at 1 s), nor with a timeout under 96 ms. A reply this
+//!   node owes waits at most that long, and its peers' round trips to it include it.
 //!
 //! After a stall (SIGSTOP, suspend) the turns missed are skipped, keeping each peer's
 //! phase.
@@ -78,6 +86,14 @@ pub const BURST: usize = 16;
 /// cost before hedging, and a clean mesh never pays it.
 pub const DUAL_TURNS: u8 = 64;
 
+/// How long a wake-up that took turns waits before it takes input again (the shell
+/// sleeps, see [`Engine::take_linger`]): the others' probes of this round and the
+/// replies to ours, written within that time as the other nodes wake for the same beat,
+/// are then read in one wake-up instead of one each. Each wake-up costs a node more
+/// than the messages it reads (on a 2-core VM about 30 us against 2.7 us a message;
+/// BENCHMARKS.md); a reply waits at most this long.
+pub const LINGER_MS: u64 = 2;
+
 /// Added to the hedge delay: a reply is late only past what scheduling on a busy router
 /// adds to it.
 const HEDGE_PAD_MS: u64 = 5;
@@ -104,10 +120,11 @@ pub fn hedge_ms(srtt_us: u64, rttvar_us: u64, timeout: u64) -> u64 {
 impl Engine {
     /// `peer`'s turn, due at `due`: a probe, sent now if its link is ready, else once the
     /// link is (re)established. The next turn is one interval later; after a stall
-    /// (SIGSTOP, suspend) the turns missed are skipped, keeping the peer's phase.
-    pub(super) fn probe(&mut self, peer: usize, due: u64, now: Now) {
+    /// (SIGSTOP, suspend) the turns missed are skipped, keeping the peer's phase. Whether
+    /// the probe went out now (a reply is on its way).
+    pub(super) fn probe(&mut self, peer: usize, due: u64, now: Now) -> bool {
         if !self.peers.get(peer).is_some_and(|p| p.active) {
-            return;
+            return false;
         }
         let missed = now.mono.saturating_sub(due) / self.settings.interval;
         let next = due + (missed + 1) * self.settings.interval;
@@ -125,13 +142,15 @@ impl Engine {
                 "peer {}: too many probes in flight; probe skipped",
                 self.name(peer)
             );
-            return self.say(msg);
+            self.say(msg);
+            return false;
         };
         if let Some(p) = self.peers.get_mut(peer) {
             p.stats.started += 1;
         }
         self.tend_links(peer, now);
         let ready = self.ready_links(peer);
+        let sent = ready.len() > 0;
         match self.lead_link(peer, ready, seq, now) {
             Some((lead, hedge)) => {
                 self.send_probe(lead, peer, seq, now);
@@ -144,6 +163,7 @@ impl Engine {
             }
         }
         self.view_turn(peer, now);
+        sent
     }
 
     /// The one link probe `seq` of a clean `peer` goes out on, alternating by round, and
@@ -300,9 +320,22 @@ impl Engine {
             Some(t) => t.saturating_add(self.slack()).max(now.mono),
             None => now.mono,
         };
+        let mut sent = false;
         while let Some((_, (peer, due))) = self.rounds.pop_expired(until) {
-            self.probe(peer, due, now);
+            sent |= self.probe(peer, due, now);
         }
+        if sent && self.lingers() {
+            self.linger = Some(now.mono.saturating_add(LINGER_MS));
+        }
+    }
+
+    /// Whether a wake-up that took turns lingers ([`LINGER_MS`]): only where the wait
+    /// is small beside the gap between slots (a spread round's next slot, the replies
+    /// owed to its peers, must not wait) and beside the hedge delay's floor (a peer's
+    /// reply held this long must not look late to it).
+    fn lingers(&self) -> bool {
+        let gap = self.settings.interval / self.slots();
+        gap >= 8 * LINGER_MS && rto_min_ms(self.settings.timeout) >= 8 * LINGER_MS
     }
 
     /// Sends probe `seq` on our ready link `conn`: a `PING`, or to an old node an HTTP

@@ -1101,6 +1101,74 @@ fn a_small_mesh_probes_its_peers_together_at_stable_phases() {
     assert!(events(&h.actions()).is_empty());
 }
 
+#[test]
+fn a_wake_up_that_sent_probes_lingers_where_a_short_wait_is_small() {
+    use super::probe::LINGER_MS;
+    let mut h = Harness::new(5, 3);
+    let links = connects(&h.actions());
+    // Turns with no link ready send nothing: nothing is on its way, no linger.
+    h.at(INTERVAL);
+    assert_eq!(h.engine.take_linger(), None);
+    for (k, &(conn, _)) in links.iter().enumerate() {
+        h.link_up(conn, k as u8 + 2);
+    }
+    h.at(2 * INTERVAL - 1);
+    assert_eq!(h.engine.take_linger(), None, "no turn, no linger");
+    h.at(2 * INTERVAL);
+    assert_eq!(h.engine.take_linger(), Some(2 * INTERVAL + LINGER_MS));
+    assert_eq!(h.engine.take_linger(), None, "asked once");
+    // Replies read and answered in the next wake-up: no turn, no linger.
+    for &(conn, _) in &links {
+        let out = h.take_output(conn);
+        let seq = out.trim().strip_prefix("PING ").expect("a PING");
+        h.data(conn, &format!("PONG {seq}\n"));
+    }
+    h.at(2 * INTERVAL + LINGER_MS);
+    assert_eq!(h.engine.take_linger(), None);
+
+    // Where the wait is not small: slots 12.5 ms apart (250 nodes at 200 ms: 16 slots),
+    // or a timeout of 60 ms (the hedge delay's floor 5 ms).
+    let start = Now::ms(0, WALL0 - 60_000);
+    for cfg in [
+        config(250, 3),
+        Config {
+            timeout_ms: 60,
+            ..config(5, 3)
+        },
+    ] {
+        let mut e = Engine::new(&cfg, start);
+        e.set_links_per_peer(1);
+        e.set_views(false);
+        let dials: Vec<ConnId> = std::iter::from_fn(|| e.poll_action())
+            .filter_map(|a| match a {
+                Action::Connect { conn, .. } => Some(conn),
+                _ => None,
+            })
+            .collect();
+        for (k, &conn) in dials.iter().enumerate() {
+            e.on_connected(conn, start);
+            e.on_data(conn, format!("HELLO 1 node{}\n", k + 2).as_bytes(), start);
+        }
+        let mut linger = None;
+        for t in 1..=cfg.interval_ms {
+            e.handle_timeout(Now::ms(t, start.wall + t as i64));
+            linger = linger.or(e.take_linger());
+        }
+        assert_eq!(
+            linger,
+            None,
+            "{} nodes, timeout {}",
+            cfg.nodes.len(),
+            cfg.timeout_ms
+        );
+        let pinged = dials
+            .iter()
+            .filter(|&&c| e.output(c).windows(5).any(|w| w == b"PING "))
+            .count();
+        assert_eq!(pinged, dials.len(), "every link carries a probe");
+    }
+}
+
 /// Every node's first turns in a mesh of `n` started at `now`: `turns[me][peer]`.
 fn first_turns(n: u8, now: Now) -> Vec<Vec<Option<u64>>> {
     (0..usize::from(n))

@@ -232,6 +232,8 @@ enum What {
     Sample,
     /// Op event `i` ([`ops`]).
     Op(usize),
+    /// `node`'s linger after its turns ends (if `epoch` is still its incarnation).
+    LingerEnd { node: usize, epoch: u32 },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -379,6 +381,9 @@ struct SimNode {
     engine: Option<Box<Engine>>,
     epoch: u32,
     frozen: bool,
+    /// Until when its process sleeps after its turns ([`Engine::take_linger`]): what
+    /// arrives meanwhile is held, as for a frozen one, and taken in one wake-up.
+    lingering: Option<u64>,
     held: Vec<Held>,
     wall_offset: i64,
     timer_at: Option<u64>,
@@ -406,6 +411,7 @@ impl SimNode {
             engine: None,
             epoch: 0,
             frozen: false,
+            lingering: None,
             held: Vec::new(),
             wall_offset,
             timer_at: None,
@@ -554,6 +560,7 @@ impl World {
                 What::FaultEnd(i) => self.fault_end(i),
                 What::Sample => self.sample(),
                 What::Op(i) => self.on_op(i),
+                What::LingerEnd { node, epoch } => self.linger_end(node, epoch, at),
             }
         }
     }
@@ -636,8 +643,45 @@ impl World {
             return;
         }
         n.timer_at = None;
+        if n.lingering.is_some() {
+            // A timer due within the linger ends it, as in the daemon.
+            return self.wake(node);
+        }
         if let Some(engine) = n.engine.as_mut() {
             engine.handle_timeout(now);
+        }
+        self.settle(node);
+    }
+
+    /// `node`'s linger after its turns ends at `at`: it wakes, unless frozen meanwhile
+    /// (then it wakes when it resumes).
+    fn linger_end(&mut self, node: usize, epoch: u32, at: u64) {
+        let Some(n) = self.nodes.get_mut(node) else {
+            return;
+        };
+        if n.epoch != epoch || n.lingering != Some(at) || n.frozen {
+            return;
+        }
+        self.wake(node);
+    }
+
+    /// `node`'s process runs again after a freeze or a linger: the kernel hands over
+    /// everything it kept, then the late timers run (replies that arrived meanwhile count
+    /// before their deadlines), as the daemon's next pass does.
+    fn wake(&mut self, node: usize) {
+        let Some(n) = self.nodes.get_mut(node) else {
+            return;
+        };
+        n.lingering = None;
+        for what in std::mem::take(&mut n.held) {
+            self.apply(node, what);
+        }
+        let now = self.clock(node);
+        if let Some(n) = self.nodes.get_mut(node) {
+            if let Some(engine) = n.engine.as_mut() {
+                engine.handle_timeout(now);
+            }
+            n.timer_at = None;
         }
         self.settle(node);
     }
@@ -715,6 +759,18 @@ impl World {
                 Action::KillHook { id } => self.hook_kill(node, id),
                 Action::PruneLogs { before_day } => self.prune(node, before_day),
             }
+        }
+        let Some(n) = self.nodes.get_mut(node) else {
+            return;
+        };
+        if let Some(until) = n.engine.as_mut().and_then(|e| e.take_linger())
+            && until > self.now
+            && !n.frozen
+        {
+            // Its timers stay armed: one due sooner ends the linger.
+            n.lingering = Some(until);
+            let epoch = n.epoch;
+            self.push(until, What::LingerEnd { node, epoch });
         }
         let Some(n) = self.nodes.get_mut(node) else {
             return;
@@ -1187,7 +1243,7 @@ impl World {
         let Some(n) = self.nodes.get_mut(node) else {
             return;
         };
-        if n.frozen {
+        if n.frozen || n.lingering.is_some() {
             n.held.push(what);
             return;
         }
@@ -1321,20 +1377,7 @@ impl World {
                     return;
                 }
                 n.frozen = false;
-                // The kernel hands over everything it kept, then the late timers run:
-                // replies that arrived during the stop count before their deadlines.
-                let held = std::mem::take(&mut n.held);
-                for what in held {
-                    self.apply(f.node, what);
-                }
-                let now = self.clock(f.node);
-                if let Some(engine) = self.nodes.get_mut(f.node).and_then(|n| n.engine.as_mut()) {
-                    engine.handle_timeout(now);
-                }
-                if let Some(n) = self.nodes.get_mut(f.node) {
-                    n.timer_at = None;
-                }
-                self.settle(f.node);
+                self.wake(f.node);
             }
             FaultKind::Partition | FaultKind::Reset | FaultKind::Cut => {
                 self.active.retain(|&a| a != i);
@@ -1353,6 +1396,7 @@ impl World {
         }
         n.engine = None;
         n.frozen = false;
+        n.lingering = None;
         n.held.clear();
         n.timer_at = None;
         let epoch = n.epoch;
