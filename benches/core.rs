@@ -27,6 +27,18 @@ fn main() {
     for seq in 0..1000u64 {
         Message::Ping { seq: seq * 7919 }.encode(&mut stream);
     }
+    #[cfg(feature = "simulate")]
+    {
+        // Ten engines for ten minutes of their time: 54,000 probes.
+        let start = Instant::now();
+        let probes = engines_in_memory(10, 600);
+        let ns = start.elapsed().as_nanos() as f64 / probes.max(1) as f64;
+        println!(
+            "{:<44} {ns:>9.1} ns/op  ({probes} ops)",
+            "engines: a probe, both ends, in memory"
+        );
+    }
+
     bench("framer+parse, PING lines fed in 1 KiB reads", LINES, || {
         let mut framer = Framer::new();
         let mut sum = 0u64;
@@ -110,4 +122,102 @@ fn main() {
             black_box(&line);
         }
     });
+}
+
+/// `n` engines probing one another in memory for `secs` seconds of their time, every
+/// byte handed over at once (no network, no checker): the engines' own cost per probe,
+/// the floor under what `simulate` can reach. Returns the probes answered.
+#[cfg(feature = "simulate")]
+fn engines_in_memory(n: usize, secs: u64) -> u64 {
+    use std::net::{IpAddr, SocketAddr};
+    use uptime_tracker::mesh::{Action, ConnId, Engine, Now};
+
+    let cfg = uptime_tracker::sim::mesh_config(n, 1000, 1500, 3);
+    let start = Now::ms(0, 1_767_225_600_000);
+    let mut engines: Vec<Engine> = (0..n)
+        .map(|me| {
+            let mut c = cfg.clone();
+            c.me = me;
+            c.whoami = format!("node{}", me + 1);
+            Engine::new(&c, start)
+        })
+        .collect();
+    let ip = |i: usize| cfg.nodes.get(i).map(|node| node.addr.ip());
+    // wires[node][conn slot]: the other end, (node, conn).
+    let mut wires: Vec<Vec<Option<(usize, ConnId)>>> = vec![Vec::new(); n];
+    let wire = |wires: &mut Vec<Vec<Option<(usize, ConnId)>>>, a: (usize, ConnId), b| {
+        if let Some(w) = wires.get_mut(a.0) {
+            if w.len() <= a.1.index() {
+                w.resize(a.1.index() + 1, None);
+            }
+            if let Some(slot) = w.get_mut(a.1.index()) {
+                *slot = Some(b);
+            }
+        }
+    };
+    let mut bytes = Vec::new();
+    let mut now = start;
+    let mut port = 40_000u16;
+    while now.mono < secs * 1000 {
+        let mut busy = true;
+        while busy {
+            busy = false;
+            for i in 0..n {
+                while let Some(action) = engines.get_mut(i).and_then(Engine::poll_action) {
+                    busy = true;
+                    match action {
+                        Action::Connect { conn, addr } => {
+                            let Some(j) = cfg.nodes.iter().position(|x| x.addr == addr) else {
+                                continue;
+                            };
+                            port = port.wrapping_add(1);
+                            let from = SocketAddr::new(ip(i).unwrap_or(IpAddr::from([0; 4])), port);
+                            if let Some(acc) =
+                                engines.get_mut(j).and_then(|e| e.on_accepted(from, now))
+                            {
+                                wire(&mut wires, (i, conn), (j, acc));
+                                wire(&mut wires, (j, acc), (i, conn));
+                                if let Some(e) = engines.get_mut(i) {
+                                    e.on_connected(conn, now);
+                                }
+                            }
+                        }
+                        Action::Send { conn } => {
+                            let Some(e) = engines.get_mut(i) else {
+                                continue;
+                            };
+                            bytes.clear();
+                            bytes.extend_from_slice(e.output(conn));
+                            e.wrote(conn, bytes.len());
+                            let to = wires
+                                .get(i)
+                                .and_then(|w| w.get(conn.index()))
+                                .copied()
+                                .flatten();
+                            if let Some((j, c)) = to
+                                && let Some(other) = engines.get_mut(j)
+                            {
+                                other.on_data(c, &bytes, now);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        let next = engines
+            .iter()
+            .filter_map(Engine::poll_at)
+            .min()
+            .unwrap_or(now.mono + 1);
+        let step = next.max(now.mono + 1) - now.mono;
+        now = Now::ms(now.mono + step, now.wall + step as i64);
+        for e in &mut engines {
+            e.handle_timeout(now);
+        }
+    }
+    engines
+        .iter()
+        .flat_map(|e| e.peers().map(|p| p.stats.replied).collect::<Vec<_>>())
+        .sum()
 }
