@@ -21,8 +21,10 @@ config. Once every node has logged `connected` for every peer, two more interval
   perf_event_paranoid <= 1 and perf (apt-get install linux-perf); kept apart from the
   CPU window so its overhead is not counted there.
 
-Then every daemon's log must hold no event line (each would be a false one). Prints a
-table and one JSON line. --bin defaults to target/release/uptime-tracker.
+Then every daemon's log must hold no event line (each would be a false one) but the
+startup's: a node's first turn comes within one interval of its start, so a peer started
+a moment later may be counted once (connection refused) and back at the next round; such
+a run, begun before the full mesh, is counted apart. Prints a table and one JSON line. --bin defaults to target/release/uptime-tracker.
 
 --earlier DIR --bun PATH runs the same mesh of the earlier TypeScript/Bun tool instead
 (DIR: its source, github.com/okunamayanad/uptime-tracker, with `range_check` installed in
@@ -34,6 +36,7 @@ three intervals later, and its logs are not checked for events.
 """
 
 import argparse
+import datetime
 import json
 import os
 import shutil
@@ -203,6 +206,7 @@ def main():
                 sys.exit(f"mesh-bench: no full mesh in {deadline - t0:.0f} s ({up} links)")
             time.sleep(0.05)
         mesh_s = time.monotonic() - t0
+        mesh_wall = time.time()
         time.sleep((3 if a.earlier else 2) * a.interval / 1000 + 0.5)
 
         c0 = [sched_ns(p) for p in pids]
@@ -247,12 +251,28 @@ def main():
                 else:
                     perf_note = f"perf counted nothing: {r.stderr.strip()[:200]}"
 
-        events = []
+        # A node's first turn comes within one interval of its start, so a mesh started
+        # together may count a peer not started yet (connection refused): a run of
+        # timeouts begun before the full mesh, up to its `|0`, is the startup's. Any
+        # other event line is a false one.
+        events, startup = [], 0
         logs = os.path.join(tmp, "logs")
         for name in sorted(os.listdir(logs)) if os.path.isdir(logs) and not a.earlier else []:
+            early = set()
             for line in open(os.path.join(logs, name)):
                 line = line.rstrip("\n")
-                if line and line != "---" and not line.startswith("0.0.3|"):
+                if not line or line == "---" or line.startswith("0.0.3|"):
+                    continue
+                stamp, _, rest = line.partition("|")
+                peer, _, count = rest.partition("|")
+                when = datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+                if peer in early or when.timestamp() < mesh_wall:
+                    startup += 1
+                    if count == "0":
+                        early.discard(peer)
+                    else:
+                        early.add(peer)
+                else:
                     events.append(f"{name}: {line}")
     finally:
         stop()
@@ -278,7 +298,8 @@ def main():
          if syscalls is not None else f"not measured: {perf_note}"),
         ("peak RSS of a node (VmHWM, max)", f"{hwm} KiB"),
         ("events in the logs", "not checked (the earlier tool)" if a.earlier else
-         f"{len(events)}{' (none: good)' if not events else ' FALSE EVENTS'}"),
+         f"{len(events)}{' (none: good)' if not events else ' FALSE EVENTS'}"
+         f"{f'; {startup} of the startup (peers not started yet)' if startup else ''}"),
     ]
     for k, v in rows:
         print(f"  {k:<48} {v}")
@@ -293,7 +314,7 @@ def main():
         "epoll_waits_per_node_round": None if waits is None else round(waits, 3),
         "lingers_per_node_round": None if lingers is None else round(lingers, 3),
         "syscalls_per_node_round": None if syscalls is None else round(syscalls, 3),
-        "hwm_kib_max": hwm, "events": len(events),
+        "hwm_kib_max": hwm, "events": len(events), "startup_events": startup,
         "load_average": os.getloadavg()[0],
     }))
     return 1 if events else 0
