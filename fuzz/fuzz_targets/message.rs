@@ -56,6 +56,7 @@ fn spelled(m: &Message<'_>) -> Vec<u8> {
         Message::View { digest, states } => format!("VIEW {} {states}", hex(&digest)).into_bytes(),
         Message::Clock { t0 } => format!("CLOCK {t0}").into_bytes(),
         Message::Clocked { t0, t1 } => format!("CLOCKED {t0} {t1}").into_bytes(),
+        Message::Duplex => b"DUPLEX".to_vec(),
         Message::Unknown { verb } => verb.as_bytes().to_vec(),
     }
 }
@@ -97,6 +98,7 @@ fn check_parsed(line: &[u8], m: Message<'_>) {
                     | "VIEW"
                     | "CLOCK"
                     | "CLOCKED"
+                    | "DUPLEX"
             ));
             let rest = line
                 .strip_prefix(verb.as_bytes())

@@ -216,6 +216,12 @@ pub(crate) struct Inbound {
     /// When it last proved itself or brought a `PING`: of a peer's connections, the one
     /// heard from least recently is the one it abandoned.
     pub(crate) heard: u64,
+    /// Our probes written on it with a `PONG` (see `probe.rs`), waiting for their
+    /// replies: (seq, when written).
+    pub(crate) awaiting: crate::few::Few<(u64, u64)>,
+    /// The peer sent `DUPLEX` on it: it takes a `PING` of ours here, with a `PONG`
+    /// (see `probe.rs`). An earlier build never does, and would close its link on one.
+    pub(crate) duplex: bool,
 }
 
 impl Conn {
@@ -263,6 +269,24 @@ impl Conn {
     pub(crate) fn link_mut(&mut self) -> Option<&mut Link> {
         match &mut self.state {
             State::Link(l) => Some(l),
+            _ => None,
+        }
+    }
+
+    /// Our probes waiting for their replies on this connection: a link's, or a peer's
+    /// connection to us that carried one with a `PONG`.
+    pub(crate) fn awaiting(&self) -> Option<&crate::few::Few<(u64, u64)>> {
+        match &self.state {
+            State::Link(l) => Some(&l.awaiting),
+            State::Inbound(i) => Some(&i.awaiting),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn awaiting_mut(&mut self) -> Option<&mut crate::few::Few<(u64, u64)>> {
+        match &mut self.state {
+            State::Link(l) => Some(&mut l.awaiting),
+            State::Inbound(i) => Some(&mut i.awaiting),
             _ => None,
         }
     }

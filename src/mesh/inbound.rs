@@ -24,6 +24,8 @@ impl Engine {
             peer,
             since: now.mono,
             heard: now.mono,
+            awaiting: Default::default(),
+            duplex: false,
         });
         self.waiting.remove(conn, from.ip().to_canonical());
         self.replace_abandoned(conn, peer, now);
@@ -71,6 +73,22 @@ impl Engine {
                 }
             }
             Input::Clock(t0) => self.on_clock(conn, t0, now),
+            Input::Duplex => {
+                if let Some(Conn {
+                    state: State::Inbound(i),
+                    ..
+                }) = self.conns.get_mut(conn)
+                {
+                    i.duplex = true;
+                }
+            }
+            // Our probe's reply, where it went with a `PONG` of ours (see `probe.rs`):
+            // only a connection that announced `DUPLEX` carries one.
+            Input::Pong(seq) if self.duplex_peer(conn).is_some() => {
+                if let Some(peer) = self.duplex_peer(conn) {
+                    self.pong(conn, peer, seq, now);
+                }
+            }
             Input::Ping(seq) => {
                 if let Some(Conn {
                     state: State::Inbound(i),
@@ -78,11 +96,24 @@ impl Engine {
                 }) = self.conns.get_mut(conn)
                 {
                     i.heard = now.mono;
+                    if i.duplex {
+                        // Our turn for this peer may go with the `PONG` (`take_turns`).
+                        let peer = i.peer;
+                        self.answered.push(peer);
+                    }
                 }
                 self.send_message(conn, Message::Pong { seq }, now);
                 self.awake_for_replies(now);
             }
             _ => self.close(conn, CloseReason::Unexpected, now),
+        }
+    }
+
+    /// The peer whose proved connection `conn` is, if it announced `DUPLEX`.
+    fn duplex_peer(&self, conn: ConnId) -> Option<usize> {
+        match self.conns.get(conn).map(|c| &c.state) {
+            Some(State::Inbound(i)) if i.duplex => Some(i.peer),
+            _ => None,
         }
     }
 

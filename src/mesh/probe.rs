@@ -63,7 +63,7 @@
 //! at 10 % and 30 % loss the same as or fewer than with every probe on both links;
 //! docs/protocol.md, "Links under loss".
 
-use super::conn::{Conn, Stage};
+use super::conn::{Conn, Stage, State};
 use super::link::Ready;
 use super::{
     Action, ConnId, Engine, LogRecord, Message, Now, PeerId, PeerState, Timer, rto_min_ms,
@@ -128,10 +128,7 @@ impl Engine {
         }
         let missed = now.mono.saturating_sub(due) / self.settings.interval;
         let next = due + (missed + 1) * self.settings.interval;
-        let timer = self.rounds.schedule(next, (peer, next));
-        if let Some(p) = self.peers.get_mut(peer) {
-            p.round = Some(timer);
-        }
+        self.schedule_turn(peer, next);
         let deadline = now.mono + self.settings.timeout;
         let wheel = &mut self.wheel;
         let started = self.tracker.start_probe(peer, |seq| {
@@ -153,6 +150,7 @@ impl Engine {
         let sent = ready.len() > 0;
         match self.lead_link(peer, ready, seq, now) {
             Some((lead, hedge)) => {
+                let lead = self.answering(peer).unwrap_or(lead);
                 self.send_probe(lead, peer, seq, now);
                 self.arm_hedge(peer, now.mono + hedge);
             }
@@ -191,6 +189,20 @@ impl Engine {
             return None;
         }
         Some((if seq.is_multiple_of(2) { a } else { b }, hedge))
+    }
+
+    /// `peer`'s connection to us with a `PONG` of ours not yet written: a clean probe
+    /// goes with it, in the same write, and the peer answers it on that connection.
+    fn answering(&self, peer: usize) -> Option<ConnId> {
+        let p = self.peers.get(peer)?;
+        [p.inbound, p.inbound_older]
+            .into_iter()
+            .flatten()
+            .find(|&id| {
+                self.conns.get(id).is_some_and(|c| {
+                    matches!(&c.state, State::Inbound(i) if i.duplex) && !c.unsent().is_empty()
+                })
+            })
     }
 
     /// How long `peer`'s probe may go unanswered on its one link before it is hedged
@@ -260,8 +272,8 @@ impl Engine {
     fn carries(&self, conn: ConnId, seq: u64) -> bool {
         self.conns
             .get(conn)
-            .and_then(Conn::link)
-            .is_some_and(|l| l.awaiting.iter().any(|&(s, _)| s == seq))
+            .and_then(Conn::awaiting)
+            .is_some_and(|a| a.iter().any(|&(s, _)| s == seq))
     }
 
     /// Slots a round is spread over: one for up to [`BURST`] peers.
@@ -298,7 +310,11 @@ impl Engine {
         // A wall clock before 1970 aligns nothing (it will be stepped soon anyway).
         let wall = u64::try_from(now.wall).unwrap_or(0);
         let to_boundary = (interval - wall % interval) % interval;
-        match (to_boundary + interval * slot / slots) % interval {
+        // Of two peers, the one later in the node list probes a little after the other, so
+        // that the other's `PING` comes first and ours goes with our `PONG` (see
+        // `Engine::answering`).
+        let lag = if peer < self.me { self.slack() / 2 } else { 0 };
+        match (to_boundary + interval * slot / slots + lag) % interval {
             0 => now.mono + interval,
             ahead => now.mono + ahead,
         }
@@ -314,7 +330,11 @@ impl Engine {
     }
 
     /// The turns due by `now`, or within the slack if we were awake for replies since
-    /// the last call.
+    /// the last call: a peer's earlier in the node list (we answer its probes) only if
+    /// its `PING` was just answered on a duplex connection, so that ours goes in the same
+    /// write (taken at another peer's reply, it would go alone, and the peer's `PING`
+    /// would find it done). One not taken keeps its due time: if the peer's `PING` never
+    /// comes, it goes then, on our link.
     pub(super) fn take_turns(&mut self, now: Now) {
         let until = match self.awake.take() {
             Some(t) => t.saturating_add(self.slack()).max(now.mono),
@@ -324,8 +344,49 @@ impl Engine {
         while let Some((_, (peer, due))) = self.rounds.pop_expired(until) {
             sent |= self.probe(peer, due, now);
         }
+        while let Some((_, (peer, due))) = self.answer_rounds.pop_expired(now.mono) {
+            sent |= self.probe(peer, due, now);
+        }
+        let mut answered = std::mem::take(&mut self.answered);
+        for &peer in &answered {
+            let Some(t) = self.peers.get(peer).and_then(|p| p.round) else {
+                continue;
+            };
+            if self.answer_rounds.deadline(t).is_some_and(|d| d <= until)
+                && self.answering(peer).is_some()
+                && let Some((_, due)) = self.answer_rounds.cancel(t)
+            {
+                sent |= self.probe(peer, due, now);
+            }
+        }
+        // Kept for the next pass: this one's buffer, emptied (no allocation a pass).
+        answered.clear();
+        self.answered = answered;
         if sent && self.lingers() {
             self.linger = Some(now.mono.saturating_add(LINGER_MS));
+        }
+    }
+
+    /// Arms `peer`'s next turn for `due`, on the wheel of its kind (see
+    /// [`Engine::take_turns`]).
+    pub(super) fn schedule_turn(&mut self, peer: usize, due: u64) {
+        let rounds = if peer < self.me {
+            &mut self.answer_rounds
+        } else {
+            &mut self.rounds
+        };
+        let timer = rounds.schedule(due, (peer, due));
+        if let Some(p) = self.peers.get_mut(peer) {
+            p.round = Some(timer);
+        }
+    }
+
+    /// Disarms `peer`'s turn `t` (armed by [`Engine::schedule_turn`]).
+    pub(super) fn cancel_turn(&mut self, peer: usize, t: crate::timer::TimerId) {
+        if peer < self.me {
+            self.answer_rounds.cancel(t);
+        } else {
+            self.rounds.cancel(t);
         }
     }
 
@@ -344,14 +405,19 @@ impl Engine {
         if let Some(p) = self.peers.get_mut(peer) {
             p.stats.sent(seq, now.mono_us());
         }
-        let Some(link) = self.conns.get_mut(conn).and_then(Conn::link_mut) else {
+        let Some(c) = self.conns.get_mut(conn) else {
             return;
         };
-        if link.awaiting.len() >= crate::tracker::MAX_OUTSTANDING {
-            link.awaiting.pop_front();
+        let Some(awaiting) = c.awaiting_mut() else {
+            return;
+        };
+        if awaiting.len() >= crate::tracker::MAX_OUTSTANDING {
+            awaiting.pop_front();
         }
-        link.awaiting.push_back((seq, now.mono));
-        if let (Stage::Legacy { .. }, peer) = (&link.stage, link.peer) {
+        awaiting.push_back((seq, now.mono));
+        if let Some(link) = c.link()
+            && let (Stage::Legacy { .. }, peer) = (&link.stage, link.peer)
+        {
             return self.send_legacy_probe(conn, peer, seq, now);
         }
         self.send_message(conn, Message::Ping { seq }, now)
@@ -360,11 +426,11 @@ impl Engine {
     /// The `PONG` of probe `seq` on our link `conn` to `peer`.
     pub(super) fn pong(&mut self, conn: ConnId, peer: usize, seq: u64, now: Now) {
         let mut written = None;
-        if let Some(link) = self.conns.get_mut(conn).and_then(Conn::link_mut) {
+        if let Some(awaiting) = self.conns.get_mut(conn).and_then(Conn::awaiting_mut) {
             // Replies come in order: everything before `seq` was answered too (or was
             // never written here).
-            while let Some(&(s, at)) = link.awaiting.front() {
-                link.awaiting.pop_front();
+            while let Some(&(s, at)) = awaiting.front() {
+                awaiting.pop_front();
                 if s == seq {
                     written = Some(at);
                     break;
