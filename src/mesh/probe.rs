@@ -349,7 +349,13 @@ impl Engine {
         }
         let mut answered = std::mem::take(&mut self.answered);
         for &peer in &answered {
-            let Some(t) = self.peers.get(peer).and_then(|p| p.round) else {
+            // A later peer's turn is on `rounds`, taken above.
+            let Some(t) = self
+                .peers
+                .get(peer)
+                .and_then(|p| p.round)
+                .filter(|_| peer < self.me)
+            else {
                 continue;
             };
             if self.answer_rounds.deadline(t).is_some_and(|d| d <= until)

@@ -28,6 +28,7 @@ pub(super) fn config(nodes: u8, threshold: u32) -> Config {
     }
 }
 
+mod duplex;
 mod ops;
 mod view;
 
@@ -40,7 +41,16 @@ struct Harness {
 
 impl Harness {
     fn new(nodes: u8, threshold: u32) -> Harness {
-        let cfg = config(nodes, threshold);
+        Harness::as_node(nodes, threshold, 0)
+    }
+
+    /// The harness as node `me + 1` of the mesh (slot `me`).
+    fn as_node(nodes: u8, threshold: u32, me: usize) -> Harness {
+        let cfg = Config {
+            me,
+            whoami: format!("node{}", me + 1),
+            ..config(nodes, threshold)
+        };
         let now = Now::ms(0, WALL0 - 60_000);
         let mut engine = Engine::new(&cfg, now);
         // These tests check every byte on the links: views are checked apart (view_tests).
@@ -79,7 +89,8 @@ impl Harness {
     fn link_up(&mut self, conn: ConnId, peer: u8) {
         self.engine.on_connected(conn, self.now);
         self.actions();
-        assert_eq!(self.take_output(conn), "HELLO 1 node1\n");
+        let hello = format!("HELLO 1 node{}\n", self.cfg.me + 1);
+        assert_eq!(self.take_output(conn), hello);
         self.data(conn, &format!("HELLO 1 node{peer}\n"));
         self.take_duplex(conn);
     }
