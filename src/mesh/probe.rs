@@ -25,6 +25,16 @@
 //!   slack ([`Engine::slack`]: an eighth of the interval, less than half the gap between
 //!   slots) are taken then, early, instead of waking again for them. The turn after
 //!   stays one interval after the due time, so the phase does not drift.
+//! - **Duplex probes.** Of two nodes the one earlier in the node list probes first: the
+//!   later one's turns for it lag half the slack ([`Engine::first_turn`]), and sit on a
+//!   wheel of their own (`answer_rounds`). Such a turn is taken early only when that
+//!   peer's `PING` is answered in this pass on a connection that said `DUPLEX`, and then
+//!   a clean probe goes on that connection right after the `PONG`, in the same write
+//!   (`Engine::answering`; the shell writes a pass's replies after its turns): a pair's
+//!   round is three writes instead of four. A wake-up for another peer leaves it at its
+//!   due time, when it goes on our own link if the `PING` never came. Such a probe is
+//!   hedged as on a link; its `PONG` comes on that connection. docs/protocol.md,
+//!   "Duplex probes".
 //! - A wake-up that sent probes lingers [`LINGER_MS`] before it takes input again (the
 //!   shell sleeps rather than polls: [`Engine::take_linger`]): the others, woken by the
 //!   same beat, write their probes and their replies to ours meanwhile, and one wake-up
