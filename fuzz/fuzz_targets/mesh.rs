@@ -1552,17 +1552,14 @@ impl Sim {
                 },
                 Message::Duplex,
             ) => None,
-            // A PONG on a duplex connection settles the probe (none is written there, so
-            // nothing is awaited on it).
-            (Kind::In { peer: Some(peer), .. }, Message::Pong { seq })
+            // A PONG on a duplex connection counts only for a probe written there: with
+            // one link a peer, none ever is, so it is ignored.
+            (Kind::In { peer: Some(_), .. }, Message::Pong { .. })
                 if fx
                     .id
                     .and_then(|id| self.live.get(&id))
                     .is_some_and(|c| c.duplex) =>
             {
-                let mut events = std::mem::take(&mut fx.events);
-                self.reply(peer, seq, &mut events);
-                fx.events = events;
                 None
             }
             (Kind::In { peer: Some(_), .. }, Message::Ping { seq }) => {

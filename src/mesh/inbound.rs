@@ -83,9 +83,13 @@ impl Engine {
                 }
             }
             // Our probe's reply, where it went with a `PONG` of ours (see `probe.rs`):
-            // only a connection that announced `DUPLEX` carries one.
+            // only a connection that announced `DUPLEX` carries one, and it counts only
+            // for a probe written there (another connection in the peer's name, without
+            // a secret, gets no say over probes it was not given).
             Input::Pong(seq) if self.duplex_peer(conn).is_some() => {
-                if let Some(peer) = self.duplex_peer(conn) {
+                if let Some(peer) = self.duplex_peer(conn)
+                    && self.carries(conn, seq)
+                {
                     self.pong(conn, peer, seq, now);
                 }
             }

@@ -278,8 +278,9 @@ impl Engine {
         }
     }
 
-    /// Whether probe `seq` is waiting for its reply on our link `conn`.
-    fn carries(&self, conn: ConnId, seq: u64) -> bool {
+    /// Whether probe `seq` is waiting for its reply on `conn` (our link, or a peer's
+    /// connection it went on with a `PONG`).
+    pub(super) fn carries(&self, conn: ConnId, seq: u64) -> bool {
         self.conns
             .get(conn)
             .and_then(Conn::awaiting)

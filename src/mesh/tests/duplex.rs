@@ -99,9 +99,15 @@ fn a_ping_near_our_turn_is_answered_with_our_probe_in_one_write() {
         (String::new(), String::new())
     );
     assert!(hedge(&h).is_some(), "hedged as on a link");
-    // Node1's PONG there settles it: a round trip, the hedge cancelled.
+    // Node1's PONG there settles it: a round trip, the hedge cancelled. Another of its
+    // connections, or a seq not written there, has no say over it.
     h.at(due - 2);
     let before = replied(&h);
+    let other = inbound_from_node1(&mut h, 5001, true);
+    assert!(h.data(other, "PONG 1\n").is_empty());
+    assert!(h.data(c, "PONG 0\n").is_empty());
+    assert_eq!(replied(&h), before);
+    assert!(hedge(&h).is_some());
     assert!(events(&h.data(c, "PONG 1\n")).is_empty());
     assert_eq!(replied(&h), before + 1);
     assert!(hedge(&h).is_none());
