@@ -288,7 +288,7 @@ impl Engine {
     }
 
     /// Slots a round is spread over: one for up to [`BURST`] peers.
-    fn slots(&self) -> u64 {
+    pub(super) fn slots(&self) -> u64 {
         let others = self.peers.len().saturating_sub(1);
         others.div_ceil(BURST).clamp(1, PHASES) as u64
     }
@@ -324,7 +324,11 @@ impl Engine {
         // Of two peers, the one later in the node list probes a little after the other, so
         // that the other's `PING` comes first and ours goes with our `PONG` (see
         // `Engine::answering`).
-        let lag = if peer < self.me { self.slack() / 2 } else { 0 };
+        let lag = if self.answers_first(peer) {
+            self.slack() / 2
+        } else {
+            0
+        };
         match (to_boundary + interval * slot / slots + lag) % interval {
             0 => now.mono + interval,
             ahead => now.mono + ahead,
@@ -360,12 +364,12 @@ impl Engine {
         }
         let mut answered = std::mem::take(&mut self.answered);
         for &peer in &answered {
-            // A later peer's turn is on `rounds`, taken above.
+            // A turn on `rounds` was taken above.
             let Some(t) = self
                 .peers
                 .get(peer)
+                .filter(|p| p.answer_turn)
                 .and_then(|p| p.round)
-                .filter(|_| peer < self.me)
             else {
                 continue;
             };
@@ -387,7 +391,8 @@ impl Engine {
     /// Arms `peer`'s next turn for `due`, on the wheel of its kind (see
     /// [`Engine::take_turns`]).
     pub(super) fn schedule_turn(&mut self, peer: usize, due: u64) {
-        let rounds = if peer < self.me {
+        let answer = self.answers_first(peer);
+        let rounds = if answer {
             &mut self.answer_rounds
         } else {
             &mut self.rounds
@@ -395,16 +400,25 @@ impl Engine {
         let timer = rounds.schedule(due, (peer, due));
         if let Some(p) = self.peers.get_mut(peer) {
             p.round = Some(timer);
+            p.answer_turn = answer;
         }
     }
 
     /// Disarms `peer`'s turn `t` (armed by [`Engine::schedule_turn`]).
     pub(super) fn cancel_turn(&mut self, peer: usize, t: crate::timer::TimerId) {
-        if peer < self.me {
+        if self.peers.get(peer).is_some_and(|p| p.answer_turn) {
             self.answer_rounds.cancel(t);
         } else {
             self.rounds.cancel(t);
         }
+    }
+
+    /// Whether our turns for `peer` wait for its `PING` to ride on (see "When turns
+    /// come"): it is earlier in the node list, and the round is one slot. In a round
+    /// spread over slots the two nodes of a pair probe each other in different slots (each
+    /// walks its own rotation), so a lag would only split a slot's wake-up in two.
+    pub(super) fn answers_first(&self, peer: usize) -> bool {
+        peer < self.me && self.slots() == 1 && self.slack() > 0
     }
 
     /// Whether a wake-up that took turns lingers ([`LINGER_MS`]): only where the wait
