@@ -370,9 +370,14 @@ impl Shell {
             }
             self.engine.handle_timeout(now);
             self.apply_actions(now);
-            for id in std::mem::take(&mut self.replies) {
+            // The pass's replies, with the probes its turns put on the same connections
+            // (the buffer kept: no allocation a pass).
+            let mut replies = std::mem::take(&mut self.replies);
+            for &id in &replies {
                 self.flush(id, now);
             }
+            replies.clear();
+            self.replies = replies;
             self.apply_actions(now);
             self.journal.handle_timeout(now);
             self.journal_notes();

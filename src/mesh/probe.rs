@@ -25,9 +25,9 @@
 //!   slack ([`Engine::slack`]: an eighth of the interval, less than half the gap between
 //!   slots) are taken then, early, instead of waking again for them. The turn after
 //!   stays one interval after the due time, so the phase does not drift.
-//! - **Duplex probes.** Of two nodes the one earlier in the node list probes first: the
-//!   later one's turns for it lag half the slack ([`Engine::first_turn`]), and sit on a
-//!   wheel of their own (`answer_rounds`). Such a turn is taken early only when that
+//! - **Duplex probes** (a round of one slot). Of two nodes the one earlier in the node
+//!   list probes first: the later one's turns for it lag half the slack
+//!   ([`Engine::first_turn`]), and sit on a wheel of their own (`answer_rounds`). Such a turn is taken early only when that
 //!   peer's `PING` is answered in this pass on a connection that said `DUPLEX`, and then
 //!   a clean probe goes on that connection right after the `PONG`, in the same write
 //!   (`Engine::answering`; the shell writes a pass's replies after its turns): a pair's
