@@ -257,6 +257,21 @@ impl Engine {
     #[doc(hidden)]
     pub fn set_no_slack(&mut self) {
         self.no_slack = true;
+        // Without slack no turn waits for a peer's `PING` (see `probe.rs`): the first
+        // turns placed by `new` for that are placed again, without the lag. Call it right
+        // after `new`.
+        let now = self.last;
+        let waiting: Vec<usize> = self
+            .peer_indices()
+            .filter(|&p| self.peers.get(p).is_some_and(|p| p.answer_turn))
+            .collect();
+        for peer in waiting {
+            if let Some(t) = self.peers.get(peer).and_then(|p| p.round) {
+                self.cancel_turn(peer, t);
+            }
+            let due = self.first_turn(peer, now);
+            self.schedule_turn(peer, due);
+        }
     }
 
     /// Whether our links announce `DUPLEX` (on by default): off, peers never write their
