@@ -102,8 +102,11 @@ impl Engine {
                     i.heard = now.mono;
                     if i.duplex {
                         // Our turn for this peer may go with the `PONG` (`take_turns`).
+                        // Once per run of its `PING`s (a flood adds no more).
                         let peer = i.peer;
-                        self.answered.push(peer);
+                        if self.answered.last() != Some(&peer) {
+                            self.answered.push(peer);
+                        }
                     }
                 }
                 self.send_message(conn, Message::Pong { seq }, now);
