@@ -115,7 +115,9 @@ fn check_parsed(line: &[u8], m: Message<'_>) {
 /// `validate` accepts `m` exactly when its encoding parses back to `m`.
 fn check_validate(m: Message<'_>) {
     let line = spelled(&m);
-    let round_trips = parse(&line) == Ok(m);
+    // A line longer than the framer takes never reaches `parse` (a `VIEW` with too many
+    // states): validate refuses it, though `parse` alone would read it.
+    let round_trips = line.len() < MAX_LINE && parse(&line) == Ok(m);
     match m.validate() {
         Ok(()) => {
             assert!(round_trips, "valid {m:?} does not round-trip");
