@@ -218,10 +218,12 @@ pub(crate) struct Inbound {
     pub(crate) heard: u64,
     /// Our probes written on it with a `PONG` (see `probe.rs`), waiting for their
     /// replies: (seq, when written).
-    pub(crate) awaiting: crate::few::Few<(u64, u64)>,
-    /// The peer sent `DUPLEX` on it: it takes a `PING` of ours here, with a `PONG`
-    /// (see `probe.rs`). An earlier build never does, and would close its link on one.
-    pub(crate) duplex: bool,
+    /// Present once the peer said `DUPLEX` on it (it takes a `PING` of ours here, with a
+    /// `PONG`; see `probe.rs`; an earlier build never does, and would close its link on
+    /// one): our probes written on it, waiting for their replies, (seq, when written).
+    /// Boxed, so that the connections of a mesh without it (a large one, see
+    /// `Engine::answers_first`) stay as small as before: 4 of them per peer.
+    pub(crate) duplex: Option<Box<crate::few::Few<(u64, u64)>>>,
 }
 
 impl Conn {
@@ -278,7 +280,7 @@ impl Conn {
     pub(crate) fn awaiting(&self) -> Option<&crate::few::Few<(u64, u64)>> {
         match &self.state {
             State::Link(l) => Some(&l.awaiting),
-            State::Inbound(i) => Some(&i.awaiting),
+            State::Inbound(i) => i.duplex.as_deref(),
             _ => None,
         }
     }
@@ -286,7 +288,7 @@ impl Conn {
     pub(crate) fn awaiting_mut(&mut self) -> Option<&mut crate::few::Few<(u64, u64)>> {
         match &mut self.state {
             State::Link(l) => Some(&mut l.awaiting),
-            State::Inbound(i) => Some(&mut i.awaiting),
+            State::Inbound(i) => i.duplex.as_deref_mut(),
             _ => None,
         }
     }

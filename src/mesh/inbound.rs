@@ -24,8 +24,7 @@ impl Engine {
             peer,
             since: now.mono,
             heard: now.mono,
-            awaiting: Default::default(),
-            duplex: false,
+            duplex: None,
         });
         self.waiting.remove(conn, from.ip().to_canonical());
         self.replace_abandoned(conn, peer, now);
@@ -73,15 +72,18 @@ impl Engine {
                 }
             }
             Input::Clock(t0) => self.on_clock(conn, t0, now),
-            Input::Duplex => {
+            // Taken where our probes may ride (a round of one slot, see `probe.rs`):
+            // elsewhere it would cost a little memory per connection for nothing.
+            Input::Duplex if self.slots() == 1 => {
                 if let Some(Conn {
                     state: State::Inbound(i),
                     ..
                 }) = self.conns.get_mut(conn)
                 {
-                    i.duplex = true;
+                    i.duplex.get_or_insert_default();
                 }
             }
+            Input::Duplex => {}
             // Our probe's reply, where it went with a `PONG` of ours (see `probe.rs`):
             // only a connection that announced `DUPLEX` carries one, and it counts only
             // for a probe written there (another connection in the peer's name, without
@@ -100,7 +102,7 @@ impl Engine {
                 }) = self.conns.get_mut(conn)
                 {
                     i.heard = now.mono;
-                    if i.duplex {
+                    if i.duplex.is_some() {
                         // Our turn for this peer may go with the `PONG` (`take_turns`).
                         // Once per run of its `PING`s (a flood adds no more).
                         let peer = i.peer;
@@ -119,7 +121,7 @@ impl Engine {
     /// The peer whose proved connection `conn` is, if it announced `DUPLEX`.
     fn duplex_peer(&self, conn: ConnId) -> Option<usize> {
         match self.conns.get(conn).map(|c| &c.state) {
-            Some(State::Inbound(i)) if i.duplex => Some(i.peer),
+            Some(State::Inbound(i)) if i.duplex.is_some() => Some(i.peer),
             _ => None,
         }
     }

@@ -210,7 +210,8 @@ impl Engine {
             .flatten()
             .find(|&id| {
                 self.conns.get(id).is_some_and(|c| {
-                    matches!(&c.state, State::Inbound(i) if i.duplex) && !c.unsent().is_empty()
+                    matches!(&c.state, State::Inbound(i) if i.duplex.is_some())
+                        && !c.unsent().is_empty()
                 })
             })
     }

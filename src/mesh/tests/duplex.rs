@@ -220,3 +220,16 @@ fn a_responder_turn_is_pulled_only_by_that_peers_ping() {
     h.at(to_node1 + INTERVAL);
     assert_eq!(h.take_output(to1), "PING 2\n");
 }
+
+#[test]
+fn a_mesh_spread_over_slots_takes_no_duplex() {
+    // 20 nodes: two slots; the pair's turns fall in different slots, so nothing rides
+    // and a DUPLEX is not kept (no memory per connection for it).
+    let mut h = Harness::as_node(20, 3, 1);
+    assert!(h.engine.slots() > 1);
+    let c = inbound_from_node1(&mut h, 5000, true);
+    assert_eq!(
+        closes(&h.data(c, "PONG 1\n")),
+        vec![(c, CloseReason::Unexpected)]
+    );
+}
