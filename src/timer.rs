@@ -255,6 +255,15 @@ impl<T> Wheel<T> {
         self.remove(id.index).map(|(_, value)| value)
     }
 
+    /// The deadline of armed timer `id`, or `None` if the handle is stale. O(1).
+    #[must_use]
+    pub fn deadline(&self, id: TimerId) -> Option<u64> {
+        self.entries
+            .get(id.index as usize)
+            .filter(|e| e.generation == id.generation && e.value.is_some())
+            .map(|e| e.deadline)
+    }
+
     /// Whether `id` is still armed. O(1).
     #[must_use]
     pub fn is_armed(&self, id: TimerId) -> bool {

@@ -201,6 +201,8 @@ struct Conn {
     heard: u64,
     /// Inbound, once proved: the order of proofs (a later proof, a larger number).
     proved: u64,
+    /// Inbound: the peer said DUPLEX on it. Our link: the engine wrote DUPLEX on it.
+    duplex: bool,
 }
 
 impl Conn {
@@ -218,6 +220,7 @@ impl Conn {
             awaiting: VecDeque::new(),
             heard: 0,
             proved: 0,
+            duplex: false,
         }
     }
 }
@@ -1428,6 +1431,10 @@ impl Sim {
                     state: LinkState::Ready,
                 };
                 self.probes[peer].ready_at = self.now.mono;
+                // We take the peer's PINGs on this link: said once, before anything else.
+                if let Some(r) = queue(fx, b"DUPLEX\n") {
+                    return Some(r);
+                }
                 // The probes started while the link was down go out now.
                 let seqs: Vec<u64> = self.probes[peer].in_flight.keys().copied().collect();
                 for seq in seqs {
@@ -1516,6 +1523,45 @@ impl Sim {
             }
             // No secret here: a peer asking for an authenticated handshake is refused.
             (Kind::In { peer: None, .. }, Message::Challenge { .. }) => Some("no_secret"),
+            // The peer's probe on our link (we said DUPLEX): answered there.
+            (
+                Kind::Out {
+                    state: LinkState::Ready,
+                    ..
+                },
+                Message::Ping { seq },
+            ) => {
+                if let Some(r) = queue(fx, format!("PONG {seq}\n").as_bytes()) {
+                    return Some(r);
+                }
+                fx.pongs.push(seq);
+                None
+            }
+            // A peer's DUPLEX on its proved connection: it takes our probes there (one
+            // link a peer here: a probe never rides with a PONG), and so its PONGs.
+            (Kind::In { peer: Some(_), .. }, Message::Duplex) => {
+                if let Some(c) = fx.id.and_then(|id| self.live.get_mut(&id)) {
+                    c.duplex = true;
+                }
+                None
+            }
+            (
+                Kind::Out {
+                    state: LinkState::Ready,
+                    ..
+                },
+                Message::Duplex,
+            ) => None,
+            // A PONG on a duplex connection counts only for a probe written there: with
+            // one link a peer, none ever is, so it is ignored.
+            (Kind::In { peer: Some(_), .. }, Message::Pong { .. })
+                if fx
+                    .id
+                    .and_then(|id| self.live.get(&id))
+                    .is_some_and(|c| c.duplex) =>
+            {
+                None
+            }
             (Kind::In { peer: Some(_), .. }, Message::Ping { seq }) => {
                 let now = self.now.mono;
                 if let Some(c) = fx.id.and_then(|id| self.live.get_mut(&id)) {
@@ -1634,6 +1680,27 @@ impl Sim {
                     );
                     c.last_ping = Some(seq);
                     c.unanswered.push_back(seq);
+                }
+                (
+                    Kind::Out {
+                        state: LinkState::Ready,
+                        ..
+                    },
+                    Message::Duplex,
+                ) => {
+                    assert!(c.hello_written, "DUPLEX before HELLO");
+                    assert!(!c.duplex, "{id:?} wrote DUPLEX twice");
+                    assert!(c.last_ping.is_none(), "DUPLEX after a PING");
+                    c.duplex = true;
+                }
+                (
+                    Kind::Out {
+                        state: LinkState::Ready,
+                        ..
+                    },
+                    Message::Pong { seq },
+                ) => {
+                    assert_eq!(c.expect_pongs.pop_front(), Some(seq), "PONG out of turn");
                 }
                 (Kind::In { peer: Some(_), .. }, Message::Clocked { .. }) => {
                     assert!(c.hello_written, "CLOCKED before HELLO");
@@ -1867,7 +1934,9 @@ fn make_lines(sim: &Sim, input: &mut Input<'_>, id: ConnId) -> Vec<u8> {
                 "PING  3",
                 "PONG -1",
                 "\u{e9}",
-            ][usize::from(input.u8_or0()) % 10]
+                "DUPLEX",
+                "DUPLEX 1",
+            ][usize::from(input.u8_or0()) % 12]
                 .to_string()
                 + crlf
         }

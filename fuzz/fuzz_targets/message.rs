@@ -56,6 +56,7 @@ fn spelled(m: &Message<'_>) -> Vec<u8> {
         Message::View { digest, states } => format!("VIEW {} {states}", hex(&digest)).into_bytes(),
         Message::Clock { t0 } => format!("CLOCK {t0}").into_bytes(),
         Message::Clocked { t0, t1 } => format!("CLOCKED {t0} {t1}").into_bytes(),
+        Message::Duplex => b"DUPLEX".to_vec(),
         Message::Unknown { verb } => verb.as_bytes().to_vec(),
     }
 }
@@ -97,6 +98,7 @@ fn check_parsed(line: &[u8], m: Message<'_>) {
                     | "VIEW"
                     | "CLOCK"
                     | "CLOCKED"
+                    | "DUPLEX"
             ));
             let rest = line
                 .strip_prefix(verb.as_bytes())
@@ -113,7 +115,9 @@ fn check_parsed(line: &[u8], m: Message<'_>) {
 /// `validate` accepts `m` exactly when its encoding parses back to `m`.
 fn check_validate(m: Message<'_>) {
     let line = spelled(&m);
-    let round_trips = parse(&line) == Ok(m);
+    // A line longer than the framer takes never reaches `parse` (a `VIEW` with too many
+    // states): validate refuses it, though `parse` alone would read it.
+    let round_trips = line.len() < MAX_LINE && parse(&line) == Ok(m);
     match m.validate() {
         Ok(()) => {
             assert!(round_trips, "valid {m:?} does not round-trip");

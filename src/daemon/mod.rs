@@ -153,6 +153,11 @@ struct Shell {
     stop: bool,
     /// Connections that stopped reading at [`MAX_READS_PER_EVENT`] with data left.
     unfinished: Vec<ConnId>,
+    /// Connections whose replies wait for the end of the pass, so that a probe of ours
+    /// the pass's turns put on the same connection goes in the same write.
+    replies: Vec<ConnId>,
+    /// Writes of the actions being carried out wait in `replies`.
+    hold_replies: bool,
     /// `accept` ran out of descriptors: the queue is retried every [`ACCEPT_RETRY_MS`].
     accept_blocked: bool,
     /// Lines stderr could not take (its reader is not reading).
@@ -240,6 +245,8 @@ impl Shell {
             start,
             stop: false,
             unfinished: Vec::new(),
+            replies: Vec::new(),
+            hold_replies: false,
             accept_blocked: false,
             stderr_dropped: Cell::new(0),
             accept_more: false,
@@ -363,6 +370,15 @@ impl Shell {
             }
             self.engine.handle_timeout(now);
             self.apply_actions(now);
+            // The pass's replies, with the probes its turns put on the same connections
+            // (the buffer kept: no allocation a pass).
+            let mut replies = std::mem::take(&mut self.replies);
+            for &id in &replies {
+                self.flush(id, now);
+            }
+            replies.clear();
+            self.replies = replies;
+            self.apply_actions(now);
             self.journal.handle_timeout(now);
             self.journal_notes();
             if let Some(m) = &mut self.metrics
@@ -454,7 +470,9 @@ impl Shell {
                 if event.is_readable() || event.is_read_closed() || event.is_error() {
                     self.read(id, event.is_read_closed(), now);
                 }
-                if event.is_writable() {
+                // A reply held for the end of the pass is written then (an incoming
+                // segment's ACK also makes the socket writable).
+                if event.is_writable() && !self.replies.contains(&id) {
                     self.flush(id, now);
                     self.apply_actions(now);
                 }
@@ -487,10 +505,15 @@ impl Shell {
             };
             self.engine
                 .on_data(id, buf.get(..n).unwrap_or_default(), now);
-            self.apply_actions(now);
             if n < READ_BUF && !to_end {
+                // Drained: its replies go at the end of the pass, with any probe of ours
+                // on the same connection (src/mesh/probe.rs).
+                self.hold_replies = true;
+                self.apply_actions(now);
+                self.hold_replies = false;
                 return;
             }
+            self.apply_actions(now);
         }
         self.unfinished.push(id);
     }
@@ -530,6 +553,11 @@ impl Shell {
         while let Some(action) = self.engine.poll_action() {
             match action {
                 Action::Connect { conn, addr } => self.connect(conn, addr, now),
+                Action::Send { conn } if self.hold_replies => {
+                    if !self.replies.contains(&conn) {
+                        self.replies.push(conn);
+                    }
+                }
                 Action::Send { conn } => self.flush(conn, now),
                 Action::Close { conn, .. } => {
                     if let Some(mut sock) = self.socks.take(conn) {

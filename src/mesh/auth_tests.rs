@@ -528,11 +528,13 @@ fn probes_go_out_behind_our_proof_and_count_only_after_the_listeners() {
     // Our view and clock request leave only now, once the listener proved itself (none
     // went behind our own PROOF above); the listener takes the view on its proved
     // connection and answers the clock request.
+    // So does our `DUPLEX` (we take the listener's probes on this link).
     let view = text(&take(&mut a, link));
     let lines: Vec<&str> = view.lines().collect();
-    assert_eq!(lines.len(), 2, "{view}");
-    assert!(lines[0].starts_with("VIEW "), "{view}");
-    assert_eq!(lines[1], format!("CLOCK {}", at.wall));
+    assert_eq!(lines.len(), 3, "{view}");
+    assert_eq!(lines[0], "DUPLEX");
+    assert!(lines[1].starts_with("VIEW "), "{view}");
+    assert_eq!(lines[2], format!("CLOCK {}", at.wall));
     b.on_data(acc, view.as_bytes(), at);
     assert_eq!(
         text(&take(&mut b, acc)),

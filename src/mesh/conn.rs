@@ -216,6 +216,14 @@ pub(crate) struct Inbound {
     /// When it last proved itself or brought a `PING`: of a peer's connections, the one
     /// heard from least recently is the one it abandoned.
     pub(crate) heard: u64,
+    /// Our probes written on it with a `PONG` (see `probe.rs`), waiting for their
+    /// replies: (seq, when written).
+    /// Present once the peer said `DUPLEX` on it (it takes a `PING` of ours here, with a
+    /// `PONG`; see `probe.rs`; an earlier build never does, and would close its link on
+    /// one): our probes written on it, waiting for their replies, (seq, when written).
+    /// Boxed, so that the connections of a mesh without it (a large one, see
+    /// `Engine::answers_first`) stay as small as before: 4 of them per peer.
+    pub(crate) duplex: Option<Box<crate::few::Few<(u64, u64)>>>,
 }
 
 impl Conn {
@@ -263,6 +271,24 @@ impl Conn {
     pub(crate) fn link_mut(&mut self) -> Option<&mut Link> {
         match &mut self.state {
             State::Link(l) => Some(l),
+            _ => None,
+        }
+    }
+
+    /// Our probes waiting for their replies on this connection: a link's, or a peer's
+    /// connection to us that carried one with a `PONG`.
+    pub(crate) fn awaiting(&self) -> Option<&crate::few::Few<(u64, u64)>> {
+        match &self.state {
+            State::Link(l) => Some(&l.awaiting),
+            State::Inbound(i) => i.duplex.as_deref(),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn awaiting_mut(&mut self) -> Option<&mut crate::few::Few<(u64, u64)>> {
+        match &mut self.state {
+            State::Link(l) => Some(&mut l.awaiting),
+            State::Inbound(i) => i.duplex.as_deref_mut(),
             _ => None,
         }
     }

@@ -24,6 +24,7 @@ impl Engine {
             peer,
             since: now.mono,
             heard: now.mono,
+            duplex: None,
         });
         self.waiting.remove(conn, from.ip().to_canonical());
         self.replace_abandoned(conn, peer, now);
@@ -71,6 +72,29 @@ impl Engine {
                 }
             }
             Input::Clock(t0) => self.on_clock(conn, t0, now),
+            // Taken where our probes may ride (a round of one slot, see `probe.rs`):
+            // elsewhere it would cost a little memory per connection for nothing.
+            Input::Duplex if self.slots() == 1 => {
+                if let Some(Conn {
+                    state: State::Inbound(i),
+                    ..
+                }) = self.conns.get_mut(conn)
+                {
+                    i.duplex.get_or_insert_default();
+                }
+            }
+            Input::Duplex => {}
+            // Our probe's reply, where it went with a `PONG` of ours (see `probe.rs`):
+            // only a connection that announced `DUPLEX` carries one, and it counts only
+            // for a probe written there (another connection in the peer's name, without
+            // a secret, gets no say over probes it was not given).
+            Input::Pong(seq) if self.duplex_peer(conn).is_some() => {
+                if let Some(peer) = self.duplex_peer(conn)
+                    && self.carries(conn, seq)
+                {
+                    self.pong(conn, peer, seq, now);
+                }
+            }
             Input::Ping(seq) => {
                 if let Some(Conn {
                     state: State::Inbound(i),
@@ -78,11 +102,27 @@ impl Engine {
                 }) = self.conns.get_mut(conn)
                 {
                     i.heard = now.mono;
+                    if i.duplex.is_some() {
+                        // Our turn for this peer may go with the `PONG` (`take_turns`).
+                        // Once per run of its `PING`s (a flood adds no more).
+                        let peer = i.peer;
+                        if self.answered.last() != Some(&peer) {
+                            self.answered.push(peer);
+                        }
+                    }
                 }
                 self.send_message(conn, Message::Pong { seq }, now);
                 self.awake_for_replies(now);
             }
             _ => self.close(conn, CloseReason::Unexpected, now),
+        }
+    }
+
+    /// The peer whose proved connection `conn` is, if it announced `DUPLEX`.
+    fn duplex_peer(&self, conn: ConnId) -> Option<usize> {
+        match self.conns.get(conn).map(|c| &c.state) {
+            Some(State::Inbound(i)) if i.duplex.is_some() => Some(i.peer),
+            _ => None,
         }
     }
 

@@ -33,6 +33,7 @@ pub(super) enum Input {
     },
     Clock(u64),
     Clocked(u64, u64),
+    Duplex,
     Unknown,
     Bad(CloseReason),
 }
@@ -175,6 +176,7 @@ fn decode(mode: LineMode, line: &[u8]) -> Input {
         },
         Ok(Message::Clock { t0 }) => Input::Clock(t0),
         Ok(Message::Clocked { t0, t1 }) => Input::Clocked(t0, t1),
+        Ok(Message::Duplex) => Input::Duplex,
         Ok(Message::Unknown { .. }) => Input::Unknown,
         Err(e) => Input::Bad(CloseReason::Malformed(e)),
     }

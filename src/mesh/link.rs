@@ -25,7 +25,7 @@
 use super::conn::{Conn, Link, Stage, State};
 use super::input::Input;
 use super::quiet::Topic;
-use super::{Action, CloseReason, ConnId, Engine, LinkState, Now, PeerId, Timer};
+use super::{Action, CloseReason, ConnId, Engine, LinkState, Message, Now, PeerId, Timer};
 
 /// `TCP_USER_TIMEOUT` for every mesh socket: how long the kernel may hold unacknowledged
 /// data before it gives the connection up. Longer than the engine's own bound for a stuck
@@ -189,6 +189,7 @@ impl Engine {
             return;
         };
         let pipelined = matches!(link.stage, Stage::Proved { .. });
+        let duplex = self.duplex && matches!(ready, Stage::Ready { .. });
         if let Some(t) = link.stage.deadline() {
             self.wheel.cancel(t);
         }
@@ -200,6 +201,12 @@ impl Engine {
                 let msg = format!("peer {}: connected", p.name);
                 self.say(msg);
             }
+        }
+        // We take the peer's `PING`s on this link from now on: it may write its probe
+        // with its `PONG` to ours (see `probe.rs`). Earlier builds ignore the verb on a
+        // proved connection; an old node's HTTP gets none.
+        if duplex {
+            self.send_message(conn, Message::Duplex, now);
         }
         if !pipelined {
             self.send_waiting_probes(conn, peer, now);
@@ -340,9 +347,18 @@ impl Engine {
         match (state, input) {
             // After the handshake an unknown verb is a newer peer's business, and so is
             // what only a proved connection carries (a newer peer's use of it).
-            (LinkState::Ready, Input::Unknown | Input::View { .. } | Input::Clock(_)) => {}
+            (
+                LinkState::Ready,
+                Input::Unknown | Input::View { .. } | Input::Clock(_) | Input::Duplex,
+            ) => {}
             (LinkState::Ready, Input::Clocked(t0, t1)) => self.on_clocked(peer, t0, t1, now),
             (LinkState::Ready, Input::Pong(seq)) => self.pong(conn, peer, seq, now),
+            // The peer's own probe, written with its reply to ours: we sent `DUPLEX` on
+            // this link (see `probe.rs`).
+            (LinkState::Ready, Input::Ping(seq)) => {
+                self.send_message(conn, Message::Pong { seq }, now);
+                self.awake_for_replies(now);
+            }
             (LinkState::Handshaking, input) => self.link_handshake(conn, peer, input, now),
             _ => self.close(conn, CloseReason::Unexpected, now),
         }

@@ -134,6 +134,15 @@ pub struct Engine {
     /// Every peer's next turn, (peer, due): apart from the other timers so that a wake-up
     /// can take the turns due within the slack, and nothing else, early (see [`probe`]).
     rounds: Wheel<(usize, u64)>,
+    /// The turns of the peers earlier in the node list (the responder's of each pair,
+    /// see `probe.rs`): apart, because a wake-up takes them early only with a `PONG` to
+    /// that peer, not every one due within the slack.
+    answer_rounds: Wheel<(usize, u64)>,
+    /// Peers whose `PING` on a duplex connection was answered since the last
+    /// [`Engine::handle_timeout`]: their turns may go with the `PONG`.
+    answered: Vec<usize>,
+    /// Whether our links announce `DUPLEX` (off only for the fuzzer's model).
+    duplex: bool,
     /// When we were last awake for replies, until the next [`Engine::handle_timeout`]
     /// takes the turns due within the slack.
     awake: Option<u64>,
@@ -187,6 +196,9 @@ impl Engine {
             conns: Slab::default(),
             wheel: Wheel::new(now.mono),
             rounds: Wheel::new(now.mono),
+            answer_rounds: Wheel::new(now.mono),
+            answered: Vec::new(),
+            duplex: true,
             awake: None,
             linger: None,
             tracker,
@@ -215,10 +227,7 @@ impl Engine {
         let peers: Vec<usize> = engine.peer_indices().collect();
         for peer in peers {
             let due = engine.first_turn(peer, now);
-            let timer = engine.rounds.schedule(due, (peer, due));
-            if let Some(p) = engine.peers.get_mut(peer) {
-                p.round = Some(timer);
-            }
+            engine.schedule_turn(peer, due);
         }
         engine.schedule_day_check(now);
         engine.prune_logs(now);
@@ -248,6 +257,29 @@ impl Engine {
     #[doc(hidden)]
     pub fn set_no_slack(&mut self) {
         self.no_slack = true;
+        // Without slack no turn waits for a peer's `PING` (see `probe.rs`): the first
+        // turns placed by `new` for that are placed again, without the lag. Call it right
+        // after `new`.
+        let now = self.last;
+        let waiting: Vec<usize> = self
+            .peer_indices()
+            .filter(|&p| self.peers.get(p).is_some_and(|p| p.answer_turn))
+            .collect();
+        for peer in waiting {
+            if let Some(t) = self.peers.get(peer).and_then(|p| p.round) {
+                self.cancel_turn(peer, t);
+            }
+            let due = self.first_turn(peer, now);
+            self.schedule_turn(peer, due);
+        }
+    }
+
+    /// Whether our links announce `DUPLEX` (on by default): off, peers never write their
+    /// probes with their `PONG`s to ours, as with an earlier build. For tests and
+    /// measurements of the difference.
+    #[doc(hidden)]
+    pub fn set_duplex(&mut self, on: bool) {
+        self.duplex = on;
     }
 
     // ---------------------------------------------------------------------------------
@@ -269,16 +301,17 @@ impl Engine {
     /// round timer is always armed.
     pub fn poll_at(&self) -> Option<u64> {
         let mut turn = self.rounds.next_deadline();
+        let answer = self.answer_rounds.next_deadline();
         // Awake for replies with a turn due within the slack: it goes now.
         if let (Some(t), Some(at)) = (turn, self.awake)
             && t <= at.saturating_add(self.slack())
         {
             turn = Some(at.min(t));
         }
-        match (self.wheel.next_deadline(), turn) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [self.wheel.next_deadline(), turn, answer]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// After a wake-up that took turns: the moment (monotonic ms) before which the shell

@@ -49,6 +49,8 @@ pub(super) struct Peer {
     pub(super) active: bool,
     /// Its next turn's timer.
     pub(super) round: Option<TimerId>,
+    /// That timer is on the responders' wheel (`answer_rounds`, see `probe.rs`).
+    pub(super) answer_turn: bool,
     /// A change waiting for its hook to run (see `hooks.rs`).
     pub(super) hook_pending: Option<Box<HookRun>>,
     /// With `on_change_when = "down"`: it went offline and its hook waits for the
@@ -80,6 +82,7 @@ impl Peer {
             stats: PeerStats::new(wall),
             active: true,
             round: None,
+            answer_turn: false,
             hook_pending: None,
             hook_waits_for_down: false,
             hook_paged: false,

@@ -25,6 +25,16 @@
 //!   slack ([`Engine::slack`]: an eighth of the interval, less than half the gap between
 //!   slots) are taken then, early, instead of waking again for them. The turn after
 //!   stays one interval after the due time, so the phase does not drift.
+//! - **Duplex probes** (a round of one slot). Of two nodes the one earlier in the node
+//!   list probes first: the later one's turns for it lag half the slack
+//!   ([`Engine::first_turn`]), and sit on a wheel of their own (`answer_rounds`). Such a turn is taken early only when that
+//!   peer's `PING` is answered in this pass on a connection that said `DUPLEX`, and then
+//!   a clean probe goes on that connection right after the `PONG`, in the same write
+//!   (`Engine::answering`; the shell writes a pass's replies after its turns): a pair's
+//!   round is three writes instead of four. A wake-up for another peer leaves it at its
+//!   due time, when it goes on our own link if the `PING` never came. Such a probe is
+//!   hedged as on a link; its `PONG` comes on that connection. docs/protocol.md,
+//!   "Duplex probes".
 //! - A wake-up that sent probes lingers [`LINGER_MS`] before it takes input again (the
 //!   shell sleeps rather than polls: [`Engine::take_linger`]): the others, woken by the
 //!   same beat, write their probes and their replies to ours meanwhile, and one wake-up
@@ -63,7 +73,7 @@
 //! at 10 % and 30 % loss the same as or fewer than with every probe on both links;
 //! docs/protocol.md, "Links under loss".
 
-use super::conn::{Conn, Stage};
+use super::conn::{Conn, Stage, State};
 use super::link::Ready;
 use super::{
     Action, ConnId, Engine, LogRecord, Message, Now, PeerId, PeerState, Timer, rto_min_ms,
@@ -128,10 +138,7 @@ impl Engine {
         }
         let missed = now.mono.saturating_sub(due) / self.settings.interval;
         let next = due + (missed + 1) * self.settings.interval;
-        let timer = self.rounds.schedule(next, (peer, next));
-        if let Some(p) = self.peers.get_mut(peer) {
-            p.round = Some(timer);
-        }
+        self.schedule_turn(peer, next);
         let deadline = now.mono + self.settings.timeout;
         let wheel = &mut self.wheel;
         let started = self.tracker.start_probe(peer, |seq| {
@@ -153,6 +160,7 @@ impl Engine {
         let sent = ready.len() > 0;
         match self.lead_link(peer, ready, seq, now) {
             Some((lead, hedge)) => {
+                let lead = self.answering(peer).unwrap_or(lead);
                 self.send_probe(lead, peer, seq, now);
                 self.arm_hedge(peer, now.mono + hedge);
             }
@@ -191,6 +199,21 @@ impl Engine {
             return None;
         }
         Some((if seq.is_multiple_of(2) { a } else { b }, hedge))
+    }
+
+    /// `peer`'s connection to us with a `PONG` of ours not yet written: a clean probe
+    /// goes with it, in the same write, and the peer answers it on that connection.
+    fn answering(&self, peer: usize) -> Option<ConnId> {
+        let p = self.peers.get(peer)?;
+        [p.inbound, p.inbound_older]
+            .into_iter()
+            .flatten()
+            .find(|&id| {
+                self.conns.get(id).is_some_and(|c| {
+                    matches!(&c.state, State::Inbound(i) if i.duplex.is_some())
+                        && !c.unsent().is_empty()
+                })
+            })
     }
 
     /// How long `peer`'s probe may go unanswered on its one link before it is hedged
@@ -256,16 +279,17 @@ impl Engine {
         }
     }
 
-    /// Whether probe `seq` is waiting for its reply on our link `conn`.
-    fn carries(&self, conn: ConnId, seq: u64) -> bool {
+    /// Whether probe `seq` is waiting for its reply on `conn` (our link, or a peer's
+    /// connection it went on with a `PONG`).
+    pub(super) fn carries(&self, conn: ConnId, seq: u64) -> bool {
         self.conns
             .get(conn)
-            .and_then(Conn::link)
-            .is_some_and(|l| l.awaiting.iter().any(|&(s, _)| s == seq))
+            .and_then(Conn::awaiting)
+            .is_some_and(|a| a.iter().any(|&(s, _)| s == seq))
     }
 
     /// Slots a round is spread over: one for up to [`BURST`] peers.
-    fn slots(&self) -> u64 {
+    pub(super) fn slots(&self) -> u64 {
         let others = self.peers.len().saturating_sub(1);
         others.div_ceil(BURST).clamp(1, PHASES) as u64
     }
@@ -298,7 +322,15 @@ impl Engine {
         // A wall clock before 1970 aligns nothing (it will be stepped soon anyway).
         let wall = u64::try_from(now.wall).unwrap_or(0);
         let to_boundary = (interval - wall % interval) % interval;
-        match (to_boundary + interval * slot / slots) % interval {
+        // Of two peers, the one later in the node list probes a little after the other, so
+        // that the other's `PING` comes first and ours goes with our `PONG` (see
+        // `Engine::answering`).
+        let lag = if self.answers_first(peer) {
+            self.slack() / 2
+        } else {
+            0
+        };
+        match (to_boundary + interval * slot / slots + lag) % interval {
             0 => now.mono + interval,
             ahead => now.mono + ahead,
         }
@@ -314,7 +346,11 @@ impl Engine {
     }
 
     /// The turns due by `now`, or within the slack if we were awake for replies since
-    /// the last call.
+    /// the last call: a peer's earlier in the node list (we answer its probes) only if
+    /// its `PING` was just answered on a duplex connection, so that ours goes in the same
+    /// write (taken at another peer's reply, it would go alone, and the peer's `PING`
+    /// would find it done). One not taken keeps its due time: if the peer's `PING` never
+    /// comes, it goes then, on our link.
     pub(super) fn take_turns(&mut self, now: Now) {
         let until = match self.awake.take() {
             Some(t) => t.saturating_add(self.slack()).max(now.mono),
@@ -324,9 +360,66 @@ impl Engine {
         while let Some((_, (peer, due))) = self.rounds.pop_expired(until) {
             sent |= self.probe(peer, due, now);
         }
+        while let Some((_, (peer, due))) = self.answer_rounds.pop_expired(now.mono) {
+            sent |= self.probe(peer, due, now);
+        }
+        let mut answered = std::mem::take(&mut self.answered);
+        for &peer in &answered {
+            // A turn on `rounds` was taken above.
+            let Some(t) = self
+                .peers
+                .get(peer)
+                .filter(|p| p.answer_turn)
+                .and_then(|p| p.round)
+            else {
+                continue;
+            };
+            if self.answer_rounds.deadline(t).is_some_and(|d| d <= until)
+                && self.answering(peer).is_some()
+                && let Some((_, due)) = self.answer_rounds.cancel(t)
+            {
+                sent |= self.probe(peer, due, now);
+            }
+        }
+        // Kept for the next pass: this one's buffer, emptied (no allocation a pass).
+        answered.clear();
+        self.answered = answered;
         if sent && self.lingers() {
             self.linger = Some(now.mono.saturating_add(LINGER_MS));
         }
+    }
+
+    /// Arms `peer`'s next turn for `due`, on the wheel of its kind (see
+    /// [`Engine::take_turns`]).
+    pub(super) fn schedule_turn(&mut self, peer: usize, due: u64) {
+        let answer = self.answers_first(peer);
+        let rounds = if answer {
+            &mut self.answer_rounds
+        } else {
+            &mut self.rounds
+        };
+        let timer = rounds.schedule(due, (peer, due));
+        if let Some(p) = self.peers.get_mut(peer) {
+            p.round = Some(timer);
+            p.answer_turn = answer;
+        }
+    }
+
+    /// Disarms `peer`'s turn `t` (armed by [`Engine::schedule_turn`]).
+    pub(super) fn cancel_turn(&mut self, peer: usize, t: crate::timer::TimerId) {
+        if self.peers.get(peer).is_some_and(|p| p.answer_turn) {
+            self.answer_rounds.cancel(t);
+        } else {
+            self.rounds.cancel(t);
+        }
+    }
+
+    /// Whether our turns for `peer` wait for its `PING` to ride on (see "When turns
+    /// come"): it is earlier in the node list, and the round is one slot. In a round
+    /// spread over slots the two nodes of a pair probe each other in different slots (each
+    /// walks its own rotation), so a lag would only split a slot's wake-up in two.
+    pub(super) fn answers_first(&self, peer: usize) -> bool {
+        peer < self.me && self.slots() == 1 && self.slack() > 0
     }
 
     /// Whether a wake-up that took turns lingers ([`LINGER_MS`]): only where the wait
@@ -344,14 +437,19 @@ impl Engine {
         if let Some(p) = self.peers.get_mut(peer) {
             p.stats.sent(seq, now.mono_us());
         }
-        let Some(link) = self.conns.get_mut(conn).and_then(Conn::link_mut) else {
+        let Some(c) = self.conns.get_mut(conn) else {
             return;
         };
-        if link.awaiting.len() >= crate::tracker::MAX_OUTSTANDING {
-            link.awaiting.pop_front();
+        let Some(awaiting) = c.awaiting_mut() else {
+            return;
+        };
+        if awaiting.len() >= crate::tracker::MAX_OUTSTANDING {
+            awaiting.pop_front();
         }
-        link.awaiting.push_back((seq, now.mono));
-        if let (Stage::Legacy { .. }, peer) = (&link.stage, link.peer) {
+        awaiting.push_back((seq, now.mono));
+        if let Some(link) = c.link()
+            && let (Stage::Legacy { .. }, peer) = (&link.stage, link.peer)
+        {
             return self.send_legacy_probe(conn, peer, seq, now);
         }
         self.send_message(conn, Message::Ping { seq }, now)
@@ -360,11 +458,11 @@ impl Engine {
     /// The `PONG` of probe `seq` on our link `conn` to `peer`.
     pub(super) fn pong(&mut self, conn: ConnId, peer: usize, seq: u64, now: Now) {
         let mut written = None;
-        if let Some(link) = self.conns.get_mut(conn).and_then(Conn::link_mut) {
+        if let Some(awaiting) = self.conns.get_mut(conn).and_then(Conn::awaiting_mut) {
             // Replies come in order: everything before `seq` was answered too (or was
             // never written here).
-            while let Some(&(s, at)) = link.awaiting.front() {
-                link.awaiting.pop_front();
+            while let Some(&(s, at)) = awaiting.front() {
+                awaiting.pop_front();
                 if s == seq {
                     written = Some(at);
                     break;

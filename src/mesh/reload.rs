@@ -181,7 +181,7 @@ impl Engine {
             self.close(conn, CloseReason::Reconfigured, now);
         }
         if let Some(t) = round {
-            self.rounds.cancel(t);
+            self.cancel_turn(slot, t);
         }
         let wheel = &mut self.wheel;
         self.tracker.reset_peer(slot, |t| {
@@ -243,9 +243,6 @@ impl Engine {
         };
         self.connect(slot, now);
         let due = self.first_turn(slot, now);
-        let timer = self.rounds.schedule(due, (slot, due));
-        if let Some(p) = self.peers.get_mut(slot) {
-            p.round = Some(timer);
-        }
+        self.schedule_turn(slot, due);
     }
 }

@@ -28,6 +28,7 @@ pub(super) fn config(nodes: u8, threshold: u32) -> Config {
     }
 }
 
+mod duplex;
 mod ops;
 mod view;
 
@@ -40,7 +41,16 @@ struct Harness {
 
 impl Harness {
     fn new(nodes: u8, threshold: u32) -> Harness {
-        let cfg = config(nodes, threshold);
+        Harness::as_node(nodes, threshold, 0)
+    }
+
+    /// The harness as node `me + 1` of the mesh (slot `me`).
+    fn as_node(nodes: u8, threshold: u32, me: usize) -> Harness {
+        let cfg = Config {
+            me,
+            whoami: format!("node{}", me + 1),
+            ..config(nodes, threshold)
+        };
         let now = Now::ms(0, WALL0 - 60_000);
         let mut engine = Engine::new(&cfg, now);
         // These tests check every byte on the links: views are checked apart (view_tests).
@@ -79,8 +89,22 @@ impl Harness {
     fn link_up(&mut self, conn: ConnId, peer: u8) {
         self.engine.on_connected(conn, self.now);
         self.actions();
-        assert_eq!(self.take_output(conn), "HELLO 1 node1\n");
+        let hello = format!("HELLO 1 node{}\n", self.cfg.me + 1);
+        assert_eq!(self.take_output(conn), hello);
         self.data(conn, &format!("HELLO 1 node{peer}\n"));
+        self.take_duplex(conn);
+    }
+
+    /// Takes the `DUPLEX` our link announces after its handshake, ahead of whatever
+    /// follows it.
+    fn take_duplex(&mut self, conn: ConnId) {
+        let out = self.engine.output(conn);
+        assert!(
+            out.starts_with(b"DUPLEX\n"),
+            "{:?}",
+            String::from_utf8_lossy(out)
+        );
+        self.engine.wrote(conn, "DUPLEX\n".len());
     }
 }
 
@@ -1169,14 +1193,35 @@ fn a_wake_up_that_sent_probes_lingers_where_a_short_wait_is_small() {
     }
 }
 
-/// Every node's first turns in a mesh of `n` started at `now`: `turns[me][peer]`.
+/// Every node's first turns in a mesh of `n` started at `now`, without the lag of a
+/// pair's later node (checked here: half the slack): `turns[me][peer]`.
 fn first_turns(n: u8, now: Now) -> Vec<Vec<Option<u64>>> {
     (0..usize::from(n))
         .map(|me| {
             let cfg = Config { me, ..config(n, 3) };
             let engine = Engine::new(&cfg, now);
+            // Only where a round is one slot.
+            let lag = if engine.slots() == 1 {
+                engine.slack() / 2
+            } else {
+                0
+            };
+            assert!(lag > 0 || n > BURST as u8 + 1);
             (0..usize::from(n))
-                .map(|peer| (peer != me).then(|| engine.first_turn(peer, now)))
+                .map(|peer| {
+                    (peer != me).then(|| {
+                        let t = engine.first_turn(peer, now);
+                        if peer > me || lag == 0 {
+                            return t;
+                        }
+                        // Lagged: the first slot's turn falls `lag` after the start,
+                        // the others' `lag` after their phase.
+                        match t - lag {
+                            t if t == now.mono => t + INTERVAL,
+                            t => t,
+                        }
+                    })
+                })
                 .collect()
         })
         .collect()

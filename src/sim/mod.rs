@@ -1248,6 +1248,13 @@ impl World {
             return;
         }
         self.apply(node, what);
+        // As the daemon's pass: the turns this input brings forward are taken before
+        // anything is written, so a `PONG` and a probe that goes with it leave in one
+        // segment (src/mesh/probe.rs).
+        let now = self.clock(node);
+        if let Some(engine) = self.nodes.get_mut(node).and_then(|n| n.engine.as_mut()) {
+            engine.handle_timeout(now);
+        }
         self.settle(node);
     }
 

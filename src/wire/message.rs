@@ -60,6 +60,10 @@ pub enum Message<'a> {
     /// The answer to a `CLOCK`: its `t0` echoed, and the answerer's wall clock (Unix ms)
     /// when it answered.
     Clocked { t0: u64, t1: u64 },
+    /// Sent once by the connecting node on its link after the handshake: it takes a
+    /// `PING` on that link and answers it there, so the listener may write its own probe
+    /// with its `PONG` (docs/protocol.md, "Duplex probes"). Earlier builds ignore it.
+    Duplex,
     /// A verb this version does not know (a newer peer's message): ignored after the
     /// handshake, closes the connection before it.
     Unknown { verb: &'a str },
@@ -146,6 +150,7 @@ const PROOF: &str = "PROOF";
 const VIEW: &str = "VIEW";
 const CLOCK: &str = "CLOCK";
 const CLOCKED: &str = "CLOCKED";
+const DUPLEX: &str = "DUPLEX";
 
 /// Parses one line, without its line terminator (what [`Framer::next_line`] returns).
 ///
@@ -230,6 +235,10 @@ fn parse_any(line: &[u8]) -> Result<Message<'_>, ParseError> {
                 t1: parse_number(t1)?,
             })
         }
+        DUPLEX => match rest {
+            [] => Ok(Message::Duplex),
+            _ => fields::<0>(rest).map(|[]| Message::Duplex),
+        },
         // `rest` is empty or starts with a space: whatever follows is a newer version's business.
         _ => Ok(Message::Unknown { verb }),
     }
@@ -312,6 +321,7 @@ impl Message<'_> {
                 out.push(b' ');
                 push_decimal(out, t1);
             }
+            Message::Duplex => out.extend_from_slice(DUPLEX.as_bytes()),
             Message::Unknown { verb } => out.extend_from_slice(verb.as_bytes()),
         }
         out.push(b'\n');
@@ -339,7 +349,8 @@ impl Message<'_> {
             | Message::Pong { .. }
             | Message::Proof { .. }
             | Message::Clock { .. }
-            | Message::Clocked { .. } => Ok(()),
+            | Message::Clocked { .. }
+            | Message::Duplex => Ok(()),
             Message::View { states, .. } => {
                 // `VIEW ` + digest + ` ` + states + `\n` must fit a line.
                 if states.len() > super::MAX_LINE - 7 - 2 * DIGEST_LEN {
@@ -348,9 +359,8 @@ impl Message<'_> {
                 parse_base64(states.as_bytes()).map(|_| ())
             }
             Message::Unknown { verb } => match check_verb(verb.as_bytes())? {
-                HELLO | PING | PONG | CHALLENGE | RESPONSE | PROOF | VIEW | CLOCK | CLOCKED => {
-                    Err(ParseError::BadVerb)
-                }
+                HELLO | PING | PONG | CHALLENGE | RESPONSE | PROOF | VIEW | CLOCK | CLOCKED
+                | DUPLEX => Err(ParseError::BadVerb),
                 _ => Ok(()),
             },
         }
@@ -369,6 +379,7 @@ impl Message<'_> {
             Message::View { .. } => VIEW,
             Message::Clock { .. } => CLOCK,
             Message::Clocked { .. } => CLOCKED,
+            Message::Duplex => DUPLEX,
             Message::Unknown { verb } => verb,
         }
     }
@@ -735,6 +746,24 @@ mod tests {
         assert_eq!(parse(b"\xffFOO"), Err(ParseError::BadVerb));
         assert_eq!(parse(b"FOO\x00"), Err(ParseError::BadVerb));
         assert_eq!(p(""), Err(ParseError::Empty));
+    }
+
+    #[test]
+    fn duplex() {
+        assert_eq!(p("DUPLEX"), Ok(Message::Duplex));
+        assert_eq!(enc(&Message::Duplex), b"DUPLEX\n");
+        assert_canonical(b"DUPLEX");
+        assert_eq!(Message::Duplex.verb(), "DUPLEX");
+        assert_eq!(Message::Duplex.validate(), Ok(()));
+        assert_eq!(
+            Message::Unknown { verb: "DUPLEX" }.validate(),
+            Err(ParseError::BadVerb)
+        );
+        // No fields: a later version would add its own verb.
+        assert_eq!(p("DUPLEX 1"), Err(ParseError::ExtraField));
+        assert_eq!(p("DUPLEX "), Err(ParseError::BadSpacing));
+        assert_eq!(p("DUPLEX \u{e9}"), Err(ParseError::NotAscii));
+        assert_eq!(p("DUPLEXES"), Ok(Message::Unknown { verb: "DUPLEXES" }));
     }
 
     #[test]

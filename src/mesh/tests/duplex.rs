@@ -1,0 +1,235 @@
+//! Duplex probes: a responder's probe written with its `PONG` on the prober's connection
+//! (`PONG a`, `PING b` in one write), answered there; only where the prober said `DUPLEX`.
+//! Node1 probes first in each pair; these tests are mostly node2 (slot 1), the responder
+//! to node1 (slot 0).
+
+use super::*;
+
+/// Node1's connection to us (node2), proved; `duplex`: it said `DUPLEX`.
+fn inbound_from_node1(h: &mut Harness, port: u16, duplex: bool) -> ConnId {
+    let c = h
+        .engine
+        .on_accepted(SocketAddr::from(([127, 0, 0, 1], port)), h.now)
+        .unwrap();
+    h.data(c, "HELLO 1 node1\n");
+    assert_eq!(h.take_output(c), "HELLO 1 node2\n");
+    if duplex {
+        assert!(closes(&h.data(c, "DUPLEX\n")).is_empty());
+    }
+    c
+}
+
+/// Node2 with both links to node1 up (`a`, `b`) and node1's round trip known (probe 0
+/// answered on both 2 ms after its turn), so node1 is clean; returns the harness, the
+/// links and the due time of node2's next turn for node1 (probe 1).
+fn clean_responder() -> (Harness, ConnId, ConnId, u64) {
+    let mut h = Harness::as_node(2, 3, 1);
+    h.engine.set_links_per_peer(LINKS_PER_PEER);
+    let a = connects(&h.actions())[0].0;
+    h.link_up(a, 1);
+    // Node2 is the later of the pair: its turn for node1 lags half the slack.
+    let first = h.engine.first_turn(0, Now::ms(0, WALL0 - 60_000));
+    assert_eq!(first, h.engine.slack() / 2);
+    assert_eq!(h.engine.poll_at(), Some(first));
+    let acts = h.at(first);
+    let b = connects(&acts)[0].0;
+    assert_eq!(h.take_output(a), "PING 0\n");
+    h.link_up(b, 1);
+    assert_eq!(h.take_output(b), "PING 0\n");
+    h.at(first + 2);
+    assert!(h.data(a, "PONG 0\n").is_empty());
+    assert!(h.data(b, "PONG 0\n").is_empty());
+    (h, a, b, first + INTERVAL)
+}
+
+fn replied(h: &Harness) -> u64 {
+    h.engine
+        .peers()
+        .find(|p| p.id == PeerId(0))
+        .unwrap()
+        .stats
+        .replied
+}
+
+fn hedge(h: &Harness) -> Option<crate::timer::TimerId> {
+    h.engine.peers.first().and_then(|p| p.hedge)
+}
+
+#[test]
+fn a_link_says_duplex_once_after_its_handshake() {
+    let (mut h, link) = pair();
+    // `pair` took the DUPLEX after the HELLO (Harness::link_up); nothing more of it.
+    for round in 1..=3 {
+        h.at(round * INTERVAL);
+        let out = h.take_output(link);
+        assert_eq!(out, format!("PING {}\n", round - 1));
+        h.data(link, &format!("PONG {}\n", round - 1));
+    }
+    // Off (as an earlier build): none.
+    let mut h = Harness::new(2, 3);
+    h.engine.set_duplex(false);
+    let link = connects(&h.actions())[0].0;
+    h.engine.on_connected(link, h.now);
+    h.actions();
+    assert_eq!(h.take_output(link), "HELLO 1 node1\n");
+    h.data(link, "HELLO 1 node2\n");
+    assert_eq!(h.take_output(link), "");
+}
+
+#[test]
+fn a_ping_on_our_link_is_answered_there() {
+    let (mut h, link) = pair();
+    let acts = h.data(link, "PING 5\nPING 6\n");
+    assert!(closes(&acts).is_empty(), "{acts:?}");
+    assert_eq!(h.take_output(link), "PONG 5\nPONG 6\n");
+}
+
+#[test]
+fn a_ping_near_our_turn_is_answered_with_our_probe_in_one_write() {
+    let (mut h, a, b, due) = clean_responder();
+    let c = inbound_from_node1(&mut h, 5000, true);
+    // Node1's PING a little before our turn (within the slack): the PONG and our probe
+    // leave together on node1's connection, none on our links.
+    h.at(due - 5);
+    h.data(c, "PING 9\n");
+    h.at(due - 5);
+    assert_eq!(h.take_output(c), "PONG 9\nPING 1\n");
+    assert_eq!(
+        (h.take_output(a), h.take_output(b)),
+        (String::new(), String::new())
+    );
+    assert!(hedge(&h).is_some(), "hedged as on a link");
+    // Node1's PONG there settles it: a round trip, the hedge cancelled. Another of its
+    // connections, or a seq not written there, has no say over it.
+    h.at(due - 2);
+    let before = replied(&h);
+    let other = inbound_from_node1(&mut h, 5001, true);
+    assert!(h.data(other, "PONG 1\n").is_empty());
+    assert!(h.data(c, "PONG 0\n").is_empty());
+    assert_eq!(replied(&h), before);
+    assert!(hedge(&h).is_some());
+    assert!(events(&h.data(c, "PONG 1\n")).is_empty());
+    assert_eq!(replied(&h), before + 1);
+    assert!(hedge(&h).is_none());
+    let srtt = h.engine.peers.first().unwrap().stats.srtt_us.unwrap();
+    assert!(srtt < 3_000, "{srtt}");
+    // The turn is not taken again at its due time; the next keeps the phase.
+    h.at(due);
+    assert_eq!(
+        (h.take_output(a), h.take_output(b)),
+        (String::new(), String::new())
+    );
+    assert_eq!(h.engine.poll_at(), Some(due + INTERVAL));
+}
+
+#[test]
+fn a_connection_that_did_not_say_duplex_gets_only_pongs() {
+    let (mut h, a, b, due) = clean_responder();
+    let c = inbound_from_node1(&mut h, 5000, false);
+    h.at(due - 5);
+    h.data(c, "PING 9\n");
+    h.at(due - 5);
+    // An earlier build would close its link on a PING: ours waits for its time, on a link.
+    assert_eq!(h.take_output(c), "PONG 9\n");
+    assert_eq!(
+        (h.take_output(a), h.take_output(b)),
+        (String::new(), String::new())
+    );
+    assert_eq!(h.engine.poll_at().map(|t| t <= due), Some(true));
+    h.at(due);
+    assert_eq!(h.take_output(b), "PING 1\n");
+    // A PONG on it is a protocol error, as before.
+    assert_eq!(
+        closes(&h.data(c, "PONG 1\n")),
+        vec![(c, CloseReason::Unexpected)]
+    );
+}
+
+#[test]
+fn a_probe_whose_connection_closes_is_hedged_on_our_links_and_counted_once() {
+    let (mut h, a, b, due) = clean_responder();
+    let c = inbound_from_node1(&mut h, 5000, true);
+    h.at(due - 5);
+    h.data(c, "PING 9\n");
+    h.at(due - 5);
+    assert_eq!(h.take_output(c), "PONG 9\nPING 1\n");
+    // Node1 closes that connection (it redialled): the probe is left to its hedge.
+    h.engine.on_closed(c, CloseReason::ClosedByPeer, h.now);
+    let acts = h.actions();
+    assert!(events(&acts).is_empty(), "{acts:?}");
+    let at = h.engine.poll_at().unwrap();
+    assert!(at > due - 5 && at < due - 5 + TIMEOUT, "hedge at {at}");
+    h.at(at);
+    assert_eq!(h.take_output(a), "PING 1\n");
+    assert_eq!(h.take_output(b), "PING 1\n");
+    // Both copies answered: one reply counted, nothing logged.
+    let before = replied(&h);
+    assert!(events(&h.data(a, "PONG 1\n")).is_empty());
+    assert!(events(&h.data(b, "PONG 1\n")).is_empty());
+    assert_eq!(replied(&h), before + 1);
+}
+
+#[test]
+fn a_responder_turn_is_pulled_only_by_that_peers_ping() {
+    // Node2 of three: node1 (slot 0) probes us first, we probe node3 (slot 2) first.
+    let mut h = Harness::as_node(3, 3, 1);
+    let dials = connects(&h.actions());
+    let (to1, to3) = (dials[0].0, dials[1].0);
+    assert_eq!((dials[0].1, dials[1].1), (addr(1), addr(3)));
+    h.link_up(to1, 1);
+    h.link_up(to3, 3);
+    let slack = h.engine.slack();
+    let c1 = inbound_from_node1(&mut h, 5000, true);
+    let c3 = h
+        .engine
+        .on_accepted(SocketAddr::from(([127, 0, 0, 3], 5000)), h.now)
+        .unwrap();
+    h.data(c3, "HELLO 1 node3\nDUPLEX\n");
+    assert_eq!(h.take_output(c3), "HELLO 1 node2\n");
+    // Our turns: node3's on the beat, node1's half the slack after it.
+    let beat = INTERVAL;
+    let to_node1 = beat + slack / 2;
+    // Node3's PING just before the beat: node3's turn (ours to start) goes with this
+    // wake-up; node1's, though within the slack too, waits for node1's PING.
+    // (The first round: our turn for node1 is half the slack after the start.)
+    assert_eq!(h.engine.poll_at(), Some(slack / 2));
+    h.at(slack / 2);
+    assert_eq!(h.take_output(to1), "PING 0\n");
+    h.data(to1, "PONG 0\n");
+    h.at(beat - 3);
+    h.data(c3, "PING 4\n");
+    h.at(beat - 3);
+    assert_eq!(h.take_output(c3), "PONG 4\n");
+    assert_eq!(h.take_output(to3), "PING 0\n");
+    assert_eq!(h.take_output(to1), "");
+    assert_eq!(h.engine.poll_at(), Some(to_node1));
+    // Node1's PING: our turn for it is taken now (one link each here: on the link).
+    h.at(beat + 1);
+    h.data(c1, "PING 6\n");
+    h.at(beat + 1);
+    assert_eq!(h.take_output(c1), "PONG 6\n");
+    assert_eq!(h.take_output(to1), "PING 1\n");
+    // Without node1's PING, the turn goes at its due time: the next round.
+    h.at(beat + INTERVAL - 3);
+    h.data(c3, "PING 5\n");
+    h.at(beat + INTERVAL - 3);
+    assert_eq!(h.take_output(to3), "PING 1\n");
+    assert_eq!(h.take_output(to1), "");
+    h.at(to_node1 + INTERVAL - 1);
+    assert_eq!(h.take_output(to1), "");
+    h.at(to_node1 + INTERVAL);
+    assert_eq!(h.take_output(to1), "PING 2\n");
+}
+
+#[test]
+fn a_mesh_spread_over_slots_takes_no_duplex() {
+    // 20 nodes: two slots; the pair's turns fall in different slots, so nothing rides
+    // and a DUPLEX is not kept (no memory per connection for it).
+    let mut h = Harness::as_node(20, 3, 1);
+    assert!(h.engine.slots() > 1);
+    let c = inbound_from_node1(&mut h, 5000, true);
+    assert_eq!(
+        closes(&h.data(c, "PONG 1\n")),
+        vec![(c, CloseReason::Unexpected)]
+    );
+}
