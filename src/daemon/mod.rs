@@ -553,11 +553,9 @@ impl Shell {
         while let Some(action) = self.engine.poll_action() {
             match action {
                 Action::Connect { conn, addr } => self.connect(conn, addr, now),
-                Action::Send { conn } if self.hold_replies => {
-                    if !self.replies.contains(&conn) {
-                        self.replies.push(conn);
-                    }
-                }
+                // Once per connection a pass: the engine asks to send only when the
+                // output was empty, and a held one is not written before the pass ends.
+                Action::Send { conn } if self.hold_replies => self.replies.push(conn),
                 Action::Send { conn } => self.flush(conn, now),
                 Action::Close { conn, .. } => {
                     if let Some(mut sock) = self.socks.take(conn) {

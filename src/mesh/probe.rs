@@ -99,9 +99,9 @@ pub const DUAL_TURNS: u8 = 64;
 /// How long a wake-up that took turns waits before it takes input again (the shell
 /// sleeps, see [`Engine::take_linger`]): the others' probes of this round and the
 /// replies to ours, written within that time as the other nodes wake for the same beat,
-/// are then read in one wake-up instead of one each. Each wake-up costs a node more
-/// than the messages it reads (on a 2-core VM about 30 us against 2.7 us a message;
-/// BENCHMARKS.md); a reply waits at most this long.
+/// are then read in one wake-up instead of one each (a 10-node mesh: 4.1 wake-ups a node
+/// a round down to 2.8; on the 2-core VM of BENCHMARKS.md no CPU it could measure, on a
+/// router each wake-up from idle is what costs). A reply waits at most this long.
 pub const LINGER_MS: u64 = 2;
 
 /// Added to the hedge delay: a reply is late only past what scheduling on a busy router

@@ -51,6 +51,15 @@ fn replied(h: &Harness) -> u64 {
         .replied
 }
 
+/// Nothing went out on our two links `a` and `b`.
+#[track_caller]
+fn assert_links_silent(h: &mut Harness, a: ConnId, b: ConnId) {
+    assert_eq!(
+        (h.take_output(a), h.take_output(b)),
+        (String::new(), String::new())
+    );
+}
+
 fn hedge(h: &Harness) -> Option<crate::timer::TimerId> {
     h.engine.peers.first().and_then(|p| p.hedge)
 }
@@ -94,10 +103,7 @@ fn a_ping_near_our_turn_is_answered_with_our_probe_in_one_write() {
     h.data(c, "PING 9\n");
     h.at(due - 5);
     assert_eq!(h.take_output(c), "PONG 9\nPING 1\n");
-    assert_eq!(
-        (h.take_output(a), h.take_output(b)),
-        (String::new(), String::new())
-    );
+    assert_links_silent(&mut h, a, b);
     assert!(hedge(&h).is_some(), "hedged as on a link");
     // Node1's PONG there settles it: a round trip, the hedge cancelled. Another of its
     // connections, or a seq not written there, has no say over it.
@@ -115,10 +121,7 @@ fn a_ping_near_our_turn_is_answered_with_our_probe_in_one_write() {
     assert!(srtt < 3_000, "{srtt}");
     // The turn is not taken again at its due time; the next keeps the phase.
     h.at(due);
-    assert_eq!(
-        (h.take_output(a), h.take_output(b)),
-        (String::new(), String::new())
-    );
+    assert_links_silent(&mut h, a, b);
     assert_eq!(h.engine.poll_at(), Some(due + INTERVAL));
 }
 
@@ -131,10 +134,7 @@ fn a_connection_that_did_not_say_duplex_gets_only_pongs() {
     h.at(due - 5);
     // An earlier build would close its link on a PING: ours waits for its time, on a link.
     assert_eq!(h.take_output(c), "PONG 9\n");
-    assert_eq!(
-        (h.take_output(a), h.take_output(b)),
-        (String::new(), String::new())
-    );
+    assert_links_silent(&mut h, a, b);
     assert_eq!(h.engine.poll_at().map(|t| t <= due), Some(true));
     h.at(due);
     assert_eq!(h.take_output(b), "PING 1\n");
