@@ -289,7 +289,12 @@ fn a_frozen_log_disk_holds_no_probe_and_loses_no_line() {
         );
     }
 
-    let err = node1.stderr();
+    // The writer tells the loop once the lines are on disk, and the loop says so after:
+    // wait for its word rather than read stderr the moment the lines appear.
+    let err = wait_for("node1 to say its writes went on", DEADLINE, || {
+        let err = node1.stderr();
+        (!said(&err, "went on after").is_empty()).then_some(err)
+    });
     let stalled: Vec<&str> = said(&err, "stalled since")
         .into_iter()
         .filter(|l| !l.contains("went on"))
