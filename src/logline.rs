@@ -46,6 +46,17 @@ pub const MIN_TIME: i64 = -62_167_219_200_000;
 /// Latest time a timestamp can show: `9999-12-31T23:59:59.999Z`.
 pub const MAX_TIME: i64 = 253_402_300_799_999;
 
+/// Longest header line a daemon writes, `"\n"` included: the prefix (version, time,
+/// threshold, whoami) and, for each of at most [`MAX_NODES`](crate::config::MAX_NODES)
+/// nodes, `name:[v6%scope]:port!` at its longest. Readers of log files take lines this
+/// long, so no header of a large mesh is refused as too long.
+pub const MAX_HEADER_LEN: usize = {
+    const PREFIX: usize = FORMAT_VERSION.len() + 1 + 24 + 1 + 10 + 1 + name::MAX_NAME_LEN + 1;
+    // `[` 39 characters of IPv6 `%` a u32 scope `]` `:` 5 digits of port.
+    const ADDR: usize = 1 + 39 + 1 + 10 + 1 + 1 + 5;
+    PREFIX + crate::config::MAX_NODES * (name::MAX_NAME_LEN + 1 + ADDR + 1) + 1
+};
+
 /// Julian day number of 1970-01-01.
 const UNIX_EPOCH_JULIAN_DAY: i64 = 2_440_588;
 

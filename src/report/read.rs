@@ -20,8 +20,9 @@ use crate::logline::{self, Line, LineError, Node};
 use crate::report::find::LogFile;
 use crate::report::units;
 
-/// Longest line read, in bytes (a header of a mesh of hundreds of nodes fits).
-pub const MAX_LINE: usize = 64 * 1024;
+/// Longest line read, in bytes: the longest header a daemon writes (a mesh of 1024
+/// nodes with the longest names and IPv6 addresses, about 124 KiB).
+pub const MAX_LINE: usize = logline::MAX_HEADER_LEN;
 
 /// Problems shown per file before the rest are only counted.
 const SHOWN_PER_FILE: u64 = 20;
@@ -544,6 +545,40 @@ mod tests {
                 "2026-11-23-a.log:13: \"---\" is not followed by a header line",
             ]
         );
+    }
+
+    #[test]
+    fn the_longest_header_a_daemon_writes_is_read() {
+        use crate::config::MAX_NODES;
+        use crate::name::MAX_NAME_LEN;
+        use std::net::SocketAddr;
+        // The largest mesh, the longest names, IPv6 addresses with no zeros to shorten.
+        let names: Vec<String> = (0..MAX_NODES)
+            .map(|i| format!("{i:04}{}", "n".repeat(MAX_NAME_LEN - 4)))
+            .collect();
+        let nodes: Vec<(&str, SocketAddr)> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let addr = format!("[fd01:1111:2222:3333:4444:5555:{:04x}:ffff]:65535", i + 1);
+                (n.as_str(), addr.parse().unwrap())
+            })
+            .collect();
+        let whoami = names[0].as_str();
+        let mut text = String::from("---\n");
+        let time = 1_795_428_000_000; // 2026-11-23T10:00:00.000Z
+        logline::write_header(&mut text, time, u32::MAX, whoami, &nodes);
+        let header = text.len() - 4 + 1;
+        assert!(header > 64 * 1024, "{header} bytes");
+        assert!(header <= MAX_LINE, "{header} bytes, MAX_LINE {MAX_LINE}");
+        text.push('\n');
+        logline::write_event(&mut text, time + 1, &names[1], 1);
+        text.push('\n');
+        let (calls, problems) = read_text(&format!("2026-11-23-{whoami}.log"), &text);
+        assert_eq!(problems, "");
+        let header = format!("header 0 {} {MAX_NODES} true", u32::MAX);
+        let event = format!("event 1 {} 1", names[1]);
+        assert_eq!(calls, [header, event, "end".to_string()]);
     }
 
     #[test]
