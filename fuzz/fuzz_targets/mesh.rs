@@ -1537,8 +1537,8 @@ impl Sim {
                 fx.pongs.push(seq);
                 None
             }
-            // A peer's DUPLEX on its proved connection: it takes our probes there (one
-            // link a peer here: a probe never rides with a PONG), and so its PONGs.
+            // A peer's DUPLEX on its proved connection: our probes may ride on our PONGs
+            // there (one link a peer here: none ever does), and its PONGs are ignored.
             (Kind::In { peer: Some(_), .. }, Message::Duplex) => {
                 if let Some(c) = fx.id.and_then(|id| self.live.get_mut(&id)) {
                     c.duplex = true;
@@ -1552,8 +1552,8 @@ impl Sim {
                 },
                 Message::Duplex,
             ) => None,
-            // A PONG on a duplex connection counts only for a probe written there: with
-            // one link a peer, none ever is, so it is ignored.
+            // A PONG on a duplex connection answers nothing (our probes ride on our
+            // PONGs there and TCP's acknowledgement answers them): it is ignored.
             (Kind::In { peer: Some(_), .. }, Message::Pong { .. })
                 if fx
                     .id
@@ -1793,14 +1793,26 @@ impl Sim {
         }
     }
 
+    fn acked(&mut self, id: ConnId) {
+        assert!(
+            self.engine.acks().is_empty(),
+            "a probe rides with one link a peer"
+        );
+        let outputs = self.outputs();
+        self.engine.on_acked(id, None, self.now);
+        self.drain(Call::Stale);
+        self.outputs_grew("acknowledgement", &outputs, &[]);
+    }
+
     fn stale(&mut self, id: ConnId, what: u8, arg: u8) {
         assert!(!self.live.contains_key(&id));
         let outputs = self.outputs();
-        match what % 5 {
+        match what % 6 {
             0 => self.engine.on_data(id, b"PING 1\n", self.now),
             1 => self.engine.on_data(id, &[arg; 600], self.now),
             2 => self.engine.on_closed(id, reason(arg), self.now),
             3 => self.engine.on_connected(id, self.now),
+            4 => self.engine.on_acked(id, Some(u64::from(arg)), self.now),
             _ => self.engine.wrote(id, usize::from(arg)),
         }
         self.drain(Call::Stale);
@@ -2192,14 +2204,21 @@ fuzz_target!(|data: &[u8]| {
             10 => {
                 if let Some(id) = sim.pick(input.u8_or0()) {
                     let a = input.u8_or0();
-                    let len = sim.engine.output(id).len();
-                    let amount = match a % 4 {
-                        0 => usize::from(a >> 2),
-                        1 => len / 2,
-                        2 => len,
-                        _ => len + usize::from(a),
-                    };
-                    sim.wrote(id, amount);
+                    if a == 0xff {
+                        // An acknowledgement of everything written there: with one link a
+                        // peer no probe rides on a PONG (`src/mesh/ack.rs`), so it does
+                        // nothing.
+                        sim.acked(id);
+                    } else {
+                        let len = sim.engine.output(id).len();
+                        let amount = match a % 4 {
+                            0 => usize::from(a >> 2),
+                            1 => len / 2,
+                            2 => len,
+                            _ => len + usize::from(a),
+                        };
+                        sim.wrote(id, amount);
+                    }
                 }
             }
             11 => {

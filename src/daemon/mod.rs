@@ -153,11 +153,14 @@ struct Shell {
     stop: bool,
     /// Connections that stopped reading at [`MAX_READS_PER_EVENT`] with data left.
     unfinished: Vec<ConnId>,
-    /// Connections whose replies wait for the end of the pass, so that a probe of ours
-    /// the pass's turns put on the same connection goes in the same write.
+    /// Connections whose replies wait for the end of the pass, so that our turn for
+    /// that peer, taken in the pass's turns, rides on the `PONG` (`src/mesh/ack.rs`).
     replies: Vec<ConnId>,
     /// Writes of the actions being carried out wait in `replies`.
     hold_replies: bool,
+    /// The engine's [`Engine::acks`] being checked (the buffer kept: no allocation a
+    /// pass).
+    acks: Vec<ConnId>,
     /// `accept` ran out of descriptors: the queue is retried every [`ACCEPT_RETRY_MS`].
     accept_blocked: bool,
     /// Lines stderr could not take (its reader is not reading).
@@ -247,6 +250,7 @@ impl Shell {
             unfinished: Vec::new(),
             replies: Vec::new(),
             hold_replies: false,
+            acks: Vec::new(),
             accept_blocked: false,
             stderr_dropped: Cell::new(0),
             accept_more: false,
@@ -343,6 +347,9 @@ impl Shell {
             // One reading of the clocks for the whole pass: a reply read in this pass was
             // there before any deadline this pass treats as expired.
             let now = self.now();
+            // An acknowledgement that came since the last pass answers its probes before
+            // this pass's hedges and deadlines run.
+            self.check_acks(now);
             for id in std::mem::take(&mut self.unfinished) {
                 self.read(id, false, now);
             }
@@ -379,6 +386,9 @@ impl Shell {
             replies.clear();
             self.replies = replies;
             self.apply_actions(now);
+            // On a fast path the acknowledgement of what was just written is often there
+            // already: no wake-up waits for it.
+            self.check_acks(now);
             self.journal.handle_timeout(now);
             self.journal_notes();
             if let Some(m) = &mut self.metrics
@@ -546,6 +556,31 @@ impl Shell {
                 }
             }
         }
+    }
+
+    /// Tells the engine which of the connections its probes ride on have every byte
+    /// written and acknowledged (`src/mesh/ack.rs`): one `getsockopt` each, and only
+    /// while a probe rides there.
+    fn check_acks(&mut self, now: Now) {
+        if self.engine.acks().is_empty() {
+            return;
+        }
+        let mut acks = std::mem::take(&mut self.acks);
+        acks.extend_from_slice(self.engine.acks());
+        for &id in &acks {
+            if !self.engine.output(id).is_empty() {
+                continue;
+            }
+            let Some(sock) = self.socks.get(id) else {
+                continue;
+            };
+            if let Some((true, rtt_us)) = sys::acked(&sock.stream) {
+                self.engine.on_acked(id, Some(rtt_us), now);
+            }
+        }
+        acks.clear();
+        self.acks = acks;
+        self.apply_actions(now);
     }
 
     /// Carries out what the engine asks, in order, until it asks nothing more.

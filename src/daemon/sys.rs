@@ -167,6 +167,38 @@ fn set_tcp_int(
     }
 }
 
+/// Whether every byte written on `stream` is acknowledged by the other side's kernel,
+/// and the kernel's smoothed round trip of the connection (µs): `TCP_INFO`, nothing
+/// unacknowledged and nothing unsent. `None` if the kernel will not say (the probes
+/// riding there are then left to their hedge, `src/mesh/ack.rs`).
+pub(super) fn acked(stream: &TcpStream) -> Option<(bool, u64)> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: an all-zero `tcp_info` is valid (integers only).
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `info`, which lives through the
+    // call, and stores how many in `len`; the descriptor is the socket's own.
+    let r = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&raw mut info).cast(),
+            &mut len,
+        )
+    };
+    // `tcpi_notsent_bytes` came with Linux 4.6: an older kernel's shorter answer cannot
+    // tell unsent bytes apart.
+    let needed = std::mem::offset_of!(libc::tcp_info, tcpi_notsent_bytes) + 4;
+    if r != 0 || (len as usize) < needed {
+        return None;
+    }
+    Some((
+        info.tcpi_unacked == 0 && info.tcpi_notsent_bytes == 0,
+        u64::from(info.tcpi_rtt),
+    ))
+}
+
 pub(super) fn start_connect(
     addr: SocketAddr,
     bind: Option<IpAddr>,

@@ -216,13 +216,11 @@ pub(crate) struct Inbound {
     /// When it last proved itself or brought a `PING`: of a peer's connections, the one
     /// heard from least recently is the one it abandoned.
     pub(crate) heard: u64,
-    /// Our probes written on it with a `PONG` (see `probe.rs`), waiting for their
-    /// replies: (seq, when written).
-    /// Present once the peer said `DUPLEX` on it (it takes a `PING` of ours here, with a
-    /// `PONG`; see `probe.rs`; an earlier build never does, and would close its link on
-    /// one): our probes written on it, waiting for their replies, (seq, when written).
-    /// Boxed, so that the connections of a mesh without it (a large one, see
-    /// `Engine::answers_first`) stay as small as before: 4 of them per peer.
+    /// Present once the peer said `DUPLEX` on it (a build that probes first, see
+    /// `probe.rs`): our probes riding on our `PONG`s here, waiting for TCP's
+    /// acknowledgement (`ack.rs`), (seq, when taken). Boxed, so that the connections of
+    /// a mesh without it (a large one, see `Engine::answers_first`) stay as small as
+    /// before: 4 of them per peer.
     pub(crate) duplex: Option<Box<crate::few::Few<(u64, u64)>>>,
 }
 
@@ -276,7 +274,7 @@ impl Conn {
     }
 
     /// Our probes waiting for their replies on this connection: a link's, or a peer's
-    /// connection to us that carried one with a `PONG`.
+    /// connection to us where they ride on our `PONG`s.
     pub(crate) fn awaiting(&self) -> Option<&crate::few::Few<(u64, u64)>> {
         match &self.state {
             State::Link(l) => Some(&l.awaiting),

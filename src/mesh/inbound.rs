@@ -84,17 +84,9 @@ impl Engine {
                 }
             }
             Input::Duplex => {}
-            // Our probe's reply, where it went with a `PONG` of ours (see `probe.rs`):
-            // only a connection that announced `DUPLEX` carries one, and it counts only
-            // for a probe written there (another connection in the peer's name, without
-            // a secret, gets no say over probes it was not given).
-            Input::Pong(seq) if self.duplex_peer(conn).is_some() => {
-                if let Some(peer) = self.duplex_peer(conn)
-                    && self.carries(conn, seq)
-                {
-                    self.pong(conn, peer, seq, now);
-                }
-            }
+            // No `PING` of ours is written here (our probes ride on our `PONG`s and are
+            // answered by TCP's acknowledgement, `ack.rs`): a `PONG` answers nothing.
+            Input::Pong(_) if self.duplex_peer(conn).is_some() => {}
             Input::Ping(seq) => {
                 if let Some(Conn {
                     state: State::Inbound(i),

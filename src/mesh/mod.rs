@@ -33,6 +33,7 @@
 //! on any input or sequence of calls; stale ids (a connection already closed) are
 //! ignored.
 
+mod ack;
 mod action;
 mod admission;
 #[cfg(all(test, feature = "auth"))]
@@ -141,6 +142,9 @@ pub struct Engine {
     /// Peers whose `PING` on a duplex connection was answered since the last
     /// [`Engine::handle_timeout`]: their turns may go with the `PONG`.
     answered: Vec<usize>,
+    /// Connections with probes riding on their writes, waiting for TCP's
+    /// acknowledgement (see `ack.rs`).
+    acks: Vec<ConnId>,
     /// Whether our links announce `DUPLEX` (off only for the fuzzer's model).
     duplex: bool,
     /// When we were last awake for replies, until the next [`Engine::handle_timeout`]
@@ -198,6 +202,7 @@ impl Engine {
             rounds: Wheel::new(now.mono),
             answer_rounds: Wheel::new(now.mono),
             answered: Vec::new(),
+            acks: Vec::new(),
             duplex: true,
             awake: None,
             linger: None,
@@ -274,8 +279,8 @@ impl Engine {
         }
     }
 
-    /// Whether our links announce `DUPLEX` (on by default): off, peers never write their
-    /// probes with their `PONG`s to ours, as with an earlier build. For tests and
+    /// Whether our links announce `DUPLEX` (on by default): off, peers never take their
+    /// turns with their `PONG`s to ours, as with an earlier build. For tests and
     /// measurements of the difference.
     #[doc(hidden)]
     pub fn set_duplex(&mut self, on: bool) {
@@ -464,6 +469,7 @@ impl Engine {
         let Some(c) = self.conns.remove(conn) else {
             return;
         };
+        self.forget_acks(conn);
         if let Some(t) = c.deadline() {
             self.wheel.cancel(t);
         }

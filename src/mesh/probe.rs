@@ -27,14 +27,14 @@
 //!   stays one interval after the due time, so the phase does not drift.
 //! - **Duplex probes** (a round of one slot). Of two nodes the one earlier in the node
 //!   list probes first: the later one's turns for it lag half the slack
-//!   ([`Engine::first_turn`]), and sit on a wheel of their own (`answer_rounds`). Such a turn is taken early only when that
-//!   peer's `PING` is answered in this pass on a connection that said `DUPLEX`, and then
-//!   a clean probe goes on that connection right after the `PONG`, in the same write
-//!   (`Engine::answering`; the shell writes a pass's replies after its turns): a pair's
-//!   round is three writes instead of four. A wake-up for another peer leaves it at its
-//!   due time, when it goes on our own link if the `PING` never came. Such a probe is
-//!   hedged as on a link; its `PONG` comes on that connection. docs/protocol.md,
-//!   "Duplex probes".
+//!   ([`Engine::first_turn`]), and sit on a wheel of their own (`answer_rounds`). Such a
+//!   turn is taken early only when that peer's `PING` is answered in this pass on a
+//!   connection that said `DUPLEX`, and then a clean probe rides on the `PONG`
+//!   (`Engine::answering`; the shell writes a pass's replies after its turns): nothing
+//!   more is written, and TCP's acknowledgement of the `PONG` answers it (`ack.rs`). A
+//!   pair's round is two writes instead of four. A wake-up for another peer leaves it at
+//!   its due time, when it goes on our own link if the `PING` never came. Such a probe
+//!   is hedged as on a link. docs/protocol.md, "Duplex probes".
 //! - A wake-up that sent probes lingers [`LINGER_MS`] before it takes input again (the
 //!   shell sleeps rather than polls: [`Engine::take_linger`]): the others, woken by the
 //!   same beat, write their probes and their replies to ours meanwhile, and one wake-up
@@ -160,8 +160,10 @@ impl Engine {
         let sent = ready.len() > 0;
         match self.lead_link(peer, ready, seq, now) {
             Some((lead, hedge)) => {
-                let lead = self.answering(peer).unwrap_or(lead);
-                self.send_probe(lead, peer, seq, now);
+                match self.answering(peer) {
+                    Some(conn) => self.ride(conn, peer, seq, now),
+                    None => self.send_probe(lead, peer, seq, now),
+                }
                 self.arm_hedge(peer, now.mono + hedge);
             }
             None => {
@@ -202,7 +204,7 @@ impl Engine {
     }
 
     /// `peer`'s connection to us with a `PONG` of ours not yet written: a clean probe
-    /// goes with it, in the same write, and the peer answers it on that connection.
+    /// rides on it, answered by the acknowledgement of that write (`ack.rs`).
     fn answering(&self, peer: usize) -> Option<ConnId> {
         let p = self.peers.get(peer)?;
         [p.inbound, p.inbound_older]
@@ -280,7 +282,7 @@ impl Engine {
     }
 
     /// Whether probe `seq` is waiting for its reply on `conn` (our link, or a peer's
-    /// connection it went on with a `PONG`).
+    /// connection it rides on with a `PONG`).
     pub(super) fn carries(&self, conn: ConnId, seq: u64) -> bool {
         self.conns
             .get(conn)
@@ -434,25 +436,31 @@ impl Engine {
     /// Sends probe `seq` on our ready link `conn`: a `PING`, or to an old node an HTTP
     /// `GET /` (see [`Engine::send_legacy_probe`]).
     pub(super) fn send_probe(&mut self, conn: ConnId, peer: usize, seq: u64, now: Now) {
-        if let Some(p) = self.peers.get_mut(peer) {
-            p.stats.sent(seq, now.mono_us());
-        }
-        let Some(c) = self.conns.get_mut(conn) else {
+        if !self.await_reply(conn, peer, seq, now) {
             return;
-        };
-        let Some(awaiting) = c.awaiting_mut() else {
-            return;
-        };
-        if awaiting.len() >= crate::tracker::MAX_OUTSTANDING {
-            awaiting.pop_front();
         }
-        awaiting.push_back((seq, now.mono));
-        if let Some(link) = c.link()
+        if let Some(link) = self.conns.get(conn).and_then(Conn::link)
             && let (Stage::Legacy { .. }, peer) = (&link.stage, link.peer)
         {
             return self.send_legacy_probe(conn, peer, seq, now);
         }
         self.send_message(conn, Message::Ping { seq }, now)
+    }
+
+    /// Probe `seq` to `peer` starts waiting for its reply on `conn` (written there, or
+    /// riding on what was, see `ack.rs`); false if `conn` carries no probes.
+    pub(super) fn await_reply(&mut self, conn: ConnId, peer: usize, seq: u64, now: Now) -> bool {
+        if let Some(p) = self.peers.get_mut(peer) {
+            p.stats.sent(seq, now.mono_us());
+        }
+        let Some(awaiting) = self.conns.get_mut(conn).and_then(Conn::awaiting_mut) else {
+            return false;
+        };
+        if awaiting.len() >= crate::tracker::MAX_OUTSTANDING {
+            awaiting.pop_front();
+        }
+        awaiting.push_back((seq, now.mono));
+        true
     }
 
     /// The `PONG` of probe `seq` on our link `conn` to `peer`.
@@ -487,11 +495,17 @@ impl Engine {
 
     /// Probe `seq` to `peer` was answered (a `PONG`, or an old node's HTTP response).
     pub(super) fn replied(&mut self, peer: usize, seq: u64, now: Now) {
+        self.replied_in(peer, seq, None, now);
+    }
+
+    /// Probe `seq` to `peer` was answered, in `rtt_us` if known otherwise than by the
+    /// time from its write to now (an acknowledgement, see `ack.rs`).
+    pub(super) fn replied_in(&mut self, peer: usize, seq: u64, rtt_us: Option<u64>, now: Now) {
         if let Some((timer, change)) = self.tracker.reply(peer, seq, now.mono) {
             self.wheel.cancel(timer);
             self.settle_hedge(peer);
             if let Some(p) = self.peers.get_mut(peer) {
-                p.stats.replied(seq, now.mono_us());
+                p.stats.replied(seq, now.mono_us(), rtt_us);
             }
             if let Some(change) = change {
                 self.log_change(change, now);

@@ -151,12 +151,13 @@ impl PeerStats {
         (all > 0).then(|| lost as f64 / all as f64)
     }
 
-    /// Probe `seq` was answered at `us`.
-    pub(super) fn replied(&mut self, seq: u64, us: u64) {
+    /// Probe `seq` was answered at `us`, in `rtt` µs if given (otherwise from its write
+    /// to `us`).
+    pub(super) fn replied(&mut self, seq: u64, us: u64, rtt: Option<u64>) {
         self.replied += 1;
         self.recent.note(us, false);
         if let Some(sent) = self.take(seq) {
-            let rtt = us.saturating_sub(sent);
+            let rtt = rtt.unwrap_or_else(|| us.saturating_sub(sent));
             self.last_rtt_us = Some(rtt);
             self.rtt.observe(rtt);
         }
@@ -306,9 +307,9 @@ mod tests {
         s.sent(1, 1_000);
         s.sent(2, 1_100);
         s.sent(1, 2_000); // resent on a new link: counts from here
-        s.replied(1, 2_500);
-        s.replied(2, 40_000_000);
-        s.replied(9, 1); // never on the wire (or already settled): no round trip
+        s.replied(1, 2_500, None);
+        s.replied(2, 40_000_000, None);
+        s.replied(9, 1, None); // never on the wire (or already settled): no round trip
         assert_eq!(s.replied, 3);
         assert_eq!(s.last_rtt_us, Some(39_998_900));
         assert_eq!(s.rtt.counts[0], 1, "500 µs is in the le=0.5ms bucket");
@@ -317,7 +318,7 @@ mod tests {
         assert_eq!(s.rtt.sum_us, 500 + 39_998_900);
         s.sent(3, 0);
         s.timed_out(3, 40_000_000);
-        s.replied(3, 40_000_005); // too late
+        s.replied(3, 40_000_005, None); // too late
         assert_eq!((s.timed_out, s.rtt.count()), (1, 2));
     }
 
@@ -327,18 +328,18 @@ mod tests {
         assert_eq!(s.recent_loss(), None);
         let min = 60_000_000;
         for i in 0..7 {
-            s.replied(i, i);
+            s.replied(i, i, None);
         }
         s.timed_out(7, 1);
         s.settled_all(2, false, min + 1);
         s.settled_all(5, true, min + 2); // voided: this machine's trouble, not loss
         assert_eq!(s.recent_loss(), Some(0.3));
         // Five minutes on, the first minute has left the window.
-        s.replied(20, 5 * min);
+        s.replied(20, 5 * min, None);
         assert_eq!(s.recent_loss(), Some(2.0 / 3.0));
         // An hour of minutes, each with a probe: the window's room never grows.
         for m in 6..66 {
-            s.replied(100 + m, m * min);
+            s.replied(100 + m, m * min, None);
         }
         assert_eq!(s.recent.minutes.len(), RECENT_MINUTES as usize);
         assert_eq!(s.recent.minutes.capacity(), RECENT_MINUTES as usize);

@@ -234,6 +234,14 @@ enum What {
     Op(usize),
     /// `node`'s linger after its turns ends (if `epoch` is still its incarnation).
     LingerEnd { node: usize, epoch: u32 },
+    /// The kernel at end `1 - dir` of `conn` acknowledges the data of direction `dir`
+    /// sent at `sent` (its `attempts`-th try to get the acknowledgement back).
+    Ack {
+        conn: usize,
+        dir: usize,
+        sent: u64,
+        attempts: u32,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -286,6 +294,8 @@ struct Seg {
     /// Transmissions lost so far ([`GIVE_UP`]: the kernel gives the connection up when
     /// it is due).
     attempts: u32,
+    /// Its sender waits for its acknowledgement: probes ride on it (`src/mesh/ack.rs`).
+    ack: bool,
 }
 
 /// A segment's `attempts` once its sender's kernel will give up at its next due time.
@@ -372,6 +382,12 @@ enum Held {
         conn: usize,
         end: usize,
         reason: CloseReason,
+    },
+    /// Everything end `end` of `conn` sent is acknowledged.
+    Acked {
+        conn: usize,
+        end: usize,
+        rtt_us: u64,
     },
 }
 
@@ -561,6 +577,12 @@ impl World {
                 What::Sample => self.sample(),
                 What::Op(i) => self.on_op(i),
                 What::LingerEnd { node, epoch } => self.linger_end(node, epoch, at),
+                What::Ack {
+                    conn,
+                    dir,
+                    sent,
+                    attempts,
+                } => self.ack(conn, dir, sent, attempts),
             }
         }
     }
@@ -705,8 +727,9 @@ impl World {
                     let len = out.len();
                     let bytes = Bytes::new(out);
                     engine.wrote(conn, len);
+                    let ack = engine.acks().contains(&conn);
                     if let Some((sc, end)) = self.sim_conn(node, conn) {
-                        self.send(sc, end, SegKind::Data(bytes));
+                        self.send_data(sc, end, SegKind::Data(bytes), ack);
                     }
                 }
                 Action::Close { conn, .. } => {
@@ -882,7 +905,8 @@ impl World {
                 Held::Accepted { conn }
                 | Held::Connected { conn }
                 | Held::Data { conn, .. }
-                | Held::Closed { conn, .. } => *conn,
+                | Held::Closed { conn, .. }
+                | Held::Acked { conn, .. } => *conn,
             })
             .collect();
         self.free_conns = self
@@ -911,6 +935,12 @@ impl World {
 
     /// Queues a segment from end `end` of `sc`.
     fn send(&mut self, sc: usize, end: usize, kind: SegKind) {
+        self.send_data(sc, end, kind, false);
+    }
+
+    /// Queues a segment from end `end` of `sc`; `ack`: its sender waits for its
+    /// acknowledgement.
+    fn send_data(&mut self, sc: usize, end: usize, kind: SegKind, ack: bool) {
         let now = self.now;
         let Some(c) = self.conns.get_mut(sc) else {
             return;
@@ -923,6 +953,7 @@ impl World {
             sent: now,
             tx: now,
             attempts: 0,
+            ack,
         });
         if !c.scheduled[end] {
             c.scheduled[end] = true;
@@ -1036,8 +1067,11 @@ impl World {
                 && let Some(c) = self.conns.get_mut(sc)
             {
                 let mut joined = bytes.as_slice().to_vec();
-                while let Some(SegKind::Data(next)) = c.queues[dir].head.as_ref().map(|s| &s.kind) {
-                    joined.extend_from_slice(next.as_slice());
+                while let Some(next) = c.queues[dir].head.as_ref()
+                    && let SegKind::Data(more) = &next.kind
+                {
+                    joined.extend_from_slice(more.as_slice());
+                    seg.ack |= next.ack;
                     c.queues[dir].pop_front();
                 }
                 if joined.len() != bytes.as_slice().len() {
@@ -1091,7 +1125,60 @@ impl World {
             }
             return;
         }
-        self.arrive(sc, dir, seg.kind);
+        let ack = seg.ack.then_some(seg.sent);
+        self.arrive(sc, dir, seg.kind, ack);
+    }
+
+    /// An acknowledgement of direction `dir`'s data (sent at `sent`) reaches its sender,
+    /// unless the path back loses it: then the sender's kernel retransmits the data at
+    /// its RTO, and the receiver acknowledges it again (until `TCP_USER_TIMEOUT`, when
+    /// the sender's kernel gives up; the connection's end is left to its other data).
+    /// The sender's engine hears of it once nothing sent after it is still on the way,
+    /// as `TCP_INFO` shows the daemon nothing unacknowledged.
+    fn ack(&mut self, sc: usize, dir: usize, sent: u64, attempts: u32) {
+        let now = self.now;
+        let Some(c) = self.conns.get(sc) else {
+            return;
+        };
+        let (from, to) = (c.ends[dir], c.ends[1 - dir]);
+        match self.path(to.node, from.node) {
+            None => return,
+            Some(true) if !self.rng.chance(self.opts.loss) => {}
+            Some(_) => {
+                let at = now + self.rto(true, attempts) + self.latency();
+                if at < sent + self.user_timeout {
+                    let attempts = attempts + 1;
+                    self.push(
+                        at,
+                        What::Ack {
+                            conn: sc,
+                            dir,
+                            sent,
+                            attempts,
+                        },
+                    );
+                }
+                return;
+            }
+        }
+        if !c.queues[dir].is_empty() {
+            return;
+        }
+        let current = self
+            .nodes
+            .get(from.node)
+            .is_some_and(|n| n.epoch == from.epoch);
+        if current && from.conn.is_some() {
+            let rtt_us = now.saturating_sub(sent).saturating_mul(1000);
+            self.handle(
+                from.node,
+                Held::Acked {
+                    conn: sc,
+                    end: dir,
+                    rtt_us,
+                },
+            );
+        }
     }
 
     fn notify_closed_if(&mut self, end: End, conn: ConnId, reason: CloseReason) {
@@ -1140,6 +1227,7 @@ impl World {
                     sent: now,
                     tx: now,
                     attempts: 0,
+                    ack: false,
                 });
                 if !c.scheduled[back] {
                     c.scheduled[back] = true;
@@ -1158,7 +1246,7 @@ impl World {
     }
 
     /// A segment arrived at end `1 - dir` of `sc`.
-    fn arrive(&mut self, sc: usize, dir: usize, kind: SegKind) {
+    fn arrive(&mut self, sc: usize, dir: usize, kind: SegKind, ack: Option<u64>) {
         let Some(c) = self.conns.get(sc) else {
             return;
         };
@@ -1191,6 +1279,19 @@ impl World {
                 let open = to.conn.is_some() || (to_end == 1 && c.accepted && node.frozen);
                 if !current || !open {
                     return self.reset_back(sc, dir);
+                }
+                // The kernel acknowledges it, frozen process or not.
+                if let Some(sent) = ack {
+                    let at = self.now + self.latency();
+                    self.push(
+                        at,
+                        What::Ack {
+                            conn: sc,
+                            dir,
+                            sent,
+                            attempts: 0,
+                        },
+                    );
                 }
                 self.handle(
                     to.node,
@@ -1264,7 +1365,8 @@ impl World {
             Held::Accepted { conn }
             | Held::Connected { conn }
             | Held::Data { conn, .. }
-            | Held::Closed { conn, .. } => Some(*conn),
+            | Held::Closed { conn, .. }
+            | Held::Acked { conn, .. } => Some(*conn),
         }) else {
             return;
         };
@@ -1310,6 +1412,11 @@ impl World {
             Held::Data { end, bytes, .. } => {
                 if let Some(id) = c.ends.get(end).and_then(|e| e.conn) {
                     engine.on_data(id, bytes.as_slice(), now);
+                }
+            }
+            Held::Acked { end, rtt_us, .. } => {
+                if let Some(id) = c.ends.get(end).and_then(|e| e.conn) {
+                    engine.on_acked(id, Some(rtt_us), now);
                 }
             }
             Held::Closed { conn, end, reason } => {
@@ -1444,6 +1551,7 @@ mod tests {
             sent,
             tx: sent,
             attempts: 0,
+            ack: false,
         };
         let key = |s: Option<Seg>| s.map(|s| (s.sent, s.kind));
         for step in 0..20_000u64 {

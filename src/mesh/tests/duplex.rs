@@ -1,5 +1,6 @@
-//! Duplex probes: a responder's probe written with its `PONG` on the prober's connection
-//! (`PONG a`, `PING b` in one write), answered there; only where the prober said `DUPLEX`.
+//! Duplex probes: a responder's probe taken with its `PONG` on the prober's connection,
+//! nothing more written, answered by TCP's acknowledgement of that write (`ack.rs`); only
+//! where the prober said `DUPLEX`.
 //! Node1 probes first in each pair; these tests are mostly node2 (slot 1), the responder
 //! to node1 (slot 0).
 
@@ -94,35 +95,90 @@ fn a_ping_on_our_link_is_answered_there() {
 }
 
 #[test]
-fn a_ping_near_our_turn_is_answered_with_our_probe_in_one_write() {
+fn a_ping_near_our_turn_takes_our_probe_and_the_acknowledgement_answers_it() {
     let (mut h, a, b, due) = clean_responder();
+    let srtt = h.engine.peers.first().unwrap().stats.srtt_us;
     let c = inbound_from_node1(&mut h, 5000, true);
-    // Node1's PING a little before our turn (within the slack): the PONG and our probe
-    // leave together on node1's connection, none on our links.
+    // Node1's PING a little before our turn (within the slack): our turn is taken with
+    // the PONG, which is all that is written; none on our links.
     h.at(due - 5);
     h.data(c, "PING 9\n");
     h.at(due - 5);
-    assert_eq!(h.take_output(c), "PONG 9\nPING 1\n");
-    assert_links_silent(&mut h, a, b);
+    assert!(h.engine.rides(c, 1));
+    assert_eq!(h.engine.acks(), &[c]);
     assert!(hedge(&h).is_some(), "hedged as on a link");
-    // Node1's PONG there settles it: a round trip, the hedge cancelled. Another of its
-    // connections, or a seq not written there, has no say over it.
-    h.at(due - 2);
+    // Not yet written: an acknowledgement cannot be of it.
     let before = replied(&h);
+    h.engine.on_acked(c, Some(800), h.now);
+    assert_eq!((replied(&h), h.engine.acks()), (before, &[c][..]));
+    assert_eq!(h.take_output(c), "PONG 9\n");
+    assert_links_silent(&mut h, a, b);
+    // A PONG there, another connection's acknowledgement, or one on another of node1's
+    // connections answers nothing.
+    h.at(due - 2);
     let other = inbound_from_node1(&mut h, 5001, true);
-    assert!(h.data(other, "PONG 1\n").is_empty());
-    assert!(h.data(c, "PONG 0\n").is_empty());
+    assert!(h.data(c, "PONG 1\n").is_empty());
+    h.engine.on_acked(other, Some(800), h.now);
+    h.engine.on_acked(a, Some(800), h.now);
+    assert!(h.actions().is_empty());
     assert_eq!(replied(&h), before);
     assert!(hedge(&h).is_some());
-    assert!(events(&h.data(c, "PONG 1\n")).is_empty());
+    // The acknowledgement of the PONG settles it: the kernel's round trip shown, the
+    // hedge cancelled, nothing logged; the hedge delay's round trip is the links' own.
+    h.engine.on_acked(c, Some(800), h.now);
+    assert!(events(&h.actions()).is_empty());
     assert_eq!(replied(&h), before + 1);
     assert!(hedge(&h).is_none());
-    let srtt = h.engine.peers.first().unwrap().stats.srtt_us.unwrap();
-    assert!(srtt < 3_000, "{srtt}");
+    assert!(h.engine.acks().is_empty());
+    let stats = &h.engine.peers.first().unwrap().stats;
+    assert_eq!((stats.last_rtt_us, stats.srtt_us), (Some(800), srtt));
     // The turn is not taken again at its due time; the next keeps the phase.
     h.at(due);
     assert_links_silent(&mut h, a, b);
     assert_eq!(h.engine.poll_at(), Some(due + INTERVAL));
+}
+
+#[test]
+fn a_probe_left_unacknowledged_is_hedged_on_our_links_and_counted_once() {
+    let (mut h, a, b, due) = clean_responder();
+    let c = inbound_from_node1(&mut h, 5000, true);
+    h.at(due - 5);
+    h.data(c, "PING 9\n");
+    h.at(due - 5);
+    assert_eq!(h.take_output(c), "PONG 9\n");
+    // No acknowledgement (our path to node1 lost it): at the hedge delay the probe goes
+    // out as a PING on both links, and node1 turns dual.
+    let at = h.engine.poll_at().unwrap();
+    assert!(at > due - 5 && at < due - 5 + TIMEOUT, "hedge at {at}");
+    h.at(at);
+    assert_eq!(h.take_output(a), "PING 1\n");
+    assert_eq!(h.take_output(b), "PING 1\n");
+    assert_eq!(h.engine.peers.first().unwrap().dual, DUAL_TURNS);
+    // The acknowledgement, late, and both PONGs: one reply counted, nothing logged.
+    let before = replied(&h);
+    h.engine.on_acked(c, None, h.now);
+    assert!(events(&h.data(a, "PONG 1\n")).is_empty());
+    assert!(events(&h.data(b, "PONG 1\n")).is_empty());
+    assert_eq!(replied(&h), before + 1);
+    assert!(h.engine.acks().is_empty());
+}
+
+#[test]
+fn a_probe_never_acknowledged_or_answered_is_a_timeout() {
+    let (mut h, a, b, due) = clean_responder();
+    let c = inbound_from_node1(&mut h, 5000, true);
+    h.at(due - 5);
+    h.data(c, "PING 9\n");
+    h.at(due - 5);
+    assert_eq!(h.take_output(c), "PONG 9\n");
+    let hedge_at = h.engine.poll_at().unwrap();
+    h.at(hedge_at);
+    h.take_output(a);
+    h.take_output(b);
+    // A one-way path: node1's PINGs come, nothing of ours gets there. The probe's
+    // deadline counts it, as any probe's.
+    let acts = h.at(due - 5 + TIMEOUT);
+    assert_eq!(events(&acts), vec![(1, 1)]);
 }
 
 #[test]
@@ -152,11 +208,15 @@ fn a_probe_whose_connection_closes_is_hedged_on_our_links_and_counted_once() {
     h.at(due - 5);
     h.data(c, "PING 9\n");
     h.at(due - 5);
-    assert_eq!(h.take_output(c), "PONG 9\nPING 1\n");
-    // Node1 closes that connection (it redialled): the probe is left to its hedge.
+    assert_eq!(h.take_output(c), "PONG 9\n");
+    // Node1 closes that connection (it redialled): the probe is left to its hedge, and
+    // nothing waits for that connection's acknowledgement.
     h.engine.on_closed(c, CloseReason::ClosedByPeer, h.now);
     let acts = h.actions();
     assert!(events(&acts).is_empty(), "{acts:?}");
+    assert!(h.engine.acks().is_empty());
+    h.engine.on_acked(c, None, h.now);
+    assert!(h.actions().is_empty());
     let at = h.engine.poll_at().unwrap();
     assert!(at > due - 5 && at < due - 5 + TIMEOUT, "hedge at {at}");
     h.at(at);
