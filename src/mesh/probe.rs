@@ -35,14 +35,17 @@
 //!   pair's round is two writes instead of four. A wake-up for another peer leaves it at
 //!   its due time, when it goes on our own link if the `PING` never came. Such a probe
 //!   is hedged as on a link. docs/protocol.md, "Duplex probes".
-//! - A wake-up that sent probes lingers [`LINGER_MS`] before it takes input again (the
+//! - A wake-up that wrote probes lingers [`LINGER_MS`] before it takes input again (the
 //!   shell sleeps rather than polls: [`Engine::take_linger`]): the others, woken by the
 //!   same beat, write their probes and their replies to ours meanwhile, and one wake-up
 //!   reads them all instead of one wake-up each (a 10-node mesh: 4.1 sleeps a node-round
-//!   down to 2.7; BENCHMARKS.md). Only where so short a wait is small beside the gap
-//!   between slots and the hedge delay's floor: not in a round spread over slots less
-//!   than 16 ms apart (1000 peers at 1 s), nor with a timeout under 96 ms. A reply this
-//!   node owes waits at most that long, and its peers' round trips to it include it.
+//!   down to 2.7; BENCHMARKS.md). Not one whose turns all rode on `PONG`s: no reply
+//!   comes for those (their acknowledgements wake nobody), and the wait would only be
+//!   a sleep more (2.9 wake-ups a node-round down to 2.4). Only where so short a wait
+//!   is small beside the gap between slots and the hedge delay's floor: not in a round
+//!   spread over slots less than 16 ms apart (1000 peers at 1 s), nor with a timeout
+//!   under 96 ms. A reply this node owes waits at most that long, and its peers' round
+//!   trips to it include it.
 //!
 //! After a stall (SIGSTOP, suspend) the turns missed are skipped, keeping each peer's
 //! phase.
@@ -131,7 +134,8 @@ impl Engine {
     /// `peer`'s turn, due at `due`: a probe, sent now if its link is ready, else once the
     /// link is (re)established. The next turn is one interval later; after a stall
     /// (SIGSTOP, suspend) the turns missed are skipped, keeping the peer's phase. Whether
-    /// the probe went out now (a reply is on its way).
+    /// the probe was written now, so that a reply is on its way (one riding on a `PONG`
+    /// waits for an acknowledgement, which wakes nobody: `ack.rs`).
     pub(super) fn probe(&mut self, peer: usize, due: u64, now: Now) -> bool {
         if !self.peers.get(peer).is_some_and(|p| p.active) {
             return false;
@@ -157,11 +161,14 @@ impl Engine {
         }
         self.tend_links(peer, now);
         let ready = self.ready_links(peer);
-        let sent = ready.len() > 0;
+        let mut sent = ready.len() > 0;
         match self.lead_link(peer, ready, seq, now) {
             Some((lead, hedge)) => {
                 match self.answering(peer) {
-                    Some(conn) => self.ride(conn, peer, seq, now),
+                    Some(conn) => {
+                        self.ride(conn, peer, seq, now);
+                        sent = false;
+                    }
                     None => self.send_probe(lead, peer, seq, now),
                 }
                 self.arm_hedge(peer, now.mono + hedge);
