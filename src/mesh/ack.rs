@@ -67,6 +67,21 @@ impl Engine {
         }
     }
 
+    /// The probes to `peer` riding on its connections to us, waiting for an
+    /// acknowledgement (empty, without allocating, when none does).
+    pub(super) fn riding(&self, peer: usize) -> Vec<u64> {
+        let mut seqs = Vec::new();
+        for &id in &self.acks {
+            if let Some(c) = self.conns.get(id)
+                && matches!(&c.state, State::Inbound(i) if i.peer == peer)
+                && let Some(awaiting) = c.awaiting()
+            {
+                seqs.extend(awaiting.iter().map(|&(seq, _)| seq));
+            }
+        }
+        seqs
+    }
+
     /// `conn` is gone: nothing rides on it any more.
     pub(super) fn forget_acks(&mut self, conn: ConnId) {
         self.acks.retain(|&id| id != conn);

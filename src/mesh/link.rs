@@ -365,7 +365,9 @@ impl Engine {
     }
 
     /// Our link `conn` to `peer` is gone. A failure fails every probe waiting on it,
-    /// unless another ready link carries them on; a timeout (handshake or probe) leaves
+    /// unless another link carries them on (ready now, or once its handshake is done;
+    /// probes riding on a connection of the peer's are not the link's to fail,
+    /// `ack.rs`); a timeout (handshake or probe) leaves
     /// them to their own deadlines; this machine's trouble, or a reload, voids them.
     /// Reports a peer's trouble once per kind.
     pub(super) fn link_closed(
@@ -408,11 +410,29 @@ impl Engine {
                     // The link left carries them on: the probes only the closed link
                     // carried (a clean peer's, see `probe.rs`) go out on it now.
                     self.carry_on(peer, now);
+                } else if !timeout && self.link_coming(peer) {
+                    // The link left is still on its way (a redial): the probes go out on
+                    // it once it is up (`send_waiting_probes`), within their deadlines;
+                    // if it fails too, they fail then. A peer that closed one link and
+                    // not the other is reachable: at a third connection in our name it
+                    // drops the one it last heard from least, and a link that only
+                    // carried the handshake (our probes riding on its `PONG`s, `ack.rs`)
+                    // can be that one.
                 } else if !timeout {
                     self.fail_probes(peer, now);
                 }
             }
         }
+    }
+
+    /// Whether `peer`'s link left is being dialled or handshaking: it will carry the
+    /// probes in flight once up.
+    fn link_coming(&self, peer: usize) -> bool {
+        self.peers
+            .get(peer)
+            .and_then(|p| p.link)
+            .and_then(|l| self.link_state_of(l))
+            .is_some_and(|s| s != LinkState::Ready)
     }
 
     /// Drops `conn` from `peer`'s links. Returns when the link left came up, if it is

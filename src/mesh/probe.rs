@@ -541,8 +541,14 @@ impl Engine {
         self.settle_hedge(peer);
     }
 
-    /// Every probe in flight to `peer` is a miss.
+    /// Every probe in flight to `peer` is a miss (its link failed, and no other carries
+    /// them), but one riding on a `PONG` of ours on a connection still open: that
+    /// connection, not the link, carries it (`ack.rs`).
     pub(super) fn fail_probes(&mut self, peer: usize, now: Now) {
+        let riding = self.riding(peer);
+        if !riding.is_empty() {
+            return self.fail_probes_but(peer, &riding, now);
+        }
         if self.tracker.outstanding_len(peer) > 0 {
             self.missed(peer, now);
         }
@@ -560,6 +566,30 @@ impl Engine {
         self.settle_hedge(peer);
         for change in changes {
             self.log_change(change, now);
+        }
+    }
+
+    /// Every probe in flight to `peer` but those in `riding` is a miss, oldest first.
+    /// The rare path: it may allocate.
+    fn fail_probes_but(&mut self, peer: usize, riding: &[u64], now: Now) {
+        let failed: Vec<u64> = self
+            .tracker
+            .outstanding(peer)
+            .filter(|seq| !riding.contains(seq))
+            .collect();
+        if !failed.is_empty() {
+            self.missed(peer, now);
+        }
+        for seq in failed {
+            if let Some((timer, change)) = self.tracker.miss(peer, seq, now.mono) {
+                self.wheel.cancel(timer);
+                if let Some(p) = self.peers.get_mut(peer) {
+                    p.stats.timed_out(seq, now.mono_us());
+                }
+                if let Some(change) = change {
+                    self.log_change(change, now);
+                }
+            }
         }
     }
 

@@ -291,11 +291,19 @@ fn two_links_carry_every_probe_and_the_first_reply_counts() {
     let acts = h.actions();
     assert!(events(&acts).is_empty(), "{acts:?}");
     assert!(events(&h.data(b, "PONG 2\n")).is_empty());
-    // The lost link is redialled at the next turn; with both links gone, a failure
-    // counts every probe in flight.
+    // The lost link is redialled at the next turn; with the other gone too, the probes
+    // in flight wait for the redial (it carries them once up); when it fails as well,
+    // nothing is left to carry them, and they count.
     let acts = h.at(4 * INTERVAL);
+    let redial = connects(&acts)[0].0;
     assert_eq!(connects(&acts).len(), 1, "{acts:?}");
     h.engine.on_closed(b, CloseReason::ClosedByPeer, h.now);
+    assert!(events(&h.actions()).is_empty());
+    let refused = CloseReason::Io {
+        op: IoOp::Connect,
+        errno: libc::ECONNREFUSED,
+    };
+    h.engine.on_closed(redial, refused, h.now);
     assert_eq!(events(&h.actions()), vec![(2, 1)]);
 }
 

@@ -293,3 +293,26 @@ fn a_mesh_spread_over_slots_takes_no_duplex() {
         vec![(c, CloseReason::Unexpected)]
     );
 }
+
+#[test]
+fn a_probe_riding_on_an_open_connection_survives_our_links_failing() {
+    let (mut h, a, b, due) = clean_responder();
+    let c = inbound_from_node1(&mut h, 5000, true);
+    h.at(due - 5);
+    h.data(c, "PING 9\n");
+    h.at(due - 5);
+    assert_eq!(h.take_output(c), "PONG 9\n");
+    // Both our links fail one after the other (node1 replaced them, or a middlebox reset
+    // them) before the acknowledgement is seen: the probe rides on node1's connection,
+    // still open, so neither failure counts it.
+    h.engine.on_closed(b, CloseReason::ClosedByPeer, h.now);
+    assert!(events(&h.actions()).is_empty());
+    h.engine.on_closed(a, CloseReason::ClosedByPeer, h.now);
+    let acts = h.actions();
+    assert!(events(&acts).is_empty(), "{acts:?}");
+    assert!(h.engine.rides(c, 1));
+    let before = replied(&h);
+    h.engine.on_acked(c, None, h.now);
+    assert!(events(&h.actions()).is_empty());
+    assert_eq!(replied(&h), before + 1);
+}
