@@ -61,9 +61,8 @@ impl Engine {
             return;
         };
         let riding = std::mem::take(awaiting);
-        for &(seq, at) in riding.iter() {
-            let rtt = rtt_us.unwrap_or_else(|| now.mono.saturating_sub(at).saturating_mul(1000));
-            self.replied_in(peer, seq, Some(rtt), now);
+        for &(seq, _) in riding.iter() {
+            self.replied_in(peer, seq, rtt_us, now);
         }
     }
 

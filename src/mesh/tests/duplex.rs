@@ -43,6 +43,18 @@ fn clean_responder() -> (Harness, ConnId, ConnId, u64) {
     (h, a, b, first + INTERVAL)
 }
 
+/// Node1's connection to us, proved with `DUPLEX`, brings `PING 9` 5 ms before our turn
+/// for node1 (due at `due`): the turn rides on the `PONG`, the only thing written there.
+/// Returns that connection, its output taken.
+fn ride_on_ping(h: &mut Harness, due: u64) -> ConnId {
+    let c = inbound_from_node1(h, 5000, true);
+    h.at(due - 5);
+    h.data(c, "PING 9\n");
+    h.at(due - 5);
+    assert_eq!(h.take_output(c), "PONG 9\n");
+    c
+}
+
 fn replied(h: &Harness) -> u64 {
     h.engine
         .peers()
@@ -141,11 +153,7 @@ fn a_ping_near_our_turn_takes_our_probe_and_the_acknowledgement_answers_it() {
 #[test]
 fn a_probe_left_unacknowledged_is_hedged_on_our_links_and_counted_once() {
     let (mut h, a, b, due) = clean_responder();
-    let c = inbound_from_node1(&mut h, 5000, true);
-    h.at(due - 5);
-    h.data(c, "PING 9\n");
-    h.at(due - 5);
-    assert_eq!(h.take_output(c), "PONG 9\n");
+    let c = ride_on_ping(&mut h, due);
     // No acknowledgement (our path to node1 lost it): at the hedge delay the probe goes
     // out as a PING on both links, and node1 turns dual.
     let at = h.engine.poll_at().unwrap();
@@ -166,11 +174,7 @@ fn a_probe_left_unacknowledged_is_hedged_on_our_links_and_counted_once() {
 #[test]
 fn a_probe_never_acknowledged_or_answered_is_a_timeout() {
     let (mut h, a, b, due) = clean_responder();
-    let c = inbound_from_node1(&mut h, 5000, true);
-    h.at(due - 5);
-    h.data(c, "PING 9\n");
-    h.at(due - 5);
-    assert_eq!(h.take_output(c), "PONG 9\n");
+    let c = ride_on_ping(&mut h, due);
     let hedge_at = h.engine.poll_at().unwrap();
     h.at(hedge_at);
     h.take_output(a);
@@ -204,11 +208,7 @@ fn a_connection_that_did_not_say_duplex_gets_only_pongs() {
 #[test]
 fn a_probe_whose_connection_closes_is_hedged_on_our_links_and_counted_once() {
     let (mut h, a, b, due) = clean_responder();
-    let c = inbound_from_node1(&mut h, 5000, true);
-    h.at(due - 5);
-    h.data(c, "PING 9\n");
-    h.at(due - 5);
-    assert_eq!(h.take_output(c), "PONG 9\n");
+    let c = ride_on_ping(&mut h, due);
     // Node1 closes that connection (it redialled): the probe is left to its hedge, and
     // nothing waits for that connection's acknowledgement.
     h.engine.on_closed(c, CloseReason::ClosedByPeer, h.now);
@@ -297,11 +297,7 @@ fn a_mesh_spread_over_slots_takes_no_duplex() {
 #[test]
 fn a_probe_riding_on_an_open_connection_survives_our_links_failing() {
     let (mut h, a, b, due) = clean_responder();
-    let c = inbound_from_node1(&mut h, 5000, true);
-    h.at(due - 5);
-    h.data(c, "PING 9\n");
-    h.at(due - 5);
-    assert_eq!(h.take_output(c), "PONG 9\n");
+    let c = ride_on_ping(&mut h, due);
     // Both our links fail one after the other (node1 replaced them, or a middlebox reset
     // them) before the acknowledgement is seen: the probe rides on node1's connection,
     // still open, so neither failure counts it.
