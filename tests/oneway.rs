@@ -43,13 +43,14 @@ mod common;
 
 use std::fmt::Write as _;
 use std::fs;
-use std::io::{ErrorKind, Write as _};
+use std::io::ErrorKind;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::thread::sleep;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
+use common::netns::*;
 use common::*;
 
 const INTERVAL: u64 = 200;
@@ -83,55 +84,6 @@ fn node_ip(i: usize) -> Ipv4Addr {
     Ipv4Addr::new(10, 215, 0, u8::try_from(i + 1).unwrap())
 }
 
-fn wall_ms() -> i64 {
-    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-    i64::try_from(d.as_millis()).unwrap()
-}
-
-// ---------------------------------------------------------------------------------------------
-// Namespaces
-
-/// Runs `prog <args>` with `stdin` as its input; `Ok` holds its stdout, `Err` the command
-/// and its stderr.
-fn run(prog: &str, args: &[&str], stdin: &str) -> Result<String, String> {
-    let what = format!("`{prog} {}`", args.join(" "));
-    let mut child = Command::new(prog)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run {what}: {e}"))?;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .map_err(|e| format!("{what}: cannot write its input: {e}"))?;
-    let out = child
-        .wait_with_output()
-        .map_err(|e| format!("{what}: {e}"))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(format!(
-            "{what} failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
-fn ip(args: &[&str]) -> Result<(), String> {
-    run("ip", args, "").map(drop)
-}
-
-fn ip_ok(args: &[&str]) {
-    if let Err(e) = ip(args) {
-        panic!("{e}");
-    }
-}
-
 /// Whether `prog` can be run at all (`prog <version_arg>`); `Err` says why not.
 fn installed(prog: &str, version_arg: &str, what: &str) -> Result<(), String> {
     match Command::new(prog)
@@ -148,33 +100,6 @@ fn installed(prog: &str, version_arg: &str, what: &str) -> Result<(), String> {
     }
 }
 
-/// A network namespace this test added; deleted on drop (which also deletes the veth ends
-/// inside it, and with them the pairs, and its nft tables).
-struct Netns {
-    name: String,
-}
-
-impl Netns {
-    /// `ip netns add name`. A namespace of that name can only be left over from a dead
-    /// run of this test (the name holds this process's pid), so it is deleted first.
-    fn add(name: String) -> Result<Netns, String> {
-        if PathBuf::from("/run/netns").join(&name).exists() {
-            let _ = ip(&["netns", "del", &name]);
-        }
-        ip(&["netns", "add", &name])?;
-        Ok(Netns { name })
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        if let Err(e) = ip(&["netns", "del", &self.name]) {
-            eprintln!("cleanup: {e}");
-        }
-    }
-}
-
-/// nft's table in `EARLY`'s namespace (the namespace is the test's own: a fixed name).
 const NFT_TABLE: &str = "oneway";
 
 /// One namespace per node, each on a veth pair to a bridge in a namespace of its own; an
@@ -383,25 +308,6 @@ impl Lab {
 }
 
 /// `(unix ms, timeouts)` of every event `observer` logged for `peer`.
-fn timed_counts(log: &str, peer: &str) -> Vec<(i64, u32)> {
-    events(log)
-        .into_iter()
-        .filter(|e| e.node == peer)
-        .map(|e| {
-            let ms = parse_iso_ms(&e.time).unwrap_or_else(|| panic!("bad time {:?}", e.time));
-            (ms, e.timeouts)
-        })
-        .collect()
-}
-
-fn fmt_counts(v: &[(i64, u32)], origin: i64) -> String {
-    let parts: Vec<String> = v
-        .iter()
-        .map(|(t, c)| format!("|{c}@{:+}ms", t - origin))
-        .collect();
-    format!("[{}]", parts.join(" "))
-}
-
 #[test]
 fn one_way_link_is_detected_by_both_ends_and_healed() {
     let net = match Net::build() {

@@ -46,13 +46,14 @@ mod common;
 
 use std::fmt::Write as _;
 use std::fs;
-use std::io::{ErrorKind, Write as _};
+use std::io::ErrorKind;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::thread::sleep;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
+use common::netns::*;
 use common::*;
 
 const INTERVAL: u64 = 200;
@@ -84,80 +85,6 @@ const SETTLE: Duration = Duration::from_secs(1);
 
 const PROBERS: [&str; 2] = ["node1", "node2"];
 const ISLAND: &str = "node3";
-
-fn wall_ms() -> i64 {
-    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-    i64::try_from(d.as_millis()).unwrap()
-}
-
-// ---------------------------------------------------------------------------------------------
-// Namespaces
-
-/// Runs `ip <args>` with `stdin` as its input; `Err` holds the command and its stderr.
-fn ip_with_input(args: &[&str], stdin: &str) -> Result<(), String> {
-    let what = format!("`ip {}`", args.join(" "));
-    let mut child = Command::new("ip")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run {what}: {e}"))?;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .map_err(|e| format!("{what}: cannot write its input: {e}"))?;
-    let out = child
-        .wait_with_output()
-        .map_err(|e| format!("{what}: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{what} failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
-fn ip(args: &[&str]) -> Result<(), String> {
-    ip_with_input(args, "")
-}
-
-fn ip_ok(args: &[&str]) {
-    if let Err(e) = ip(args) {
-        panic!("{e}");
-    }
-}
-
-/// A network namespace this test added; deleted on drop (which also deletes the veth ends
-/// inside it, and with them the pairs).
-struct Netns {
-    name: String,
-}
-
-impl Netns {
-    /// `ip netns add name`. A namespace of that name can only be left over from a dead
-    /// run of this test (the name holds this process's pid), so it is deleted first.
-    fn add(name: String) -> Result<Netns, String> {
-        if PathBuf::from("/run/netns").join(&name).exists() {
-            let _ = ip(&["netns", "del", &name]);
-        }
-        ip(&["netns", "add", &name])?;
-        Ok(Netns { name })
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        if let Err(e) = ip(&["netns", "del", &self.name]) {
-            eprintln!("cleanup: {e}");
-        }
-    }
-}
 
 const PROBER_IPS: [Ipv4Addr; 2] = [Ipv4Addr::new(10, 213, 1, 1), Ipv4Addr::new(10, 213, 1, 2)];
 const ISLAND_IP: Ipv4Addr = Ipv4Addr::new(10, 213, 2, 3);
@@ -275,7 +202,7 @@ impl Net {
         for a in PROBER_IPS.iter().chain([&ISLAND_IP]) {
             writeln!(batch, "route {op} blackhole {a}/32").unwrap();
         }
-        if let Err(e) = ip_with_input(&["-n", &self.router.name, "-batch", "-"], &batch) {
+        if let Err(e) = run("ip", &["-n", &self.router.name, "-batch", "-"], &batch).map(drop) {
             panic!("{e}");
         }
     }
@@ -398,25 +325,6 @@ impl Lab {
 }
 
 /// `(unix ms, timeouts)` of every event `observer` logged for `peer`.
-fn timed_counts(log: &str, peer: &str) -> Vec<(i64, u32)> {
-    events(log)
-        .into_iter()
-        .filter(|e| e.node == peer)
-        .map(|e| {
-            let ms = parse_iso_ms(&e.time).unwrap_or_else(|| panic!("bad time {:?}", e.time));
-            (ms, e.timeouts)
-        })
-        .collect()
-}
-
-fn fmt_counts(v: &[(i64, u32)], origin: i64) -> String {
-    let parts: Vec<String> = v
-        .iter()
-        .map(|(t, c)| format!("|{c}@{:+}ms", t - origin))
-        .collect();
-    format!("[{}]", parts.join(" "))
-}
-
 #[test]
 fn silent_partition_is_detected_and_healed_on_both_sides() {
     let net = match Net::build() {

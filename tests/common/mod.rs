@@ -8,6 +8,8 @@
 
 #![allow(dead_code)]
 
+pub mod netns;
+
 use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::fs;

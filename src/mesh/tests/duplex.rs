@@ -174,7 +174,7 @@ fn a_probe_left_unacknowledged_is_hedged_on_our_links_and_counted_once() {
 #[test]
 fn a_probe_never_acknowledged_or_answered_is_a_timeout() {
     let (mut h, a, b, due) = clean_responder();
-    let c = ride_on_ping(&mut h, due);
+    ride_on_ping(&mut h, due);
     let hedge_at = h.engine.poll_at().unwrap();
     h.at(hedge_at);
     h.take_output(a);
