@@ -413,71 +413,17 @@ fn one_way_link_is_detected_by_both_ends_and_healed() {
          {DETECT_BOUND_MS} ms of the cut, back within {RECOVER_BOUND_MS} ms of the heal",
         heal_ms - cut_ms
     );
+    let cut = Cut {
+        label: "oneway",
+        cut_ms,
+        heal_ms,
+        watched_ms,
+        threshold: THRESHOLD,
+        detect_bound_ms: DETECT_BOUND_MS,
+        recover_bound_ms: RECOVER_BOUND_MS,
+    };
     for &(o, p) in &pairs {
-        let all = timed_counts(&lab.log(o), p);
-        let during: Vec<(i64, u32)> = all
-            .iter()
-            .copied()
-            .filter(|&(t, _)| t >= cut_ms && t < heal_ms)
-            .collect();
-        let after: Vec<(i64, u32)> = all.iter().copied().filter(|&(t, _)| t >= heal_ms).collect();
-        let counts: Vec<u32> = during.iter().map(|&(_, c)| c).collect();
-        let want: Vec<u32> = (1..=THRESHOLD).collect();
-        if counts != want {
-            violations.push(format!(
-                "{o} -> {p}: during the cut logged {} (relative to the cut), want |1 |2 |3 once",
-                fmt_counts(&during, cut_ms)
-            ));
-        }
-        let detect = during
-            .iter()
-            .find(|&&(_, c)| c == THRESHOLD)
-            .map(|&(t, _)| t - cut_ms);
-        match detect {
-            Some(ms) if ms > DETECT_BOUND_MS => violations.push(format!(
-                "{o} -> {p}: offline (|{THRESHOLD}) {ms} ms after the cut, bound \
-                 {DETECT_BOUND_MS} ms"
-            )),
-            None => violations.push(format!(
-                "{o} -> {p}: never logged offline (|{THRESHOLD}) during the {} ms cut",
-                heal_ms - cut_ms
-            )),
-            Some(_) => {}
-        }
-        let recover = match after.first() {
-            Some(&(t, 0)) => Some(t - heal_ms),
-            _ => None,
-        };
-        match recover {
-            Some(ms) if ms > RECOVER_BOUND_MS => violations.push(format!(
-                "{o} -> {p}: back online (|0) {ms} ms after the heal, bound {RECOVER_BOUND_MS} ms"
-            )),
-            None => violations.push(format!(
-                "{o} -> {p}: not logged back online (|0 as the first line after the heal) \
-                 within {watched_ms} ms of the heal, bound {RECOVER_BOUND_MS} ms; after the \
-                 heal: {}",
-                fmt_counts(&after, heal_ms)
-            )),
-            Some(_) => {}
-        }
-        if after.len() > 1 {
-            violations.push(format!(
-                "{o} -> {p}: flapped after the heal: {} (relative to the heal)",
-                fmt_counts(&after, heal_ms)
-            ));
-        }
-        let show = |v: Option<i64>, bound: i64| match v {
-            Some(ms) => format!("{ms:>5} ms (bound {bound})"),
-            None => format!(" none (bound {bound})"),
-        };
-        eprintln!(
-            "oneway: {o} sees {p}: offline after the cut {}, back after the heal {}",
-            show(detect, DETECT_BOUND_MS),
-            match recover {
-                None => format!(" none within {watched_ms} ms (bound {RECOVER_BOUND_MS})"),
-                r => show(r, RECOVER_BOUND_MS),
-            }
-        );
+        cut.judge(&lab.log(o), o, p, &mut violations);
     }
     // The witness's links are untouched: nothing logged about it or by it after the cut.
     for (o, p) in [
