@@ -16,6 +16,9 @@
 #                               with `npm i range_check` done in it; PATH: `npm i bun`
 #                               gives node_modules/bun/bin/bun.exe)
 #   scripts/bench.sh sim        simulate --nodes 50 --hours 24, user CPU and wall time
+#   scripts/bench.sh instr      user-space instructions per node-round of one node (node5)
+#                               of a 10-node mesh at 1 s, counted by valgrind's callgrind:
+#                               a 50 s window less a 20 s one (start-up cancels out)
 #   scripts/bench.sh sizes      the router and full static builds' sizes
 #   scripts/bench.sh all        every one of them
 #
@@ -25,7 +28,8 @@
 # scripts/release.sh build them (the pinned nightly, std built from source, panics that
 # abort), into T/router and T/full (T: $CARGO_TARGET_DIR or target/). BIN=PATH measures
 # another binary instead (an older commit's build, to compare). RUNS=N repeats each
-# measurement (default 3; sim 1). SCHEDULE=even makes the harness's peers probe evenly over
+# measurement (default 3; sim 1). OPT=3 (or 2, s) builds this crate at that opt-level and
+# the rest as released (the speed a larger binary would buy). SCHEDULE=even makes the harness's peers probe evenly over
 # the interval (clocks that disagree) instead of on this version's slots. Every figure depends on the machine's load: each run
 # prints the load average, and the machine should be as quiet as you can get it.
 set -euo pipefail
@@ -40,8 +44,13 @@ say() { echo "bench: $*" >&2; }
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 
 build() { # router|full: prints the binary's path
-  local kind=$1 dir=$T/$1 features=()
+  local kind=$1 dir=$T/$1 features=() opt=${OPT:-}
   [ "$kind" = router ] && features=(--no-default-features --features auth)
+  if [ -n "$opt" ]; then
+    case "$opt" in [0-9]) ;; *) opt="\"$opt\"" ;; esac
+    features+=(--config "profile.release.package.uptime-tracker.opt-level=$opt")
+    dir=$dir-opt
+  fi
   if rustup run "$NIGHTLY" true 2>/dev/null &&
     rustup component add rust-src --toolchain "$NIGHTLY" >/dev/null 2>&1 &&
     rustup target add "$X86" --toolchain "$NIGHTLY" >/dev/null 2>&1; then
@@ -158,6 +167,34 @@ run_sim() {
   rm -f "$out" "$out.time"
 }
 
+run_instr() {
+  local bin dir a b
+  bin=$(daemon_bin)
+  command -v valgrind >/dev/null || {
+    say "valgrind is needed (apt-get install valgrind)"
+    exit 1
+  }
+  dir=$(mktemp -d)
+  # node5 runs under callgrind, the other nine as they are.
+  cat >"$dir/wrap" <<WRAP
+#!/bin/sh
+if [ "\$5" = node5 ]; then
+  exec valgrind -q --tool=callgrind --callgrind-out-file="$dir/cg-\$CG_WINDOW" "$bin" "\$@"
+fi
+exec "$bin" "\$@"
+WRAP
+  chmod +x "$dir/wrap"
+  for s in 20 50; do
+    say "instr, a ${s} s window, load average $(load)"
+    CG_WINDOW=$s python3 scripts/mesh-bench.py --nodes 10 --seconds "$s" --perf-seconds 0 \
+      --bin "$dir/wrap" --label "instr-$s" | grep -E '^\{'
+  done
+  a=$(awk '/^summary:/ {print $2}' "$dir/cg-20")
+  b=$(awk '/^summary:/ {print $2}' "$dir/cg-50")
+  echo "user-space instructions per node-round (node5 of 10, callgrind, 30 rounds): $(((b - a) / 30))"
+  rm -rf "$dir"
+}
+
 run_sizes() {
   local router full
   router=$(build router)
@@ -173,6 +210,7 @@ case "${1:-}" in
   wakeups) run_wakeups ;;
   cpu10) run_cpu10 ;;
   sim) run_sim ;;
+  instr) run_instr ;;
   sizes) run_sizes ;;
   all)
     run_sizes
@@ -184,7 +222,7 @@ case "${1:-}" in
     run_sim
     ;;
   *)
-    sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac
