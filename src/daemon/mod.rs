@@ -158,6 +158,10 @@ struct Shell {
     replies: Vec<ConnId>,
     /// Writes of the actions being carried out wait in `replies`.
     hold_replies: bool,
+    /// Where reads land, kept from one read to the next: a buffer on the stack, zeroed
+    /// at every read, was a tenth of a node's user-space instructions (BENCHMARKS.md,
+    /// "Issue 21, sixth pass").
+    read_buf: Box<[u8; READ_BUF]>,
     /// The engine's [`Engine::acks`] being checked (the buffer kept: no allocation a
     /// pass).
     acks: Vec<ConnId>,
@@ -250,6 +254,7 @@ impl Shell {
             unfinished: Vec::new(),
             replies: Vec::new(),
             hold_replies: false,
+            read_buf: Box::new([0; READ_BUF]),
             acks: Vec::new(),
             accept_blocked: false,
             stderr_dropped: Cell::new(0),
@@ -494,12 +499,11 @@ impl Shell {
     /// (so the output limit measures what the other side really left unread). A short
     /// read means drained, unless the other side closed (then read on to the end).
     fn read(&mut self, id: ConnId, to_end: bool, now: Now) {
-        let mut buf = [0u8; READ_BUF];
         for _ in 0..MAX_READS_PER_EVENT {
             let Some(sock) = self.socks.get(id) else {
                 return;
             };
-            let n = match sock.stream.read(&mut buf) {
+            let n = match sock.stream.read(&mut self.read_buf[..]) {
                 Ok(0) => {
                     self.engine.on_closed(id, CloseReason::ClosedByPeer, now);
                     return self.apply_actions(now);
@@ -514,7 +518,7 @@ impl Shell {
                 }
             };
             self.engine
-                .on_data(id, buf.get(..n).unwrap_or_default(), now);
+                .on_data(id, self.read_buf.get(..n).unwrap_or_default(), now);
             if n < READ_BUF && !to_end {
                 // Drained: its replies go at the end of the pass, with any probe of ours
                 // on the same connection (src/mesh/probe.rs).
