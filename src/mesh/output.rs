@@ -3,7 +3,7 @@
 use super::conn::Conn;
 use super::{Action, CloseReason, ConnId, Engine, Now};
 use crate::wire::framer::MAX_LINE;
-use crate::wire::message::Message;
+use crate::wire::message::{Message, decimal};
 
 /// Most unsent bytes queued on one connection; a peer that does not read is cut off.
 pub const MAX_OUTPUT: usize = 16 * 1024;
@@ -76,23 +76,11 @@ impl Engine {
     }
 }
 
-/// `<verb><seq>\n` into `buf` (a u64 has at most 20 digits, so 64 bytes always fit).
-///
-/// Every probe and reply is one: the digits go backwards into a scratch array and each
-/// part is copied once (a byte-at-a-time iterator chain cost about 180 instructions a
-/// message at opt-level "z").
+/// `<verb><seq>\n` into `buf` (a u64 has at most 20 digits, so 64 bytes always fit), each
+/// part copied once (a byte-at-a-time iterator chain cost about 180 instructions a
+/// message at opt-level "z"; every probe and reply is one).
 pub(super) fn encode_seq<'b>(buf: &'b mut [u8; 64], verb: &[u8; 5], seq: u64) -> &'b [u8] {
-    let mut scratch = [0u8; 20];
-    let mut start = scratch.len();
-    let mut n = seq;
-    for d in scratch.iter_mut().rev() {
-        *d = b'0' + (n % 10) as u8;
-        start -= 1;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
+    let (scratch, start) = decimal(seq);
     let digits = scratch.get(start..).unwrap_or_default();
     let mut at = 0;
     for part in [verb.as_slice(), digits, b"\n"] {

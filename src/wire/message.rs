@@ -525,25 +525,51 @@ fn push_hex(out: &mut Vec<u8>, bytes: &[u8]) {
     }
 }
 
-fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [b'0'; 20]; // u64::MAX has 20 digits
+fn push_decimal(out: &mut Vec<u8>, n: u64) {
+    let (digits, start) = decimal(n);
+    out.extend_from_slice(digits.get(start..).unwrap_or_default());
+}
+
+/// The decimal digits of `n`, as `digits[start..]` of the array returned (a u64 has at
+/// most 20), written once without leading zeros: every probe and reply carries one.
+pub(crate) fn decimal(mut n: u64) -> ([u8; 20], usize) {
+    let mut digits = [b'0'; 20];
+    let mut start = digits.len();
     for slot in digits.iter_mut().rev() {
         // n % 10 < 10: the sum is an ASCII digit and cannot wrap.
         *slot = b'0'.wrapping_add((n % 10) as u8);
+        start = start.saturating_sub(1);
         n /= 10;
+        if n == 0 {
+            break;
+        }
     }
-    // Skip leading zeros, but keep the last digit of 0.
-    let first = digits
-        .iter()
-        .position(|&d| d != b'0')
-        .unwrap_or(digits.len().saturating_sub(1));
-    out.extend_from_slice(digits.get(first..).unwrap_or_default());
+    (digits, start)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::name::MAX_NAME_LEN;
+
+    #[test]
+    fn decimal_writes_what_to_string_writes() {
+        for n in [
+            0,
+            1,
+            9,
+            10,
+            99,
+            100,
+            12345,
+            9_999_999_999_999_999_999,
+            10_000_000_000_000_000_000,
+            u64::MAX,
+        ] {
+            let (digits, start) = decimal(n);
+            assert_eq!(digits.get(start..), Some(n.to_string().as_bytes()), "{n}");
+        }
+    }
 
     fn p(line: &str) -> Result<Message<'_>, ParseError> {
         parse(line.as_bytes())
