@@ -30,14 +30,7 @@ impl Engine {
             self.say(clock::said(step, now));
         }
         self.last = now;
-        if self.day_span.contains(&now.wall) {
-            return;
-        }
         let day = logline::day_number(now.wall);
-        // Outside the clamp of `day_number` (years 0000..=9999) the span holds no such
-        // wall clock, and the day is worked out at every event, as before.
-        let start = day.saturating_mul(logline::DAY_MS);
-        self.day_span = start..start.saturating_add(logline::DAY_MS);
         if day == self.day {
             return;
         }

@@ -157,9 +157,6 @@ pub struct Engine {
     actions: VecDeque<Action>,
     /// UTC day number of the log file being written.
     day: i64,
-    /// The wall clock's span of `day` (ms, start included): an event within it needs no
-    /// division to know its day (`Engine::roll_day` runs at every event).
-    day_span: std::ops::Range<i64>,
     /// The rate limits of operator lines, per kind.
     quiet: Quiet,
     /// Accepted connections still waiting for their handshake, in their pools.
@@ -212,7 +209,6 @@ impl Engine {
             tracker,
             actions: VecDeque::new(),
             day: logline::day_number(now.wall),
-            day_span: 0..0,
             quiet: Quiet::default(),
             waiting: Admission::default(),
             peer_ips: settings.ips(),
