@@ -191,7 +191,7 @@ WRAP
   done
   a=$(awk '/^summary:/ {print $2}' "$dir/cg-20")
   b=$(awk '/^summary:/ {print $2}' "$dir/cg-50")
-  echo "user-space instructions per node-round (node5 of 10, callgrind, 30 rounds): $(((b - a) / 30))"
+  echo "user-space instructions per node-round (node5 of 10 under callgrind, 30 rounds; runs differ by about 5 %): $(((b - a) / 30))"
   rm -rf "$dir"
 }
 
