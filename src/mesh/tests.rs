@@ -1085,18 +1085,7 @@ fn close_reasons_have_stable_labels() {
 
 #[test]
 fn encode_seq_matches_the_wire_encoder() {
-    for seq in [
-        0,
-        1,
-        9,
-        10,
-        99,
-        100,
-        12345,
-        9_999_999_999_999_999_999,
-        10_000_000_000_000_000_000,
-        u64::MAX,
-    ] {
+    for seq in [0, 1, 9, 10, 12345, u64::MAX] {
         let mut buf = [0u8; 64];
         let mut want = Vec::new();
         Message::Ping { seq }.encode(&mut want);
